@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Spec is a parsed gateway specification, the string form of which is
+// type[=value]//key[=value]//... as in execnet: "popen", "popen//id=w1",
+// "ssh=build@10.0.0.7:22//chdir=/tmp/w//env:LANG=C", "exec=qemu-aarch64-static wasmnet agent".
+type Spec struct {
+	Type  string // popen, ssh, socket or exec
+	Value string // what follows "type=": the host for ssh and socket, the command for exec
+	ID    string // the gateway id; empty means one is chosen (gw0, gw1, ...)
+	Chdir string // the agent's working directory, created if missing
+	Via   string // the id of a gateway to hop through
+	Env   []string
+	// Options holds the remaining type-specific keys (identity, known_hosts,
+	// insecure_ignore_host_key, agent, ...). A key given without "=" maps to "".
+	Options map[string]string
+}
+
+// keysByType lists the option keys each gateway type accepts beyond the
+// common ones (id, chdir, via, env:NAME).
+var keysByType = map[string][]string{
+	"popen":  {"agent"},
+	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout"},
+	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout"},
+	"exec":   {},
+	"inproc": {},
+}
+
+// ParseSpec parses a gateway specification. An unknown type or key, a
+// repeated key or a missing type is an error that names it.
+func ParseSpec(s string) (Spec, error) {
+	parts := strings.Split(s, "//")
+	head := parts[0]
+	if head == "" {
+		return Spec{}, fmt.Errorf("gateway: spec %q: missing gateway type (popen, ssh=HOST, socket=HOST:PORT, exec=CMD)", s)
+	}
+	var sp Spec
+	sp.Type, sp.Value, _ = strings.Cut(head, "=")
+	allowed, ok := keysByType[sp.Type]
+	if !ok {
+		return Spec{}, fmt.Errorf("gateway: spec %q: unknown gateway type %q (want popen, ssh, socket or exec)", s, sp.Type)
+	}
+	if err := sp.checkValue(); err != nil {
+		return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+	}
+	seen := map[string]bool{}
+	for _, part := range parts[1:] {
+		key, val, hasVal := strings.Cut(part, "=")
+		if key == "" {
+			return Spec{}, fmt.Errorf("gateway: spec %q: empty option", s)
+		}
+		if seen[key] {
+			return Spec{}, fmt.Errorf("gateway: spec %q: option %q given twice", s, key)
+		}
+		seen[key] = true
+		if err := sp.setOption(key, val, hasVal, allowed); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+		}
+	}
+	return sp, nil
+}
+
+func (sp *Spec) checkValue() error {
+	switch sp.Type {
+	case "popen", "inproc":
+		if sp.Value != "" {
+			return fmt.Errorf("%s takes no value", sp.Type)
+		}
+	default:
+		if sp.Value == "" {
+			return fmt.Errorf("%s needs a value (%s=...)", sp.Type, sp.Type)
+		}
+	}
+	return nil
+}
+
+func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error {
+	if name, ok := strings.CutPrefix(key, "env:"); ok {
+		if name == "" || !hasVal {
+			return fmt.Errorf("option %q: want env:NAME=VALUE", key)
+		}
+		sp.Env = append(sp.Env, name+"="+val)
+		return nil
+	}
+	switch key {
+	case "id":
+		if val == "" {
+			return fmt.Errorf("option id needs a value")
+		}
+		sp.ID = val
+	case "chdir":
+		sp.Chdir = val
+	case "via":
+		if val == "" {
+			return fmt.Errorf("option via needs a gateway id")
+		}
+		sp.Via = val
+	default:
+		if !contains(allowed, key) {
+			return fmt.Errorf("unknown option %q for %s gateways", key, sp.Type)
+		}
+		if sp.Options == nil {
+			sp.Options = map[string]string{}
+		}
+		sp.Options[key] = val
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// String formats the spec back into its string form.
+func (sp Spec) String() string {
+	var b strings.Builder
+	b.WriteString(sp.Type)
+	if sp.Value != "" {
+		b.WriteString("=" + sp.Value)
+	}
+	if sp.ID != "" {
+		b.WriteString("//id=" + sp.ID)
+	}
+	if sp.Chdir != "" {
+		b.WriteString("//chdir=" + sp.Chdir)
+	}
+	if sp.Via != "" {
+		b.WriteString("//via=" + sp.Via)
+	}
+	for _, kv := range sp.Env {
+		b.WriteString("//env:" + kv)
+	}
+	keys := make([]string, 0, len(sp.Options))
+	for k := range sp.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString("//" + k)
+		if v := sp.Options[k]; v != "" {
+			b.WriteString("=" + v)
+		}
+	}
+	return b.String()
+}
+
+// ExpandSpecs expands "N*SPEC" entries into N copies of SPEC.
+func ExpandSpecs(specs ...string) ([]string, error) {
+	var out []string
+	for _, s := range specs {
+		count, rest, found := strings.Cut(s, "*")
+		n, err := strconv.Atoi(count)
+		if !found || err != nil {
+			out = append(out, s)
+			continue
+		}
+		if n < 1 {
+			return nil, fmt.Errorf("gateway: spec %q: count must be at least 1", s)
+		}
+		for range n {
+			out = append(out, rest)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,3 @@
+module github.com/wasmnet/wasmnet
+
+go 1.24
