@@ -1,0 +1,12 @@
+package gateway
+
+import (
+	"os"
+	"syscall"
+)
+
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
+}
+
+func killGroup(p *os.Process) error { return p.Kill() }
