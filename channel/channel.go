@@ -1,0 +1,400 @@
+package channel
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"iter"
+	"sync"
+)
+
+// A Channel is one two-way, ordered stream of msgpack values on a Mux.
+//
+// All methods are safe for concurrent use. Items sent by concurrent Sends
+// arrive in some order; items from one goroutine arrive in the order sent.
+type Channel struct {
+	mux *Mux
+	id  uint32
+
+	ready   chan struct{} // a token when an item may be waiting
+	credit  chan struct{} // a token when send credit may be available
+	closedC chan struct{} // closed once the channel is closed for any reason
+
+	// mu guards everything below.
+	mu       sync.Mutex
+	queue    [][]byte
+	head     int
+	unread   int   // window bytes held in queue
+	consumed int   // window bytes read since credit was last returned
+	sendWin  int64 // what the peer's window has room for
+	closed   bool
+	local    bool         // this side closed it
+	remote   *RemoteError // the peer closed it with an error
+	reported bool         // remote was returned once
+	lost     error        // the connection died
+	callback bool
+}
+
+func newChannel(m *Mux, id uint32) *Channel {
+	return &Channel{
+		mux:     m,
+		id:      id,
+		ready:   make(chan struct{}, 1),
+		credit:  make(chan struct{}, 1),
+		closedC: make(chan struct{}),
+		sendWin: int64(m.peer.Window),
+	}
+}
+
+// ID returns the channel's id on its connection.
+func (c *Channel) ID() uint32 { return c.id }
+
+func (c *Channel) String() string { return fmt.Sprintf("channel %d", c.id) }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// deliver queues a data frame's payload; it runs on the read loop.
+func (c *Channel) deliver(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.unread += len(p) + messageOverhead
+	if c.unread > c.mux.cfg.Window+c.mux.cfg.MaxFrame+messageOverhead {
+		return fmt.Errorf("channel: the peer wrote past the window of channel %d (%d bytes unread)", c.id, c.unread)
+	}
+	c.queue = append(c.queue, p)
+	signal(c.ready)
+	return nil
+}
+
+// pop takes the next queued item, or reports why there is none: nil, nil
+// means wait.
+func (c *Channel) pop() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.local {
+		return nil, fmt.Errorf("channel: receive: %w", ErrClosed)
+	}
+	if c.head < len(c.queue) {
+		p := c.queue[c.head]
+		c.queue[c.head] = nil
+		c.head++
+		if c.head == len(c.queue) {
+			c.queue, c.head = c.queue[:0], 0
+		} else {
+			signal(c.ready) // more for another waiting receiver
+		}
+		c.consumeLocked(len(p) + messageOverhead)
+		return p, nil
+	}
+	switch {
+	case c.remote != nil && !c.reported:
+		c.reported = true
+		return nil, c.remote
+	case c.lost != nil:
+		return nil, &connLostError{c.lost}
+	case c.closed:
+		return nil, io.EOF
+	}
+	return nil, nil
+}
+
+// consumeLocked returns window credit to the peer once a quarter of the
+// window has been read, so that credit frames stay rare.
+func (c *Channel) consumeLocked(n int) {
+	c.unread -= n
+	c.consumed += n
+	if c.consumed >= c.mux.cfg.Window/4 && !c.closed {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(c.consumed))
+		c.consumed = 0
+		c.mux.writeFrame(frameWindow, 0, c.id, b[:], true)
+	}
+}
+
+// ReceiveRaw returns the next message as msgpack bytes, which the caller
+// then owns. It ends like Receive.
+func (c *Channel) ReceiveRaw(ctx context.Context) ([]byte, error) {
+	for {
+		p, err := c.pop()
+		if p != nil || err != nil {
+			return p, err
+		}
+		select {
+		case <-c.ready:
+		case <-c.closedC:
+			// Once closed, pop always answers: an item sent before the
+			// close, or the end.
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *Channel) isCallback() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.callback
+}
+
+// Receive returns the next item. Once the peer has closed the channel and
+// every item has been returned, it returns io.EOF on this and every later
+// call; if the peer closed with an error, a *RemoteError comes once before
+// io.EOF. If ctx ends first, Receive returns ctx.Err() and the channel stays
+// usable. Receive on a channel with a callback returns ErrCallback.
+func (c *Channel) Receive(ctx context.Context) (any, error) {
+	if c.isCallback() {
+		return nil, ErrCallback
+	}
+	p, err := c.ReceiveRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return decodeValue(p, c.mux)
+}
+
+// ReceiveInto receives the next item and decodes it into dst, which may
+// point to a struct, map, slice or any other msgpack-decodable type.
+func (c *Channel) ReceiveInto(ctx context.Context, dst any) error {
+	if c.isCallback() {
+		return ErrCallback
+	}
+	p, err := c.ReceiveRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return unmarshalInto(p, dst, c.mux)
+}
+
+// Send sends v, blocking while the peer's window is full. Send on a closed
+// channel returns an error wrapping ErrClosed.
+func (c *Channel) Send(v any) error { return c.SendContext(context.Background(), v) }
+
+// SendContext is Send whose wait for window space ends with ctx.
+func (c *Channel) SendContext(ctx context.Context, v any) error {
+	bp := sendBuffers.Get().(*[]byte)
+	b, err := appendValue((*bp)[:0], v, c.mux)
+	if err == nil {
+		err = c.SendRaw(ctx, b)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		sendBuffers.Put(bp)
+	}
+	return err
+}
+
+var sendBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// SendRaw sends one message given as msgpack bytes. The caller vouches that
+// b is one well-formed value; b may be reused once SendRaw returns.
+func (c *Channel) SendRaw(ctx context.Context, b []byte) error {
+	if limit := c.mux.peer.MaxFrame; len(b) > limit {
+		return &FrameSizeError{Size: len(b), Limit: limit}
+	}
+	if err := c.acquire(ctx, int64(len(b)+messageOverhead)); err != nil {
+		return err
+	}
+	if err := c.mux.writeFrame(frameData, 0, c.id, b, false); err != nil {
+		return fmt.Errorf("channel: send: %w", err)
+	}
+	return nil
+}
+
+// acquire waits until the peer's window has room and takes n from it. The
+// last message may overdraw the window, so a message larger than the window
+// still goes through once the window is empty.
+func (c *Channel) acquire(ctx context.Context, n int64) error {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.lost != nil:
+			c.mu.Unlock()
+			return fmt.Errorf("channel: send: %w", &connLostError{c.lost})
+		case c.closed:
+			c.mu.Unlock()
+			return fmt.Errorf("channel: send on %v: %w", c, ErrClosed)
+		case c.sendWin > 0:
+			c.sendWin -= n
+			if c.sendWin > 0 {
+				signal(c.credit)
+			}
+			c.mu.Unlock()
+			return nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.credit:
+		case <-c.closedC:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Channel) addCredit(n int64) {
+	c.mu.Lock()
+	c.sendWin += n
+	c.mu.Unlock()
+	signal(c.credit)
+}
+
+// markClosedLocked closes closedC once; c.mu must be held.
+func (c *Channel) markClosedLocked() {
+	if !c.closed {
+		c.closed = true
+		close(c.closedC)
+	}
+}
+
+func (c *Channel) peerClosed(remote *RemoteError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.remote = remote
+	}
+	c.markClosedLocked()
+}
+
+func (c *Channel) connLost(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.lost = err
+	}
+	c.markClosedLocked()
+}
+
+// localClose marks the channel closed by this side and reports whether it
+// was open. A channel the peer closed first keeps its queued items.
+func (c *Channel) localClose() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.local = true
+	c.queue, c.head = nil, 0
+	c.markClosedLocked()
+	return true
+}
+
+// Close closes the channel in both directions: the peer receives what was
+// already sent, then io.EOF. Closing a closed channel does nothing.
+func (c *Channel) Close() error { return c.close(0, nil) }
+
+// CloseWithError closes the channel; the peer receives what was already
+// sent, then a *RemoteError carrying msg.
+func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, []byte(msg)) }
+
+func (c *Channel) close(flags uint8, text []byte) error {
+	if !c.localClose() {
+		return nil
+	}
+	c.mux.remove(c.id)
+	if err := c.mux.writeFrame(frameClose, flags, c.id, text, true); err != nil {
+		return fmt.Errorf("channel: close: %w", err)
+	}
+	return nil
+}
+
+// IsClosed reports whether either side closed the channel or its connection
+// ended.
+func (c *Channel) IsClosed() bool {
+	select {
+	case <-c.closedC:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitClose blocks until the channel is closed. It returns the peer's
+// *RemoteError if it closed with one, an error wrapping io.EOF if the
+// connection died, and nil for a normal close.
+func (c *Channel) WaitClose(ctx context.Context) error {
+	select {
+	case <-c.closedC:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.remote != nil:
+		return c.remote
+	case c.lost != nil:
+		return &connLostError{c.lost}
+	}
+	return nil
+}
+
+// All yields every item until the channel closes. A *RemoteError, a lost
+// connection or the end of ctx is yielded once as the error, then the
+// iteration stops; a normal close just ends it.
+func (c *Channel) All(ctx context.Context) iter.Seq2[any, error] {
+	return func(yield func(any, error) bool) {
+		for {
+			v, err := c.Receive(ctx)
+			if err == io.EOF {
+				return
+			}
+			if !yield(v, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// SetCallback delivers every queued and future item to fn, in order, on one
+// goroutine, and then calls fn(endmarker) exactly once when the channel
+// closes, however it closes. If fn panics, the channel is closed with an
+// error that the peer receives. Receive is refused on such a channel.
+func (c *Channel) SetCallback(fn func(v any), endmarker any) error {
+	c.mu.Lock()
+	if c.callback {
+		c.mu.Unlock()
+		return fmt.Errorf("channel: %v already has a callback", c)
+	}
+	c.callback = true
+	c.mu.Unlock()
+	go c.runCallback(fn, endmarker)
+	return nil
+}
+
+func (c *Channel) runCallback(fn func(v any), endmarker any) {
+	defer fn(endmarker)
+	for {
+		p, err := c.ReceiveRaw(context.Background())
+		if err != nil {
+			return
+		}
+		v, err := decodeValue(p, c.mux)
+		if err != nil {
+			c.CloseWithError("callback: " + err.Error())
+			return
+		}
+		if !c.call(fn, v) {
+			return
+		}
+	}
+}
+
+func (c *Channel) call(fn func(v any), v any) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.CloseWithError(fmt.Sprintf("callback panicked: %v", r))
+			ok = false
+		}
+	}()
+	fn(v)
+	return true
+}

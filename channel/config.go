@@ -1,0 +1,63 @@
+package channel
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes a Mux. The zero value of a field means its default; use
+// DefaultConfig to see them.
+type Config struct {
+	// Window is how many unread bytes a channel may hold before the peer's
+	// sends block. Default 4 MiB.
+	Window int
+	// MaxFrame is the largest frame this side accepts, and so the largest
+	// message the peer may send. Default 64 MiB.
+	MaxFrame int
+	// KeepAlive is how often a ping is sent when the connection is idle;
+	// a peer silent for KeepAliveTimeout is taken for dead. Zero disables
+	// both, which suits pipes to a local process.
+	KeepAlive        time.Duration
+	KeepAliveTimeout time.Duration
+	// Handler serves the peer's requests; nil refuses them.
+	Handler Handler
+	// Info is this side's part of the hello: software version, OS/arch and
+	// anything else the peer should know (limits, ABI versions).
+	Info Info
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() *Config {
+	return &Config{
+		Window:   4 << 20,
+		MaxFrame: 64 << 20,
+	}
+}
+
+// withDefaults returns a copy of c with zero fields set to their defaults,
+// or an error naming an invalid field.
+func (c *Config) withDefaults() (*Config, error) {
+	out := DefaultConfig()
+	if c != nil {
+		copy := *c
+		if copy.Window == 0 {
+			copy.Window = out.Window
+		}
+		if copy.MaxFrame == 0 {
+			copy.MaxFrame = out.MaxFrame
+		}
+		out = &copy
+	}
+	switch {
+	case out.Window < 1024:
+		return nil, fmt.Errorf("channel: config: window of %d bytes is below 1024", out.Window)
+	case out.MaxFrame < 1024 || out.MaxFrame > 1<<30:
+		return nil, fmt.Errorf("channel: config: max frame of %d bytes is outside [1 KiB, 1 GiB]", out.MaxFrame)
+	case out.KeepAlive < 0 || out.KeepAliveTimeout < 0:
+		return nil, fmt.Errorf("channel: config: negative keepalive")
+	}
+	if out.KeepAlive > 0 && out.KeepAliveTimeout == 0 {
+		out.KeepAliveTimeout = 3 * out.KeepAlive
+	}
+	return out, nil
+}

@@ -1,0 +1,275 @@
+package channel
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// maxDepth bounds the nesting of decoded values, so that a hostile peer
+// cannot exhaust the stack with a deeply nested message.
+const maxDepth = 256
+
+var errTruncated = errors.New("channel: truncated msgpack value")
+
+// decoder walks one msgpack value in b. With build false it only validates
+// and reports channel ids, allocating nothing.
+type decoder struct {
+	b     []byte
+	off   int
+	mux   *Mux
+	build bool
+	onID  func(id uint32) error
+}
+
+func decodeValue(b []byte, m *Mux) (any, error) {
+	d := decoder{b: b, mux: m, build: true}
+	v, err := d.value(0)
+	if err == nil && d.off != len(b) {
+		err = fmt.Errorf("channel: %d bytes after the msgpack value", len(b)-d.off)
+	}
+	return v, err
+}
+
+// ChannelIDs checks that b is exactly one well-formed msgpack value and
+// calls fn with the id of every channel value in it, stopping at the first
+// error fn returns. Agents use it to check what a guest sends and to grant
+// the guest the channels it receives.
+func ChannelIDs(b []byte, fn func(id uint32) error) error {
+	d := decoder{b: b, onID: fn}
+	_, err := d.value(0)
+	if err == nil && d.off != len(b) {
+		err = fmt.Errorf("channel: %d bytes after the msgpack value", len(b)-d.off)
+	}
+	return err
+}
+
+func (d *decoder) take(n int) ([]byte, error) {
+	if n < 0 || len(d.b)-d.off < n {
+		return nil, errTruncated
+	}
+	p := d.b[d.off : d.off+n]
+	d.off += n
+	return p, nil
+}
+
+func (d *decoder) uint(size int) (uint64, error) {
+	p, err := d.take(size)
+	if err != nil {
+		return 0, err
+	}
+	switch size {
+	case 1:
+		return uint64(p[0]), nil
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p)), nil
+	case 4:
+		return uint64(binary.BigEndian.Uint32(p)), nil
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+func (d *decoder) value(depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("channel: msgpack value nested deeper than %d", maxDepth)
+	}
+	p, err := d.take(1)
+	if err != nil {
+		return nil, err
+	}
+	c := p[0]
+	switch {
+	case c <= msgpcode.PosFixedNumHigh:
+		return int64(c), nil
+	case c >= msgpcode.NegFixedNumLow:
+		return int64(int8(c)), nil
+	case c >= msgpcode.FixedMapLow && c <= msgpcode.FixedMapHigh:
+		return d.mapOf(int(c&0x0f), depth)
+	case c >= msgpcode.FixedArrayLow && c <= msgpcode.FixedArrayHigh:
+		return d.arrayOf(int(c&0x0f), depth)
+	case c >= msgpcode.FixedStrLow && c <= msgpcode.FixedStrHigh:
+		return d.str(int(c & 0x1f))
+	}
+	switch c {
+	case msgpcode.Nil:
+		return nil, nil
+	case msgpcode.False:
+		return false, nil
+	case msgpcode.True:
+		return true, nil
+	case msgpcode.Uint8, msgpcode.Uint16, msgpcode.Uint32, msgpcode.Uint64:
+		n, err := d.uint(1 << (c - msgpcode.Uint8))
+		if n > math.MaxInt64 {
+			return n, err
+		}
+		return int64(n), err
+	case msgpcode.Int8:
+		n, err := d.uint(1)
+		return int64(int8(n)), err
+	case msgpcode.Int16:
+		n, err := d.uint(2)
+		return int64(int16(n)), err
+	case msgpcode.Int32:
+		n, err := d.uint(4)
+		return int64(int32(n)), err
+	case msgpcode.Int64:
+		n, err := d.uint(8)
+		return int64(n), err
+	case msgpcode.Float:
+		n, err := d.uint(4)
+		return float64(math.Float32frombits(uint32(n))), err
+	case msgpcode.Double:
+		n, err := d.uint(8)
+		return math.Float64frombits(n), err
+	case msgpcode.Str8, msgpcode.Str16, msgpcode.Str32:
+		n, err := d.uint(1 << (c - msgpcode.Str8))
+		if err != nil {
+			return nil, err
+		}
+		return d.str(int(n))
+	case msgpcode.Bin8, msgpcode.Bin16, msgpcode.Bin32:
+		n, err := d.uint(1 << (c - msgpcode.Bin8))
+		if err != nil {
+			return nil, err
+		}
+		return d.bin(int(n))
+	case msgpcode.Array16, msgpcode.Array32:
+		n, err := d.uint(2 << (c - msgpcode.Array16))
+		if err != nil {
+			return nil, err
+		}
+		return d.arrayOf(int(n), depth)
+	case msgpcode.Map16, msgpcode.Map32:
+		n, err := d.uint(2 << (c - msgpcode.Map16))
+		if err != nil {
+			return nil, err
+		}
+		return d.mapOf(int(n), depth)
+	case msgpcode.FixExt1, msgpcode.FixExt2, msgpcode.FixExt4, msgpcode.FixExt8, msgpcode.FixExt16:
+		return d.ext(1 << (c - msgpcode.FixExt1))
+	case msgpcode.Ext8, msgpcode.Ext16, msgpcode.Ext32:
+		n, err := d.uint(1 << (c - msgpcode.Ext8))
+		if err != nil {
+			return nil, err
+		}
+		return d.ext(int(n))
+	}
+	return nil, fmt.Errorf("channel: invalid msgpack code %#x at offset %d", c, d.off-1)
+}
+
+func (d *decoder) str(n int) (any, error) {
+	p, err := d.take(n)
+	if err != nil || !d.build {
+		return nil, err
+	}
+	return string(p), nil
+}
+
+func (d *decoder) bin(n int) (any, error) {
+	p, err := d.take(n)
+	if err != nil || !d.build {
+		return nil, err
+	}
+	return append([]byte(nil), p...), nil
+}
+
+func (d *decoder) arrayOf(n int, depth int) (any, error) {
+	if n > len(d.b)-d.off { // every element takes at least one byte
+		return nil, errTruncated
+	}
+	var out []any
+	if d.build {
+		out = make([]any, n)
+	}
+	for i := range n {
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		if d.build {
+			out[i] = v
+		}
+	}
+	return out, nil
+}
+
+func (d *decoder) mapOf(n int, depth int) (any, error) {
+	if 2*n > len(d.b)-d.off {
+		return nil, errTruncated
+	}
+	if !d.build {
+		for range 2 * n {
+			if _, err := d.value(depth + 1); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	keys := make([]any, n)
+	vals := make([]any, n)
+	allStrings := true
+	for i := range n {
+		k, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := k.(string); !ok {
+			allStrings = false
+		}
+		if keys[i] = k; !hashable(k) {
+			return nil, fmt.Errorf("channel: map key of type %T", k)
+		}
+		if vals[i], err = d.value(depth + 1); err != nil {
+			return nil, err
+		}
+	}
+	if allStrings {
+		m := make(map[string]any, n)
+		for i, k := range keys {
+			m[k.(string)] = vals[i]
+		}
+		return m, nil
+	}
+	m := make(map[any]any, n)
+	for i, k := range keys {
+		m[k] = vals[i]
+	}
+	return m, nil
+}
+
+func hashable(k any) bool {
+	switch k.(type) {
+	case []any, map[string]any, map[any]any, []byte:
+		return false
+	}
+	return true
+}
+
+func (d *decoder) ext(n int) (any, error) {
+	p, err := d.take(1 + n)
+	if err != nil {
+		return nil, err
+	}
+	if int8(p[0]) != ChannelExtType {
+		return nil, fmt.Errorf("channel: unknown msgpack extension type %d", int8(p[0]))
+	}
+	if n != 4 {
+		return nil, fmt.Errorf("channel: channel value of %d bytes, want 4", n)
+	}
+	id := binary.BigEndian.Uint32(p[1:])
+	if d.onID != nil {
+		if err := d.onID(id); err != nil {
+			return nil, err
+		}
+	}
+	if !d.build {
+		return nil, nil
+	}
+	if d.mux == nil {
+		return nil, fmt.Errorf("channel: channel value %d decoded outside a connection", id)
+	}
+	return d.mux.channelRef(id), nil
+}

@@ -1,0 +1,42 @@
+package channel
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+var (
+	// ErrClosed is wrapped by the error of an operation on a channel that
+	// is closed, by either side.
+	ErrClosed = errors.New("channel: closed")
+	// ErrCallback is returned by Receive on a channel that has a callback.
+	ErrCallback = errors.New("channel: receive on a channel with a callback")
+	// ErrMuxClosed is the cause of a multiplexer that was closed locally.
+	ErrMuxClosed = errors.New("channel: connection closed")
+)
+
+// RemoteError is the error a peer closed a channel with: a guest's panic or
+// trap text, or the text given to CloseWithError.
+type RemoteError struct {
+	Message string
+}
+
+func (e *RemoteError) Error() string { return "remote error: " + e.Message }
+
+// FrameSizeError reports a message or frame larger than the negotiated limit.
+type FrameSizeError struct {
+	Size, Limit int
+}
+
+func (e *FrameSizeError) Error() string {
+	return fmt.Sprintf("channel: message of %d bytes exceeds the limit of %d bytes", e.Size, e.Limit)
+}
+
+// connLostError is what a channel reports once its connection has died. It
+// wraps io.EOF, so that loops ending on errors.Is(err, io.EOF) end, but it
+// is never io.EOF itself: a lost agent is not a clean end of stream.
+type connLostError struct{ cause error }
+
+func (e *connLostError) Error() string  { return "channel: connection lost: " + e.cause.Error() }
+func (e *connLostError) Unwrap() []error { return []error{io.EOF, e.cause} }

@@ -1,0 +1,98 @@
+package channel
+
+import "time"
+
+// Request kinds that clients and agents exchange with Call and Notify. The
+// bodies are msgpack encodings of the structs below. The channel package
+// only carries them; host serves them and gateway makes them.
+const (
+	KindExec      uint8 = 1 // ExecRequest -> ExecReply
+	KindModule    uint8 = 2 // ModuleUpload -> nothing
+	KindStatus    uint8 = 3 // nothing -> Status
+	KindTerminate uint8 = 4 // notify: the agent ends every execution and exits
+	KindOutput    uint8 = 5 // notify, agent to client: Output
+	KindDial      uint8 = 6 // DialRequest -> nothing; the channel becomes a byte stream
+	KindCommand   uint8 = 7 // CommandRequest -> nothing; the channel carries the command's stdio
+)
+
+// ExecRequest starts a module on a channel the client opened.
+type ExecRequest struct {
+	Channel uint32 `msgpack:"channel"`
+	Module  string `msgpack:"module"` // hex sha256 of the module bytes
+	// Entry is the export to call instead of _start; a reactor's
+	// _initialize runs first.
+	Entry         string        `msgpack:"entry,omitempty"`
+	Args          []string      `msgpack:"args,omitempty"`
+	Env           []string      `msgpack:"env,omitempty"`
+	MemoryLimit   uint64        `msgpack:"memory_limit,omitempty"` // bytes
+	TimeLimit     time.Duration `msgpack:"time_limit,omitempty"`
+	Walltime      bool          `msgpack:"walltime,omitempty"` // grant the real clock
+	Random        bool          `msgpack:"random,omitempty"`   // grant real randomness
+	Dirs          []DirGrant    `msgpack:"dirs,omitempty"`
+	MaxMessage    int           `msgpack:"max_message,omitempty"`
+	OutputToPeer  bool          `msgpack:"output,omitempty"` // forward stdout/stderr as Output notices
+}
+
+// DirGrant preopens a host directory for the guest.
+type DirGrant struct {
+	Host     string `msgpack:"host"`
+	Guest    string `msgpack:"guest"`
+	ReadOnly bool   `msgpack:"ro,omitempty"`
+}
+
+// ExecReply answers an ExecRequest. NeedModule asks the client to upload
+// the module and ask again.
+type ExecReply struct {
+	NeedModule bool `msgpack:"need_module,omitempty"`
+}
+
+// ModuleUpload carries a module's bytes to the agent's store.
+type ModuleUpload struct {
+	Module string `msgpack:"module"` // hex sha256 of Bytes
+	Bytes  []byte `msgpack:"bytes"`
+}
+
+// Output is a piece of a guest's stdout or stderr.
+type Output struct {
+	Channel uint32 `msgpack:"channel"`
+	Stream  uint8  `msgpack:"stream"` // 1 stdout, 2 stderr
+	Data    []byte `msgpack:"data"`
+}
+
+// Status is an agent's report on itself.
+type Status struct {
+	Version       string `msgpack:"version"`
+	OS            string `msgpack:"os"`
+	Arch          string `msgpack:"arch"`
+	PID           int    `msgpack:"pid"`
+	ABI           []int  `msgpack:"abi"`
+	Channels      int    `msgpack:"channels"`
+	Executing     int    `msgpack:"executing"`
+	Executions    int64  `msgpack:"executions"`     // started since the agent began
+	ModulesCached int    `msgpack:"modules_cached"` // compiled modules in memory
+	Compilations  int64  `msgpack:"compilations"`   // compilations that produced new machine code
+	CacheLoads    int64  `msgpack:"cache_loads"`    // modules loaded from the disk cache
+	ModuleUploads int64  `msgpack:"module_uploads"` // modules received from clients
+	UploadedBytes int64  `msgpack:"uploaded_bytes"` // their total size
+	RSS           int64  `msgpack:"rss"`            // resident memory in bytes, where known
+	HeapAlloc     int64  `msgpack:"heap_alloc"`     // Go heap in use
+	UptimeNanos   int64  `msgpack:"uptime_ns"`
+	CompileCache  string `msgpack:"compile_cache"` // the disk cache directory, if any
+}
+
+// DialRequest asks a hop agent to dial a TCP address and bridge it to a
+// channel the client opened.
+type DialRequest struct {
+	Channel uint32 `msgpack:"channel"`
+	Network string `msgpack:"network"`
+	Address string `msgpack:"address"`
+}
+
+// CommandRequest asks a hop agent to run a command with its stdin and
+// stdout bridged to a channel the client opened.
+type CommandRequest struct {
+	Channel uint32   `msgpack:"channel"`
+	Argv    []string `msgpack:"argv"`
+	Env     []string `msgpack:"env,omitempty"`
+	Dir     string   `msgpack:"dir,omitempty"`
+}
