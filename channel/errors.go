@@ -38,5 +38,5 @@ func (e *FrameSizeError) Error() string {
 // is never io.EOF itself: a lost agent is not a clean end of stream.
 type connLostError struct{ cause error }
 
-func (e *connLostError) Error() string  { return "channel: connection lost: " + e.cause.Error() }
+func (e *connLostError) Error() string   { return "channel: connection lost: " + e.cause.Error() }
 func (e *connLostError) Unwrap() []error { return []error{io.EOF, e.cause} }

@@ -44,11 +44,11 @@ type Info struct {
 // Hello is a side's complete hello: protocol version, role, flow-control
 // parameters and Info.
 type Hello struct {
-	Proto    int    `msgpack:"proto"`
-	Role     Role   `msgpack:"role"`
-	Window   int    `msgpack:"window"`
-	MaxFrame int    `msgpack:"max_frame"`
-	Info     Info   `msgpack:"info"`
+	Proto    int  `msgpack:"proto"`
+	Role     Role `msgpack:"role"`
+	Window   int  `msgpack:"window"`
+	MaxFrame int  `msgpack:"max_frame"`
+	Info     Info `msgpack:"info"`
 }
 
 // Handler serves requests a peer makes with Call or Notify. ServeRequest

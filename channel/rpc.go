@@ -21,16 +21,16 @@ type ExecRequest struct {
 	Module  string `msgpack:"module"` // hex sha256 of the module bytes
 	// Entry is the export to call instead of _start; a reactor's
 	// _initialize runs first.
-	Entry         string        `msgpack:"entry,omitempty"`
-	Args          []string      `msgpack:"args,omitempty"`
-	Env           []string      `msgpack:"env,omitempty"`
-	MemoryLimit   uint64        `msgpack:"memory_limit,omitempty"` // bytes
-	TimeLimit     time.Duration `msgpack:"time_limit,omitempty"`
-	Walltime      bool          `msgpack:"walltime,omitempty"` // grant the real clock
-	Random        bool          `msgpack:"random,omitempty"`   // grant real randomness
-	Dirs          []DirGrant    `msgpack:"dirs,omitempty"`
-	MaxMessage    int           `msgpack:"max_message,omitempty"`
-	OutputToPeer  bool          `msgpack:"output,omitempty"` // forward stdout/stderr as Output notices
+	Entry        string        `msgpack:"entry,omitempty"`
+	Args         []string      `msgpack:"args,omitempty"`
+	Env          []string      `msgpack:"env,omitempty"`
+	MemoryLimit  uint64        `msgpack:"memory_limit,omitempty"` // bytes
+	TimeLimit    time.Duration `msgpack:"time_limit,omitempty"`
+	Walltime     bool          `msgpack:"walltime,omitempty"` // grant the real clock
+	Random       bool          `msgpack:"random,omitempty"`   // grant real randomness
+	Dirs         []DirGrant    `msgpack:"dirs,omitempty"`
+	MaxMessage   int           `msgpack:"max_message,omitempty"`
+	OutputToPeer bool          `msgpack:"output,omitempty"` // forward stdout/stderr as Output notices
 }
 
 // DirGrant preopens a host directory for the guest.
