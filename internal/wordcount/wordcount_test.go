@@ -17,6 +17,7 @@ func TestCount(t *testing.T) {
 		{"-- ... !!", map[string]int64{}},
 		{"don't (x) e-mail", map[string]int64{"don't": 1, "x": 1, "e-mail": 1}},
 		{"$5 +1 a", map[string]int64{"$5": 1, "+1": 1, "a": 1}}, // $ and + are symbols, not punctuation
+		{"A\xffB, a\xffb", map[string]int64{"a\ufffdb": 2}},     // wasm-examples/README.md says so
 	}
 	for _, tt := range tests {
 		got := map[string]int64{}
