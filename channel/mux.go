@@ -52,8 +52,9 @@ type Hello struct {
 }
 
 // Handler serves requests a peer makes with Call or Notify. ServeRequest
-// runs on a goroutine of its own per request; ctx ends when the connection
-// does. For a Notify, the result is discarded.
+// runs on a goroutine of its own per Call; ctx ends when the connection
+// does. A Notify is served on the connection's read loop, in order, so its
+// handling must not block; its result is discarded.
 type Handler interface {
 	ServeRequest(ctx context.Context, m *Mux, kind uint8, body []byte) ([]byte, error)
 }
@@ -563,16 +564,23 @@ func (m *Mux) Notify(kind uint8, body []byte) error {
 	return m.writeFrame(frameRequest, kind, 0, body, false)
 }
 
+// serve runs a request's handler. A notification runs on the read loop,
+// so that notifications are handled in the order sent (guest output must
+// not be reordered); its handler must not block. A request gets a
+// goroutine, since serving it may take long (a compilation).
 func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 	h := m.cfg.Handler
+	if id == 0 {
+		if h != nil {
+			h.ServeRequest(m.ctx, m, kind, body)
+		}
+		return
+	}
 	go func() {
 		var out []byte
 		err := errors.New("channel: this side serves no requests")
 		if h != nil {
 			out, err = h.ServeRequest(m.ctx, m, kind, body)
-		}
-		if id == 0 {
-			return
 		}
 		if err != nil {
 			m.writeFrame(frameResponse, flagError, id, []byte(err.Error()), true)

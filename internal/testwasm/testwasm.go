@@ -186,8 +186,14 @@ func cacheDir(t testing.TB) string {
 // renamed into place, so concurrent test binaries never see half a module.
 func buildCached(t testing.TB, base string, sum []byte, build func(out string) *exec.Cmd) string {
 	t.Helper()
+	return buildCachedFile(t, base, base+"-"+hex.EncodeToString(sum)[:20]+".wasm", build)
+}
+
+// buildCachedFile is buildCached for a file of any name in the cache.
+func buildCachedFile(t testing.TB, base, name string, build func(out string) *exec.Cmd) string {
+	t.Helper()
 	dir := cacheDir(t)
-	path := filepath.Join(dir, base+"-"+hex.EncodeToString(sum)[:20]+".wasm")
+	path := filepath.Join(dir, name)
 
 	buildMu.Lock()
 	defer buildMu.Unlock()

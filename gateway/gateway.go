@@ -1,0 +1,270 @@
+// Package gateway is the wasmnet client: it starts or reaches agents from a
+// spec string (popen, ssh=, socket=, exec=, via=), runs modules on them with
+// RemoteExec, and manages many at once with Group and MultiChannel.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// Status is an agent's report on itself.
+type Status = channel.Status
+
+// A Gateway is a connection to one agent. It outlives the ctx it was made
+// with and ends with Exit, its group's Terminate, or the agent's loss.
+type Gateway struct {
+	id     string
+	spec   Spec
+	mux    *channel.Mux
+	link   *link
+	output *outputTagger
+
+	exitOnce sync.Once
+	exitErr  error
+	reaped   chan struct{} // closed once the agent has ended and been reaped
+	onExit   func(*Gateway)
+	onExitMu sync.Mutex
+}
+
+// Make starts or reaches the agent that spec names and exchanges hellos
+// with it. ctx bounds only that start.
+func Make(ctx context.Context, spec string, opts ...Option) (*Gateway, error) {
+	sp, err := ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	var cfg makeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return makeGateway(ctx, sp, &cfg)
+}
+
+func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error) {
+	id := sp.ID
+	if id == "" {
+		id = cfg.id
+	}
+	if id == "" {
+		id = "gw0"
+	}
+	l, keepAlive, err := openLink(ctx, sp, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.keepAlive != 0 {
+		keepAlive = cfg.keepAlive
+	}
+	out := cfg.output
+	if out == nil {
+		out = os.Stderr
+	}
+	g := &Gateway{id: id, spec: sp, link: l, output: newOutputTagger(id, out), reaped: make(chan struct{})}
+	g.mux, err = channel.NewMux(ctx, l.conn, channel.RoleClient, &channel.Config{
+		KeepAlive: keepAlive,
+		Handler:   channel.HandlerFunc(g.serve),
+		Info:      channel.Info{Version: Version},
+	})
+	if err != nil {
+		l.kill()
+		l.wait()
+		if tail := l.stderr.String(); tail != "" {
+			return nil, fmt.Errorf("gateway %s: %w; agent stderr: %s", id, err, tail)
+		}
+		return nil, fmt.Errorf("gateway %s: %w", id, err)
+	}
+	go g.watch()
+	return g, nil
+}
+
+// Version is the client's version, sent in its hello. The CLI sets it.
+var Version = "dev"
+
+// openLink starts the transport sp names, and says what keepalive suits it.
+func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {
+	if sp.Via != "" {
+		return nil, 0, fmt.Errorf("gateway: spec %s: via= needs a Group that holds gateway %q", sp, sp.Via)
+	}
+	switch sp.Type {
+	case "popen":
+		l, err := startPopen(ctx, sp, cfg)
+		return l, 0, err
+	case "inproc":
+		l, err := startInProcess(ctx, sp)
+		return l, 0, err
+	case "exec":
+		l, err := startExec(ctx, sp)
+		return l, 0, err
+	case "ssh":
+		l, err := dialSSH(ctx, sp, agentForPlatform, nil)
+		return l, 5 * time.Second, err
+	}
+	return nil, 0, fmt.Errorf("gateway: spec %s: %s gateways are not supported yet", sp, sp.Type)
+}
+
+// watch reaps the agent once the connection ends, whoever ended it.
+func (g *Gateway) watch() {
+	<-g.mux.Done()
+	g.link.conn.Close()
+	done := make(chan struct{})
+	go func() {
+		g.link.wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		g.link.kill()
+		<-done
+	}
+	g.output.flush()
+	close(g.reaped)
+	g.onExitMu.Lock()
+	fn := g.onExit
+	g.onExitMu.Unlock()
+	if fn != nil {
+		fn(g)
+	}
+}
+
+// ID returns the gateway's id.
+func (g *Gateway) ID() string { return g.id }
+
+// Spec returns the spec the gateway was made from.
+func (g *Gateway) Spec() Spec { return g.spec }
+
+// Info returns what the agent said of itself in its hello.
+func (g *Gateway) Info() channel.Info { return g.mux.Peer().Info }
+
+// Done is closed when the agent has ended and been reaped.
+func (g *Gateway) Done() <-chan struct{} { return g.reaped }
+
+// NewChannel opens a channel to the agent, to send to a guest.
+func (g *Gateway) NewChannel() (*channel.Channel, error) {
+	ch, err := g.mux.OpenChannel()
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", g.id, err)
+	}
+	return ch, nil
+}
+
+// RemoteExec runs m on the agent and returns the channel bound to it. The
+// agent receives m's bytes only if it lacks them. ctx bounds the start; the
+// execution then runs until it returns, a limit ends it, or the gateway
+// ends. Every reason the module cannot start (not WebAssembly, an import
+// the agent lacks, an unknown entry point) is returned here.
+func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) (*channel.Channel, error) {
+	ch, err := g.mux.OpenChannel()
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
+	}
+	req := channel.ExecRequest{Channel: ch.ID(), Module: m.sum, OutputToPeer: true}
+	for _, o := range opts {
+		o(&req)
+	}
+	if err := g.exec(ctx, m, &req); err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
+	}
+	return ch, nil
+}
+
+func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) error {
+	body, err := msgpack.Marshal(req)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := g.mux.Call(ctx, channel.KindExec, body)
+		if err != nil {
+			return err
+		}
+		var reply channel.ExecReply
+		if err := msgpack.Unmarshal(out, &reply); err != nil {
+			return fmt.Errorf("malformed exec reply: %w", err)
+		}
+		if !reply.NeedModule {
+			return nil
+		}
+		if attempt > 0 || len(m.bytes) == 0 {
+			return errors.New("the agent asked for the module again after receiving it")
+		}
+		up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		if err != nil {
+			return err
+		}
+		if _, err := g.mux.Call(ctx, channel.KindModule, up); err != nil {
+			return err
+		}
+	}
+}
+
+// RemoteStatus asks the agent for its status.
+func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
+	out, err := g.mux.Call(ctx, channel.KindStatus, nil)
+	if err != nil {
+		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
+	}
+	var st Status
+	if err := msgpack.Unmarshal(out, &st); err != nil {
+		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
+	}
+	return st, nil
+}
+
+// Exit asks the agent to end and waits until it has; when ctx ends first,
+// the agent is killed. Every pending Receive on the gateway's channels
+// returns an error at once. Exit may be called more than once.
+func (g *Gateway) Exit(ctx context.Context) error {
+	g.exitOnce.Do(func() {
+		g.mux.Notify(channel.KindTerminate, nil)
+		g.mux.Close()
+	})
+	select {
+	case <-g.reaped:
+	case <-ctx.Done():
+		g.link.kill()
+		<-g.reaped
+	}
+	return nil
+}
+
+// kill ends the agent at once; Done closes when it is reaped.
+func (g *Gateway) kill() {
+	g.link.kill()
+	g.mux.Close()
+}
+
+func (g *Gateway) setOnExit(fn func(*Gateway)) {
+	g.onExitMu.Lock()
+	g.onExit = fn
+	g.onExitMu.Unlock()
+	select {
+	case <-g.reaped:
+		fn(g)
+	default:
+	}
+}
+
+// serve handles what the agent sends unasked: guest output.
+func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []byte) ([]byte, error) {
+	if kind != channel.KindOutput {
+		return nil, fmt.Errorf("the client serves no request of kind %d", kind)
+	}
+	var o channel.Output
+	if err := msgpack.Unmarshal(body, &o); err != nil {
+		return nil, err
+	}
+	g.output.write(o)
+	return nil, nil
+}
+

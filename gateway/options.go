@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"io"
+	"time"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// An ExecOption configures one RemoteExec.
+type ExecOption func(*channel.ExecRequest)
+
+// WithArgs sets the guest's arguments after argv[0].
+func WithArgs(args ...string) ExecOption {
+	return func(r *channel.ExecRequest) { r.Args = append(r.Args, args...) }
+}
+
+// WithEnv adds NAME=VALUE entries to the guest's environment, which is
+// otherwise empty.
+func WithEnv(kv ...string) ExecOption {
+	return func(r *channel.ExecRequest) { r.Env = append(r.Env, kv...) }
+}
+
+// WithMemoryLimit bounds the guest's linear memory in bytes (default 256 MiB).
+func WithMemoryLimit(bytes uint64) ExecOption {
+	return func(r *channel.ExecRequest) { r.MemoryLimit = bytes }
+}
+
+// WithTimeLimit bounds the guest's run time; it is stopped and its channel
+// closed with an error when the limit passes.
+func WithTimeLimit(d time.Duration) ExecOption {
+	return func(r *channel.ExecRequest) { r.TimeLimit = d }
+}
+
+// WithEntry calls the named export instead of _start, after _initialize
+// when the module has one (reactor modules built with //go:wasmexport).
+func WithEntry(name string) ExecOption {
+	return func(r *channel.ExecRequest) { r.Entry = name }
+}
+
+// WithWalltime grants the real clock; by default the guest sees a fake one.
+func WithWalltime() ExecOption { return func(r *channel.ExecRequest) { r.Walltime = true } }
+
+// WithRandom grants real randomness; by default it is deterministic.
+func WithRandom() ExecOption { return func(r *channel.ExecRequest) { r.Random = true } }
+
+// WithDir preopens the agent's directory host as guest in the guest.
+func WithDir(host, guest string, readOnly bool) ExecOption {
+	return func(r *channel.ExecRequest) {
+		r.Dirs = append(r.Dirs, channel.DirGrant{Host: host, Guest: guest, ReadOnly: readOnly})
+	}
+}
+
+// An Option configures Make.
+type Option func(*makeConfig)
+
+type makeConfig struct {
+	output    io.Writer
+	agentPath string
+	keepAlive time.Duration
+	id        string
+	via       func(id string) *Gateway
+}
+
+// WithOutput sends guests' stdout and stderr lines, tagged with gateway and
+// channel id, to w. The default is os.Stderr.
+func WithOutput(w io.Writer) Option { return func(c *makeConfig) { c.output = w } }
+
+// WithAgentPath runs path as the local agent for popen gateways. The
+// default is the running executable when it is wasmnet, else $WASMNET_AGENT,
+// else wasmnet from PATH.
+func WithAgentPath(path string) Option { return func(c *makeConfig) { c.agentPath = path } }
+
+// WithKeepAlive pings the agent at this interval and takes it for dead
+// after three silent intervals. The default is 5 s for network gateways and
+// none for local processes.
+func WithKeepAlive(d time.Duration) Option { return func(c *makeConfig) { c.keepAlive = d } }

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/wasmnet/wasmnet/host"
+)
+
+// startPopen starts a local agent process, `wasmnet agent`, speaking the
+// protocol on its stdin and stdout.
+func startPopen(ctx context.Context, sp Spec, cfg *makeConfig) (*link, error) {
+	path, err := localAgent(sp, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if sp.Chdir != "" {
+		if err := os.MkdirAll(sp.Chdir, 0o755); err != nil {
+			return nil, fmt.Errorf("gateway: popen: chdir: %w", err)
+		}
+	}
+	l, err := startProcess(ctx, []string{path, "agent"}, append(os.Environ(), sp.Env...), sp.Chdir)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: popen: %w", err)
+	}
+	return l, nil
+}
+
+// localAgent finds the wasmnet binary to run as a local agent.
+func localAgent(sp Spec, cfg *makeConfig) (string, error) {
+	if p := sp.Options["agent"]; p != "" {
+		return p, nil
+	}
+	if cfg.agentPath != "" {
+		return cfg.agentPath, nil
+	}
+	if self, err := os.Executable(); err == nil && strings.HasPrefix(filepath.Base(self), "wasmnet") &&
+		!strings.HasSuffix(self, ".test") {
+		return self, nil
+	}
+	if p := os.Getenv("WASMNET_AGENT"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("wasmnet"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("gateway: popen: no wasmnet agent binary: put wasmnet on PATH, set $WASMNET_AGENT, or pass //agent=PATH")
+}
+
+// startInProcess runs an agent on a goroutine of this process, joined by a
+// pipe: the transport of tests and examples, with nothing to install.
+func startInProcess(ctx context.Context, sp Spec) (*link, error) {
+	clientEnd, agentEnd := net.Pipe()
+	served := make(chan error, 1)
+	agentCtx, stop := context.WithCancel(context.Background())
+	go func() {
+		served <- host.Serve(agentCtx, agentEnd, host.NewConfig().WithVersion(Version))
+	}()
+	w := newWaiter(func() error {
+		err := <-served
+		stop()
+		return err
+	})
+	return &link{
+		conn: clientEnd,
+		wait: w.wait,
+		kill: func() error {
+			stop()
+			return clientEnd.Close()
+		},
+	}, nil
+}
+

@@ -1,0 +1,218 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmnet/wasmnet/abi"
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// instantiateABI defines the host module that implements abi on top of
+// channel. Its functions find their execution in the calling context, and
+// use wazero's stack-based calling convention, which avoids reflection.
+func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
+	impl := map[string]api.GoModuleFunc{
+		abi.FuncABIVersion: func(_ context.Context, _ api.Module, s []uint64) { s[0] = abi.Version },
+		abi.FuncMarker:     func(_ context.Context, _ api.Module, s []uint64) { s[0] = abi.Version },
+		abi.FuncMain:       guestCall(func(e *execution, _ api.Module, _ []uint64) abi.Result { return abi.Result(e.main.ID()) }),
+		abi.FuncNew:        guestCall((*execution).channelNew),
+		abi.FuncSend:       guestCall((*execution).send),
+		abi.FuncReceive:    guestCall((*execution).receive),
+		abi.FuncClose:      guestCall((*execution).close),
+		abi.FuncCloseError: guestCall((*execution).closeError),
+	}
+	b := rt.NewHostModuleBuilder(abi.ModuleName)
+	for _, f := range abi.Functions() {
+		fn, ok := impl[f.Name]
+		if !ok {
+			return fmt.Errorf("no implementation of %s", f.Name)
+		}
+		b.NewFunctionBuilder().WithGoModuleFunction(fn, valueTypes(f.Params), valueTypes(f.Results)).Export(f.Name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func valueTypes(ts []abi.ValueType) []api.ValueType {
+	out := make([]api.ValueType, len(ts))
+	for i, t := range ts {
+		out[i] = api.ValueType(t)
+	}
+	return out
+}
+
+// guestCall adapts a host function body to wazero, finding the execution
+// the call comes from.
+func guestCall(fn func(e *execution, mod api.Module, stack []uint64) abi.Result) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		e, _ := ctx.Value(execKey{}).(*execution)
+		if e == nil {
+			stack[0] = resultWord(abi.ErrUnavailable)
+			return
+		}
+		stack[0] = resultWord(fn(e, mod, stack))
+	}
+}
+
+// resultWord encodes an i32 result for wazero's stack.
+func resultWord(r abi.Result) uint64 { return uint64(uint32(int32(r))) }
+
+func (e *execution) lookup(h uint64) *handle {
+	return e.handles[uint32(h)]
+}
+
+func (e *execution) channelNew(_ api.Module, _ []uint64) abi.Result {
+	if len(e.handles) >= maxHandles {
+		return abi.ErrUnavailable
+	}
+	ch, err := e.agent.mux.OpenChannel()
+	if err != nil {
+		return abi.ErrUnavailable
+	}
+	e.handles[ch.ID()] = &handle{ch: ch}
+	return abi.Result(ch.ID())
+}
+
+// send(h, ptr, len)
+func (e *execution) send(mod api.Module, s []uint64) abi.Result {
+	h := e.lookup(s[0])
+	if h == nil {
+		return abi.ErrUnknown
+	}
+	size := uint32(s[2])
+	if int64(size) > int64(e.maxMsg) {
+		return abi.ErrTooLarge
+	}
+	msg, ok := mod.Memory().Read(uint32(s[1]), size)
+	if !ok {
+		return abi.ErrMemory
+	}
+	err := channel.ChannelIDs(msg, func(id uint32) error {
+		if e.handles[id] == nil {
+			return errors.New("foreign channel")
+		}
+		return nil
+	})
+	if err != nil {
+		return abi.ErrBadValue
+	}
+	return e.sendResult(h.ch.SendRaw(e.ctx, msg))
+}
+
+func (e *execution) sendResult(err error) abi.Result {
+	var size *channel.FrameSizeError
+	switch {
+	case err == nil:
+		return abi.Ok
+	case errors.As(err, &size):
+		return abi.ErrTooLarge
+	case errors.Is(err, channel.ErrClosed):
+		return abi.ErrClosed
+	}
+	return abi.ErrUnavailable
+}
+
+// receive(h, buf, cap, timeout_ns, len_out)
+func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
+	h := e.lookup(s[0])
+	if h == nil {
+		return abi.ErrUnknown
+	}
+	buf, capacity, timeout, lenOut := uint32(s[1]), uint32(s[2]), int64(s[3]), uint32(s[4])
+	mem := mod.Memory()
+	if _, ok := mem.Read(buf, capacity); !ok {
+		return abi.ErrMemory
+	}
+	if _, ok := mem.Read(lenOut, 4); !ok {
+		return abi.ErrMemory
+	}
+	if h.pending == nil {
+		if code := e.next(h, timeout); code != abi.Ok {
+			return code
+		}
+	}
+	msg, code := h.pending, abi.Result(h.code)
+	mem.WriteUint32Le(lenOut, uint32(len(msg)))
+	if uint32(len(msg)) > capacity {
+		return abi.ErrTooLarge
+	}
+	mem.Write(buf, msg)
+	h.pending = nil
+	if code == abi.Ok {
+		e.grant(msg)
+	}
+	return code
+}
+
+// next waits for h's next message and leaves it in h.pending.
+func (e *execution) next(h *handle, timeout int64) abi.Result {
+	ctx := e.ctx
+	if timeout >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout))
+		defer cancel()
+	}
+	msg, err := h.ch.ReceiveRaw(ctx)
+	var remote *channel.RemoteError
+	switch {
+	case err == nil:
+		h.pending, h.code = msg, int32(abi.Ok)
+		return abi.Ok
+	case errors.As(err, &remote):
+		h.pending, h.code = []byte(remote.Message), int32(abi.ErrRemote)
+		if h.pending == nil {
+			h.pending = []byte{}
+		}
+		return abi.Ok
+	case e.ctx.Err() != nil:
+		return abi.ErrUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return abi.ErrTimeout
+	case err == io.EOF, errors.Is(err, channel.ErrClosed):
+		return abi.ErrClosed
+	}
+	return abi.ErrUnavailable
+}
+
+// grant gives the guest the channels named in a message it received.
+func (e *execution) grant(msg []byte) {
+	channel.ChannelIDs(msg, func(id uint32) error {
+		if e.handles[id] == nil && len(e.handles) < maxHandles {
+			if ch := e.agent.mux.Channel(id); ch != nil {
+				e.handles[id] = &handle{ch: ch}
+			}
+		}
+		return nil
+	})
+}
+
+func (e *execution) close(_ api.Module, s []uint64) abi.Result {
+	h := e.lookup(s[0])
+	if h == nil {
+		return abi.ErrUnknown
+	}
+	h.ch.Close()
+	return abi.Ok
+}
+
+// close_error(h, ptr, len)
+func (e *execution) closeError(mod api.Module, s []uint64) abi.Result {
+	h := e.lookup(s[0])
+	if h == nil {
+		return abi.ErrUnknown
+	}
+	text, ok := mod.Memory().Read(uint32(s[1]), uint32(s[2]))
+	if !ok {
+		return abi.ErrMemory
+	}
+	h.ch.CloseWithError(string(text))
+	return abi.Ok
+}
+

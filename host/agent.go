@@ -1,0 +1,175 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/abi"
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// agent is the state of one Serve call.
+type agent struct {
+	cfg     Config
+	rt      wazero.Runtime
+	store   *moduleStore
+	mux     *channel.Mux
+	started time.Time
+
+	ctx       context.Context // ends every execution
+	terminate context.CancelFunc
+	execs     sync.WaitGroup
+	running   atomic.Int64
+	total     atomic.Int64
+}
+
+// Serve runs the agent on conn until the client goes away, asks it to
+// terminate, or ctx ends. It then stops every execution and closes conn.
+// A client that closes the connection is a normal end: Serve returns nil.
+func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
+	a, err := newAgent(ctx, cfg)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer a.rt.Close(context.Background())
+	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
+		Window:   cfg.window,
+		MaxFrame: cfg.maxMessage,
+		Handler:  a,
+		Info: channel.Info{
+			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
+			ABI:    []int{abi.Version},
+			Limits: map[string]int64{"memory": int64(cfg.maxMemoryLimit), "message": int64(cfg.maxMessage)},
+		},
+	})
+	if err != nil {
+		a.terminate()
+		return fmt.Errorf("host: %w", err)
+	}
+	select {
+	case <-a.mux.Done():
+	case <-a.ctx.Done():
+	}
+	a.terminate()
+	a.mux.Close()
+	a.waitExecutions(5 * time.Second)
+	if err := a.mux.Err(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, channel.ErrMuxClosed) {
+		return fmt.Errorf("host: %w", err)
+	}
+	return nil
+}
+
+func newAgent(ctx context.Context, cfg Config) (*agent, error) {
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
+	cacheDir := cfg.compilationCacheDir()
+	if cacheDir != "" {
+		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
+			rc = rc.WithCompilationCache(cache)
+		} else {
+			fmt.Fprintf(cfg.log, "wasmnet agent: no compilation cache: %v\n", err)
+			cacheDir = ""
+		}
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("host: WASI: %w", err)
+	}
+	if err := instantiateABI(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("host: ABI module: %w", err)
+	}
+	a := &agent{
+		cfg:     cfg,
+		rt:      rt,
+		store:   &moduleStore{rt: rt, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		started: time.Now(),
+	}
+	a.ctx, a.terminate = context.WithCancel(ctx)
+	return a, nil
+}
+
+// waitExecutions waits for the executions to notice the end of a.ctx;
+// wazero stops a running guest at its next loop iteration or call.
+func (a *agent) waitExecutions(limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		a.execs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		fmt.Fprintf(a.cfg.log, "wasmnet agent: %d executions still running at exit\n", a.running.Load())
+	}
+}
+
+// ServeRequest implements channel.Handler.
+func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, body []byte) ([]byte, error) {
+	switch kind {
+	case channel.KindExec:
+		var req channel.ExecRequest
+		if err := msgpack.Unmarshal(body, &req); err != nil {
+			return nil, fmt.Errorf("exec: malformed request: %w", err)
+		}
+		reply, err := a.exec(ctx, &req)
+		if err != nil {
+			return nil, err
+		}
+		return msgpack.Marshal(reply)
+	case channel.KindModule:
+		var up channel.ModuleUpload
+		if err := msgpack.Unmarshal(body, &up); err != nil {
+			return nil, fmt.Errorf("module upload: malformed request: %w", err)
+		}
+		return nil, a.store.add(ctx, up.Module, up.Bytes)
+	case channel.KindStatus:
+		return msgpack.Marshal(a.status())
+	case channel.KindTerminate:
+		a.terminate()
+		return nil, nil
+	case channel.KindDial:
+		return nil, a.dial(body)
+	case channel.KindCommand:
+		return nil, a.command(body)
+	}
+	return nil, fmt.Errorf("unknown request kind %d", kind)
+}
+
+func (a *agent) status() channel.Status {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return channel.Status{
+		Version:       a.cfg.version,
+		OS:            runtime.GOOS,
+		Arch:          runtime.GOARCH,
+		PID:           os.Getpid(),
+		ABI:           []int{abi.Version},
+		Channels:      a.mux.NumChannels(),
+		Executing:     int(a.running.Load()),
+		Executions:    a.total.Load(),
+		ModulesCached: a.store.count(),
+		Compilations:  a.store.compilations.Load(),
+		CacheLoads:    a.store.cacheLoads.Load(),
+		ModuleUploads: a.store.uploads.Load(),
+		UploadedBytes: a.store.uploadedBytes.Load(),
+		RSS:           residentBytes(),
+		HeapAlloc:     int64(ms.HeapAlloc),
+		UptimeNanos:   int64(time.Since(a.started)),
+		CompileCache:  a.store.cacheDir,
+	}
+}

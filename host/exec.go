@@ -1,0 +1,239 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// execution is one running guest instance and the channels it holds. Its
+// handles are touched only by host functions, which run on the guest's
+// goroutine, so they need no lock.
+type execution struct {
+	agent   *agent
+	main    *channel.Channel
+	handles map[uint32]*handle
+	ctx     context.Context // ends with the run-time limit or the agent
+	cancel  context.CancelFunc
+	memory  *limitedAllocator
+	stderr  *outputWriter
+	limit   time.Duration
+	maxMsg  int
+}
+
+// handle is a channel the guest holds, with the message it was told is too
+// large for its buffer, kept until it asks again.
+type handle struct {
+	ch      *channel.Channel
+	pending []byte
+	code    int32 // the result code pending goes with: ok or remote error
+}
+
+type execKey struct{}
+
+// maxHandles bounds the channels one guest may hold.
+const maxHandles = 1 << 16
+
+// exec starts an execution: synchronously up to a ready instance, so that
+// every reason it cannot start reaches RemoteExec, then the guest runs on
+// its own goroutine.
+func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
+	stored := a.store.get(req.Module)
+	if stored == nil {
+		return &channel.ExecReply{NeedModule: true}, nil
+	}
+	if stored.err != nil {
+		return nil, stored.err
+	}
+	main := a.mux.Channel(req.Channel)
+	if main == nil {
+		return nil, fmt.Errorf("exec: channel %d is not open", req.Channel)
+	}
+	entry, err := entryPoint(stored.compiled, req.Entry)
+	if err != nil {
+		return nil, err
+	}
+	limit := req.MemoryLimit
+	if limit == 0 {
+		limit = a.cfg.defaultMemoryLimit
+	}
+	if limit > a.cfg.maxMemoryLimit {
+		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
+	}
+	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
+		return nil, errors.New("exec: this agent grants no directories")
+	}
+	e := &execution{
+		agent:   a,
+		main:    main,
+		handles: map[uint32]*handle{main.ID(): {ch: main}},
+		memory:  &limitedAllocator{limit: limit},
+		limit:   req.TimeLimit,
+		maxMsg:  a.cfg.maxMessage,
+	}
+	if req.MaxMessage > 0 && req.MaxMessage < e.maxMsg {
+		e.maxMsg = req.MaxMessage
+	}
+	if e.limit == 0 {
+		e.limit = a.cfg.defaultTimeLimit
+	}
+	if e.limit > 0 {
+		e.ctx, e.cancel = context.WithTimeout(a.ctx, e.limit)
+	} else {
+		e.ctx, e.cancel = context.WithCancel(a.ctx)
+	}
+	e.ctx = context.WithValue(e.ctx, execKey{}, e)
+	stdout := newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
+	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
+	mc, err := moduleConfig(req, stdout, e.stderr)
+	if err != nil {
+		e.cancel()
+		return nil, err
+	}
+	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), stored.compiled, mc)
+	if err != nil {
+		e.cancel()
+		if e.memory.exceeded.Load() {
+			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
+		}
+		return nil, fmt.Errorf("exec: instantiate: %w", err)
+	}
+	a.running.Add(1)
+	a.total.Add(1)
+	a.execs.Add(1)
+	go e.run(mod, entry)
+	return &channel.ExecReply{}, nil
+}
+
+// entryPoint checks the requested export exists: _start by default.
+func entryPoint(m wazero.CompiledModule, entry string) (string, error) {
+	if entry == "" {
+		entry = "_start"
+	}
+	f, ok := m.ExportedFunctions()[entry]
+	if !ok {
+		return "", fmt.Errorf("exec: the module exports no function %q", entry)
+	}
+	if len(f.ParamTypes()) != 0 {
+		return "", fmt.Errorf("exec: export %q takes %d parameters; an entry point takes none", entry, len(f.ParamTypes()))
+	}
+	return entry, nil
+}
+
+func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithArgs(append([]string{"guest"}, req.Args...)...).
+		WithStdout(stdout).
+		WithStderr(stderr)
+	for _, kv := range req.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("exec: environment entry %q is not NAME=VALUE", kv)
+		}
+		mc = mc.WithEnv(k, v)
+	}
+	if req.Walltime {
+		mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+	}
+	if req.Random {
+		mc = mc.WithRandSource(rand.Reader)
+	}
+	if len(req.Dirs) > 0 {
+		fsc := wazero.NewFSConfig()
+		for _, d := range req.Dirs {
+			if d.ReadOnly {
+				fsc = fsc.WithReadOnlyDirMount(d.Host, d.Guest)
+			} else {
+				fsc = fsc.WithDirMount(d.Host, d.Guest)
+			}
+		}
+		mc = mc.WithFSConfig(fsc)
+	}
+	return mc, nil
+}
+
+func (e *execution) run(mod api.Module, entry string) {
+	defer e.agent.execs.Done()
+	defer e.agent.running.Add(-1)
+	defer e.cancel()
+	err := e.call(mod, entry)
+	mod.Close(context.Background())
+	if err == nil {
+		for _, h := range e.handles {
+			h.ch.Close()
+		}
+		return
+	}
+	msg := e.describe(err)
+	for _, h := range e.handles {
+		h.ch.CloseWithError(msg)
+	}
+}
+
+func (e *execution) call(mod api.Module, entry string) error {
+	if entry != "_start" {
+		if init := mod.ExportedFunction("_initialize"); init != nil {
+			if _, err := init.Call(e.ctx); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := mod.ExportedFunction(entry).Call(e.ctx)
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 0 {
+		return nil
+	}
+	return err
+}
+
+// describe turns why a guest ended into the message its client sees.
+func (e *execution) describe(err error) string {
+	var exit *sys.ExitError
+	switch {
+	case e.memory.exceeded.Load():
+		return fmt.Sprintf("guest exceeded its memory limit of %d MiB: %s", e.memory.limit>>20, firstLine(e.stderr.tail(), err))
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+		return fmt.Sprintf("guest exceeded its run-time limit of %v", e.limit)
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
+		return "guest stopped: the agent is terminating"
+	case errors.As(err, &exit):
+		if tail := panicText(e.stderr.tail()); tail != "" {
+			return fmt.Sprintf("guest exited with status %d: %s", exit.ExitCode(), tail)
+		}
+		return fmt.Sprintf("guest exited with status %d", exit.ExitCode())
+	}
+	return "guest trapped: " + err.Error()
+}
+
+// panicText picks what a guest printed last to stderr, from its Go panic
+// line when there is one, so that a RemoteError reads like the panic.
+func panicText(stderr string) string {
+	if i := strings.LastIndex(stderr, "panic: "); i >= 0 {
+		stderr = stderr[i:]
+	}
+	stderr = strings.TrimSpace(stderr)
+	if len(stderr) > 2048 {
+		stderr = stderr[:2048] + "..."
+	}
+	return stderr
+}
+
+func firstLine(stderr string, err error) string {
+	if t := panicText(stderr); t != "" {
+		line, _, _ := strings.Cut(t, "\n")
+		return line
+	}
+	return err.Error()
+}

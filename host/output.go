@@ -1,0 +1,53 @@
+package host
+
+import (
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// outputWriter receives a guest's stdout or stderr. It forwards each write
+// to the client as an Output notice (never on the protocol's data path) and
+// keeps the last bytes for error messages.
+type outputWriter struct {
+	mux     *channel.Mux
+	channel uint32
+	stream  uint8
+	forward bool
+
+	mu   sync.Mutex
+	keep int
+	buf  []byte
+}
+
+func newOutputWriter(m *channel.Mux, ch uint32, stream uint8, forward bool, keep int) *outputWriter {
+	return &outputWriter{mux: m, channel: ch, stream: stream, forward: forward, keep: keep}
+}
+
+func (w *outputWriter) Write(p []byte) (int, error) {
+	if w.keep > 0 {
+		w.mu.Lock()
+		w.buf = append(w.buf, p...)
+		if over := len(w.buf) - w.keep; over > 0 {
+			w.buf = append(w.buf[:0], w.buf[over:]...)
+		}
+		w.mu.Unlock()
+	}
+	if w.forward {
+		body, err := msgpack.Marshal(&channel.Output{Channel: w.channel, Stream: w.stream, Data: p})
+		if err == nil {
+			// A client gone away is noticed by the channel; the
+			// guest's write still succeeds.
+			w.mux.Notify(channel.KindOutput, body)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *outputWriter) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
