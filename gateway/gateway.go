@@ -267,4 +267,3 @@ func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []by
 	g.output.write(o)
 	return nil, nil
 }
-

@@ -76,4 +76,3 @@ func startInProcess(ctx context.Context, sp Spec) (*link, error) {
 		},
 	}, nil
 }
-

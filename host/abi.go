@@ -215,4 +215,3 @@ func (e *execution) closeError(mod api.Module, s []uint64) abi.Result {
 	h.ch.CloseWithError(string(text))
 	return abi.Ok
 }
-
