@@ -176,7 +176,7 @@ func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, ag
 	b := &booter{w: w, stdin: stdin, out: bufio.NewReader(stdout), stderr: stderr}
 	rep, err = b.run(agentBinary)
 	if !stop() {
-		err = errors.Join(ctx.Err(), err)
+		err = fmt.Errorf("bootstrap: %w (%v)", ctx.Err(), err)
 	}
 	if err != nil {
 		sess.Close()

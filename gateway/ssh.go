@@ -176,7 +176,10 @@ func sshHandshake(ctx context.Context, t sshTarget, auth *sshAuth, hk *hostKeyCh
 	case refused != nil:
 		return nil, refused
 	case !stopped || errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, fmt.Errorf("%w: handshake with %s: %w", ErrHostUnreachable, addr, errors.Join(ctx.Err(), err))
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: handshake with %s: %w", ErrHostUnreachable, addr, err)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return nil, fmt.Errorf("%w for user %s at %s (%s): %w", ErrAuthRefused, t.user, addr, auth.describe(), err)
 	default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +112,10 @@ func TestSSHUploadThenCached(t *testing.T) {
 	}
 	roundTrip(t, l, bufio.NewReader(l.conn))
 	closeAndWait(t, l)
+	// One exec per connect, the upload included.
+	if n := strings.Count(s.Log(), "Starting session: command"); n != 2 {
+		t.Errorf("sshd started %d sessions for two connects, want 2", n)
+	}
 }
 
 func TestSSHConcurrentBootstraps(t *testing.T) {
@@ -321,4 +326,81 @@ func TestSSHFailures(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+func TestSSHConnectTimeout(t *testing.T) {
+	// A listener that accepts and never speaks: the handshake hangs.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("SSH_AUTH_SOCK", "")
+	sshdtest.Standin(t) // built now, not in the timed part
+	start := time.Now()
+	_, _, err = dialTest(t, "ssh="+ln.Addr().String()+"//connect_timeout=500ms//insecure_ignore_host_key")
+	if !errors.Is(err, ErrHostUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v; want ErrHostUnreachable and a deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v with connect_timeout=500ms", d)
+	}
+	t.Log(err)
+}
+
+func TestSSHKill(t *testing.T) {
+	s := sshdtest.Start(t)
+	s.ClientHome(t, true, true)
+	l, _, err := dialTest(t, "ssh="+s.User+"@"+s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, l, bufio.NewReader(l.conn))
+	l.kill()
+	done := make(chan struct{})
+	go func() { l.wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait did not return 5s after kill")
+	}
+	if _, err := l.conn.Write([]byte("x")); err == nil {
+		t.Error("write after kill succeeded")
+	}
+}
+
+func TestSSHNoPOSIXShell(t *testing.T) {
+	// What a Windows OpenSSH server running cmd.exe answers.
+	s := sshdtest.Start(t, `ForceCommand echo The system cannot find the path specified. >&2; exit 1`)
+	s.ClientHome(t, true, true)
+	_, _, err := dialTest(t, "ssh="+s.User+"@"+s.Addr())
+	if !errors.Is(err, ErrNoPOSIXShell) || !strings.Contains(err.Error(), "cannot find the path") {
+		t.Fatalf("got %v; want ErrNoPOSIXShell with the remote stderr", err)
+	}
+	t.Log(err)
+}
+
+func TestSSHNoAgentForPlatform(t *testing.T) {
+	s := sshdtest.Start(t)
+	s.ClientHome(t, true, true)
+	none := func(goos, goarch string) (string, error) {
+		return "", fmt.Errorf("no agent binary for %s/%s; run make agents", goos, goarch)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _, err := dialSSHReport(ctx, sshSpec(t, "ssh="+s.User+"@"+s.Addr()), none, nil)
+	if !errors.Is(err, ErrUploadFailed) || !strings.Contains(err.Error(), "make agents") {
+		t.Fatalf("got %v; want ErrUploadFailed saying to run make agents", err)
+	}
+	t.Log(err)
 }

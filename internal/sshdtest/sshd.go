@@ -54,8 +54,9 @@ func (s *Server) KnownHostsLine() string {
 func (s *Server) Log() string { return s.stderr.String() }
 
 // Start starts sshd -D -e on a free port of 127.0.0.1 and stops it in
-// t.Cleanup. It fails the test, with a hint, when sshd is missing.
-func Start(t testing.TB) *Server {
+// t.Cleanup. It fails the test, with a hint, when sshd is missing. Lines of
+// extraConfig are added to its sshd_config.
+func Start(t testing.TB, extraConfig ...string) *Server {
 	t.Helper()
 	if _, err := os.Stat(SSHD); err != nil {
 		t.Fatalf("sshdtest: %s is missing (apt-get install -y openssh-server): %v", SSHD, err)
@@ -95,6 +96,7 @@ AllowTcpForwarding yes
 SetEnv HOME=%s
 LogLevel VERBOSE
 `, s.Port, dir, dir, dir, s.RemoteHome)
+	config += strings.Join(extraConfig, "\n") + "\n"
 	cfgPath := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
