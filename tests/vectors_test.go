@@ -255,6 +255,13 @@ func parseTagged(o map[string]any) (node, error) {
 		}
 		n, err := repeatCount(o)
 		return node{kind: "s", data: []byte(strings.Repeat(s, n))}, err
+	case o["$strbytes"] != nil:
+		s, err := str("$strbytes")
+		if err != nil {
+			return node{}, err
+		}
+		b, err := hex.DecodeString(s)
+		return node{kind: "s", data: b}, err
 	case o["$bin"] != nil:
 		s, err := str("$bin")
 		if err != nil {

@@ -41,7 +41,10 @@ fn parse<'a, I: Iterator<Item = &'a str>>(toks: &mut I) -> Value {
         "u" => Value::UInt(rest.parse().unwrap()),
         "f32" => Value::F32(f32::from_bits(u32::from_str_radix(rest, 16).unwrap())),
         "f64" => Value::Float(f64::from_bits(u64::from_str_radix(rest, 16).unwrap())),
-        "s" => Value::Str(String::from_utf8(unhex(rest)).expect("str token is not UTF-8")),
+        "s" => match String::from_utf8(unhex(rest)) {
+            Ok(s) => Value::Str(s),
+            Err(e) => Value::RawStr(e.into_bytes()),
+        },
         "b" => Value::Bin(unhex(rest)),
         "c" => Value::Channel(rest.parse().unwrap()),
         "x" => {
@@ -70,6 +73,7 @@ fn render(v: &Value, out: &mut Vec<String>) {
         Value::F32(f) => out.push(format!("f32:{:08x}", f.to_bits())),
         Value::Float(f) => out.push(format!("f64:{:016x}", f.to_bits())),
         Value::Str(s) => out.push(format!("s:{}", hex(s.as_bytes()))),
+        Value::RawStr(s) => out.push(format!("s:{}", hex(s))),
         Value::Bin(b) => out.push(format!("b:{}", hex(b))),
         Value::Channel(h) => out.push(format!("c:{}", h)),
         Value::Ext(t, d) => out.push(format!("x:{}:{}", t, hex(d))),

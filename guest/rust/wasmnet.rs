@@ -37,7 +37,9 @@ use std::time::Duration;
 /// encode in the smallest form, so `Int(5)` and `UInt(5)` give the same bytes.
 /// Floats keep their width: a float32 decodes to `F32` and encodes back as
 /// float32; `Float` is float64. A channel is msgpack ext 1 (fixext 4) holding
-/// the handle; any other ext type is kept as `Ext`.
+/// the handle; any other ext type is kept as `Ext`. A str whose bytes are not
+/// valid UTF-8 (msgpack allows it; Go strings carry any bytes) decodes to
+/// `RawStr` and encodes back as the same str.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Nil,
@@ -47,6 +49,7 @@ pub enum Value {
     Float(f64),
     F32(f32),
     Str(String),
+    RawStr(Vec<u8>),
     Bin(Vec<u8>),
     Array(Vec<Value>),
     Map(Vec<(Value, Value)>),
@@ -76,15 +79,8 @@ impl Value {
                 out.push(0xca);
                 out.extend_from_slice(&f.to_bits().to_be_bytes());
             }
-            Value::Str(s) => {
-                let n = s.len();
-                if n <= 31 {
-                    out.push(0xa0 | n as u8);
-                } else {
-                    write_len(out, n, [0xd9, 0xda, 0xdb]);
-                }
-                out.extend_from_slice(s.as_bytes());
-            }
+            Value::Str(s) => write_str(out, s.as_bytes()),
+            Value::RawStr(s) => write_str(out, s),
             Value::Bin(b) => {
                 write_len(out, b.len(), [0xc4, 0xc5, 0xc6]);
                 out.extend_from_slice(b);
@@ -203,10 +199,11 @@ impl Value {
         }
     }
 
-    /// The bytes of a str or a bin.
+    /// The bytes of a str (valid UTF-8 or not) or a bin.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Str(s) => Some(s.as_bytes()),
+            Value::RawStr(b) => Some(b),
             Value::Bin(b) => Some(b),
             _ => None,
         }
@@ -232,6 +229,16 @@ impl Value {
             _ => None,
         }
     }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if n <= 31 {
+        out.push(0xa0 | n as u8);
+    } else {
+        write_len(out, n, [0xd9, 0xda, 0xdb]);
+    }
+    out.extend_from_slice(s);
 }
 
 fn write_uint(out: &mut Vec<u8>, u: u64) {
@@ -333,7 +340,7 @@ impl<'a> Decoder<'a> {
         let b = self.take(n)?;
         match std::str::from_utf8(b) {
             Ok(s) => Ok(Value::Str(s.to_string())),
-            Err(_) => Err(Error::Decode("str is not valid UTF-8".to_string())),
+            Err(_) => Ok(Value::RawStr(b.to_vec())),
         }
     }
 
