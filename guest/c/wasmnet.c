@@ -502,8 +502,8 @@ int wasmnet_copy(wasmnet_reader *r, wasmnet_writer *w)
 	return rc;
 }
 
-/* expect peeks the next item; if it is not one of the wanted types it
- * returns WASMNET_ETYPE, leaving the reader where it was. */
+/* next peeks the next item without consuming it; the typed readers below
+ * check its type and consume it only on success (advance). */
 static int next(wasmnet_reader *r, wasmnet_item *it)
 {
 	return wasmnet_peek(r, it);
