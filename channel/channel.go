@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -34,6 +35,10 @@ type Channel struct {
 	reported bool         // remote was returned once
 	lost     error        // the connection died
 	callback bool
+
+	// handedOut is set, under the mux's mu, once user code can hold the
+	// channel; until then a closed channel with a backlog stays in the table.
+	handedOut bool
 }
 
 func newChannel(m *Mux, id uint32) *Channel {
@@ -73,6 +78,13 @@ func (c *Channel) deliver(p []byte) error {
 	c.queue = append(c.queue, p)
 	signal(c.ready)
 	return nil
+}
+
+// hasBacklog reports whether a receiver would still get an item or an error.
+func (c *Channel) hasBacklog() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.head < len(c.queue) || (c.remote != nil && !c.reported)
 }
 
 // pop takes the next queued item, or reports why there is none: nil, nil
@@ -339,12 +351,12 @@ func (c *Channel) WaitClose(ctx context.Context) error {
 
 // All yields every item until the channel closes. A *RemoteError, a lost
 // connection or the end of ctx is yielded once as the error, then the
-// iteration stops; a normal close just ends it.
+// iteration stops; a normal close, by either side, just ends it.
 func (c *Channel) All(ctx context.Context) iter.Seq2[any, error] {
 	return func(yield func(any, error) bool) {
 		for {
 			v, err := c.Receive(ctx)
-			if err == io.EOF {
+			if err == io.EOF || errors.Is(err, ErrClosed) {
 				return
 			}
 			if !yield(v, err) || err != nil {

@@ -395,8 +395,8 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		if h.flags&flagError != 0 {
 			remote = &RemoteError{Message: string(payload)}
 		}
-		m.remove(c.id)
 		c.peerClosed(remote)
+		m.forgetClosed(c)
 		return nil
 	case frameWindow:
 		if len(payload) != 4 {
@@ -472,6 +472,18 @@ func (m *Mux) peerOpened(id uint32) error {
 	return nil
 }
 
+// forgetClosed drops a channel the peer closed from the table, unless no
+// one here holds it yet and it still has something to deliver: a channel a
+// guest opened, filled and closed before the message naming it was decoded
+// must still yield its items to whoever decodes that message.
+func (m *Mux) forgetClosed(c *Channel) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.handedOut || !c.hasBacklog() {
+		delete(m.chans, c.id)
+	}
+}
+
 func (m *Mux) remove(id uint32) {
 	m.mu.Lock()
 	delete(m.chans, id)
@@ -492,6 +504,7 @@ func (m *Mux) OpenChannel() (*Channel, error) {
 	id := m.nextID
 	m.nextID += 2
 	c := newChannel(m, id)
+	c.handedOut = true
 	m.chans[id] = c
 	// Under mu, so that opens reach the wire in id order.
 	if err := m.writeFrame(frameOpen, 0, id, nil, true); err != nil {
@@ -501,11 +514,25 @@ func (m *Mux) OpenChannel() (*Channel, error) {
 	return c, nil
 }
 
-// Channel returns the open channel with the given id, or nil.
+// Channel returns the channel with the given id, or nil when it is not
+// open (or closed with nothing left to receive).
 func (m *Mux) Channel(id uint32) *Channel {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.chans[id]
+	return m.handOutLocked(id)
+}
+
+// handOutLocked returns the channel id from the table, marking it held by
+// a user, and drops it from the table if it was kept only for that.
+func (m *Mux) handOutLocked(id uint32) *Channel {
+	c := m.chans[id]
+	if c != nil {
+		c.handedOut = true
+		if c.IsClosed() {
+			delete(m.chans, id)
+		}
+	}
+	return c
 }
 
 // NumChannels returns how many channels are open.
@@ -516,16 +543,17 @@ func (m *Mux) NumChannels() int {
 }
 
 // channelRef resolves a channel value received in a message. A channel that
-// is already closed here, or unknown, yields a closed Channel, so that the
-// value still decodes and its use fails cleanly.
+// is already gone here, or unknown, yields a closed Channel, so that the
+// value still decodes and its use ends cleanly.
 func (m *Mux) channelRef(id uint32) *Channel {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c := m.chans[id]; c != nil {
+	if c := m.handOutLocked(id); c != nil {
 		return c
 	}
 	c := newChannel(m, id)
-	c.localClose()
+	c.handedOut = true
+	c.peerClosed(nil)
 	return c
 }
 

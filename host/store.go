@@ -127,10 +127,10 @@ func checkImports(m wazero.CompiledModule) error {
 			return fmt.Errorf("imports %s.%s: the agent provides only modules %s and wasi_snapshot_preview1",
 				module, name, abi.ModuleName)
 		}
-		if v, ok := strings.CutPrefix(name, abi.VersionMarkerPrefix); ok && name != abi.FuncMarker {
+		want, ok := abi.Lookup(name)
+		if v, marker := strings.CutPrefix(name, abi.VersionMarkerPrefix); !ok && marker && isDigits(v) {
 			return fmt.Errorf("guest built for wasmnet ABI v%s; this agent implements ABI v%d", v, abi.Version)
 		}
-		want, ok := abi.Lookup(name)
 		if !ok {
 			return fmt.Errorf("imports %s.%s, which wasmnet ABI v%d lacks", module, name, abi.Version)
 		}
@@ -181,4 +181,13 @@ func short(sum string) string {
 		return sum[:12]
 	}
 	return sum
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
