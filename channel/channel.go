@@ -2,8 +2,8 @@ package channel
 
 import (
 	"context"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
