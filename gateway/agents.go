@@ -3,22 +3,25 @@ package gateway
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // agentForPlatform returns the path of a wasmnet binary that runs on
-// goos/goarch: the running executable when it matches, else
-// dist/wasmnet-<os>-<arch>[.exe] as built by `make agents`, looked for in the
-// executable's directory, its dist/ and its parent's dist/, in
-// $WASMNET_DIST, and in ./dist.
+// goos/goarch. For this machine's platform that is the running executable
+// when it is wasmnet (not a test binary or another program embedding the
+// gateway), else $WASMNET_AGENT, else wasmnet on PATH. Otherwise, and as a
+// last resort for this platform, it is dist/wasmnet-<os>-<arch>[.exe] as
+// built by `make agents`, looked for in the executable's directory, its
+// dist/ and its parent's dist/, in $WASMNET_DIST, and in ./dist.
 func agentForPlatform(goos, goarch string) (string, error) {
 	exe, exeErr := os.Executable()
 	if goos == runtime.GOOS && goarch == runtime.GOARCH {
-		if exeErr != nil {
-			return "", fmt.Errorf("gateway: agent for %s/%s: %w", goos, goarch, exeErr)
+		if p := localAgentBinary(exe, exeErr); p != "" {
+			return p, nil
 		}
-		return exe, nil
 	}
 	name := "wasmnet-" + goos + "-" + goarch
 	if goos == "windows" {
@@ -40,4 +43,45 @@ func agentForPlatform(goos, goarch string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("gateway: no agent binary for %s/%s: %s not found next to %s, in $WASMNET_DIST or in ./dist; run make agents", goos, goarch, name, exe)
+}
+
+// localAgentBinary returns a wasmnet binary for this machine, or "": the
+// running executable exe when it is wasmnet, else $WASMNET_AGENT, else
+// wasmnet on PATH.
+func localAgentBinary(exe string, exeErr error) string {
+	if exeErr == nil && isWasmnetExecutable(exe) {
+		return exe
+	}
+	if p := os.Getenv("WASMNET_AGENT"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("wasmnet"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// isWasmnetExecutable says whether path looks like a wasmnet binary rather
+// than a test binary (gateway.test) or another program using the package.
+func isWasmnetExecutable(path string) bool {
+	base := filepath.Base(path)
+	return strings.HasPrefix(base, "wasmnet") && !strings.HasSuffix(base, ".test") && !strings.HasSuffix(base, ".test.exe")
+}
+
+// agentBinaries returns the agentBinary function ssh bootstraps use under
+// cfg: WithAgentPath's binary for this machine's platform, else
+// agentForPlatform.
+func agentBinaries(cfg *makeConfig) func(goos, goarch string) (string, error) {
+	if cfg.agentPath == "" {
+		return agentForPlatform
+	}
+	return func(goos, goarch string) (string, error) {
+		if goos == runtime.GOOS && goarch == runtime.GOARCH {
+			if _, err := os.Stat(cfg.agentPath); err != nil {
+				return "", fmt.Errorf("gateway: agent for %s/%s: %w", goos, goarch, err)
+			}
+			return cfg.agentPath, nil
+		}
+		return agentForPlatform(goos, goarch)
+	}
 }

@@ -105,7 +105,7 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		l, err := startExec(ctx, sp)
 		return l, 0, err
 	case "ssh":
-		l, err := dialSSH(ctx, sp, agentForPlatform, nil)
+		l, err := dialSSH(ctx, sp, agentBinaries(cfg), nil)
 		return l, 5 * time.Second, err
 	}
 	return nil, 0, fmt.Errorf("gateway: spec %s: %s gateways are not supported yet", sp, sp.Type)
@@ -144,6 +144,12 @@ func (g *Gateway) Spec() Spec { return g.spec }
 
 // Info returns what the agent said of itself in its hello.
 func (g *Gateway) Info() channel.Info { return g.mux.Peer().Info }
+
+// Uploaded reports whether starting the gateway's agent streamed the agent
+// binary to the host because its cache (~/.cache/wasmnet) lacked that build.
+// It is false for a cached start and for transports without a bootstrap
+// (popen, exec=).
+func (g *Gateway) Uploaded() bool { return g.link.boot != nil && g.link.boot.Uploaded }
 
 // Done is closed when the agent has ended and been reaped.
 func (g *Gateway) Done() <-chan struct{} { return g.reaped }

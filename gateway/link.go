@@ -18,6 +18,9 @@ type link struct {
 	// stderr keeps the tail of what the agent wrote to its stderr, so that a
 	// failed start can say why. It may be nil.
 	stderr *tailBuffer
+	// boot says how an ssh bootstrap started the agent; nil for transports
+	// that do not bootstrap.
+	boot *bootReport
 }
 
 // tailBuffer is an io.Writer that keeps the last max bytes written to it.

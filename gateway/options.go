@@ -66,9 +66,11 @@ type makeConfig struct {
 // channel id, to w. The default is os.Stderr.
 func WithOutput(w io.Writer) Option { return func(c *makeConfig) { c.output = w } }
 
-// WithAgentPath runs path as the local agent for popen gateways. The
-// default is the running executable when it is wasmnet, else $WASMNET_AGENT,
-// else wasmnet from PATH.
+// WithAgentPath names the wasmnet binary for this machine's OS/arch: popen
+// gateways run it, and ssh= gateways upload it to hosts of the same
+// platform that lack it. The default is the running executable when it is
+// wasmnet (never a test binary), else $WASMNET_AGENT, else wasmnet from
+// PATH; ssh= then also looks in dist/ (see make agents).
 func WithAgentPath(path string) Option { return func(c *makeConfig) { c.agentPath = path } }
 
 // WithKeepAlive pings the agent at this interval and takes it for dead

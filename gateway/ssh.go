@@ -42,6 +42,7 @@ func dialSSHReport(ctx context.Context, sp Spec, agentBinary func(goos, goarch s
 	if err != nil {
 		return nil, rep, fmt.Errorf("gateway: ssh %s: %w", sp.Value, err)
 	}
+	l.boot = &rep
 	return l, rep, nil
 }
 
