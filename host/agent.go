@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,8 +119,16 @@ func (a *agent) waitExecutions(limit time.Duration) {
 	}
 }
 
-// ServeRequest implements channel.Handler.
-func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, body []byte) ([]byte, error) {
+// ServeRequest implements channel.Handler. A panic while serving (a bug,
+// or a module that trips one in the runtime) fails that request only: the
+// agent and its other executions go on.
+func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, body []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(a.cfg.log, "wasmnet agent: panic serving request %d: %v\n%s", kind, r, debug.Stack())
+			out, err = nil, fmt.Errorf("internal error in the agent: %v", r)
+		}
+	}()
 	switch kind {
 	case channel.KindExec:
 		var req channel.ExecRequest

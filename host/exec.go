@@ -70,6 +70,13 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if limit > a.cfg.maxMemoryLimit {
 		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
 	}
+	// wazero cannot take a refusal of the initial memory, so that case is
+	// checked here.
+	for _, mem := range stored.compiled.ExportedMemories() {
+		if need := uint64(mem.Min()) * 65536; need > limit {
+			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB", need>>20, limit>>20)
+		}
+	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
 		return nil, errors.New("exec: this agent grants no directories")
 	}

@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// TestStreamMemoryBounded sends 256 MiB to a guest that reads slower than
+// the client writes: flow control must keep both processes' memory at a
+// few windows over their base.
+func TestStreamMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 256 MiB; skipped with -short")
+	}
+	g := popen(t, "popen")
+	ch := remoteExec(t, g, "sink")
+	base, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	clientBase := heapInUse()
+
+	done := make(chan struct{})
+	var agentPeak, clientPeak int64
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for !ch.IsClosed() {
+			select {
+			case <-tick.C:
+			case <-time.After(time.Minute):
+				return
+			}
+			if st, err := g.RemoteStatus(testCtx(t)); err == nil {
+				agentPeak = max(agentPeak, st.RSS)
+			}
+			clientPeak = max(clientPeak, heapInUse())
+		}
+	}()
+	chunk := make([]byte, 1<<20)
+	const total = 256 << 20
+	for sent := 0; sent < total; sent += len(chunk) {
+		if err := ch.SendContext(testCtx(t), chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch.Send(nil)
+	if v := receive(t, ch); v != int64(total) {
+		t.Fatalf("guest counted %v bytes, want %d", v, total)
+	}
+	ch.Close()
+	<-done
+	const window = 4 << 20
+	t.Logf("agent RSS %d MiB -> peak %d MiB; client heap %d MiB -> peak %d MiB",
+		base.RSS>>20, agentPeak>>20, clientBase>>20, clientPeak>>20)
+	// The guest's own Go heap grows with each 1 MiB item it decodes, so the
+	// agent's allowance is a few windows plus room for that garbage.
+	if limit := base.RSS + 16*window; agentPeak > limit {
+		t.Errorf("agent RSS peaked at %d MiB, over %d MiB", agentPeak>>20, limit>>20)
+	}
+	if limit := clientBase + 8*window; clientPeak > limit {
+		t.Errorf("client heap peaked at %d MiB, over %d MiB", clientPeak>>20, limit>>20)
+	}
+}
+
+func heapInUse() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+// TestModuleSentAndCompiledOnce checks content addressing: the second
+// RemoteExec of a module uploads nothing and compiles nothing, and a new
+// agent with the same disk cache compiles nothing either.
+func TestModuleSentAndCompiledOnce(t *testing.T) {
+	cache := t.TempDir()
+	spec := "popen//env:XDG_CACHE_HOME=" + cache
+	m := module(t, "echo")
+	run := func(g *Gateway) Status {
+		ch, err := g.RemoteExec(testCtx(t), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.Send("x")
+		receive(t, ch)
+		ch.Close()
+		st, err := g.RemoteStatus(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	g := popen(t, spec)
+	first := run(g)
+	if first.ModuleUploads != 1 || first.Compilations != 1 {
+		t.Fatalf("first exec: %d uploads, %d compilations; want 1 and 1", first.ModuleUploads, first.Compilations)
+	}
+	second := run(g)
+	if second.ModuleUploads != 1 || second.Compilations != 1 || second.UploadedBytes != first.UploadedBytes {
+		t.Fatalf("second exec uploaded or compiled again: %+v", second)
+	}
+	if !strings.HasPrefix(second.CompileCache, cache) {
+		t.Fatalf("agent's compile cache %q is not under %q", second.CompileCache, cache)
+	}
+	g.Exit(testCtx(t))
+
+	fresh := run(popen(t, spec))
+	if fresh.Compilations != 0 || fresh.CacheLoads != 1 {
+		t.Fatalf("fresh agent with a warm cache: %d compilations, %d cache loads; want 0 and 1",
+			fresh.Compilations, fresh.CacheLoads)
+	}
+}
+
+// TestExitEndsPendingReceives checks that Exit wakes every waiter at once
+// and leaves no agent process behind.
+func TestExitEndsPendingReceives(t *testing.T) {
+	g := popen(t, "popen")
+	pid := g.Info().PID
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		ch := remoteExec(t, g, "sleeper")
+		go func() {
+			_, err := ch.Receive(context.Background())
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Exit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Fatal("a pending Receive returned no error")
+			}
+		case <-time.After(time.Second - time.Since(start)):
+			t.Fatal("a pending Receive did not return within 1 s of Exit")
+		}
+	}
+	if processExists(pid) {
+		t.Fatalf("agent %d still exists after Exit", pid)
+	}
+}
+
+func processExists(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// A zombie is gone for our purposes only once reaped; report it too.
+	return len(b) > 0
+}
+
+
+func TestMemoryLimit(t *testing.T) {
+	g := popen(t, "popen")
+	// A Go guest needs more than 1 MiB to start.
+	_, err := g.RemoteExec(testCtx(t), module(t, "echo"), WithMemoryLimit(1<<20))
+	if err == nil || !strings.Contains(err.Error(), "memory") {
+		t.Fatalf("got %v, want an error naming the memory limit", err)
+	}
+}
+
+func TestTimeLimitStopsLoopingGuest(t *testing.T) {
+	g := popen(t, "popen")
+	ch := remoteExec(t, g, "spin", WithTimeLimit(300*time.Millisecond))
+	var re *channel.RemoteError
+	if err := ch.WaitClose(testCtx(t)); !errors.As(err, &re) || !strings.Contains(re.Message, "run-time limit") {
+		t.Fatalf("got %v, want a RemoteError naming the run-time limit", err)
+	}
+	// The agent and its other channels are unharmed.
+	echo := remoteExec(t, g, "echo")
+	echo.Send("alive")
+	if v := receive(t, echo); v != "alive" {
+		t.Fatalf("got %v", v)
+	}
+}
