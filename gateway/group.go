@@ -1,0 +1,304 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// A Group holds gateways by id, as execnet's Group does: it names them
+// gw0, gw1, ... in creation order unless their spec says id=, starts many
+// at once, runs a module on all of them, and ends them together.
+//
+// A gateway leaves its group when it ends, by Exit, Terminate or the loss
+// of its agent. All methods are safe for concurrent use.
+type Group struct {
+	opts []Option
+
+	// mu guards the id table: order lists ids in creation order, including
+	// those reserved by starts in progress, whose byID entry is nil.
+	mu     sync.Mutex
+	order  []string
+	byID   map[string]*Gateway
+	nextID int // the number of the next automatic id, gw<nextID>
+}
+
+// A GroupOption configures NewGroup.
+type GroupOption func(*Group)
+
+// WithGatewayOptions passes opts to every gateway the group makes, for
+// example WithOutput or WithAgentPath.
+func WithGatewayOptions(opts ...Option) GroupOption {
+	return func(g *Group) { g.opts = append(g.opts, opts...) }
+}
+
+// NewGroup returns an empty group.
+func NewGroup(opts ...GroupOption) *Group {
+	g := &Group{byID: map[string]*Gateway{}}
+	for _, o := range opts {
+		o(g)
+	}
+	return g
+}
+
+// MakeGateway starts the gateway spec names ("popen" when spec is empty)
+// and adds it to the group. ctx bounds only the start.
+func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) {
+	if spec == "" {
+		spec = "popen"
+	}
+	gws, err := g.MakeGateways(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return gws[0], nil
+}
+
+// MakeGateways starts the gateways specs name, where "N*SPEC" stands for N
+// copies of SPEC, in parallel, and adds them to the group in the order of
+// specs. If any fails, those that started are exited and the error names
+// the failed spec; the group is then as it was. ctx bounds only the start.
+func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, error) {
+	expanded, err := ExpandSpecs(specs...)
+	if err != nil {
+		return nil, err
+	}
+	if len(expanded) == 0 {
+		return nil, errors.New("gateway: group: no spec given")
+	}
+	sps := make([]Spec, len(expanded))
+	for i, s := range expanded {
+		if sps[i], err = ParseSpec(s); err != nil {
+			return nil, err
+		}
+	}
+	ids, err := g.reserve(sps)
+	if err != nil {
+		return nil, err
+	}
+	gws := make([]*Gateway, len(sps))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, sp := range sps {
+		eg.Go(func() error {
+			gw, err := g.start(ectx, sp, ids[i])
+			if err != nil {
+				return fmt.Errorf("gateway: group: spec %s (%s): %w", expanded[i], ids[i], err)
+			}
+			gws[i] = gw
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		g.unwind(ids, gws)
+		return nil, err
+	}
+	for _, gw := range gws {
+		g.register(gw)
+	}
+	return gws, nil
+}
+
+// start makes one gateway under the id reserved for it.
+func (g *Group) start(ctx context.Context, sp Spec, id string) (*Gateway, error) {
+	if sp.Via != "" {
+		if g.Gateway(sp.Via) == nil {
+			return nil, fmt.Errorf("via=%s: the group has no gateway %q", sp.Via, sp.Via)
+		}
+		// TODO: open the link through the hop's dial/run primitives
+		// (DESIGN.md, "Hops like ProxyJump") and pass g.Gateway as makeConfig.via.
+		return nil, errors.New("via= is not supported yet")
+	}
+	var cfg makeConfig
+	for _, o := range g.opts {
+		o(&cfg)
+	}
+	cfg.id = id
+	sp.ID = id
+	return makeGateway(ctx, sp, &cfg)
+}
+
+// reserve assigns ids to sps, checking explicit ones for duplicates among
+// themselves and in the group, so that parallel starts cannot take the same.
+func (g *Group) reserve(sps []Spec) ([]string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	taken := func(id string) bool { _, ok := g.byID[id]; return ok }
+	ids := make([]string, len(sps))
+	mine := map[string]bool{}
+	for i, sp := range sps {
+		if sp.ID == "" {
+			continue
+		}
+		if taken(sp.ID) || mine[sp.ID] {
+			return nil, fmt.Errorf("gateway: group: duplicate gateway id %q", sp.ID)
+		}
+		ids[i] = sp.ID
+		mine[sp.ID] = true
+	}
+	for i := range ids {
+		for ids[i] == "" {
+			id := "gw" + strconv.Itoa(g.nextID)
+			g.nextID++
+			if !taken(id) && !mine[id] {
+				ids[i] = id
+			}
+		}
+	}
+	for _, id := range ids {
+		g.byID[id] = nil
+		g.order = append(g.order, id)
+	}
+	return ids, nil
+}
+
+// unwind exits the gateways of a failed MakeGateways and frees their ids.
+func (g *Group) unwind(ids []string, gws []*Gateway) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, gw := range gws {
+		if gw != nil {
+			wg.Go(func() { gw.Exit(ctx) })
+		}
+	}
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		g.removeLocked(id)
+	}
+}
+
+// register fills a reserved id with its started gateway, which leaves the
+// group when it ends.
+func (g *Group) register(gw *Gateway) {
+	g.mu.Lock()
+	g.byID[gw.id] = gw
+	g.mu.Unlock()
+	gw.setOnExit(g.leave)
+}
+
+// leave removes gw, which has ended, from the group.
+func (g *Group) leave(gw *Gateway) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.byID[gw.id] == gw {
+		g.removeLocked(gw.id)
+	}
+}
+
+func (g *Group) removeLocked(id string) {
+	delete(g.byID, id)
+	if i := slices.Index(g.order, id); i >= 0 {
+		g.order = slices.Delete(g.order, i, i+1)
+	}
+}
+
+// Gateway returns the group's gateway with that id, or nil.
+func (g *Group) Gateway(id string) *Gateway {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byID[id]
+}
+
+// Gateways returns the group's gateways in creation order.
+func (g *Group) Gateways() []*Gateway {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*Gateway, 0, len(g.order))
+	for _, id := range g.order {
+		if gw := g.byID[id]; gw != nil {
+			out = append(out, gw)
+		}
+	}
+	return out
+}
+
+// RemoteExec runs m on every gateway of the group, in parallel, and returns
+// their channels as one MultiChannel in creation order. If any fails, the
+// channels already opened are closed. ctx bounds the starts.
+func (g *Group) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) (*MultiChannel, error) {
+	gws := g.Gateways()
+	if len(gws) == 0 {
+		return nil, errors.New("gateway: group: remote exec: the group has no gateways")
+	}
+	chans := make([]*channel.Channel, len(gws))
+	var eg errgroup.Group
+	for i, gw := range gws {
+		eg.Go(func() error {
+			ch, err := gw.RemoteExec(ctx, m, opts...)
+			chans[i] = ch
+			return err
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		for _, ch := range chans {
+			if ch != nil {
+				ch.Close()
+			}
+		}
+		return nil, err
+	}
+	return NewMultiChannel(gws, chans), nil
+}
+
+// Terminate asks every agent of the group to end, all at once, and kills
+// those still running after timeout. It returns within about timeout
+// (plus a short grace for the kill to take), whatever the agents do, and an
+// error naming the gateways that had to be killed. Afterwards no agent
+// process of the group remains. Gateways started while Terminate runs are
+// not ended by it.
+func (g *Group) Terminate(timeout time.Duration) error {
+	gws := g.Gateways()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		killed []string
+		stuck  []string
+		wg     sync.WaitGroup
+	)
+	for _, gw := range gws {
+		wg.Go(func() {
+			go gw.Exit(ctx) // asks to end; once ctx ends it kills and reaps
+			select {
+			case <-gw.Done():
+				return
+			case <-ctx.Done():
+			}
+			gw.kill()
+			mu.Lock()
+			killed = append(killed, gw.id)
+			mu.Unlock()
+			select {
+			case <-gw.Done():
+			case <-time.After(killGrace):
+				mu.Lock()
+				stuck = append(stuck, gw.id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	switch {
+	case len(stuck) > 0:
+		slices.Sort(stuck)
+		return fmt.Errorf("gateway: group: terminate: %s not reaped %v after being killed", strings.Join(stuck, ", "), killGrace)
+	case len(killed) > 0:
+		slices.Sort(killed)
+		return fmt.Errorf("gateway: group: terminate: killed %s, still running after %v", strings.Join(killed, ", "), timeout)
+	}
+	return nil
+}
+
+// killGrace is how long Terminate waits for a killed agent to be reaped.
+const killGrace = 5 * time.Second
