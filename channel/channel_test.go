@@ -405,3 +405,52 @@ func TestCall(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestSmallMessagesAfterHugeOne streams small messages from two goroutines
+// after a message larger than the writer recycles: no frame may be
+// corrupted. (The writer once kept its spare buffer in use after such a
+// message, so senders appended into the batch being written.)
+func TestSmallMessagesAfterHugeOne(t *testing.T) {
+	cfg := &Config{MaxFrame: 40 << 20}
+	// Writes that dawdle before copying widen the window in which a sender
+	// could touch a buffer the writer is still writing.
+	slowPair := func(t testing.TB) (io.ReadWriteCloser, io.ReadWriteCloser) {
+		a, b := osPipePair(t)
+		return slowWriter{a}, b
+	}
+	cm, am := muxPair(t, slowPair, cfg, cfg)
+	big, bigPeer := channelPair(t, cm, am)
+	big.Send(make([]byte, 20<<20))
+	if v, err := bigPeer.Receive(testCtx(t)); err != nil || len(v.([]byte)) != 20<<20 {
+		t.Fatalf("huge message: %v", err)
+	}
+	const n = 20000
+	var wg sync.WaitGroup
+	for range 2 {
+		c, peer := channelPair(t, cm, am)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				c.Send(i)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				if v, err := peer.Receive(testCtx(t)); err != nil || v != int64(i) {
+					t.Errorf("message %d: %v, %v", i, v, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type slowWriter struct{ io.ReadWriteCloser }
+
+func (w slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(100 * time.Microsecond)
+	return w.ReadWriteCloser.Write(p)
+}

@@ -173,7 +173,10 @@ func (d *decoder) bin(n int) (any, error) {
 	if err != nil || !d.build {
 		return nil, err
 	}
-	return append([]byte(nil), p...), nil
+	// Not append to nil: an empty bin decodes to an empty, non-nil slice.
+	b := make([]byte, len(p))
+	copy(b, p)
+	return b, nil
 }
 
 func (d *decoder) arrayOf(n int, depth int) (any, error) {

@@ -314,7 +314,7 @@ func (m *Mux) writeLoop() {
 			m.wdata.Wait()
 		}
 		batch := m.wbuf
-		m.wbuf = m.wspare[:0]
+		m.wbuf, m.wspare = m.wspare[:0], nil
 		closing := m.wclosed
 		m.wspace.Broadcast()
 		m.wmu.Unlock()
