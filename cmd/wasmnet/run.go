@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/gateway"
+)
+
+// runFlags are the flags of `wasmnet run`.
+type runFlags struct {
+	specs     []string
+	sends     []string
+	inputs    []string
+	chunkSize string
+	timeout   time.Duration
+	asJSON    bool
+	merge     bool
+	top       int
+	take      int
+}
+
+// terminateTimeout is how long the agents get to end before they are killed.
+const terminateTimeout = 5 * time.Second
+
+func newRunCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [flags] MODULE.wasm [-- ARGS...]",
+		Short: "Run a module on many gateways, feed it input and print what it sends",
+		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them; by default one
+popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
+--send value to every guest, deals out --input, and prints every item a guest
+sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
+valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
+object per line. Guests' stdout and stderr go to stderr, tagged with their
+gateway. A summary goes to stderr at the end.
+
+Input (--input FILE|DIR, repeatable; a DIR means its regular files,
+recursively, in lexical order) is cut into chunks of about --chunk-size bytes
+that end at white space, so no word is split, and no chunk spans two files.
+The chunks are dealt out work-sharing style: one sender per guest takes the
+next chunk as soon as its previous one was accepted, and a send waits while
+the guest's channel window is full, so a guest that reads faster gets more.
+After the last chunk every guest is sent nil, the end of its input, which is
+the protocol of the wordcount and sink guests: answer after nil, then return.
+
+With --merge every item must be a map of string to integer (as wordcount's
+answer is); nothing is printed per item, and the maps summed over all
+gateways are printed at the end, highest count first ("COUNT KEY" lines, or
+{"key":...,"count":...} objects with --json), the first N with --top N.
+
+run ends when every guest has returned (or after --take items from each).
+The exit status is 0 only if every guest ended without error; the guests'
+errors are printed and the status is 1 otherwise, or when --timeout passes.
+Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
+		Example: `  # Count words over a folder on 4 local agents, print the 20 most frequent:
+  wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
+
+  # Send two values to every guest and print the answers as JSON lines:
+  wasmnet run -g 2*popen --send '[1, 1000000]' --take 1 --json primes.wasm
+
+  # Remote and local agents together, arguments after --:
+  wasmnet run -g ssh=build@10.0.0.7 -g popen --timeout 1m tool.wasm -- -v input`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			module, guestArgs := args[0], args[1:]
+			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
+				return fmt.Errorf("run: one module, then guest arguments after --: got %q", args)
+			}
+			return runModule(cmd, &f, module, guestArgs)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.specs, "gateway", "g", nil, "gateway spec, N*SPEC for N gateways (repeatable; default: one popen per CPU)")
+	fl.StringArrayVar(&f.sends, "send", nil, "JSON value to send to every guest before any input (repeatable)")
+	fl.StringArrayVar(&f.inputs, "input", nil, "file or directory whose text is dealt out to the guests in chunks (repeatable)")
+	fl.StringVar(&f.chunkSize, "chunk-size", "64KiB", "input chunk size (65536, 64KiB, 1MiB)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "bound the whole run; 0 means none")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per line")
+	fl.BoolVar(&f.merge, "merge", false, "sum the guests' maps of string to integer and print the result")
+	fl.IntVar(&f.top, "top", 0, "with --merge, print only the N highest counts")
+	fl.IntVar(&f.take, "take", 0, "close each guest's channel after it sent N items (for guests that loop until closed)")
+	return cmd
+}
+
+var (
+	errInterrupted = errors.New("interrupted")
+	errTimedOut    = errors.New("timed out")
+)
+
+// runState is one `wasmnet run` in progress.
+type runState struct {
+	flags  *runFlags
+	stdout io.Writer // where items go; the progress display's writer when it shares a terminal
+	stderr io.Writer
+
+	mu    sync.Mutex // guards stats, which senders update
+	stats []*gatewayStats
+	merge counts
+}
+
+func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) error {
+	stderr := cmd.ErrOrStderr()
+	r := &runState{flags: f, stdout: cmd.OutOrStdout(), stderr: stderr, merge: counts{}}
+	chunkSize, err := parseSize(f.chunkSize)
+	if err != nil || chunkSize < 1 || chunkSize > 32<<20 {
+		return fmt.Errorf("run: --chunk-size %q: want 1 byte to 32 MiB", f.chunkSize)
+	}
+	var values []any
+	for _, s := range f.sends {
+		v, err := parseJSONValue(s)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		values = append(values, v)
+	}
+	files, err := inputFiles(f.inputs)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	mod, err := gateway.LoadModule(path)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopSignals := cancelOnSignal(ctx, cancel)
+	defer stopSignals()
+	if f.timeout > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeoutCause(ctx, f.timeout, errTimedOut)
+		defer cancelT()
+	}
+
+	prog, err := newProgress(cmd, files, chunkSize)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	guestOut := stderr
+	if prog != nil {
+		guestOut = prog
+		r.stdout = prog.itemWriter(r.stdout)
+	}
+	group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(guestOut)))
+	err = r.run(ctx, group, mod, args, values, files, chunkSize, prog)
+	if prog != nil {
+		prog.finish()
+	}
+	terr := group.Terminate(terminateTimeout)
+	return r.report(ctx, err, terr)
+}
+
+// cancelOnSignal cancels ctx with errInterrupted on SIGINT or SIGTERM; the
+// returned func stops listening and ends its goroutine.
+func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-sigs:
+			cancel(errInterrupted)
+		case <-ctx.Done():
+		case <-done:
+		}
+	})
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		wg.Wait()
+	}
+}
+
+// run starts the gateways and the module, feeds the guests and prints what
+// they send until every guest has ended or ctx ends.
+func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, args []string,
+	values []any, files []string, chunkSize int, prog *progress) error {
+	specs := r.flags.specs
+	if len(specs) == 0 {
+		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
+	}
+	if _, err := group.MakeGateways(ctx, specs...); err != nil {
+		return err
+	}
+	start := time.Now()
+	mc, err := group.RemoteExec(ctx, mod, gateway.WithArgs(args...))
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	chans := mc.Channels()
+	for _, gw := range mc.Gateways() {
+		r.stats = append(r.stats, &gatewayStats{id: gw.ID(), start: start})
+	}
+
+	// Every goroutine below ends once runCtx does, which is cancelled when
+	// run returns; run waits for them.
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	for i, ch := range chans {
+		wg.Go(func() { r.watchClose(runCtx, i, ch) })
+	}
+	for _, v := range values {
+		for i, ch := range chans {
+			if err := ch.SendContext(ctx, v); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("gateway %s: send: %w", r.stats[i].id, err)
+			}
+		}
+	}
+	dealErr := make(chan error, 1)
+	if len(files) > 0 {
+		wg.Go(func() {
+			dealErr <- dealInput(runCtx, files, chunkSize, chans, func(i, n int) {
+				r.mu.Lock()
+				r.stats[i].sentBytes += int64(n)
+				r.mu.Unlock()
+				prog.chunkSent(n)
+			})
+		})
+	}
+	if err := r.receive(ctx, mc); err != nil {
+		return err
+	}
+	select {
+	case err := <-dealErr:
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("run: input: %w", err)
+		}
+	default:
+	}
+	return nil
+}
+
+// watchClose notes when channel i closes and, if with an error, why.
+func (r *runState) watchClose(ctx context.Context, i int, ch *channel.Channel) {
+	err := ch.WaitClose(ctx)
+	if ctx.Err() != nil {
+		if !ch.IsClosed() {
+			return
+		}
+		err = ch.WaitClose(context.Background()) // closed: returns at once
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats[i]
+	s.end = time.Now()
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+// receive prints or merges every item as it arrives until every channel
+// has ended.
+func (r *runState) receive(ctx context.Context, mc *gateway.MultiChannel) error {
+	chans := mc.Channels()
+	closedByUs := make([]bool, len(chans))
+	for {
+		ch, v, err := mc.Receive(ctx)
+		if err == io.EOF || ctx.Err() != nil {
+			return nil
+		}
+		i := slices.Index(chans, ch)
+		if i < 0 {
+			return fmt.Errorf("run: receive: %w", err)
+		}
+		r.mu.Lock()
+		s := r.stats[i]
+		switch {
+		case err != nil && closedByUs[i] && errors.Is(err, channel.ErrClosed):
+		case err != nil:
+			s.err = err
+		case r.flags.merge:
+			s.items++
+			if err := r.merge.add(v); err != nil && s.err == nil {
+				s.err = fmt.Errorf("--merge: the guest sent %w", err)
+			}
+		default:
+			s.items++
+			if err := printItem(r.stdout, s.id, v, r.flags.asJSON); err != nil {
+				r.mu.Unlock()
+				return fmt.Errorf("run: output: %w", err)
+			}
+		}
+		if r.flags.take > 0 && s.items == r.flags.take && !closedByUs[i] {
+			closedByUs[i] = true
+			ch.Close()
+			s.end = time.Now()
+		}
+		r.mu.Unlock()
+	}
+}
+
+// report prints the merged counts, the summary and the errors, and turns
+// the run's outcome into the exit status.
+func (r *runState) report(ctx context.Context, err, terminateErr error) error {
+	now := time.Now()
+	cause := context.Cause(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	failed := slices.ContainsFunc(r.stats, func(s *gatewayStats) bool { return s.err != nil })
+	if r.flags.merge && err == nil && cause == nil && !failed {
+		if perr := r.merge.print(r.stdout, r.flags.top, r.flags.asJSON); perr != nil {
+			err = fmt.Errorf("run: output: %w", perr)
+		}
+	}
+	if len(r.stats) > 0 {
+		printSummary(r.stderr, r.stats, now)
+	}
+	if terminateErr != nil {
+		fmt.Fprintln(r.stderr, "wasmnet:", terminateErr)
+	}
+	switch {
+	case errors.Is(cause, errInterrupted):
+		fmt.Fprintln(r.stderr, "wasmnet: interrupted; every agent was terminated")
+		return exitCode(130)
+	case errors.Is(cause, errTimedOut):
+		fmt.Fprintf(r.stderr, "wasmnet: run timed out after %v; every agent was terminated\n", r.flags.timeout)
+		return exitCode(1)
+	case err != nil:
+		return err
+	}
+	for _, s := range r.stats {
+		if s.err != nil {
+			fmt.Fprintf(r.stderr, "%s: %v\n", s.id, s.err)
+		}
+	}
+	if failed {
+		return exitCode(1)
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+)
+
+// parseJSONValue turns a --send argument into the value sent: JSON numbers
+// that are integers become int64, other numbers float64, objects
+// map[string]any, arrays []any, null nil.
+func parseJSONValue(s string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("--send %s: %w", s, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("--send %s: more than one JSON value", s)
+	}
+	return fromJSON(v), nil
+}
+
+func fromJSON(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = fromJSON(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = fromJSON(v[k])
+		}
+	}
+	return v
+}
+
+// toJSON makes a received value printable as JSON: []byte becomes a string
+// when it is valid UTF-8 and base64 otherwise, map keys become strings,
+// non-finite floats become strings, and anything else JSON cannot hold
+// (a channel, say) is printed with fmt.
+func toJSON(v any) any {
+	switch v := v.(type) {
+	case nil, bool, string, int64, uint64, int, int8, int16, int32, uint, uint8, uint16, uint32:
+		return v
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Sprint(v)
+		}
+		return v
+	case float32:
+		return toJSON(float64(v))
+	case []byte:
+		if utf8.Valid(v) {
+			return string(v)
+		}
+		return base64.StdEncoding.EncodeToString(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = toJSON(x)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = toJSON(x)
+		}
+		return out
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map:
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			out[keyString(it.Key().Interface())] = toJSON(it.Value().Interface())
+		}
+		return out
+	case reflect.Slice, reflect.Array:
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = toJSON(rv.Index(i).Interface())
+		}
+		return out
+	}
+	return fmt.Sprint(v)
+}
+
+func keyString(k any) string {
+	switch k := k.(type) {
+	case string:
+		return k
+	case []byte:
+		return toJSON(k).(string)
+	}
+	return fmt.Sprint(k)
+}
+
+// marshalJSON encodes v on one line without HTML escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// printItem writes one received item: "gw2: VALUE" or, with asJSON,
+// {"gateway":"gw2","value":VALUE}.
+func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
+	var rec any = toJSON(v)
+	if asJSON {
+		rec = struct {
+			Gateway string `json:"gateway"`
+			Value   any    `json:"value"`
+		}{gateway, rec}
+	}
+	b, err := marshalJSON(rec)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		_, err = fmt.Fprintf(w, "%s\n", b)
+	} else {
+		_, err = fmt.Fprintf(w, "%s: %s\n", gateway, b)
+	}
+	return err
+}
+
+// counts merges results that are maps of string to integer, such as the
+// wordcount guest's.
+type counts map[string]int64
+
+// add adds v, which must be a map of string (or bytes) to integer.
+func (c counts) add(v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Map {
+		return fmt.Errorf("a %T, not a map of string to integer", v)
+	}
+	for it := rv.MapRange(); it.Next(); {
+		var k string
+		switch key := it.Key().Interface().(type) {
+		case string:
+			k = key
+		case []byte:
+			k = string(key)
+		default:
+			return fmt.Errorf("a map with a %T key, not a map of string to integer", key)
+		}
+		switch n := it.Value().Interface().(type) {
+		case int64:
+			c[k] += n
+		case uint64:
+			c[k] += int64(n)
+		default:
+			return fmt.Errorf("a map with a %T value for %q, not a map of string to integer", n, k)
+		}
+	}
+	return nil
+}
+
+type countEntry struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+// top returns the entries by count, highest first, then by key; all of
+// them when n <= 0.
+func (c counts) top(n int) []countEntry {
+	out := make([]countEntry, 0, len(c))
+	for k, v := range c {
+		out = append(out, countEntry{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Key < out[j].Key
+	})
+	if n > 0 && n < len(out) {
+		out = out[:n]
+	}
+	return out
+}
+
+// print writes the merged counts: "COUNT KEY" lines, or one JSON object
+// {"key":...,"count":...} per line.
+func (c counts) print(w io.Writer, n int, asJSON bool) error {
+	entries := c.top(n)
+	width := 1
+	if len(entries) > 0 {
+		width = len(fmt.Sprint(entries[0].Count))
+	}
+	for _, e := range entries {
+		if asJSON {
+			b, err := marshalJSON(e)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s\n", b)
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, e.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gatewayStats is what the summary says of one gateway.
+type gatewayStats struct {
+	id        string
+	items     int   // items received from the guest
+	sentBytes int64 // input bytes sent to the guest
+	start     time.Time
+	end       time.Time // when its channel closed; zero if it never did
+	err       error     // how the guest ended, if not cleanly
+}
+
+// printSummary writes a table of the gateways to w.
+func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GATEWAY\tITEMS\tSENT\tTIME\tSTATUS")
+	for _, s := range slices.Clone(stats) {
+		end := s.end
+		if end.IsZero() {
+			end = now
+		}
+		status := "ok"
+		switch {
+		case s.err != nil:
+			status, _, _ = strings.Cut(s.err.Error(), "\n") // the whole error follows the table
+		case s.end.IsZero():
+			status = "still running"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.id, s.items, formatBytes(s.sentBytes),
+			end.Sub(s.start).Round(time.Millisecond), status)
+	}
+	tw.Flush()
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
