@@ -37,7 +37,7 @@ Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gat
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand())
+	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand(), newBenchCommand())
 	return root
 }
 
