@@ -92,7 +92,14 @@ var Version = "dev"
 // openLink starts the transport sp names, and says what keepalive suits it.
 func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {
 	if sp.Via != "" {
-		return nil, 0, fmt.Errorf("gateway: spec %s: via= needs a Group that holds gateway %q", sp, sp.Via)
+		var hop *Gateway
+		if cfg.via != nil {
+			hop = cfg.via(sp.Via)
+		}
+		if hop == nil {
+			return nil, 0, fmt.Errorf("gateway: spec %s: via=%s names no gateway of this group", sp, sp.Via)
+		}
+		return openViaLink(ctx, sp, hop)
 	}
 	switch sp.Type {
 	case "popen":

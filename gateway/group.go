@@ -109,19 +109,15 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 
 // start makes one gateway under the id reserved for it.
 func (g *Group) start(ctx context.Context, sp Spec, id string) (*Gateway, error) {
-	if sp.Via != "" {
-		if g.Gateway(sp.Via) == nil {
-			return nil, fmt.Errorf("via=%s: the group has no gateway %q", sp.Via, sp.Via)
-		}
-		// TODO: open the link through the hop's dial/run primitives
-		// (DESIGN.md, "Hops like ProxyJump") and pass g.Gateway as makeConfig.via.
-		return nil, errors.New("via= is not supported yet")
+	if sp.Via != "" && g.Gateway(sp.Via) == nil {
+		return nil, fmt.Errorf("via=%s: the group has no gateway %q (a hop must be made before the gateways that use it)", sp.Via, sp.Via)
 	}
 	var cfg makeConfig
 	for _, o := range g.opts {
 		o(&cfg)
 	}
 	cfg.id = id
+	cfg.via = g.Gateway
 	sp.ID = id
 	return makeGateway(ctx, sp, &cfg)
 }

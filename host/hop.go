@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"time"
 
@@ -50,7 +51,15 @@ func (a *agent) command(body []byte) error {
 	if ch == nil {
 		return fmt.Errorf("command: channel %d is not open", req.Channel)
 	}
+	if req.Argv[0] == "@self" {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("command: %w", err)
+		}
+		req.Argv[0] = self
+	}
 	cmd := exec.CommandContext(a.ctx, req.Argv[0], req.Argv[1:]...)
+	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(cmd.Environ(), req.Env...)
 	cmd.Dir = req.Dir
 	cmd.Stderr = newOutputWriter(a.mux, ch.ID(), 2, true, 0)
@@ -66,7 +75,11 @@ func (a *agent) command(body []byte) error {
 		return fmt.Errorf("command %s: %w", req.Argv[0], err)
 	}
 	a.bridge(ch, stdout, stdin, func() error {
+		// An agent exits when its stdin closes; anything else is killed
+		// after a grace period.
 		stdin.Close()
+		timer := time.AfterFunc(2*time.Second, func() { cmd.Process.Kill() })
+		defer timer.Stop()
 		return cmd.Wait()
 	})
 	return nil
