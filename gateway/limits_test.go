@@ -167,7 +167,6 @@ func processExists(pid int) bool {
 	return len(b) > 0
 }
 
-
 func TestMemoryLimit(t *testing.T) {
 	g := popen(t, "popen")
 	// A Go guest needs more than 1 MiB to start.
