@@ -77,7 +77,8 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	if err != nil {
 		l.kill()
 		l.wait()
-		if tail := l.stderr.String(); tail != "" {
+		// An *AgentStartError already carries the stderr.
+		if tail := l.stderr.String(); tail != "" && !errors.Is(err, ErrAgentStart) {
 			return nil, fmt.Errorf("gateway %s: %w; agent stderr: %s", id, err, tail)
 		}
 		return nil, fmt.Errorf("gateway %s: %w", id, err)
