@@ -1,0 +1,110 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"slices"
+	"time"
+
+	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
+)
+
+// load returns a built example guest. A program would call
+// gateway.LoadModule("echo.wasm"); tests build the guests from source.
+func load(name string) gateway.Module {
+	path, err := testwasm.GoPath(name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := gateway.LoadModule(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m
+}
+
+// The examples use "inproc" gateways, an agent on a goroutine of this
+// process; "popen" or "ssh=host" work the same way.
+
+func ExampleMake() {
+	ctx := context.Background()
+	gw, err := gateway.Make(ctx, "inproc//id=local")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Exit(ctx)
+	fmt.Println(gw.ID(), gw.Spec().Type)
+	// Output: local inproc
+}
+
+func ExampleGateway_RemoteExec() {
+	ctx := context.Background()
+	gw, err := gateway.Make(ctx, "inproc")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Exit(ctx)
+	ch, err := gw.RemoteExec(ctx, load("echo"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ch.Close()
+	ch.Send("hello")
+	v, err := ch.Receive(ctx)
+	fmt.Println(v, err)
+	// Output: hello <nil>
+}
+
+func ExampleGroup() {
+	ctx := context.Background()
+	group := gateway.NewGroup()
+	defer group.Terminate(5 * time.Second)
+	if _, err := group.MakeGateways(ctx, "2*inproc", "inproc//id=extra"); err != nil {
+		log.Fatal(err)
+	}
+	for _, gw := range group.Gateways() {
+		fmt.Println(gw.ID())
+	}
+	// Output:
+	// gw0
+	// gw1
+	// extra
+}
+
+func ExampleMultiChannel() {
+	ctx := context.Background()
+	group := gateway.NewGroup()
+	defer group.Terminate(5 * time.Second)
+	if _, err := group.MakeGateways(ctx, "3*inproc"); err != nil {
+		log.Fatal(err)
+	}
+	mc, err := group.RemoteExec(ctx, load("wordcount"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mc.SendEach("to be or not to be")
+	mc.SendEach(nil) // the end of the input: each guest answers and returns
+	var answers []string
+	for {
+		ch, counts, err := mc.Receive(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		i := slices.Index(mc.Channels(), ch)
+		answers = append(answers, fmt.Sprint(mc.Gateways()[i].ID(), " ", counts))
+	}
+	slices.Sort(answers) // they arrive in any order
+	for _, a := range answers {
+		fmt.Println(a)
+	}
+	// Output:
+	// gw0 map[be:2 not:1 or:1 to:2]
+	// gw1 map[be:2 not:1 or:1 to:2]
+	// gw2 map[be:2 not:1 or:1 to:2]
+}
