@@ -100,7 +100,7 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		if hop == nil {
 			return nil, 0, fmt.Errorf("gateway: spec %s: via=%s names no gateway of this group", sp, sp.Via)
 		}
-		return openViaLink(ctx, sp, hop)
+		return openViaLink(ctx, sp, hop, cfg)
 	}
 	switch sp.Type {
 	case "popen":
@@ -114,6 +114,9 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		return l, 0, err
 	case "ssh":
 		l, err := dialSSH(ctx, sp, agentBinaries(cfg), nil)
+		return l, 5 * time.Second, err
+	case "socket":
+		l, err := dialSocket(ctx, sp, nil)
 		return l, 5 * time.Second, err
 	}
 	return nil, 0, fmt.Errorf("gateway: spec %s: %s gateways are not supported yet", sp, sp.Type)

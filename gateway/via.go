@@ -25,10 +25,13 @@ import (
 const selfAgent = "@self"
 
 // openViaLink opens sp's transport through hop.
-func openViaLink(ctx context.Context, sp Spec, hop *Gateway) (*link, time.Duration, error) {
+func openViaLink(ctx context.Context, sp Spec, hop *Gateway, cfg *makeConfig) (*link, time.Duration, error) {
 	switch sp.Type {
 	case "ssh":
-		l, err := dialSSH(ctx, sp, agentForPlatform, hop.dialThrough)
+		l, err := dialSSH(ctx, sp, agentBinaries(cfg), hop.dialThrough)
+		return l, 5 * time.Second, err
+	case "socket":
+		l, err := dialSocket(ctx, sp, hop.dialThrough)
 		return l, 5 * time.Second, err
 	case "popen":
 		l, err := hop.runThrough(ctx, []string{selfAgent, "agent"}, sp.Env, sp.Chdir)
