@@ -51,9 +51,10 @@ gateway. A summary goes to stderr at the end.
 Input (--input FILE|DIR, repeatable; a DIR means its regular files,
 recursively, in lexical order) is cut into chunks of about --chunk-size bytes
 that end at white space, so no word is split, and no chunk spans two files.
-The chunks are dealt out work-sharing style: one sender per guest takes the
-next chunk as soon as its previous one was accepted, and a send waits while
-the guest's channel window is full, so a guest that reads faster gets more.
+The chunks are dealt out work-sharing style: each goes to the guest with the
+fewest bytes sent so far among those that can take it now; a guest whose
+channel window is full (it reads more slowly than it is fed) takes none until
+it catches up, so the others take its share.
 After the last chunk every guest is sent nil, the end of its input, which is
 the protocol of the wordcount and sink guests: answer after nil, then return.
 
