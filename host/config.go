@@ -23,6 +23,7 @@ type Config struct {
 	window             int
 	allowHops          bool
 	allowDirGrants     bool
+	debugInfo          bool
 	log                io.Writer
 }
 
@@ -77,6 +78,11 @@ func (c Config) WithoutHops() Config { c.allowHops = false; return c }
 
 // WithoutDirGrants refuses executions that ask for preopened directories.
 func (c Config) WithoutDirGrants() Config { c.allowDirGrants = false; return c }
+
+// WithDebugInfo reads guests' DWARF sections, so that the stack trace of a
+// trap names source files and lines. Default: off, because wazero then
+// resolves lines at every guest exit, a normal one too (RATIONALE.md).
+func (c Config) WithDebugInfo() Config { c.debugInfo = true; return c }
 
 // WithLog sends the agent's diagnostics to w. Default: discarded.
 func (c Config) WithLog(w io.Writer) Config { c.log = w; return c }
