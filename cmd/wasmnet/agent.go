@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,13 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			if noCache {
 				cfg = cfg.WithoutCompilationCache()
 			}
+			if prefix := os.Getenv("WASMNET_AGENT_CPUPROFILE"); prefix != "" {
+				stop, err := startCPUProfile(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return host.Serve(ctx, stdio{}, cfg)
 		},
 	}
@@ -48,4 +57,22 @@ func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
 func (stdio) Close() error {
 	os.Stdout.Close()
 	return os.Stdin.Close()
+}
+
+// startCPUProfile writes a CPU profile of this process to path until stop
+// is called. Agents started by gateways write one when
+// $WASMNET_AGENT_CPUPROFILE is set (to path.<pid>), for BENCHMARKS.md.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
