@@ -192,6 +192,11 @@ func (c *Channel) Send(v any) error { return c.SendContext(context.Background(),
 
 // SendContext is Send whose wait for window space ends with ctx.
 func (c *Channel) SendContext(ctx context.Context, v any) error {
+	if b, ok := v.([]byte); ok && len(b) >= bigBytes {
+		// Only the header is encoded: the bytes go straight to the batch.
+		var hdr [5]byte
+		return c.sendParts(ctx, appendBinHeader(hdr[:0], len(b)), b)
+	}
 	bp := sendBuffers.Get().(*[]byte)
 	b, err := appendValue((*bp)[:0], v, c.mux)
 	if err == nil {
@@ -206,16 +211,26 @@ func (c *Channel) SendContext(ctx context.Context, v any) error {
 
 var sendBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// bigBytes is the size from which Send copies a byte string once, into the
+// writer's batch, instead of encoding it into a buffer first.
+const bigBytes = 4 << 10
+
 // SendRaw sends one message given as msgpack bytes. The caller vouches that
 // b is one well-formed value; b may be reused once SendRaw returns.
 func (c *Channel) SendRaw(ctx context.Context, b []byte) error {
-	if limit := c.mux.peer.MaxFrame; len(b) > limit {
-		return &FrameSizeError{Size: len(b), Limit: limit}
+	return c.sendParts(ctx, nil, b)
+}
+
+// sendParts sends the message prefix followed by b.
+func (c *Channel) sendParts(ctx context.Context, prefix, b []byte) error {
+	size := len(prefix) + len(b)
+	if limit := c.mux.peer.MaxFrame; size > limit {
+		return &FrameSizeError{Size: size, Limit: limit}
 	}
-	if err := c.acquire(ctx, int64(len(b)+messageOverhead)); err != nil {
+	if err := c.acquire(ctx, int64(size+messageOverhead)); err != nil {
 		return err
 	}
-	if err := c.mux.writeFrame(frameData, 0, c.id, b, false); err != nil {
+	if err := c.mux.writeFrameParts(frameData, 0, c.id, prefix, b, false); err != nil {
 		return fmt.Errorf("channel: send: %w", err)
 	}
 	return nil

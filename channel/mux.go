@@ -291,6 +291,12 @@ func (m *Mux) fail(err error) {
 // maxPendingWrite; control frames never wait, so that the read loop can
 // answer pings and return window credit without blocking.
 func (m *Mux) writeFrame(typ frameType, flags uint8, id uint32, payload []byte, control bool) error {
+	return m.writeFrameParts(typ, flags, id, nil, payload, control)
+}
+
+// writeFrameParts is writeFrame for a payload given as prefix then payload,
+// so that a byte string is copied once, from the caller's slice to the batch.
+func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, payload []byte, control bool) error {
 	m.wmu.Lock()
 	for !control && len(m.wbuf) > maxPendingWrite && !m.wclosed {
 		m.wspace.Wait()
@@ -299,7 +305,8 @@ func (m *Mux) writeFrame(typ frameType, flags uint8, id uint32, payload []byte, 
 		m.wmu.Unlock()
 		return &connLostError{m.err}
 	}
-	m.wbuf = appendHeader(m.wbuf, typ, flags, id, len(payload))
+	m.wbuf = appendHeader(m.wbuf, typ, flags, id, len(prefix)+len(payload))
+	m.wbuf = append(m.wbuf, prefix...)
 	m.wbuf = append(m.wbuf, payload...)
 	m.wdata.Signal()
 	m.wmu.Unlock()
