@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,7 +170,7 @@ func hashSources(h hash.Hash, root string, paths []string, keep func(path string
 // cacheDir returns the directory of built modules, creating it.
 func cacheDir(t testing.TB) string {
 	t.Helper()
-	base, err := os.UserCacheDir()
+	base, err := startCacheDir, startCacheErr
 	if err != nil {
 		base = os.TempDir()
 	}
@@ -178,6 +179,50 @@ func cacheDir(t testing.TB) string {
 		t.Fatalf("testwasm: %v", err)
 	}
 	return dir
+}
+
+// Tests point HOME at temporary directories (ssh client configuration, a
+// fresh agent cache). Builds must not follow it: they would miss the cache
+// of built guests and the go tool's own module and build caches, and
+// download and compile everything again. So the cache directory and the go
+// tool's environment are those of the process's start.
+var (
+	startCacheDir, startCacheErr = os.UserCacheDir()
+	startEnv                     = buildEnv()
+)
+
+// buildEnv pins the go tool's caches to where they are now.
+func buildEnv() []string {
+	env := os.Environ()
+	home := os.Getenv("HOME")
+	if home == "" {
+		return env
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		gopath = filepath.Join(home, "go")
+	}
+	gocache := os.Getenv("GOCACHE")
+	if gocache == "" && startCacheErr == nil {
+		gocache = filepath.Join(startCacheDir, "go-build")
+	}
+	return append(env, "HOME="+home, "GOPATH="+gopath, "GOCACHE="+gocache)
+}
+
+// pinEnv returns env on top of startEnv: the variables a build command
+// adds (GOOS, GOARCH, ...) are kept, the rest comes from startEnv.
+func pinEnv(env []string) []string {
+	now := map[string]bool{}
+	for _, kv := range os.Environ() {
+		now[kv] = true
+	}
+	out := slices.Clone(startEnv)
+	for _, kv := range env {
+		if !now[kv] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // buildCached returns cacheDir/<base>-<sum>.wasm, first running the command
@@ -208,6 +253,7 @@ func buildCachedFile(t testing.TB, base, name string, build func(out string) *ex
 	defer os.Remove(tmp.Name())
 
 	cmd := build(tmp.Name())
+	cmd.Env = pinEnv(cmd.Env)
 	builds.Add(1)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("testwasm: building %s: %s: %v\n%s", base, strings.Join(cmd.Args, " "), err, out)
