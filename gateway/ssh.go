@@ -177,8 +177,12 @@ func sshHandshake(ctx context.Context, t sshTarget, auth *sshAuth, hk *hostKeyCh
 	case refused != nil:
 		return nil, refused
 	case !stopped || errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's deadline is ctx's, and may fire a moment
+		// before ctx itself reports it.
 		if ctx.Err() != nil {
 			err = ctx.Err()
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = context.DeadlineExceeded
 		}
 		return nil, fmt.Errorf("%w: handshake with %s: %w", ErrHostUnreachable, addr, err)
 	case strings.Contains(err.Error(), "unable to authenticate"):
