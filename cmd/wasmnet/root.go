@@ -32,12 +32,14 @@ machine and on remote hosts, with channels between the client and each guest.
 Gateways are named by spec strings:
   popen                      a local agent subprocess
   ssh=[user@]host[:port]     an agent bootstrapped over SSH (nothing to install)
+  socket=host[:port]         an agent of a 'wasmnet serve' that authenticates by SSH key
   exec=COMMAND               any command whose stdio reaches an agent
+  SPEC//via=ID               the same, reached through gateway ID
 Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand(), newBenchCommand())
+	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand(), newBenchCommand(), newServeCommand())
 	return root
 }
 
