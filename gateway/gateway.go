@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -72,7 +73,7 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	g.mux, err = channel.NewMux(ctx, l.conn, channel.RoleClient, &channel.Config{
 		KeepAlive: keepAlive,
 		Handler:   channel.HandlerFunc(g.serve),
-		Info:      channel.Info{Version: Version},
+		Info:      channel.Info{Version: moduleVersion()},
 	})
 	if err != nil {
 		l.kill()
@@ -87,8 +88,24 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	return g, nil
 }
 
-// Version is the client's version, sent in its hello. The CLI sets it.
-var Version = "dev"
+// moduleVersion is the version of the wasmnet module this program was
+// built from, as the Go toolchain recorded it: what a client says in its
+// hello and what an in-process agent reports.
+func moduleVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == "github.com/wasmnet/wasmnet" {
+			return dep.Version
+		}
+	}
+	if v := info.Main.Version; info.Main.Path == "github.com/wasmnet/wasmnet" && v != "" {
+		return v
+	}
+	return "dev"
+}
 
 // openLink starts the transport sp names, and says what keepalive suits it.
 func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {

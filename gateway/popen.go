@@ -60,7 +60,7 @@ func startInProcess(ctx context.Context, sp Spec) (*link, error) {
 	served := make(chan error, 1)
 	agentCtx, stop := context.WithCancel(context.Background())
 	go func() {
-		served <- host.Serve(agentCtx, agentEnd, host.NewConfig().WithVersion(Version))
+		served <- host.Serve(agentCtx, agentEnd, host.NewConfig().WithVersion(moduleVersion()))
 	}()
 	w := newWaiter(func() error {
 		err := <-served

@@ -6,8 +6,6 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
-
-	"github.com/wasmnet/wasmnet/gateway"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,7 +20,6 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 func asExitCode(err error, code *exitCode) bool { return errors.As(err, code) }
 
 func newRootCommand() *cobra.Command {
-	gateway.Version = version
 	root := &cobra.Command{
 		Use:   "wasmnet",
 		Short: "Run WebAssembly modules across many sandboxed agents, local and remote",
