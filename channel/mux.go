@@ -169,8 +169,10 @@ func (m *Mux) handshake(ctx context.Context) error {
 	case err = <-got:
 	case <-ctx.Done():
 		m.conn.Close()
-		<-got
-		err = fmt.Errorf("channel: waiting for the peer's hello: %w", ctx.Err())
+		// What the peer did send (a shell's one-line complaint) says more
+		// than the timeout does.
+		readErr := <-got
+		err = fmt.Errorf("channel: waiting for the peer's hello: %w (%v)", ctx.Err(), readErr)
 	}
 	return err
 }

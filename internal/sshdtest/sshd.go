@@ -102,6 +102,7 @@ LogLevel VERBOSE
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(SSHD, "-D", "-e", "-f", cfgPath)
+	s.cmd.SysProcAttr = procAttr()
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("sshdtest: start %s: %v", SSHD, err)
