@@ -70,7 +70,11 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 		out = os.Stderr
 	}
 	g := &Gateway{id: id, spec: sp, link: l, output: newOutputTagger(id, out), reaped: make(chan struct{})}
-	g.mux, err = channel.NewMux(ctx, l.conn, channel.RoleClient, &channel.Config{
+	// An agent says hello at once; a command that never does must not
+	// hold Make for as long as its caller's ctx allows, which may be forever.
+	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	g.mux, err = channel.NewMux(hctx, l.conn, channel.RoleClient, &channel.Config{
 		KeepAlive: keepAlive,
 		Handler:   channel.HandlerFunc(g.serve),
 		Info:      channel.Info{Version: moduleVersion()},
@@ -87,6 +91,10 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	go g.watch()
 	return g, nil
 }
+
+// helloTimeout bounds the wait for an agent's hello once its transport is
+// up; generous, for agents under emulation or on loaded hosts.
+const helloTimeout = time.Minute
 
 // moduleVersion is the version of the wasmnet module this program was
 // built from, as the Go toolchain recorded it: what a client says in its
