@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		spec string
+		want Spec
+	}{
+		{"popen", Spec{Type: "popen"}},
+		{"popen//id=w1//env:LANG=C//env:X=a=b", Spec{Type: "popen", ID: "w1", Env: []string{"LANG=C", "X=a=b"}}},
+		{"ssh=build@10.0.0.7:22//chdir=/tmp/w//insecure_ignore_host_key",
+			Spec{Type: "ssh", Value: "build@10.0.0.7:22", Chdir: "/tmp/w", Options: map[string]string{"insecure_ignore_host_key": ""}}},
+		{"exec=qemu-aarch64-static dist/wasmnet-linux-arm64 agent//id=arm",
+			Spec{Type: "exec", Value: "qemu-aarch64-static dist/wasmnet-linux-arm64 agent", ID: "arm"}},
+		{"socket=h:7300//via=gw0", Spec{Type: "socket", Value: "h:7300", Via: "gw0"}},
+	}
+	for _, tt := range tests {
+		got, err := ParseSpec(tt.spec)
+		if err != nil {
+			t.Errorf("%s: %v", tt.spec, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %+v, want %+v", tt.spec, got, tt.want)
+		}
+		again, err := ParseSpec(got.String())
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Errorf("%s: String() %q does not parse back: %+v, %v", tt.spec, got.String(), again, err)
+		}
+	}
+}
+
+func TestParseSpecErrors(t *testing.T) {
+	tests := []struct {
+		spec, want string
+	}{
+		{"", "missing gateway type"},
+		{"//id=x", "missing gateway type"},
+		{"teleport=x", `unknown gateway type "teleport"`},
+		{"popen//colour=blue", `unknown option "colour"`},
+		{"popen//identity=k", `unknown option "identity" for popen`},
+		{"popen//id=a//id=b", `option "id" given twice`},
+		{"ssh", "ssh needs a value"},
+		{"popen=x", "popen takes no value"},
+		{"popen//env:X", "env:NAME=VALUE"},
+		{"popen//id=", "id needs a value"},
+	}
+	for _, tt := range tests {
+		_, err := ParseSpec(tt.spec)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tt.spec, err, tt.want)
+		}
+	}
+}
+
+func TestExpandSpecs(t *testing.T) {
+	got, err := ExpandSpecs("3*popen", "ssh=h", "2*exec=a*b")
+	want := []string{"popen", "popen", "popen", "ssh=h", "exec=a*b", "exec=a*b"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if _, err := ExpandSpecs("0*popen"); err == nil {
+		t.Fatal("0*popen: no error")
+	}
+}
