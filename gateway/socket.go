@@ -52,19 +52,11 @@ func dialSSHSocket(ctx context.Context, sp Spec, target sshTarget, dial dialFunc
 	if err != nil {
 		return nil, err
 	}
-	var explicit []string
-	if id, ok := sp.Options["identity"]; ok {
-		explicit = []string{expandSSHPath(id, home, target)}
-	}
-	auth, err := newSSHAuth(explicit, nil, home)
+	auth, hk, err := clientCredentials(sp, home, target)
 	if err != nil {
 		return nil, err
 	}
 	defer auth.close()
-	hk, err := newHostKeyCheck(sp, home)
-	if err != nil {
-		return nil, err
-	}
 	client, err := sshHandshake(ctx, target, auth, hk, dial)
 	if err != nil {
 		return nil, err

@@ -108,20 +108,11 @@ func dialSSHReport1(ctx context.Context, sp Spec, agentBinary func(goos, goarch 
 // connectSSH connects to hops[0], then through each to the next, and returns
 // the clients in that order: the last one reaches the target.
 func connectSSH(ctx context.Context, hops []sshTarget, sp Spec, home string, dial dialFunc) ([]*ssh.Client, error) {
-	target := hops[len(hops)-1]
-	var explicit []string
-	if id, ok := sp.Options["identity"]; ok {
-		explicit = []string{expandSSHPath(id, home, target)}
-	}
-	auth, err := newSSHAuth(explicit, target.identities, home)
+	auth, hk, err := clientCredentials(sp, home, hops[len(hops)-1])
 	if err != nil {
 		return nil, err
 	}
 	defer auth.close()
-	hk, err := newHostKeyCheck(sp, home)
-	if err != nil {
-		return nil, err
-	}
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
@@ -141,6 +132,25 @@ func connectSSH(ctx context.Context, hops []sshTarget, sp Spec, home string, dia
 		dial = c.DialContext
 	}
 	return clients, nil
+}
+
+// clientCredentials gathers the keys to log in to target with and the
+// check of its host key, as sp's options ask.
+func clientCredentials(sp Spec, home string, target sshTarget) (*sshAuth, *hostKeyCheck, error) {
+	var explicit []string
+	if id, ok := sp.Options["identity"]; ok {
+		explicit = []string{expandSSHPath(id, home, target)}
+	}
+	auth, err := newSSHAuth(explicit, target.identities, home)
+	if err != nil {
+		return nil, nil, err
+	}
+	hk, err := newHostKeyCheck(sp, home)
+	if err != nil {
+		auth.close()
+		return nil, nil, err
+	}
+	return auth, hk, nil
 }
 
 // sshHandshake connects to t with dial and logs in.

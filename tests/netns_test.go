@@ -7,10 +7,8 @@ package tests
 // channels promptly while the other's results keep coming.
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -157,7 +155,7 @@ func startNSSSHD(t *testing.T, h *nsHost, userKey ssh.PublicKey) *nsSSHD {
 	dir := t.TempDir()
 	s := &nsSSHD{host: h, port: "2222", dir: dir, remoteHome: filepath.Join(dir, "home"), log: &syncBuffer{}}
 	os.MkdirAll(s.remoteHome, 0o755)
-	s.hostKey = writeEd25519(t, filepath.Join(dir, "host_ed25519")).PublicKey()
+	s.hostKey = sshdtest.WriteKey(t, filepath.Join(dir, "host_ed25519")).PublicKey()
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -232,27 +230,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// writeEd25519 writes a new private key to path and returns its signer.
-func writeEd25519(t *testing.T, path string) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer
-}
-
 // twoHosts starts two namespaces with an sshd each and a Group holding an
 // ssh= gateway to each (ids a and b) with a 500 ms keepalive.
 func twoHosts(t *testing.T) ([]*nsHost, []*nsSSHD, *gateway.Group) {
@@ -263,7 +240,7 @@ func twoHosts(t *testing.T) ([]*nsHost, []*nsSSHD, *gateway.Group) {
 	t.Setenv("HOME", home)
 	t.Setenv("SSH_AUTH_SOCK", "")
 	key := filepath.Join(home, "id_ed25519")
-	user := writeEd25519(t, key)
+	user := sshdtest.WriteKey(t, key)
 	var servers []*nsSSHD
 	var kh, specs []string
 	for i, h := range hosts {

@@ -2,9 +2,6 @@ package tests
 
 import (
 	"bufio"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
@@ -17,30 +14,9 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/sshdtest"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
-
-// writeKey makes an ed25519 key pair, writes the private key to path and
-// returns the public key.
-func writeKey(t *testing.T, path string) ssh.PublicKey {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
 
 // startServe runs `wasmnet serve` on a free loopback port and returns its
 // address; the server is stopped when the test ends.
@@ -72,11 +48,11 @@ func TestSocketGateway(t *testing.T) {
 	t.Setenv("HOME", dir)
 	t.Setenv("SSH_AUTH_SOCK", "")
 	clientKey := filepath.Join(dir, "client_key")
-	pub := writeKey(t, clientKey)
+	pub := sshdtest.WriteKey(t, clientKey).PublicKey()
 	authorized := filepath.Join(dir, "authorized_keys")
 	os.WriteFile(authorized, ssh.MarshalAuthorizedKey(pub), 0o600)
 	hostKey := filepath.Join(dir, "host_key")
-	hostPub := writeKey(t, hostKey)
+	hostPub := sshdtest.WriteKey(t, hostKey).PublicKey()
 	addr := startServe(t, "--host-key", hostKey, "--authorized-keys", authorized)
 	knownHosts := filepath.Join(dir, "known_hosts")
 	os.WriteFile(knownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostPub)+"\n"), 0o600)
@@ -94,7 +70,7 @@ func TestSocketGateway(t *testing.T) {
 
 	t.Run("unauthorized key", func(t *testing.T) {
 		other := filepath.Join(dir, "other_key")
-		writeKey(t, other)
+		sshdtest.WriteKey(t, other)
 		_, err := tryGateway(t, "socket="+addr+"//identity="+other+"//known_hosts="+knownHosts)
 		if !errors.Is(err, gateway.ErrAuthRefused) {
 			t.Fatalf("got %v, want ErrAuthRefused", err)

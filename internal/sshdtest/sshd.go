@@ -72,10 +72,10 @@ func Start(t testing.TB, extraConfig ...string) *Server {
 	if err := os.MkdirAll(s.RemoteHome, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	hostSigner := writeKey(t, filepath.Join(dir, "host_ed25519"))
+	hostSigner := WriteKey(t, filepath.Join(dir, "host_ed25519"))
 	s.HostKey = hostSigner.PublicKey()
 	s.UserKey = filepath.Join(dir, "user_ed25519")
-	s.UserSigner = writeKey(t, s.UserKey)
+	s.UserSigner = WriteKey(t, s.UserKey)
 	authorized := ssh.MarshalAuthorizedKey(s.UserSigner.PublicKey())
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), authorized, 0o600); err != nil {
 		t.Fatal(err)
@@ -163,7 +163,9 @@ func (s *Server) ClientHome(t testing.TB, known, withKey bool) string {
 	return home
 }
 
-func writeKey(t testing.TB, path string) ssh.Signer {
+// WriteKey writes a new ed25519 private key to path (and its public key to
+// path.pub) and returns its signer.
+func WriteKey(t testing.TB, path string) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
