@@ -202,8 +202,8 @@ func (b *bench) exec(name string) ([]float64, error) {
 	return []float64{micros(total) / execsPerTrial}, nil
 }
 
-// roundTrip measures one small integer to an echo guest and back.
-func (b *bench) roundTrip(name string) ([]float64, error) {
+// liveExec runs the guest name, compiled beforehand, on the live gateway.
+func (b *bench) liveExec(name string) (*channel.Channel, error) {
 	gw, err := b.liveGateway()
 	if err != nil {
 		return nil, err
@@ -212,7 +212,12 @@ func (b *bench) roundTrip(name string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	return gw.RemoteExec(b.ctx, m)
+}
+
+// roundTrip measures one small integer to an echo guest and back.
+func (b *bench) roundTrip(name string) ([]float64, error) {
+	ch, err := b.liveExec(name)
 	if err != nil {
 		return nil, err
 	}
@@ -234,15 +239,7 @@ func (b *bench) roundTrip(name string) ([]float64, error) {
 // floodOut asks a flood guest for floodItems small integers and receives
 // them all.
 func (b *bench) floodOut(name string) ([]float64, error) {
-	gw, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(gw, name)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	ch, err := b.liveExec(name)
 	if err != nil {
 		return nil, err
 	}
@@ -298,15 +295,7 @@ func sinkItems(ctx context.Context, ch *channel.Channel, n int, item any, size i
 }
 
 func (b *bench) floodIn(name string) ([]float64, error) {
-	gw, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(gw, name)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	ch, err := b.liveExec(name)
 	if err != nil {
 		return nil, err
 	}
@@ -322,15 +311,7 @@ func (b *bench) floodIn(name string) ([]float64, error) {
 }
 
 func (b *bench) bulk(name string) ([]float64, error) {
-	gw, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(gw, name)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	ch, err := b.liveExec(name)
 	if err != nil {
 		return nil, err
 	}
@@ -440,15 +421,7 @@ func (b *bench) idleRSS() ([]float64, error) {
 // guestPrimes runs the primes kernel on the native figure's range in a
 // guest on the live agent.
 func (b *bench) guestPrimes(name string) ([]float64, error) {
-	gw, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(gw, name)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	ch, err := b.liveExec(name)
 	if err != nil {
 		return nil, err
 	}
