@@ -164,7 +164,7 @@ func TestBootScriptLocally(t *testing.T) {
 	// /bin/echo stands in for the agent: it prints its argument, "agent".
 	data, err := os.ReadFile("/bin/echo")
 	if err != nil {
-		t.Skip("no /bin/echo")
+		t.Fatalf("/bin/echo stands in for the agent: %v (install coreutils)", err)
 	}
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
