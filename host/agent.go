@@ -31,6 +31,7 @@ type agent struct {
 	ctx       context.Context // ends every execution
 	terminate context.CancelFunc
 	execs     sync.WaitGroup
+	memory    memoryPools // linear memories of ended executions, for reuse
 	running   atomic.Int64
 	total     atomic.Int64
 }

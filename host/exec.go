@@ -84,7 +84,7 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		agent:   a,
 		main:    main,
 		handles: map[uint32]*handle{main.ID(): {ch: main}},
-		memory:  &limitedAllocator{limit: limit},
+		memory:  &limitedAllocator{limit: limit, pools: &a.memory},
 		limit:   req.TimeLimit,
 		maxMsg:  a.cfg.maxMessage,
 	}

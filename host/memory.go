@@ -14,6 +14,7 @@ import (
 // the guest then usually fails, and exceeded lets the agent say why.
 type limitedAllocator struct {
 	limit    uint64
+	pools    *memoryPools
 	exceeded atomic.Bool
 }
 
@@ -39,37 +40,37 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	// Double the capacity so that a guest growing page by page copies
 	// its memory only a logarithmic number of times.
 	capacity := min(max(size, 2*uint64(cap(m.buf))), m.alloc.limit, m.max)
-	grown := getMemory(size, capacity, min(m.alloc.limit, m.max))
+	grown := m.alloc.pools.get(size, capacity, min(m.alloc.limit, m.max))
 	copy(grown, m.buf)
-	putMemory(m.buf)
+	m.alloc.pools.put(m.buf)
 	m.buf = grown
 	return m.buf
 }
 
 func (m *limitedMemory) Free() {
-	putMemory(m.buf)
+	m.alloc.pools.put(m.buf)
 	m.buf = nil
 }
 
-// memoryPools keep the linear memories of ended executions by capacity, a
+// memoryPools keeps the linear memories of ended executions by capacity, a
 // power of two from 64 KiB to 64 MiB, so that the next execution reuses
 // warm pages instead of allocating, faulting in and later collecting a
 // fresh buffer: most of what a RemoteExec of a small guest cost. A pooled
 // buffer's length is the part its last user may have written, which is
 // cleared before it is handed out again, so a guest always starts on
-// zeroed memory.
-var memoryPools [27]sync.Pool
+// zeroed memory. Each agent has its own.
+type memoryPools [27]sync.Pool
 
 const minPooledClass = 16
 
-// getMemory returns a zeroed buffer of length size and capacity at least
+// get returns a zeroed buffer of length size and capacity at least
 // capacity, and at most ceiling when capacity is rounded up to a power of two.
-func getMemory(size, capacity, ceiling uint64) []byte {
+func (pools *memoryPools) get(size, capacity, ceiling uint64) []byte {
 	class := bits.Len64(capacity - 1)
-	if class < minPooledClass || class >= len(memoryPools) || uint64(1)<<class > ceiling {
+	if class < minPooledClass || class >= len(pools) || uint64(1)<<class > ceiling {
 		return make([]byte, size, capacity)
 	}
-	if p, _ := memoryPools[class].Get().(*[]byte); p != nil {
+	if p, _ := pools[class].Get().(*[]byte); p != nil {
 		b := *p
 		clear(b)
 		return b[:size]
@@ -77,12 +78,12 @@ func getMemory(size, capacity, ceiling uint64) []byte {
 	return make([]byte, size, uint64(1)<<class)
 }
 
-// putMemory gives b to the pool of its capacity, if it has one.
-func putMemory(b []byte) {
+// put gives b to the pool of its capacity, if it has one.
+func (pools *memoryPools) put(b []byte) {
 	c := uint64(cap(b))
 	class := bits.Len64(c - 1)
-	if c == 0 || c != uint64(1)<<class || class < minPooledClass || class >= len(memoryPools) {
+	if c == 0 || c != uint64(1)<<class || class < minPooledClass || class >= len(pools) {
 		return
 	}
-	memoryPools[class].Put(&b)
+	pools[class].Put(&b)
 }
