@@ -13,7 +13,7 @@ FUZZTIME ?= 10s
 include mk/polyglot.mk
 include mk/agents.mk
 
-.PHONY: all build examples examples-go demo test test-go fuzz lint bench clean
+.PHONY: all build examples examples-go demo test test-go test-race fuzz lint bench clean
 
 all: build examples
 
@@ -39,10 +39,14 @@ demo: build examples-go
 	$(WASMNET) gen-corpus --size 4MiB --seed 1 --out $(DEMO_CORPUS)
 	$(WASMNET) run -g 4*popen --input $(DEMO_CORPUS) --merge --top 20 wasm-examples/wordcount/wordcount.wasm
 
-test: lint test-go fuzz
+test: lint test-go test-race fuzz
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The concurrent core once more under the race detector.
+test-race:
+	$(GO) test -race -count=1 -timeout 20m ./channel ./host ./gateway
 
 # Each fuzz target runs briefly; crashers land in testdata/fuzz and replay in test-go.
 fuzz:
