@@ -1,0 +1,108 @@
+package channel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"time"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// connect joins a client and an agent multiplexer over an in-memory pipe;
+// in wasmnet the pipe is an agent's stdio, an SSH session or TCP.
+func connect() (client, agent *channel.Mux) {
+	a, b := net.Pipe()
+	done := make(chan *channel.Mux)
+	go func() {
+		m, err := channel.NewMux(context.Background(), b, channel.RoleAgent, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		done <- m
+	}()
+	client, err := channel.NewMux(context.Background(), a, channel.RoleClient, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return client, <-done
+}
+
+// peerOf waits for the agent's end of a channel the client opened.
+func peerOf(m *channel.Mux, ch *channel.Channel) *channel.Channel {
+	for {
+		if p := m.Channel(ch.ID()); p != nil {
+			return p
+		}
+		time.Sleep(time.Millisecond) // the open frame is on its way
+	}
+}
+
+func ExampleChannel_Receive() {
+	client, agent := connect()
+	defer client.Close()
+	defer agent.Close()
+	ch, _ := client.OpenChannel()
+	peer := peerOf(agent, ch)
+
+	peer.Send(map[string]any{"answer": 42})
+	peer.CloseWithError("no more answers")
+
+	ctx := context.Background()
+	v, err := ch.Receive(ctx)
+	fmt.Println(v, err)
+	_, err = ch.Receive(ctx)
+	var remote *channel.RemoteError
+	fmt.Println(errors.As(err, &remote), remote.Message)
+	_, err = ch.Receive(ctx)
+	fmt.Println(err == io.EOF)
+	// Output:
+	// map[answer:42] <nil>
+	// true no more answers
+	// true
+}
+
+func ExampleChannel_SetCallback() {
+	client, agent := connect()
+	defer client.Close()
+	defer agent.Close()
+	ch, _ := client.OpenChannel()
+	peer := peerOf(agent, ch)
+
+	done := make(chan struct{})
+	ch.SetCallback(func(v any) {
+		fmt.Println("got", v)
+		if v == "END" {
+			close(done)
+		}
+	}, "END")
+	peer.Send("one")
+	peer.Send("two")
+	peer.Close()
+	<-done
+	// Output:
+	// got one
+	// got two
+	// got END
+}
+
+func ExampleMux_OpenChannel() {
+	client, agent := connect()
+	defer client.Close()
+	defer agent.Close()
+	ch, _ := client.OpenChannel()
+	peer := peerOf(agent, ch)
+
+	// A channel is a value too: send a reply channel inside a message.
+	reply, _ := client.OpenChannel()
+	ch.Send(map[string]any{"reply": reply})
+	v, _ := peer.Receive(context.Background())
+	v.(map[string]any)["reply"].(*channel.Channel).Send("over the reply channel")
+
+	got, _ := reply.Receive(context.Background())
+	fmt.Println(got)
+	// Output: over the reply channel
+}
