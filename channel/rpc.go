@@ -13,6 +13,7 @@ const (
 	KindOutput    uint8 = 5 // notify, agent to client: Output
 	KindDial      uint8 = 6 // DialRequest -> nothing; the channel becomes a byte stream
 	KindCommand   uint8 = 7 // CommandRequest -> nothing; the channel carries the command's stdio
+	KindRSync     uint8 = 8 // RSyncRequest -> nothing; the channel carries the transfer (PROTOCOL.md)
 )
 
 // ExecRequest starts a module on a channel the client opened.
@@ -95,4 +96,36 @@ type CommandRequest struct {
 	Argv    []string `msgpack:"argv"`
 	Env     []string `msgpack:"env,omitempty"`
 	Dir     string   `msgpack:"dir,omitempty"`
+}
+
+// RSyncRequest asks an agent to receive a directory tree into Dest over a
+// channel the client opened: the client sends a manifest ([]RSyncEntry),
+// the agent answers the paths it needs ([]string), the client sends each
+// as {"path": p}, bin chunks and nil, and the agent answers RSyncSummary
+// and closes the channel. Dest is created if missing; a relative Dest is
+// relative to the agent's working directory.
+type RSyncRequest struct {
+	Channel uint32 `msgpack:"channel"`
+	Dest    string `msgpack:"dest"`
+	Delete  bool   `msgpack:"delete,omitempty"` // remove what is under Dest but not in the manifest
+}
+
+// RSyncEntry is one file, directory or symbolic link of an RSync manifest.
+// Path is relative to the tree's root, slash-separated and clean; each
+// entry's parent directory precedes it in the manifest.
+type RSyncEntry struct {
+	Path   string `msgpack:"path"`
+	Mode   uint32 `msgpack:"mode"` // permission bits
+	Size   int64  `msgpack:"size"`
+	SHA256 []byte `msgpack:"sha256,omitempty"` // 32 bytes, for files
+	Dir    bool   `msgpack:"dir,omitempty"`
+	Link   string `msgpack:"link,omitempty"` // a symbolic link's target
+}
+
+// RSyncSummary is an agent's last message of an RSync: the files whose
+// content it received, their bytes, and the paths it deleted.
+type RSyncSummary struct {
+	Files   int64 `msgpack:"files"`
+	Bytes   int64 `msgpack:"bytes"`
+	Deleted int64 `msgpack:"deleted"`
 }

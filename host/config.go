@@ -23,6 +23,7 @@ type Config struct {
 	window             int
 	allowHops          bool
 	allowDirGrants     bool
+	allowRSync         bool
 	debugInfo          bool
 	log                io.Writer
 }
@@ -30,7 +31,7 @@ type Config struct {
 // NewConfig returns the defaults: compilation cache in the user cache
 // directory, 256 MiB of memory per instance (at most 4 GiB on request), no
 // run-time limit unless the client sets one, 64 MiB messages, 4 MiB
-// channel windows, hop primitives and directory grants allowed.
+// channel windows, hop primitives, directory grants and rsync allowed.
 func NewConfig() Config {
 	return Config{
 		version:            "dev",
@@ -40,6 +41,7 @@ func NewConfig() Config {
 		window:             4 << 20,
 		allowHops:          true,
 		allowDirGrants:     true,
+		allowRSync:         true,
 		log:                io.Discard,
 	}
 }
@@ -78,6 +80,10 @@ func (c Config) WithoutHops() Config { c.allowHops = false; return c }
 
 // WithoutDirGrants refuses executions that ask for preopened directories.
 func (c Config) WithoutDirGrants() Config { c.allowDirGrants = false; return c }
+
+// WithoutRSync refuses the rsync request, which writes a client's files
+// into the agent's file system outside any sandbox.
+func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
 
 // WithDebugInfo reads guests' DWARF sections, so that the stack trace of a
 // trap names source files and lines. Default: off, because wazero then
