@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/abi"
@@ -22,11 +21,11 @@ import (
 
 // agent is the state of one Serve call.
 type agent struct {
-	cfg     Config
-	rt      wazero.Runtime
-	store   *moduleStore
-	mux     *channel.Mux
-	started time.Time
+	cfg      Config
+	runtimes *runtimes
+	store    *moduleStore
+	mux      *channel.Mux
+	started  time.Time
 
 	ctx       context.Context // ends every execution
 	terminate context.CancelFunc
@@ -45,7 +44,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		conn.Close()
 		return err
 	}
-	defer a.rt.Close(context.Background())
+	defer a.runtimes.close(context.Background())
 	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
 		Window:   cfg.window,
 		MaxFrame: cfg.maxMessage,
@@ -66,7 +65,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	}
 	a.terminate()
 	a.mux.Close()
-	a.waitExecutions(5 * time.Second)
+	a.waitExecutions(time.Second)
 	if err := a.mux.Err(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, channel.ErrMuxClosed) {
 		return fmt.Errorf("host: %w", err)
 	}
@@ -78,7 +77,6 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 	// normal proc_exit too) resolves source lines for a stack trace
 	// nobody reads, which cost a C echo guest ~2 ms per execution.
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(true).
 		WithDebugInfoEnabled(cfg.debugInfo).
 		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
 	cacheDir := cfg.compilationCacheDir()
@@ -90,27 +88,25 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 			cacheDir = ""
 		}
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		rt.Close(ctx)
-		return nil, fmt.Errorf("host: WASI: %w", err)
-	}
-	if err := instantiateABI(ctx, rt); err != nil {
-		rt.Close(ctx)
-		return nil, fmt.Errorf("host: ABI module: %w", err)
+	rts := &runtimes{base: rc}
+	// The runtime most executions use is made now, so that a broken
+	// configuration fails the agent's start rather than its first exec.
+	if _, err := rts.get(ctx, unlimited); err != nil {
+		return nil, err
 	}
 	a := &agent{
-		cfg:     cfg,
-		rt:      rt,
-		store:   &moduleStore{rt: rt, cacheDir: cacheDir, mods: map[string]*storedModule{}},
-		started: time.Now(),
+		cfg:      cfg,
+		runtimes: rts,
+		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		started:  time.Now(),
 	}
 	a.ctx, a.terminate = context.WithCancel(ctx)
 	return a, nil
 }
 
-// waitExecutions waits for the executions to notice the end of a.ctx;
-// wazero stops a running guest at its next loop iteration or call.
+// waitExecutions waits a little for the executions to notice the end of
+// a.ctx: a guest blocked in the ABI or running with a run-time limit stops
+// at once; one computing without a limit ends with the agent's process.
 func (a *agent) waitExecutions(limit time.Duration) {
 	done := make(chan struct{})
 	go func() {
@@ -160,8 +156,6 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return nil, a.dial(body)
 	case channel.KindCommand:
 		return nil, a.command(body)
-	case channel.KindRSync:
-		return nil, a.rsync(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }

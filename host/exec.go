@@ -59,23 +59,13 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if main == nil {
 		return nil, fmt.Errorf("exec: channel %d is not open", req.Channel)
 	}
-	entry, err := entryPoint(stored.compiled, req.Entry)
-	if err != nil {
-		return nil, err
-	}
+
 	limit := req.MemoryLimit
 	if limit == 0 {
 		limit = a.cfg.defaultMemoryLimit
 	}
 	if limit > a.cfg.maxMemoryLimit {
 		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
-	}
-	// wazero cannot take a refusal of the initial memory, so that case is
-	// checked here.
-	for _, mem := range stored.compiled.ExportedMemories() {
-		if need := uint64(mem.Min()) * 65536; need > limit {
-			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB", need>>20, limit>>20)
-		}
 	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
 		return nil, errors.New("exec: this agent grants no directories")
@@ -94,6 +84,29 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if e.limit == 0 {
 		e.limit = a.cfg.defaultTimeLimit
 	}
+	kind := unlimited
+	if e.limit > 0 {
+		kind = interruptible
+	}
+	compiled, err := a.store.compiledFor(ctx, stored, kind)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	rt, err := a.runtimes.get(a.ctx, kind)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	entry, err := entryPoint(compiled, req.Entry)
+	if err != nil {
+		return nil, err
+	}
+	// wazero cannot take a refusal of the initial memory, so that case is
+	// checked here.
+	for _, mem := range compiled.ExportedMemories() {
+		if need := uint64(mem.Min()) * 65536; need > limit {
+			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB", need>>20, limit>>20)
+		}
+	}
 	if e.limit > 0 {
 		e.ctx, e.cancel = context.WithTimeout(a.ctx, e.limit)
 	} else {
@@ -107,7 +120,7 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.cancel()
 		return nil, err
 	}
-	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), stored.compiled, mc)
+	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
 	if err != nil {
 		e.cancel()
 		if e.memory.exceeded.Load() {

@@ -22,7 +22,7 @@ import (
 // hex sha256 of their bytes. A module is compiled once per agent; with a
 // disk cache, once per machine.
 type moduleStore struct {
-	rt       wazero.Runtime
+	runtimes *runtimes
 	cacheDir string // "" without a disk cache
 
 	// compileMu serialises compilations, so that counting the files the
@@ -39,7 +39,10 @@ type moduleStore struct {
 }
 
 type storedModule struct {
-	compiled wazero.CompiledModule
+	bytes []byte // kept to compile for the other runtime kind when asked
+	// compiled holds the module's code per runtime kind; the moduleStore's
+	// mu guards it.
+	compiled [2]wazero.CompiledModule
 	err      error // why the module cannot run; kept so it is not uploaded again
 }
 
@@ -68,27 +71,56 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 	if m := s.get(sum); m != nil {
 		return m.err
 	}
-	compiled, err := s.compile(ctx, b)
+	// Compiled at once, so that a module that cannot run is refused at
+	// upload, for the runtime most executions use.
+	stored := &storedModule{bytes: b}
+	compiled, err := s.compile(ctx, b, unlimited)
 	if err == nil {
 		err = checkImports(compiled)
 	}
 	if err != nil {
-		err = fmt.Errorf("module %s: %w", short(sum), err)
+		stored.err = fmt.Errorf("module %s: %w", short(sum), err)
 	}
+	stored.compiled[unlimited] = compiled
 	s.mu.Lock()
-	s.mods[sum] = &storedModule{compiled: compiled, err: err}
+	s.mods[sum] = stored
 	s.mu.Unlock()
-	return err
+	return stored.err
 }
 
-func (s *moduleStore) compile(ctx context.Context, b []byte) (wazero.CompiledModule, error) {
+// compiledFor returns m's code for a runtime kind, compiling it the first
+// time that kind is asked for.
+func (s *moduleStore) compiledFor(ctx context.Context, m *storedModule, kind runtimeKind) (wazero.CompiledModule, error) {
+	s.mu.Lock()
+	c := m.compiled[kind]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := s.compile(ctx, m.bytes, kind)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.compiled[kind] == nil {
+		m.compiled[kind] = c
+	}
+	return m.compiled[kind], nil
+}
+
+func (s *moduleStore) compile(ctx context.Context, b []byte, kind runtimeKind) (wazero.CompiledModule, error) {
 	if len(b) < 4 || string(b[:4]) != "\x00asm" {
 		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
+	}
+	rt, err := s.runtimes.get(ctx, kind)
+	if err != nil {
+		return nil, err
 	}
 	s.compileMu.Lock()
 	defer s.compileMu.Unlock()
 	before := countFiles(s.cacheDir)
-	compiled, err := s.rt.CompileModule(ctx, b)
+	compiled, err := rt.CompileModule(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
