@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// An RSyncOption configures RSync.
+type RSyncOption func(*rsyncConfig)
+
+type rsyncConfig struct {
+	delete bool
+	filter func(relPath string, d fs.DirEntry) bool
+}
+
+// WithDelete removes from the destination every file, link and directory
+// that the source does not have, or that the filter left out.
+func WithDelete() RSyncOption { return func(c *rsyncConfig) { c.delete = true } }
+
+// WithFilter sends only the entries for which keep returns true; relPath
+// is slash-separated and relative to the source directory. A directory left
+// out is left out with everything below it. By default everything is sent.
+func WithFilter(keep func(relPath string, d fs.DirEntry) bool) RSyncOption {
+	return func(c *rsyncConfig) { c.filter = keep }
+}
+
+// RSyncStats says what one agent received: the files whose content was
+// sent (those it lacked or that differed), their bytes, and the paths that
+// WithDelete removed.
+type RSyncStats struct {
+	Files, Bytes, Deleted int64
+}
+
+// RSync copies the directory tree srcDir into destDir on the agent, as
+// execnet's RSync does: directories, regular files with their permission
+// bits, and symbolic links as links (other kinds are skipped). The agent
+// receives only the files it lacks or whose size or sha256 differ; each is
+// written beside its place and renamed into it. A relative destDir is
+// relative to the agent's working directory; it is created if missing.
+// ctx bounds the whole transfer. An error the agent reports is a
+// *channel.RemoteError.
+func (g *Gateway) RSync(ctx context.Context, srcDir, destDir string, opts ...RSyncOption) (RSyncStats, error) {
+	cfg := newRSyncConfig(opts)
+	m, err := buildManifest(srcDir, cfg.filter)
+	if err != nil {
+		return RSyncStats{}, fmt.Errorf("gateway %s: rsync: %w", g.id, err)
+	}
+	return g.rsync(ctx, m, destDir, cfg.delete)
+}
+
+// RSync copies srcDir into destDir on every gateway of the group, in
+// parallel, as Gateway.RSync does; the source is read and hashed once. It
+// returns the stats of the gateways that succeeded, by id, and the errors
+// of the others joined, each naming its gateway.
+func (g *Group) RSync(ctx context.Context, srcDir, destDir string, opts ...RSyncOption) (map[string]RSyncStats, error) {
+	gws := g.Gateways()
+	if len(gws) == 0 {
+		return nil, errors.New("gateway: group: rsync: the group has no gateways")
+	}
+	cfg := newRSyncConfig(opts)
+	m, err := buildManifest(srcDir, cfg.filter)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: group: rsync: %w", err)
+	}
+	stats := make([]RSyncStats, len(gws))
+	errs := make([]error, len(gws))
+	var wg sync.WaitGroup
+	for i, gw := range gws {
+		wg.Go(func() { stats[i], errs[i] = gw.rsync(ctx, m, destDir, cfg.delete) })
+	}
+	wg.Wait()
+	out := make(map[string]RSyncStats, len(gws))
+	for i, gw := range gws {
+		if errs[i] == nil {
+			out[gw.id] = stats[i]
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func newRSyncConfig(opts []RSyncOption) *rsyncConfig {
+	var cfg rsyncConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &cfg
+}
+
+// A manifest is a source tree as RSync describes it to agents.
+type manifest struct {
+	src     string
+	entries []channel.RSyncEntry
+	files   map[string]*channel.RSyncEntry // regular files by path
+}
+
+// buildManifest walks src, hashing every regular file, parents before
+// their children.
+func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, error) {
+	root, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if fi, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("source %s is not a directory", src)
+	}
+	m := &manifest{src: root, files: map[string]*channel.RSyncEntry{}}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if keep != nil && !keep(rel, d) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		e, err := manifestEntry(p, rel, d)
+		if err != nil || e == nil {
+			return err
+		}
+		m.entries = append(m.entries, *e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	for i := range m.entries {
+		if e := &m.entries[i]; !e.Dir && e.Link == "" {
+			m.files[e.Path] = e
+		}
+	}
+	return m, nil
+}
+
+// manifestEntry describes the file at p, or returns nil for a kind RSync
+// does not copy (devices, sockets, pipes).
+func manifestEntry(p, rel string, d fs.DirEntry) (*channel.RSyncEntry, error) {
+	fi, err := d.Info()
+	if err != nil {
+		return nil, err
+	}
+	e := &channel.RSyncEntry{Path: rel, Mode: uint32(fi.Mode().Perm())}
+	switch {
+	case fi.IsDir():
+		e.Dir = true
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if e.Link, err = os.Readlink(p); err != nil {
+			return nil, err
+		}
+		e.Mode = 0
+	case fi.Mode().IsRegular():
+		if e.Size, e.SHA256, err = hashFile(p); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, nil
+	}
+	return e, nil
+}
+
+func hashFile(p string) (int64, []byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return n, h.Sum(nil), nil
+}
+
+// rsync sends m to the agent, which writes it into dest.
+func (g *Gateway) rsync(ctx context.Context, m *manifest, dest string, del bool) (RSyncStats, error) {
+	st, err := g.transfer(ctx, m, dest, del)
+	if err != nil {
+		return RSyncStats{}, fmt.Errorf("gateway %s: rsync to %s: %w", g.id, dest, err)
+	}
+	return st, nil
+}
+
+// transfer runs the protocol of PROTOCOL.md's "RSync" on a new channel.
+func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, del bool) (_ RSyncStats, err error) {
+	ch, err := g.mux.OpenChannel()
+	if err != nil {
+		return RSyncStats{}, err
+	}
+	defer func() {
+		if err == nil {
+			ch.Close()
+			return
+		}
+		// The agent's reason, when it closed the channel with one, says
+		// more than a failed send; a failure of ours stops the agent.
+		var remote *channel.RemoteError
+		if !errors.As(err, &remote) && ch.IsClosed() {
+			if cause := ch.WaitClose(context.Background()); errors.As(cause, &remote) {
+				err = remote
+			}
+		}
+		ch.CloseWithError("rsync: client: " + err.Error())
+	}()
+	body, err := msgpack.Marshal(&channel.RSyncRequest{Channel: ch.ID(), Dest: dest, Delete: del})
+	if err != nil {
+		return RSyncStats{}, err
+	}
+	if _, err := g.mux.Call(ctx, channel.KindRSync, body); err != nil {
+		return RSyncStats{}, err
+	}
+	if err := ch.SendContext(ctx, m.entries); err != nil {
+		return RSyncStats{}, fmt.Errorf("sending the manifest: %w", err)
+	}
+	var needed []string
+	if err := ch.ReceiveInto(ctx, &needed); err != nil {
+		return RSyncStats{}, err
+	}
+	chunk := make([]byte, min(rsyncChunk, g.mux.Peer().MaxFrame-16))
+	for _, p := range needed {
+		if err := m.sendFile(ctx, ch, p, chunk); err != nil {
+			return RSyncStats{}, err
+		}
+	}
+	var sum channel.RSyncSummary
+	if err := ch.ReceiveInto(ctx, &sum); err != nil {
+		return RSyncStats{}, err
+	}
+	return RSyncStats{Files: sum.Files, Bytes: sum.Bytes, Deleted: sum.Deleted}, nil
+}
+
+// rsyncChunk is the largest piece of a file in one message.
+const rsyncChunk = 1 << 20
+
+// sendFile sends the file p of m as {"path": p}, chunks read from disk
+// into buf, and nil.
+func (m *manifest) sendFile(ctx context.Context, ch *channel.Channel, p string, buf []byte) error {
+	e := m.files[p]
+	if e == nil {
+		return fmt.Errorf("the agent asked for %q, which is no file of the manifest", p)
+	}
+	f, err := os.Open(filepath.Join(m.src, filepath.FromSlash(p)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := ch.SendContext(ctx, map[string]any{"path": p}); err != nil {
+		return err
+	}
+	var n int64
+	for {
+		k, rerr := io.ReadFull(f, buf)
+		if n += int64(k); n > e.Size {
+			return fmt.Errorf("%s grew since the manifest was made", f.Name())
+		}
+		if k > 0 {
+			if err := ch.SendContext(ctx, buf[:k]); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		} else if rerr != nil {
+			return rerr
+		}
+	}
+	if n != e.Size {
+		return fmt.Errorf("%s shrank since the manifest was made", f.Name())
+	}
+	return ch.SendContext(ctx, nil)
+}
