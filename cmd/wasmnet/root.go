@@ -36,7 +36,7 @@ Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gat
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand(), newBenchCommand(), newServeCommand())
+	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand(), newBenchCommand(), newServeCommand(), newRSyncCommand())
 	return root
 }
 
