@@ -156,6 +156,8 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return nil, a.dial(body)
 	case channel.KindCommand:
 		return nil, a.command(body)
+	case channel.KindRSync:
+		return nil, a.rsync(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }
