@@ -14,8 +14,7 @@ import (
 )
 
 func newAgentCommand() *cobra.Command {
-	var cacheDir string
-	var noCache bool
+	var flags agentFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Serve the wasmnet protocol on stdin/stdout (started by gateways, not by hand)",
@@ -27,13 +26,7 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			cfg := host.NewConfig().WithVersion(version).WithLog(os.Stderr)
-			if cacheDir != "" {
-				cfg = cfg.WithCompilationCacheDir(cacheDir)
-			}
-			if noCache {
-				cfg = cfg.WithoutCompilationCache()
-			}
+			cfg := flags.config()
 			if prefix := os.Getenv("WASMNET_AGENT_CPUPROFILE"); prefix != "" {
 				stop, err := startCPUProfile(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
 				if err != nil {
@@ -44,8 +37,7 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			return host.Serve(ctx, stdio{}, cfg)
 		},
 	}
-	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "compilation cache directory (default: the user cache directory)")
-	cmd.Flags().BoolVar(&noCache, "no-cache", false, "keep compiled modules in memory only")
+	flags.register(cmd.Flags())
 	return cmd
 }
 

@@ -24,6 +24,7 @@ import (
 )
 
 type serveFlags struct {
+	agent          agentFlags
 	listen         string
 	hostKey        string
 	authorizedKeys string
@@ -58,6 +59,7 @@ The first line on stdout is "listening on ADDR", with the port chosen when
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:"+gateway.DefaultSocketPort, "address to listen on")
 	cmd.Flags().StringVar(&f.hostKey, "host-key", filepath.Join(home, ".config", "wasmnet", "host_ed25519"), "the server's private host key (created if missing)")
 	cmd.Flags().StringVar(&f.authorizedKeys, "authorized-keys", filepath.Join(home, ".ssh", "authorized_keys"), "public keys allowed to connect")
+	f.agent.register(cmd.Flags())
 	cmd.Flags().BoolVar(&f.insecurePlain, "insecure-plain", false, "serve unauthenticated plain TCP (loopback addresses only)")
 	return cmd
 }
@@ -82,7 +84,7 @@ func serve(ctx context.Context, f serveFlags, out io.Writer) error {
 	fmt.Fprintf(out, "listening on %s\n", l.Addr())
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	agentCfg := host.NewConfig().WithVersion(version).WithLog(os.Stderr)
+	agentCfg := f.agent.config()
 	var conns sync.WaitGroup
 	defer conns.Wait()
 	for {
