@@ -25,6 +25,7 @@ type agent struct {
 	runtimes *runtimes
 	store    *moduleStore
 	mux      *channel.Mux
+	muxReady chan struct{} // closed once mux is set
 	started  time.Time
 
 	ctx       context.Context // ends every execution
@@ -59,6 +60,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		a.terminate()
 		return fmt.Errorf("host: %w", err)
 	}
+	close(a.muxReady)
 	select {
 	case <-a.mux.Done():
 	case <-a.ctx.Done():
@@ -99,6 +101,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		runtimes: rts,
 		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, mods: map[string]*storedModule{}},
 		started:  time.Now(),
+		muxReady: make(chan struct{}),
 	}
 	a.ctx, a.terminate = context.WithCancel(ctx)
 	return a, nil
@@ -124,6 +127,9 @@ func (a *agent) waitExecutions(limit time.Duration) {
 // or a module that trips one in the runtime) fails that request only: the
 // agent and its other executions go on.
 func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, body []byte) (out []byte, err error) {
+	// The mux serves requests as soon as its hello is done, a moment
+	// before NewMux has returned it to Serve.
+	<-a.muxReady
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(a.cfg.log, "wasmnet agent: panic serving request %d: %v\n%s", kind, r, debug.Stack())
