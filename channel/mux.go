@@ -85,12 +85,15 @@ type Mux struct {
 
 	// wmu guards the frames waiting for the writer. wdata wakes the writer;
 	// wspace wakes senders waiting for the queue to drain.
-	wmu     sync.Mutex
-	wdata   *sync.Cond
-	wspace  *sync.Cond
-	wbuf    []byte
-	wspare  []byte
-	wclosed bool
+	wmu       sync.Mutex
+	wdata     *sync.Cond
+	wspace    *sync.Cond
+	wbuf      []byte
+	wspare    []byte
+	wclosed   bool
+	writing   bool      // a write to conn is under way, by the writer or a sender
+	direct    []byte    // a direct writer's buffer, owned while writing
+	lastWrite time.Time // when the last write to conn ended
 
 	// mu guards the channel table, id allocation and pending calls.
 	mu       sync.Mutex
@@ -307,6 +310,10 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 		m.wmu.Unlock()
 		return &connLostError{m.err}
 	}
+	if !control && !m.writing && len(m.wbuf) == 0 && len(prefix)+len(payload) <= maxDirectWrite &&
+		time.Since(m.lastWrite) > idleGap {
+		return m.writeDirect(typ, flags, id, prefix, payload)
+	}
 	m.wbuf = appendHeader(m.wbuf, typ, flags, id, len(prefix)+len(payload))
 	m.wbuf = append(m.wbuf, prefix...)
 	m.wbuf = append(m.wbuf, payload...)
@@ -315,16 +322,51 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 	return nil
 }
 
+// A sender whose link has been idle writes its frame itself instead of
+// waking the writer goroutine: on a request/response exchange that saves a
+// goroutine handoff (a thread wake-up across cores) on every message. A
+// sender that finds a write under way, queued frames, or a link written
+// within idleGap queues its frame, so a stream of messages still coalesces
+// into few writes. The read loop never writes directly (its frames are all
+// control frames), so it cannot block on a full pipe.
+const (
+	maxDirectWrite = 16 << 10
+	idleGap        = 20 * time.Microsecond
+)
+
+// writeDirect writes one frame on the caller's goroutine. It is called
+// with wmu held and no write under way, and releases wmu.
+func (m *Mux) writeDirect(typ frameType, flags uint8, id uint32, prefix, payload []byte) error {
+	m.writing = true
+	buf := appendHeader(m.direct[:0], typ, flags, id, len(prefix)+len(payload))
+	buf = append(append(buf, prefix...), payload...)
+	m.wmu.Unlock()
+	_, err := m.conn.Write(buf)
+	m.wmu.Lock()
+	m.direct = buf[:0]
+	m.writing = false
+	m.lastWrite = time.Now()
+	m.wdata.Broadcast() // the writer waits for writes under way to end
+	m.wmu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("channel: write: %w", err)
+		m.fail(err)
+		return err
+	}
+	return nil
+}
+
 func (m *Mux) writeLoop() {
 	defer m.loops.Done()
 	for {
 		m.wmu.Lock()
-		for len(m.wbuf) == 0 && !m.wclosed {
+		for m.writing || len(m.wbuf) == 0 && !m.wclosed {
 			m.wdata.Wait()
 		}
 		batch := m.wbuf
 		m.wbuf, m.wspare = m.wspare[:0], nil
 		closing := m.wclosed
+		m.writing = len(batch) > 0
 		m.wspace.Broadcast()
 		m.wmu.Unlock()
 		if len(batch) > 0 {
@@ -334,6 +376,8 @@ func (m *Mux) writeLoop() {
 			}
 		}
 		m.wmu.Lock()
+		m.writing = false
+		m.lastWrite = time.Now()
 		if cap(batch) <= 4*maxPendingWrite {
 			m.wspare = batch[:0]
 		}
@@ -613,6 +657,8 @@ func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 		}
 		return
 	}
+	// The answer is written from the handler's goroutine, never the read
+	// loop, so it may wait for queue space and may be written directly.
 	go func() {
 		var out []byte
 		err := errors.New("channel: this side serves no requests")
@@ -620,10 +666,10 @@ func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 			out, err = h.ServeRequest(m.ctx, m, kind, body)
 		}
 		if err != nil {
-			m.writeFrame(frameResponse, flagError, id, []byte(err.Error()), true)
+			m.writeFrame(frameResponse, flagError, id, []byte(err.Error()), false)
 			return
 		}
-		m.writeFrame(frameResponse, 0, id, out, true)
+		m.writeFrame(frameResponse, 0, id, out, false)
 	}()
 }
 
