@@ -34,7 +34,7 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 				}
 				defer stop()
 			}
-			return host.Serve(ctx, stdio{}, cfg)
+			return host.Serve(ctx, newStdio(), cfg)
 		},
 	}
 	flags.register(cmd.Flags())
@@ -42,13 +42,19 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 }
 
 // stdio is the agent's connection: stdin to read, stdout to write.
-type stdio struct{}
+type stdio struct{ in, out *os.File }
 
-func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
-func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
-func (stdio) Close() error {
-	os.Stdout.Close()
-	return os.Stdin.Close()
+// newStdio returns the agent's stdin and stdout, made pollable where the
+// platform allows: an inherited pipe is in blocking mode, and a goroutine
+// blocked in a plain read holds a thread that the scheduler takes back only
+// after a while, which cost every message tens of microseconds.
+func newStdio() stdio { return stdio{in: pollable(os.Stdin, 0), out: pollable(os.Stdout, 1)} }
+
+func (s stdio) Read(p []byte) (int, error)  { return s.in.Read(p) }
+func (s stdio) Write(p []byte) (int, error) { return s.out.Write(p) }
+func (s stdio) Close() error {
+	s.out.Close()
+	return s.in.Close()
 }
 
 // startCPUProfile writes a CPU profile of this process to path until stop
