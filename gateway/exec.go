@@ -73,6 +73,8 @@ func startProcess(ctx context.Context, argv []string, env []string, dir string) 
 		inW.Close()
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	growPipe(inW)
+	growPipe(outR)
 	cmd.Stdin, cmd.Stdout = inR, outW
 	err = cmd.Start()
 	inR.Close()
