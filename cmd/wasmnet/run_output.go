@@ -258,12 +258,15 @@ func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
 	tw.Flush()
 }
 
+// formatBytes picks the unit by the rounded figure, so that a count just
+// under a MiB reads 1.0 MiB rather than 1024.0 KiB.
 func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	const roundsUp = 1023.95 // what "%.1f" prints as 1024.0
+	switch f := float64(n); {
+	case f >= roundsUp*(1<<10):
+		return fmt.Sprintf("%.1f MiB", f/(1<<20))
+	case f >= roundsUp:
+		return fmt.Sprintf("%.1f KiB", f/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
 }

@@ -279,3 +279,13 @@ func TestJSONValues(t *testing.T) {
 		t.Fatalf("got %s", b)
 	}
 }
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1048570: "1.0 MiB", 1 << 20: "1.0 MiB", 1536 << 10: "1.5 MiB",
+	} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
