@@ -280,3 +280,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestGuestOutputTagged checks that what a guest writes to stderr reaches
+// the writer the client chose, a line at a time, tagged with gateway and
+// channel, and never the protocol stream.
+func TestGuestOutputTagged(t *testing.T) {
+	out := &syncBuffer{}
+	g := popen(t, "popen//id=w7", WithOutput(out))
+	ch := remoteExec(t, g, "panic")
+	ch.Send("visible on stderr")
+	ch.WaitClose(testCtx(t))
+	want := fmt.Sprintf("[w7 ch%d err] panic: visible on stderr\n", ch.ID())
+	if !strings.Contains(out.String(), want) {
+		t.Fatalf("output %q lacks the line %q", out.String(), want)
+	}
+	// The agent is still speaking the protocol.
+	checkAgentAlive(t, g)
+}
