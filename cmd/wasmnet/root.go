@@ -33,6 +33,10 @@ Gateways are named by spec strings:
   exec=COMMAND               any command whose stdio reaches an agent
   SPEC//via=ID               the same, reached through gateway ID
 Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.`,
+		Example: `  wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
+  wasmnet run -g ssh=build@10.0.0.7 -g 2*popen --send '[0, 1000000]' primes.wasm
+  wasmnet status popen ssh=build@10.0.0.7
+  wasmnet rsync -g ssh=build@10.0.0.7 -g ssh=build@10.0.0.8 ./data data`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -43,8 +47,9 @@ Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gat
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the wasmnet version",
-		Args:  cobra.NoArgs,
+		Short:   "Print the wasmnet version",
+		Example: "  wasmnet version",
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintf(cmd.OutOrStdout(), "wasmnet %s %s/%s (protocol v1, ABI v1)\n", version, runtime.GOOS, runtime.GOARCH)
 		},
