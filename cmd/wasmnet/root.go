@@ -46,7 +46,7 @@ Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gat
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
+		Use:     "version",
 		Short:   "Print the wasmnet version",
 		Example: "  wasmnet version",
 		Args:    cobra.NoArgs,
