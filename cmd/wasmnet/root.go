@@ -34,7 +34,7 @@ Gateways are named by spec strings:
   SPEC//via=ID               the same, reached through gateway ID
 Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.`,
 		Example: `  wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
-  wasmnet run -g ssh=build@10.0.0.7 -g 2*popen --send '[0, 1000000]' primes.wasm
+  wasmnet run -g ssh=build@10.0.0.7 -g 2*popen --send '[0, 1000000]' --take 1 primes.wasm
   wasmnet status popen ssh=build@10.0.0.7
   wasmnet rsync -g ssh=build@10.0.0.7 -g ssh=build@10.0.0.8 ./data data`,
 		SilenceUsage:  true,
