@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 func remoteExec(t *testing.T, g *Gateway, name string, opts ...ExecOption) *channel.Channel {
@@ -285,7 +286,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // the writer the client chose, a line at a time, tagged with gateway and
 // channel, and never the protocol stream.
 func TestGuestOutputTagged(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	g := popen(t, "popen//id=w7", WithOutput(out))
 	ch := remoteExec(t, g, "panic")
 	ch.Send("visible on stderr")

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -22,7 +23,7 @@ import (
 // test ends.
 func newGroup(t *testing.T) *Group {
 	t.Helper()
-	g := NewGroup(WithGatewayOptions(WithAgentPath(testwasm.Agent(t)), WithOutput(&syncBuffer{})))
+	g := NewGroup(WithGatewayOptions(WithAgentPath(testwasm.Agent(t)), WithOutput(&testutil.SyncBuffer{})))
 	t.Cleanup(func() { g.Terminate(5 * time.Second) })
 	return g
 }

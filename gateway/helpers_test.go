@@ -1,32 +1,13 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
-
-// syncBuffer collects guest output written from the gateway's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -38,7 +19,7 @@ func testCtx(t testing.TB) context.Context {
 // the test ends.
 func popen(t testing.TB, spec string, opts ...Option) *Gateway {
 	t.Helper()
-	opts = append([]Option{WithAgentPath(testwasm.Agent(t)), WithOutput(&syncBuffer{})}, opts...)
+	opts = append([]Option{WithAgentPath(testwasm.Agent(t)), WithOutput(&testutil.SyncBuffer{})}, opts...)
 	g, err := Make(testCtx(t), spec, opts...)
 	if err != nil {
 		t.Fatal(err)

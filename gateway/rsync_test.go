@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -274,7 +275,7 @@ func TestRSyncRejectsWrongContent(t *testing.T) {
 
 func TestGroupRSync(t *testing.T) {
 	src := writeTree(t)
-	grp := NewGroup(WithGatewayOptions(WithAgentPath(testwasm.Agent(t)), WithOutput(&syncBuffer{})))
+	grp := NewGroup(WithGatewayOptions(WithAgentPath(testwasm.Agent(t)), WithOutput(&testutil.SyncBuffer{})))
 	t.Cleanup(func() { grp.Terminate(10 * time.Second) })
 	var works []string
 	var specs []string

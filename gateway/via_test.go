@@ -5,13 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // TestViaPopen starts an agent as a child of another agent and runs a guest
 // on it: every byte of the second gateway crosses the first.
 func TestViaPopen(t *testing.T) {
-	grp := NewGroup(WithGatewayOptions(WithAgentPath(testwasm.Agent(t)), WithOutput(&syncBuffer{})))
+	grp := NewGroup(WithGatewayOptions(WithAgentPath(testwasm.Agent(t)), WithOutput(&testutil.SyncBuffer{})))
 	defer grp.Terminate(10 * time.Second)
 	hop, err := grp.MakeGateway(testCtx(t), "popen//id=hop")
 	if err != nil {

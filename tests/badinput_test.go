@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // makeFails runs Make with a ctx of ctxTime, wants an error that matches
@@ -26,7 +27,7 @@ func makeFails(t *testing.T, spec string, ctxTime time.Duration, want error, tex
 	var g *gateway.Gateway
 	var err error
 	within(t, 10*time.Second, "Make("+spec+")", func() {
-		g, err = gateway.Make(ctx, spec, gateway.WithAgentPath(agentBin(t)), gateway.WithOutput(&syncBuffer{}))
+		g, err = gateway.Make(ctx, spec, gateway.WithAgentPath(agentBin(t)), gateway.WithOutput(&testutil.SyncBuffer{}))
 	})
 	if err == nil {
 		exitGateway(t, g)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 func BenchmarkSSHConnect(b *testing.B) {
@@ -77,7 +78,7 @@ func BenchmarkSSHConnect(b *testing.B) {
 // the first item back; the gateway's Exit is not timed.
 func connectToFirstResult(b *testing.B, spec string) *gateway.Gateway {
 	b.Helper()
-	g, err := gateway.Make(ctxFor(b, 60*time.Second), spec, gateway.WithAgentPath(agentBin(b)), gateway.WithOutput(&syncBuffer{}))
+	g, err := gateway.Make(ctxFor(b, 60*time.Second), spec, gateway.WithAgentPath(agentBin(b)), gateway.WithOutput(&testutil.SyncBuffer{}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/primes"
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // nsHost is a network namespace with a veth to the root namespace.
@@ -132,7 +133,7 @@ type nsSSHD struct {
 	remoteHome string
 	pid        int
 	hostKey    ssh.PublicKey
-	log        *syncBuffer
+	log        *testutil.SyncBuffer
 }
 
 func (s *nsSSHD) addr() string { return net.JoinHostPort(s.host.addr, s.port) }
@@ -153,7 +154,7 @@ func startNSSSHD(t *testing.T, h *nsHost, userKey ssh.PublicKey) *nsSSHD {
 	}
 	os.MkdirAll("/run/sshd", 0o755)
 	dir := t.TempDir()
-	s := &nsSSHD{host: h, port: "2222", dir: dir, remoteHome: filepath.Join(dir, "home"), log: &syncBuffer{}}
+	s := &nsSSHD{host: h, port: "2222", dir: dir, remoteHome: filepath.Join(dir, "home"), log: &testutil.SyncBuffer{}}
 	os.MkdirAll(s.remoteHome, 0o755)
 	s.hostKey = sshdtest.WriteKey(t, filepath.Join(dir, "host_ed25519")).PublicKey()
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userKey), 0o600); err != nil {
@@ -224,12 +225,6 @@ LogLevel VERBOSE
 	}
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // twoHosts starts two namespaces with an sshd each and a Group holding an
 // ssh= gateway to each (ids a and b) with a 500 ms keepalive.
 func twoHosts(t *testing.T) ([]*nsHost, []*nsSSHD, *gateway.Group) {
@@ -257,7 +252,7 @@ func twoHosts(t *testing.T) ([]*nsHost, []*nsSSHD, *gateway.Group) {
 	}
 	grp := gateway.NewGroup(gateway.WithGatewayOptions(
 		gateway.WithAgentPath(agentBin(t)),
-		gateway.WithOutput(&syncBuffer{}),
+		gateway.WithOutput(&testutil.SyncBuffer{}),
 		gateway.WithKeepAlive(500*time.Millisecond),
 	))
 	t.Cleanup(func() { grp.Terminate(5 * time.Second) })

@@ -20,6 +20,7 @@ import (
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/primes"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 	"github.com/wasmnet/wasmnet/internal/wordcount"
 )
@@ -29,18 +30,6 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// syncBuffer collects guest output written from the gateways' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
 }
 
 // makeGateway makes a gateway with the wasmnet agent built from the current
@@ -57,7 +46,7 @@ func makeGateway(t testing.TB, spec string, opts ...gateway.Option) *gateway.Gat
 // tryGateway is makeGateway returning Make's error.
 func tryGateway(t testing.TB, spec string, opts ...gateway.Option) (*gateway.Gateway, error) {
 	t.Helper()
-	opts = append([]gateway.Option{gateway.WithAgentPath(agentBin(t)), gateway.WithOutput(&syncBuffer{})}, opts...)
+	opts = append([]gateway.Option{gateway.WithAgentPath(agentBin(t)), gateway.WithOutput(&testutil.SyncBuffer{})}, opts...)
 	g, err := gateway.Make(ctxFor(t, 60*time.Second), spec, opts...)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -27,7 +28,7 @@ func startServe(t *testing.T, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = &syncBuffer{}
+	cmd.Stderr = &testutil.SyncBuffer{}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

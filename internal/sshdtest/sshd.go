@@ -3,7 +3,6 @@
 package sshdtest
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // SSHD is where the tests expect OpenSSH's server.
@@ -39,7 +40,7 @@ type Server struct {
 	UserSigner ssh.Signer
 
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 }
 
 // Addr is host:port.
@@ -68,7 +69,7 @@ func Start(t testing.TB, extraConfig ...string) *Server {
 		t.Fatalf("sshdtest: current user: %v", err)
 	}
 	dir := t.TempDir()
-	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir, RemoteHome: filepath.Join(dir, "remotehome"), stderr: &syncBuffer{}}
+	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir, RemoteHome: filepath.Join(dir, "remotehome"), stderr: &testutil.SyncBuffer{}}
 	if err := os.MkdirAll(s.RemoteHome, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -244,22 +245,4 @@ func RemoveStandin() {
 	if standin.dir != "" {
 		os.RemoveAll(standin.dir)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
