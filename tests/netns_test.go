@@ -207,22 +207,8 @@ LogLevel VERBOSE
 			t.Logf("sshd in %s:\n%s", h.ns, s.log.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr(), time.Second)
-		if err == nil {
-			c.Close()
-			return s
-		}
-		select {
-		case <-exited:
-			t.Fatalf("sshd in %s exited: %s", h.ns, s.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd in %s not listening on %s after 10s: %v\n%s", h.ns, s.addr(), err, s.log.String())
-		}
-	}
+	sshdtest.WaitListening(t, s.addr(), exited, s.log.String)
+	return s
 }
 
 // twoHosts starts two namespaces with an sshd each and a Group holding an

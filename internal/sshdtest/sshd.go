@@ -117,20 +117,29 @@ LogLevel VERBOSE
 			t.Logf("sshd log:\n%s", s.Log())
 		}
 	})
+	WaitListening(t, s.Addr(), exited, s.Log)
+	return s
+}
+
+// WaitListening waits until something accepts TCP connections at addr,
+// failing t if the server exits first (exited closes) or 10 s pass; log
+// gives the server's output for the message.
+func WaitListening(t testing.TB, addr string, exited <-chan struct{}, log func() string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return s
+			return
 		}
 		select {
 		case <-exited:
-			t.Fatalf("sshdtest: sshd exited: %s", s.Log())
+			t.Fatalf("sshdtest: the server for %s exited: %s", addr, log())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sshdtest: sshd not listening on %s after 10s: %s", s.Addr(), s.Log())
+			t.Fatalf("sshdtest: nothing listening on %s after 10s: %v\n%s", addr, err, log())
 		}
 	}
 }
