@@ -30,7 +30,14 @@ type response struct {
 
 // Call sends a request of the given kind and waits for the peer's answer.
 // An error the peer's handler returned comes back as a *RemoteError.
+//
+// If ctx is already done, Call returns ctx.Err() without sending. If ctx
+// ends while the answer is outstanding, Call returns ctx.Err() and forgets
+// the request: its answer, when it comes, is dropped (PROTOCOL.md).
 func (m *Mux) Call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	reply := make(chan response, 1)
 	m.mu.Lock()
 	if m.Err() != nil {
@@ -45,17 +52,23 @@ func (m *Mux) Call(ctx context.Context, kind uint8, body []byte) ([]byte, error)
 	m.calls[id] = reply
 	m.mu.Unlock()
 	if err := m.writeFrame(frameRequest, kind, id, body, false); err != nil {
+		m.forgetCall(id)
 		return nil, err
 	}
 	select {
 	case r := <-reply:
 		return r.body, r.err
 	case <-ctx.Done():
-		m.mu.Lock()
-		delete(m.calls, id)
-		m.mu.Unlock()
+		m.forgetCall(id)
 		return nil, ctx.Err()
 	}
+}
+
+// forgetCall drops a pending call, so that its answer is dropped on arrival.
+func (m *Mux) forgetCall(id uint32) {
+	m.mu.Lock()
+	delete(m.calls, id)
+	m.mu.Unlock()
 }
 
 // Notify sends a request that wants no answer.
