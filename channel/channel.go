@@ -319,8 +319,8 @@ func (c *Channel) localClose() bool {
 func (c *Channel) Close() error { return c.close(0, nil) }
 
 // CloseWithError closes the channel; the peer receives what was already
-// sent, then a *RemoteError carrying msg.
-func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, []byte(msg)) }
+// sent, then a *RemoteError carrying msg. An error text over 64 KiB is cut, and marked as cut.
+func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, cutErrorText(msg)) }
 
 func (c *Channel) close(flags uint8, text []byte) error {
 	if !c.localClose() {

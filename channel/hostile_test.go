@@ -119,3 +119,43 @@ func TestDeclaredCountsDoNotAllocate(t *testing.T) {
 		t.Fatalf("decoding %d bytes allocated %d bytes", len(b), alloc)
 	}
 }
+
+func TestFramesOverThePeerLimitFailTheirOperationOnly(t *testing.T) {
+	big := make([]byte, 2<<20)
+	agentCfg := &Config{MaxFrame: 1 << 20, Handler: HandlerFunc(func(_ context.Context, _ *Mux, kind uint8, _ []byte) ([]byte, error) {
+		if kind == 1 {
+			return big, nil // an answer over the client's limit
+		}
+		return nil, errors.New(strings.Repeat("é", 1<<20)) // 2 MiB of error text
+	})}
+	cm, am := muxPair(t, osPipePair, &Config{MaxFrame: 1 << 20}, agentCfg)
+	var tooBig *FrameSizeError
+	if err := cm.Notify(1, big); !errors.As(err, &tooBig) {
+		t.Fatalf("Notify over the limit: %v, want a FrameSizeError", err)
+	}
+	if _, err := cm.Call(testCtx(t), 1, big); !errors.As(err, &tooBig) {
+		t.Fatalf("Call over the limit: %v, want a FrameSizeError", err)
+	}
+	var re *RemoteError
+	if _, err := cm.Call(testCtx(t), 1, nil); !errors.As(err, &re) || !strings.Contains(re.Message, "exceeds the limit") {
+		t.Fatalf("answer over the limit: %v, want a RemoteError naming the limit", err)
+	}
+	if _, err := cm.Call(testCtx(t), 2, nil); !errors.As(err, &re) || len(re.Message) > 64<<10 || !strings.Contains(re.Message, "cut") {
+		t.Fatalf("2 MiB error text: %d bytes, %v; want it cut to 64 KiB and marked", len(re.Message), err)
+	}
+	c, a := channelPair(t, cm, am)
+	a.CloseWithError(strings.Repeat("x", 3<<20))
+	if _, err := c.Receive(testCtx(t)); !errors.As(err, &re) || len(re.Message) > 64<<10 || !strings.HasPrefix(re.Message, "xxx") {
+		t.Fatalf("3 MiB close text: %v", err)
+	}
+	c2, a2 := channelPair(t, cm, am)
+	if err := c2.Send("still here"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := a2.Receive(testCtx(t)); err != nil || v != "still here" {
+		t.Fatalf("after the oversized frames: %v, %v", v, err)
+	}
+	if cm.Err() != nil || am.Err() != nil {
+		t.Fatalf("a connection ended: %v, %v", cm.Err(), am.Err())
+	}
+}

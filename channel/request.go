@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Requests and notifications: Call, Notify, and serving the peer's.
@@ -96,10 +97,14 @@ func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 		if h != nil {
 			out, err = h.ServeRequest(m.ctx, m, kind, body)
 		}
-		if err != nil {
-			m.writeFrame(frameResponse, flagError, id, []byte(err.Error()), false)
-			return
+		if err == nil {
+			err = m.writeFrame(frameResponse, 0, id, out, false)
+			var tooBig *FrameSizeError
+			if !errors.As(err, &tooBig) {
+				return
+			}
+			err = fmt.Errorf("channel: the answer to request kind %d: %w", kind, err)
 		}
-		m.writeFrame(frameResponse, 0, id, out, false)
+		m.writeFrame(frameResponse, flagError, id, cutErrorText(err.Error()), false)
 	}()
 }

@@ -21,7 +21,13 @@ func (m *Mux) writeFrame(typ frameType, flags uint8, id uint32, payload []byte, 
 
 // writeFrameParts is writeFrame for a payload given as prefix then payload,
 // so that a byte string is copied once, from the caller's slice to the batch.
+//
+// A frame larger than the peer's max_frame fails here, its own operation
+// only: sent, it would end the connection with everything on it.
 func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, payload []byte, control bool) error {
+	if size := len(prefix) + len(payload); m.peer.MaxFrame > 0 && size > m.peer.MaxFrame {
+		return &FrameSizeError{Size: size, Limit: m.peer.MaxFrame}
+	}
 	m.wmu.Lock()
 	for !control && len(m.wbuf) > maxPendingWrite && !m.wclosed {
 		m.wspace.Wait()
