@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The tests in this file play a careless or hostile peer with hand-made
@@ -157,5 +159,142 @@ func TestFramesOverThePeerLimitFailTheirOperationOnly(t *testing.T) {
 	}
 	if cm.Err() != nil || am.Err() != nil {
 		t.Fatalf("a connection ended: %v, %v", cm.Err(), am.Err())
+	}
+}
+
+func TestOpensPastTheBacklogAreRefused(t *testing.T) {
+	m, p := newRawPeer(t, RoleClient, &Config{AcceptBacklog: 8})
+	for i := range 20 {
+		p.write(frameOpen, 0, uint32(2+2*i), nil)
+	}
+	refused := 0
+	for range 12 {
+		h, body := p.readUntil(frameClose)
+		if h.flags&flagError == 0 || !strings.Contains(string(body), "wait to be accepted") || h.id < 18 {
+			t.Fatalf("close of channel %d: %q", h.id, body)
+		}
+		refused++
+	}
+	for i := range 8 {
+		c, err := m.Accept(testCtx(t))
+		if err != nil || c.ID() != uint32(2+2*i) {
+			t.Fatalf("Accept: %v, %v; want channel %d", c, err, 2+2*i)
+		}
+	}
+	// Data for a refused channel is dropped; the backlog has room again.
+	p.write(frameData, 0, 20, []byte{0x01})
+	p.write(frameOpen, 0, 100, nil)
+	p.write(frameData, 0, 100, []byte{0x02})
+	c, err := m.Accept(testCtx(t))
+	if err != nil || c.ID() != 100 {
+		t.Fatalf("Accept after the backlog drained: %v, %v", c, err)
+	}
+	if v, err := c.Receive(testCtx(t)); err != nil || v != int64(2) {
+		t.Fatalf("Receive: %v, %v", v, err)
+	}
+	if m.Err() != nil {
+		t.Fatal(m.Err())
+	}
+}
+
+func TestBytesOnChannelsNobodyHoldsAreBounded(t *testing.T) {
+	m, p := newRawPeer(t, RoleClient, &Config{MaxUnheldBytes: 64 << 10})
+	item := append([]byte{0xc5, 0x40, 0x00}, make([]byte, 16<<10)...) // 16 KiB bin
+	// Opened, filled and closed: such a channel waits for a message naming
+	// it, which never comes.
+	for id := uint32(2); id <= 16; id += 2 {
+		p.write(frameOpen, 0, id, nil)
+		p.write(frameData, 0, id, item)
+		p.write(frameClose, 0, id, nil)
+	}
+	h, body := p.readUntil(frameClose)
+	if h.flags&flagError == 0 || !strings.Contains(string(body), "nobody holds") {
+		t.Fatalf("close of channel %d: %q", h.id, body)
+	}
+	p.sync(1)
+	if n := m.NumChannels(); n > 4 {
+		t.Fatalf("%d channels held, want at most 4 of 16 KiB under a 64 KiB bound", n)
+	}
+	// What was held is still there for whoever takes it.
+	c, err := m.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Receive(testCtx(t)); err != nil || len(v.([]byte)) != 16<<10 {
+		t.Fatalf("held item: %v", err)
+	}
+}
+
+// TestOpenFloodHeapBounded opens a million channels nobody takes: the
+// Mux refuses what passes its backlog and its heap stays small.
+func TestOpenFloodHeapBounded(t *testing.T) {
+	m, p := newRawPeer(t, RoleClient, nil)
+	refused := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { refused <- n }()
+		for {
+			var hdr [headerSize]byte
+			if _, err := io.ReadFull(p.br, hdr[:]); err != nil {
+				return
+			}
+			h := parseHeader(hdr[:])
+			if _, err := p.br.Discard(int(h.length)); err != nil {
+				return
+			}
+			if h.typ == frameClose {
+				n++
+			}
+			if h.typ == framePong {
+				return
+			}
+		}
+	}()
+	const opens = 1 << 20
+	batch := make([]byte, 0, 4096*headerSize)
+	for i := range opens {
+		batch = appendHeader(batch, frameOpen, 0, uint32(2+2*i), 0)
+		if len(batch) == cap(batch) {
+			p.conn.Write(batch)
+			batch = batch[:0]
+		}
+	}
+	p.conn.Write(append(batch, appendHeader(nil, framePing, 0, 1, 0)...))
+	if n := <-refused; n != opens-DefaultConfig().AcceptBacklog {
+		t.Fatalf("%d opens refused, want %d", n, opens-DefaultConfig().AcceptBacklog)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapInuse > 64<<20 {
+		t.Fatalf("heap in use after %d opens: %d MiB", opens, ms.HeapInuse>>20)
+	}
+	if m.Err() != nil || m.NumChannels() != DefaultConfig().AcceptBacklog {
+		t.Fatalf("after the flood: %v, %d channels", m.Err(), m.NumChannels())
+	}
+}
+
+// TestPeerThatReadsNothing floods pings and never reads the pongs: the
+// connection ends with an error instead of queueing pongs without bound.
+func TestPeerThatReadsNothing(t *testing.T) {
+	m, p := newRawPeer(t, RoleClient, &Config{MaxFrame: 1 << 20})
+	pings := make([]byte, 0, 1<<16*headerSize)
+	for i := range 1 << 16 {
+		pings = appendHeader(pings, framePing, 0, uint32(i), 0)
+	}
+	go func() {
+		for m.Err() == nil {
+			if _, err := p.conn.Write(pings); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-m.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the Mux queued pongs for a minute")
+	}
+	if err := m.Err(); !strings.Contains(err.Error(), "reads nothing") {
+		t.Fatalf("ended with %v", err)
 	}
 }

@@ -46,12 +46,16 @@ type Mux struct {
 	lastWrite time.Time // when the last write to conn ended
 
 	// mu guards the channel table, id allocation and pending calls.
-	mu       sync.Mutex
-	chans    map[uint32]*Channel
-	nextID   uint32
-	peerMax  uint32 // the highest channel id the peer has opened
-	calls    map[uint32]chan response
-	nextCall uint32
+	mu          sync.Mutex
+	chans       map[uint32]*Channel
+	nextID      uint32
+	peerMax     uint32     // the highest channel id the peer has opened
+	backlog     []*Channel // opened by the peer, for Accept; may hold stale entries
+	unheld      int        // channels in chans the peer opened that nobody holds
+	unheldBytes int        // the bytes they hold
+	calls       map[uint32]chan response
+	nextCall    uint32
+	accepted    chan struct{} // a token when the backlog may have grown
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last frame read
 
@@ -79,6 +83,8 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 		chans: map[uint32]*Channel{},
 		calls: map[uint32]chan response{},
 		done:  make(chan struct{}),
+
+		accepted: make(chan struct{}, 1),
 	}
 	m.wdata = sync.NewCond(&m.wmu)
 	m.wspace = sync.NewCond(&m.wmu)
@@ -219,6 +225,9 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		c, err := m.lookupForFrame(h)
 		if c == nil || err != nil {
 			return err
+		}
+		if !m.holdData(c, len(payload)+messageOverhead) {
+			return nil
 		}
 		return c.deliver(payload)
 	case frameOpen:

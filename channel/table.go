@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -37,6 +38,9 @@ func (m *Mux) existedLocked(id uint32) bool {
 	return id <= m.peerMax
 }
 
+// peerOpened adds a channel the peer opened to the table and to the
+// backlog that Accept takes from. Past the backlog limit the channel is
+// refused: closed at once with an error the peer receives.
 func (m *Mux) peerOpened(id uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -44,8 +48,97 @@ func (m *Mux) peerOpened(id uint32) error {
 		return fmt.Errorf("channel: the peer opened channel %d out of order (last %d)", id, m.peerMax)
 	}
 	m.peerMax = id
-	m.chans[id] = newChannel(m, id)
+	if m.unheld >= m.cfg.AcceptBacklog {
+		msg := fmt.Sprintf("channel: refused channel %d: %d channels the peer opened wait to be accepted", id, m.unheld)
+		m.writeFrame(frameClose, flagError, id, []byte(msg), true)
+		return nil
+	}
+	c := newChannel(m, id)
+	m.chans[id] = c
+	m.unheld++
+	m.backlog = append(m.backlog, c)
+	if len(m.backlog) > 2*m.unheld+64 {
+		m.compactBacklogLocked()
+	}
+	signal(m.accepted)
 	return nil
+}
+
+// compactBacklogLocked drops the entries that were handed out or removed.
+func (m *Mux) compactBacklogLocked() {
+	kept := m.backlog[:0]
+	for _, c := range m.backlog {
+		if !c.handedOut && m.chans[c.id] == c {
+			kept = append(kept, c)
+		}
+	}
+	clear(m.backlog[len(kept):])
+	m.backlog = kept
+}
+
+// holdData accounts n bytes arriving for c. Bytes waiting on channels
+// nobody holds are bounded by MaxUnheldBytes; the channel whose data would
+// pass that bound is refused, and false returned.
+func (m *Mux) holdData(c *Channel, n int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.handedOut || m.chans[c.id] != c {
+		return true
+	}
+	if m.unheldBytes+n > m.cfg.MaxUnheldBytes {
+		msg := fmt.Sprintf("channel: refused channel %d: %d bytes wait on channels nobody holds here", c.id, m.unheldBytes)
+		m.dropLocked(c)
+		c.refuse(msg)
+		m.writeFrame(frameClose, flagError, c.id, []byte(msg), true)
+		return false
+	}
+	m.unheldBytes += n
+	c.unheldBytes += n
+	return true
+}
+
+// dropLocked removes c from the table, and from the counts of channels
+// nobody holds.
+func (m *Mux) dropLocked(c *Channel) {
+	if m.chans[c.id] != c {
+		return
+	}
+	delete(m.chans, c.id)
+	if !c.handedOut {
+		m.unheld--
+		m.unheldBytes -= c.unheldBytes
+		c.unheldBytes = 0
+	}
+}
+
+// Accept waits for a channel the peer opened that nobody here holds yet
+// (through Accept, Channel or a channel value received), and hands it out.
+// Channels come in the order the peer opened them. At most
+// Config.AcceptBacklog such channels wait; the peer's opens past that are
+// refused with an error it receives. Accept ends with ctx or with the
+// connection.
+func (m *Mux) Accept(ctx context.Context) (*Channel, error) {
+	for {
+		m.mu.Lock()
+		for len(m.backlog) > 0 {
+			c := m.backlog[0]
+			m.backlog[0] = nil
+			m.backlog = m.backlog[1:]
+			if !c.handedOut && m.chans[c.id] == c {
+				m.handOutLocked(c.id)
+				m.mu.Unlock()
+				return c, nil
+			}
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.accepted:
+		case <-m.done:
+			return nil, &connLostError{m.err}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // forgetClosed drops a channel the peer closed from the table, unless no
@@ -56,13 +149,13 @@ func (m *Mux) forgetClosed(c *Channel) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c.handedOut || !c.hasBacklog() {
-		delete(m.chans, c.id)
+		m.dropLocked(c)
 	}
 }
 
-func (m *Mux) remove(id uint32) {
+func (m *Mux) remove(c *Channel) {
 	m.mu.Lock()
-	delete(m.chans, id)
+	m.dropLocked(c)
 	m.mu.Unlock()
 }
 
@@ -103,7 +196,12 @@ func (m *Mux) Channel(id uint32) *Channel {
 func (m *Mux) handOutLocked(id uint32) *Channel {
 	c := m.chans[id]
 	if c != nil {
-		c.handedOut = true
+		if !c.handedOut {
+			c.handedOut = true
+			m.unheld--
+			m.unheldBytes -= c.unheldBytes
+			c.unheldBytes = 0
+		}
 		if c.IsClosed() {
 			delete(m.chans, id)
 		}

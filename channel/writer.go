@@ -12,6 +12,9 @@ import (
 // before senders wait; control frames are never held back.
 const maxPendingWrite = 4 << 20
 
+// maxPendingControl bounds the control frames queued on top of data frames.
+const maxPendingControl = 16 << 20
+
 // writeFrame queues one frame. Data frames wait while the queue is over
 // maxPendingWrite; control frames never wait, so that the read loop can
 // answer pings and return window credit without blocking.
@@ -35,6 +38,16 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 	if m.wclosed {
 		m.wmu.Unlock()
 		return &connLostError{m.err}
+	}
+	if control && len(m.wbuf) > maxPendingWrite+m.peer.MaxFrame+maxPendingControl {
+		// Control frames never wait, so a peer that provokes them
+		// (pings, opens to refuse) and reads nothing would grow the
+		// queue without bound.
+		n := len(m.wbuf)
+		m.wmu.Unlock()
+		err := fmt.Errorf("channel: the peer reads nothing: %d bytes wait to be written", n)
+		m.fail(err)
+		return err
 	}
 	if !control && !m.writing && len(m.wbuf) == 0 && len(prefix)+len(payload) <= maxDirectWrite &&
 		time.Since(m.lastWrite) > idleGap {
