@@ -33,8 +33,8 @@ type Gateway struct {
 	exitOnce sync.Once
 	reaped   chan struct{} // closed once the agent has ended and been reaped
 	// Set by watch before reaped is closed: how the agent ended.
-	waitErr error
-	killed  bool // it did not end in time after its connection did
+	waitErr  error
+	killed   bool // it did not end in time after its connection did
 	onExit   func(*Gateway)
 	onExitMu sync.Mutex
 }
