@@ -47,9 +47,10 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	}
 	defer a.runtimes.close(context.Background())
 	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
-		Window:   cfg.window,
-		MaxFrame: cfg.maxMessage,
-		Handler:  a,
+		Window:           cfg.window,
+		MaxFrame:         cfg.maxMessage,
+		KeepAliveTimeout: cfg.keepAliveTimeout,
+		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
 			ABI:    []int{abi.Version},

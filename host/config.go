@@ -25,6 +25,7 @@ type Config struct {
 	allowDirGrants     bool
 	allowRSync         bool
 	debugInfo          bool
+	keepAliveTimeout   time.Duration
 	log                io.Writer
 }
 
@@ -42,6 +43,7 @@ func NewConfig() Config {
 		allowHops:          true,
 		allowDirGrants:     true,
 		allowRSync:         true,
+		keepAliveTimeout:   DefaultKeepAliveTimeout,
 		log:                io.Discard,
 	}
 }
@@ -89,6 +91,17 @@ func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
 // trap names source files and lines. Default: off, because wazero then
 // resolves lines at every guest exit, a normal one too (RATIONALE.md).
 func (c Config) WithDebugInfo() Config { c.debugInfo = true; return c }
+
+// DefaultKeepAliveTimeout is how long an agent lets its client be silent.
+const DefaultKeepAliveTimeout = time.Minute
+
+// WithKeepAliveTimeout sets how long the client may be silent before the
+// agent takes it for gone, stops every execution and ends the connection:
+// a suspended client or a cut path must not leave guests running for as
+// long as TCP keeps a dead session. The client pings often enough (the
+// agent announces the timeout in its hello). Default DefaultKeepAliveTimeout;
+// zero disables it.
+func (c Config) WithKeepAliveTimeout(d time.Duration) Config { c.keepAliveTimeout = d; return c }
 
 // WithLog sends the agent's diagnostics to w. Default: discarded.
 func (c Config) WithLog(w io.Writer) Config { c.log = w; return c }

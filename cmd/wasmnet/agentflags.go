@@ -18,6 +18,7 @@ type agentFlags struct {
 	noRSync      bool
 	noDirGrants  bool
 	defaultLimit time.Duration
+	keepAlive    time.Duration
 }
 
 func (f *agentFlags) register(fs *pflag.FlagSet) {
@@ -27,6 +28,8 @@ func (f *agentFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noRSync, "no-rsync", false, "refuse rsync requests (they write files outside the sandbox)")
 	fs.BoolVar(&f.noDirGrants, "no-dir-grants", false, "refuse executions that ask for preopened directories")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", 0, "run-time limit of executions that set none (0: none)")
+	fs.DurationVar(&f.keepAlive, "keepalive-timeout", host.DefaultKeepAliveTimeout,
+		"stop every execution and end the connection when the client is silent this long (0: never)")
 }
 
 func (f *agentFlags) config() host.Config {
@@ -49,5 +52,5 @@ func (f *agentFlags) config() host.Config {
 	if f.defaultLimit > 0 {
 		cfg = cfg.WithDefaultTimeLimit(f.defaultLimit)
 	}
-	return cfg
+	return cfg.WithKeepAliveTimeout(f.keepAlive)
 }
