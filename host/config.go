@@ -26,6 +26,8 @@ type Config struct {
 	allowRSync         bool
 	debugInfo          bool
 	log                io.Writer
+	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
+	helloTimeout       time.Duration
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache
@@ -43,6 +45,7 @@ func NewConfig() Config {
 		allowDirGrants:     true,
 		allowRSync:         true,
 		log:                io.Discard,
+		helloTimeout:       30 * time.Second,
 	}
 }
 

@@ -141,7 +141,8 @@ func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
 	if asJSON {
 		_, err = fmt.Fprintf(w, "%s\n", b)
 	} else {
-		_, err = fmt.Fprintf(w, "%s: %s\n", gateway, b)
+		// JSON escapes C0 controls but leaves DEL, C1 and the rest.
+		_, err = fmt.Fprintf(w, "%s: %s\n", gateway, escapeControls(string(b)))
 	}
 	return err
 }
@@ -219,7 +220,7 @@ func (c counts) print(w io.Writer, n int, asJSON bool) error {
 			fmt.Fprintf(w, "%s\n", b)
 			continue
 		}
-		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, e.Key); err != nil {
+		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, escapeControls(e.Key)); err != nil {
 			return err
 		}
 	}
@@ -248,7 +249,7 @@ func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
 		status := "ok"
 		switch {
 		case s.err != nil:
-			status, _, _ = strings.Cut(s.err.Error(), "\n") // the whole error follows the table
+			status, _, _ = strings.Cut(escapeControls(s.err.Error()), "\n") // the whole error follows the table
 		case s.end.IsZero():
 			status = "still running"
 		}
