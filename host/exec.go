@@ -230,7 +230,10 @@ func (e *execution) describe(err error) string {
 	switch {
 	case e.memory.exceeded.Load():
 		return fmt.Sprintf("guest exceeded its memory limit of %d MiB: %s", e.memory.limit>>20, firstLine(e.stderr.tail(), err))
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		// A guest blocked in a receive when the limit passed sees the
+		// receive fail, and may then exit on its own.
+		errors.Is(e.ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("guest exceeded its run-time limit of %v", e.limit)
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
 		return "guest stopped: the agent is terminating"
