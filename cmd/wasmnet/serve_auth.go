@@ -288,7 +288,16 @@ func loadOrCreateHostKey(path string) (ssh.Signer, error) {
 		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 			return nil, err
 		}
-		return ssh.NewSignerFromKey(priv)
+		signer, err := ssh.NewSignerFromKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		// For the clients' known_hosts.
+		pub := ssh.MarshalAuthorizedKey(signer.PublicKey())
+		if err := os.WriteFile(path+".pub", pub, 0o644); err != nil {
+			return nil, err
+		}
+		return signer, nil
 	} else if err != nil {
 		return nil, err
 	}

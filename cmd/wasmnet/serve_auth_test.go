@@ -178,8 +178,12 @@ func TestSecurityHostKeyMode(t *testing.T) {
 	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("created host key: %v, %v", st.Mode(), err)
 	}
-	if _, err := loadOrCreateHostKey(p); err != nil {
+	s, err := loadOrCreateHostKey(p)
+	if err != nil {
 		t.Fatalf("reading it back: %v", err)
+	}
+	if pub, err := os.ReadFile(p + ".pub"); err != nil || string(pub) != string(ssh.MarshalAuthorizedKey(s.PublicKey())) {
+		t.Fatalf("the public key beside it: %q, %v", pub, err)
 	}
 	os.Chmod(p, 0o644)
 	if _, err := loadOrCreateHostKey(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
