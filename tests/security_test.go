@@ -365,6 +365,12 @@ func TestSecurityServeIdleConnectionsCapped(t *testing.T) {
 
 	q := k.start(line, "", "--handshake-timeout", "1s")
 	openIdle(t, q.addr, 3).waitClosed(t, 3, time.Minute)
+
+	// A plain server treats connections that have not spoken alike.
+	plain := startServeProc(t, "", "--insecure-plain", "--max-unauthenticated", "8", "--handshake-timeout", "10m", "--cache-dir", k.cacheDir)
+	openIdle(t, plain.addr, 100).waitClosed(t, 92, 2*time.Minute)
+	runEcho(t, makeGateway(t, "socket="+plain.addr+"//insecure_plain"), []any{"plain, past the cap"})
+	plain.alive(t)
 }
 
 // The limits of one server: executions (shared by all its clients), the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -193,7 +194,20 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 	}
 }
 
+// servePlain runs an agent on a plain connection once it has spoken: until
+// then it counts among the unauthenticated ones, so that idle connections
+// cost no agent (each holds a wazero runtime) and are dropped like those
+// of an SSH server.
 func (s *server) servePlain(ctx context.Context, conn net.Conn) {
+	s.unauth.add(conn)
+	conn.SetReadDeadline(time.Now().Add(s.flags.handshakeTimeout))
+	br := bufio.NewReader(conn)
+	_, err := br.Peek(1)
+	s.unauth.remove(conn)
+	if err != nil {
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
 	select {
 	case s.clients <- struct{}{}:
 		defer func() { <-s.clients }()
@@ -201,8 +215,16 @@ func (s *server) servePlain(ctx context.Context, conn net.Conn) {
 		s.log.printf("wasmnet serve: %s: refused: %d clients already", conn.RemoteAddr(), cap(s.clients))
 		return
 	}
-	host.Serve(ctx, conn, s.agentCfg)
+	host.Serve(ctx, bufferedConn{br, conn}, s.agentCfg)
 }
+
+// bufferedConn reads through the reader that peeked at the connection.
+type bufferedConn struct {
+	r *bufio.Reader
+	net.Conn
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // serveSSH authenticates a connection and runs one agent per wasmnet
 // channel of it.
