@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -128,8 +127,8 @@ func startServeProc(t *testing.T, wrap string, args ...string) *serveProc {
 // alive fails the test if serve has exited.
 func (p *serveProc) alive(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("wasmnet serve has exited: %v; stderr: %s", err, p.stderr)
+	if !alive(p.cmd.Process.Pid) {
+		t.Fatalf("wasmnet serve has exited; stderr: %s", p.stderr)
 	}
 }
 
