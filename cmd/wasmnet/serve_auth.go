@@ -230,7 +230,7 @@ func authorize(keys []authorizedKey, key ssh.PublicKey, addr net.Addr, now time.
 		switch {
 		case !k.expires.IsZero() && now.After(k.expires):
 			why = "expired at " + k.expires.Format(time.RFC3339) + " (" + k.where + ")"
-		case ip == nil || !k.allowsFrom(ip):
+		case k.from != nil && (ip == nil || !k.allowsFrom(ip)):
 			why = "is not authorized from " + addr.String() + " (from= of " + k.where + ")"
 		default:
 			perms := &ssh.Permissions{Extensions: map[string]string{permKeyOrigin: k.where}}
