@@ -407,7 +407,11 @@ func (c *Channel) SetCallback(fn func(v any), endmarker any) error {
 	}
 	c.callback = true
 	c.mu.Unlock()
-	go c.runCallback(fn, endmarker)
+	c.mux.handlers.add()
+	go func() {
+		defer c.mux.handlers.done()
+		c.runCallback(fn, endmarker)
+	}()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -65,13 +66,42 @@ func isHiddenControl(r rune) bool {
 		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
-// escapingWriter escapes what it forwards. Each Write must hold whole
-// lines (or at least whole runes), as the gateway's output tagger writes.
-type escapingWriter struct{ w io.Writer }
+// escapingWriter escapes what it forwards. It holds back a rune cut in two
+// by a Write until the next one brings the rest, so that text written in
+// pieces is escaped as a whole. It is safe for concurrent use.
+type escapingWriter struct {
+	w io.Writer
 
-func (e escapingWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(e.w, escapeControls(string(p))); err != nil {
+	mu      sync.Mutex
+	partial []byte // the first bytes of a rune the last Write cut
+}
+
+func (e *escapingWriter) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	data := p
+	if len(e.partial) > 0 {
+		data = append(e.partial, p...)
+	}
+	keep := incompleteTail(data)
+	text := escapeControls(string(data[:len(data)-keep]))
+	e.partial = append(e.partial[:0:0], data[len(data)-keep:]...)
+	if _, err := io.WriteString(e.w, text); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// incompleteTail returns how many bytes at the end of b begin a rune that
+// is not complete yet (at most 3).
+func incompleteTail(b []byte) int {
+	for i := 1; i <= utf8.UTFMax-1 && i <= len(b); i++ {
+		if utf8.RuneStart(b[len(b)-i]) {
+			if utf8.FullRune(b[len(b)-i:]) {
+				return 0
+			}
+			return i
+		}
+	}
+	return 0
 }

@@ -159,9 +159,9 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		return fmt.Errorf("run: %w", err)
 	}
 	// Guests' output is escaped on its way to the terminal (escape.go).
-	guestOut := io.Writer(escapingWriter{stderr})
+	guestOut := io.Writer(&escapingWriter{w: stderr})
 	if prog != nil {
-		guestOut = escapingWriter{prog}
+		guestOut = &escapingWriter{w: prog}
 		r.stdout = prog.itemWriter(r.stdout)
 	}
 	group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(guestOut)))

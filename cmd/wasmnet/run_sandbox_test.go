@@ -55,6 +55,16 @@ func TestEscapeControls(t *testing.T) {
 			t.Errorf("escapeControls(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+	// Text written in pieces, a rune cut in two among them.
+	var w strings.Builder
+	ew := &escapingWriter{w: &w}
+	in := "日本\x1b[2J\u009bÜ\n"
+	for i := range len(in) {
+		ew.Write([]byte(in[i : i+1]))
+	}
+	if got, want := w.String(), `日本\x1b[2J\u009bÜ`+"\n"; got != want {
+		t.Errorf("written a byte at a time: %q, want %q", got, want)
+	}
 	var b strings.Builder
 	counts{"\x1b[31mred": 2}.print(&b, 0, false)
 	if got := b.String(); got != `2 \x1b[31mred`+"\n" {
