@@ -46,7 +46,9 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		return err
 	}
 	defer a.runtimes.close(context.Background())
-	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
+	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
+	defer cancelHello()
+	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
 		Window:           cfg.window,
 		MaxFrame:         cfg.maxMessage,
 		KeepAliveTimeout: cfg.keepAliveTimeout,

@@ -27,6 +27,8 @@ type Config struct {
 	debugInfo          bool
 	keepAliveTimeout   time.Duration
 	log                io.Writer
+	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
+	helloTimeout       time.Duration
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache
@@ -45,6 +47,7 @@ func NewConfig() Config {
 		allowRSync:         true,
 		keepAliveTimeout:   DefaultKeepAliveTimeout,
 		log:                io.Discard,
+		helloTimeout:       30 * time.Second,
 	}
 }
 

@@ -120,8 +120,13 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.cancel()
 		return nil, err
 	}
+	if err := a.cfg.execLimit.acquire(); err != nil {
+		e.cancel()
+		return nil, err
+	}
 	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
 	if err != nil {
+		a.cfg.execLimit.release()
 		e.cancel()
 		if e.memory.exceeded.Load() {
 			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
@@ -186,6 +191,7 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.cfg.execLimit.release()
 	defer e.agent.running.Add(-1)
 	defer e.cancel()
 	err := e.call(mod, entry)
@@ -224,7 +230,10 @@ func (e *execution) describe(err error) string {
 	switch {
 	case e.memory.exceeded.Load():
 		return fmt.Sprintf("guest exceeded its memory limit of %d MiB: %s", e.memory.limit>>20, firstLine(e.stderr.tail(), err))
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		// A guest blocked in a receive when the limit passed sees the
+		// receive fail, and may then exit on its own.
+		errors.Is(e.ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("guest exceeded its run-time limit of %v", e.limit)
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
 		return "guest stopped: the agent is terminating"

@@ -37,7 +37,7 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			return host.Serve(ctx, newStdio(), cfg)
 		},
 	}
-	flags.register(cmd.Flags())
+	flags.registerAgent(cmd.Flags())
 	return cmd
 }
 

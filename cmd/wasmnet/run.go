@@ -30,6 +30,7 @@ type runFlags struct {
 	merge     bool
 	top       int
 	take      int
+	sandbox   sandboxFlags
 }
 
 // terminateTimeout is how long the agents get to end before they are killed.
@@ -94,6 +95,7 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 	fl.BoolVar(&f.merge, "merge", false, "sum the guests' maps of string to integer and print the result")
 	fl.IntVar(&f.top, "top", 0, "with --merge, print only the N highest counts")
 	fl.IntVar(&f.take, "take", 0, "close each guest's channel after it sent N items (for guests that loop until closed)")
+	f.sandbox.register(fl)
 	return cmd
 }
 
@@ -136,6 +138,11 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
+	execOpts, err := f.sandbox.execOptions()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	execOpts = append(execOpts, gateway.WithArgs(args...))
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -151,13 +158,14 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	guestOut := stderr
+	// Guests' output is escaped on its way to the terminal (escape.go).
+	guestOut := io.Writer(&escapingWriter{w: stderr})
 	if prog != nil {
-		guestOut = prog
+		guestOut = &escapingWriter{w: prog}
 		r.stdout = prog.itemWriter(r.stdout)
 	}
 	group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(guestOut)))
-	err = r.run(ctx, group, mod, args, values, files, chunkSize, prog)
+	err = r.run(ctx, group, mod, execOpts, values, files, chunkSize, prog)
 	if prog != nil {
 		prog.finish()
 	}
@@ -189,7 +197,7 @@ func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() 
 
 // run starts the gateways and the module, feeds the guests and prints what
 // they send until every guest has ended or ctx ends.
-func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, args []string,
+func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, execOpts []gateway.ExecOption,
 	values []any, files []string, chunkSize int, prog *progress) error {
 	specs := r.flags.specs
 	if len(specs) == 0 {
@@ -199,7 +207,7 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 		return err
 	}
 	start := time.Now()
-	mc, err := group.RemoteExec(ctx, mod, gateway.WithArgs(args...))
+	mc, err := group.RemoteExec(ctx, mod, execOpts...)
 	if err != nil {
 		return err
 	}
@@ -339,7 +347,7 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	}
 	for _, s := range r.stats {
 		if s.err != nil {
-			fmt.Fprintf(r.stderr, "%s: %v\n", s.id, s.err)
+			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
 		}
 	}
 	if failed {

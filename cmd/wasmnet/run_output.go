@@ -138,7 +138,8 @@ func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
 		prefix.WriteString(`,"value":`)
 		return writeItem(w, prefix.String(), v, "}\n")
 	}
-	return writeItem(w, gateway+": ", v, "\n")
+	// JSON escapes C0 controls but leaves DEL, C1 and the rest.
+	return writeItem(&escapingWriter{w: w}, gateway+": ", v, "\n")
 }
 
 // counts merges results that are maps of string to integer, such as the
@@ -214,7 +215,7 @@ func (c counts) print(w io.Writer, n int, asJSON bool) error {
 			fmt.Fprintf(w, "%s\n", b)
 			continue
 		}
-		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, e.Key); err != nil {
+		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, escapeControls(e.Key)); err != nil {
 			return err
 		}
 	}
@@ -243,7 +244,7 @@ func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
 		status := "ok"
 		switch {
 		case s.err != nil:
-			status, _, _ = strings.Cut(s.err.Error(), "\n") // the whole error follows the table
+			status, _, _ = strings.Cut(escapeControls(s.err.Error()), "\n") // the whole error follows the table
 		case s.end.IsZero():
 			status = "still running"
 		}
