@@ -29,6 +29,8 @@ type execution struct {
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	// closeDirs closes the directories granted, after the module.
+	closeDirs func()
 }
 
 // handle is a channel the guest holds, with the message it was told is too
@@ -71,12 +73,13 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		return nil, errors.New("exec: this agent grants no directories")
 	}
 	e := &execution{
-		agent:   a,
-		main:    main,
-		handles: map[uint32]*handle{main.ID(): {ch: main}},
-		memory:  &limitedAllocator{limit: limit, pools: &a.memory},
-		limit:   req.TimeLimit,
-		maxMsg:  a.cfg.maxMessage,
+		agent:     a,
+		main:      main,
+		handles:   map[uint32]*handle{main.ID(): {ch: main}},
+		memory:    &limitedAllocator{limit: limit, pools: &a.memory},
+		limit:     req.TimeLimit,
+		maxMsg:    a.cfg.maxMessage,
+		closeDirs: func() {},
 	}
 	if req.MaxMessage > 0 && req.MaxMessage < e.maxMsg {
 		e.maxMsg = req.MaxMessage
@@ -120,9 +123,19 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.cancel()
 		return nil, err
 	}
+	if len(req.Dirs) > 0 {
+		fsc, closeDirs, err := grantDirs(req.Dirs)
+		if err != nil {
+			e.cancel()
+			return nil, err
+		}
+		mc = mc.WithFSConfig(fsc)
+		e.closeDirs = closeDirs
+	}
 	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
 	if err != nil {
 		e.cancel()
+		e.closeDirs()
 		if e.memory.exceeded.Load() {
 			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
 		}
@@ -170,17 +183,6 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 	if req.Random {
 		mc = mc.WithRandSource(rand.Reader)
 	}
-	if len(req.Dirs) > 0 {
-		fsc := wazero.NewFSConfig()
-		for _, d := range req.Dirs {
-			if d.ReadOnly {
-				fsc = fsc.WithReadOnlyDirMount(d.Host, d.Guest)
-			} else {
-				fsc = fsc.WithDirMount(d.Host, d.Guest)
-			}
-		}
-		mc = mc.WithFSConfig(fsc)
-	}
 	return mc, nil
 }
 
@@ -190,6 +192,7 @@ func (e *execution) run(mod api.Module, entry string) {
 	defer e.cancel()
 	err := e.call(mod, entry)
 	mod.Close(context.Background())
+	e.closeDirs()
 	if err == nil {
 		for _, h := range e.handles {
 			h.ch.Close()
