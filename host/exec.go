@@ -29,6 +29,8 @@ type execution struct {
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	// maxReleased is the largest handle the guest released (abi.go).
+	maxReleased uint32
 	// closeDirs closes the directories granted, after the module.
 	closeDirs func()
 }
@@ -200,6 +202,10 @@ func (e *execution) run(mod api.Module, entry string) {
 		return
 	}
 	msg := e.describe(err)
+	if e.agent.ctx.Err() != nil {
+		// The client is gone or going: the log is the only place left.
+		fmt.Fprintf(e.agent.cfg.log, "wasmnet agent: execution on channel %d: %s\n", e.main.ID(), msg)
+	}
 	for _, h := range e.handles {
 		h.ch.CloseWithError(msg)
 	}
