@@ -83,6 +83,12 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
 	cacheDir := cfg.compilationCacheDir()
 	if cacheDir != "" {
+		if err := PrivateDir(cacheDir); err != nil {
+			fmt.Fprintf(cfg.log, "wasmnet agent: running without a compilation cache on disk: %v\n", err)
+			cacheDir = ""
+		}
+	}
+	if cacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			rc = rc.WithCompilationCache(cache)
 		} else {

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,7 +52,10 @@ func (c Config) WithVersion(v string) Config { c.version = v; return c }
 
 // WithCompilationCacheDir keeps compiled machine code in dir, so that a new
 // agent process does not compile a module again. The default is
-// wasmnet/compile in the user cache directory.
+// wasmnet/compile in the user cache directory, or, without one (neither
+// HOME nor XDG_CACHE_HOME set), wasmnet-UID/compile in the temporary
+// directory. The directory is made 0700 and used only if no other user can
+// write to it or to a directory above it (PrivateDir).
 func (c Config) WithCompilationCacheDir(dir string) Config { c.cacheDir = dir; return c }
 
 // WithoutCompilationCache compiles every module in memory only.
@@ -92,6 +96,24 @@ func (c Config) WithDebugInfo() Config { c.debugInfo = true; return c }
 
 // WithLog sends the agent's diagnostics to w. Default: discarded.
 func (c Config) WithLog(w io.Writer) Config { c.log = w; return c }
+
+// ResolveCompilationCache decides now where compiled code is kept on disk:
+// the directory is created and checked as PrivateDir does. If it cannot be
+// used, the reason goes to the log and the Config returned has no disk
+// cache. Every agent checks its cache directory when it starts, and says
+// why it runs without one; a program that starts many agents from one
+// Config (wasmnet serve) calls this first, so that the reason is said once.
+func (c Config) ResolveCompilationCache() Config {
+	dir := c.compilationCacheDir()
+	if dir == "" {
+		return c
+	}
+	if err := PrivateDir(dir); err != nil {
+		fmt.Fprintf(c.log, "wasmnet agent: running without a compilation cache on disk: %v\n", err)
+		return c.WithoutCompilationCache()
+	}
+	return c.WithCompilationCacheDir(dir)
+}
 
 // compilationCacheDir returns the disk cache directory, or "" for none.
 func (c Config) compilationCacheDir() string {

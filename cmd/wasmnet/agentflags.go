@@ -49,5 +49,6 @@ func (f *agentFlags) config() host.Config {
 	if f.defaultLimit > 0 {
 		cfg = cfg.WithDefaultTimeLimit(f.defaultLimit)
 	}
-	return cfg
+	// Checked once here, so that serve says once why it has no disk cache.
+	return cfg.ResolveCompilationCache()
 }
