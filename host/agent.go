@@ -105,7 +105,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 	a := &agent{
 		cfg:      cfg,
 		runtimes: rts,
-		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		store:    newModuleStore(rts, cacheDir, cfg),
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}

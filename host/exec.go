@@ -29,6 +29,7 @@ type execution struct {
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	stored  *storedModule // its module, released when it ends
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
 	// closeDirs closes the directories granted, after the module.
@@ -52,10 +53,16 @@ const maxHandles = 1 << 16
 // every reason it cannot start reaches RemoteExec, then the guest runs on
 // its own goroutine.
 func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
-	stored := a.store.get(req.Module)
+	stored := a.store.acquire(req.Module)
 	if stored == nil {
 		return &channel.ExecReply{NeedModule: true}, nil
 	}
+	running := false // until then, this function releases stored
+	defer func() {
+		if !running {
+			a.store.release(stored)
+		}
+	}()
 	if stored.err != nil {
 		return nil, stored.err
 	}
@@ -146,6 +153,8 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	a.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
+	running = true
+	e.stored = stored
 	go e.run(mod, entry)
 	return &channel.ExecReply{}, nil
 }
@@ -190,6 +199,7 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
 	defer e.cancel()
 	err := e.call(mod, entry)
