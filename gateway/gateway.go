@@ -205,6 +205,9 @@ func (g *Gateway) NewChannel() (*channel.Channel, error) {
 // ends. Every reason the module cannot start (not WebAssembly, an import
 // the agent lacks, an unknown entry point) is returned here.
 func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) (*channel.Channel, error) {
+	if m.err != nil {
+		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, m.err)
+	}
 	ch, err := g.mux.OpenChannel()
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
@@ -213,7 +216,11 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	for _, o := range opts {
 		o(&req)
 	}
-	if err := g.exec(ctx, m, &req); err != nil {
+	err = g.exec(ctx, m, &req)
+	if err == nil {
+		err = sendProgram(ctx, ch, m, &req)
+	}
+	if err != nil {
 		ch.Close()
 		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
 	}
