@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +32,7 @@ type runFlags struct {
 	merge     bool
 	top       int
 	take      int
+	source    string
 }
 
 // terminateTimeout is how long the agents get to end before they are killed.
@@ -38,7 +41,7 @@ const terminateTimeout = 5 * time.Second
 func newRunCommand() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] MODULE.wasm [-- ARGS...]",
+		Use:   "run [flags] MODULE.wasm|SCRIPT.star [-- ARGS...]\n  wasmnet run [flags] -c SOURCE [-- ARGS...]",
 		Short: "Run a module on many gateways, feed it input and print what it sends",
 		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them; by default one
 popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
@@ -47,6 +50,12 @@ sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
 valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
 object per line. Guests' stdout and stderr go to stderr, tagged with their
 gateway. A summary goes to stderr at the end.
+
+Instead of a module, run takes Starlark source (the Python dialect of
+go.starlark.net): a SCRIPT.star file, or the program itself with -c. It runs
+in the interpreter guest shipped with wasmnet, with the same sandbox; inside,
+channel.send(v), channel.receive(), "for v in channel:" and print() talk to
+this client (see gateway.Source).
 
 Input (--input FILE|DIR, repeatable; a DIR means its regular files,
 recursively, in lexical order) is cut into chunks of about --chunk-size bytes
@@ -73,10 +82,22 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
   # Send two values to every guest and print the answers as JSON lines:
   wasmnet run -g 2*popen --send '[1, 1000000]' --take 1 --json primes.wasm
 
+  # Ship source, as execnet's remote_exec(str) does:
+  wasmnet run -g 2*popen --send 21 --take 1 -c 'channel.send(channel.receive() * 2)'
+  wasmnet run -g popen worker.star
+
   # Remote and local agents together, arguments after --:
   wasmnet run -g ssh=build@10.0.0.7 -g popen --timeout 1m tool.wasm -- -v input`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("source") {
+				if dash := cmd.ArgsLenAtDash(); dash != 0 && len(args) > 0 {
+					return fmt.Errorf("run: with -c, guest arguments come after --: got %q", args)
+				}
+				return runModule(cmd, &f, "", args)
+			}
+			if len(args) == 0 {
+				return errors.New("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
+			}
 			module, guestArgs := args[0], args[1:]
 			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
 				return fmt.Errorf("run: one module, then guest arguments after --: got %q", args)
@@ -93,6 +114,7 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per line")
 	fl.BoolVar(&f.merge, "merge", false, "sum the guests' maps of string to integer and print the result")
 	fl.IntVar(&f.top, "top", 0, "with --merge, print only the N highest counts")
+	fl.StringVarP(&f.source, "source", "c", "", "Starlark source to run instead of a module")
 	fl.IntVar(&f.take, "take", 0, "close each guest's channel after it sent N items (for guests that loop until closed)")
 	return cmd
 }
@@ -132,7 +154,7 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	mod, err := gateway.LoadModule(path)
+	mod, err := loadRunModule(path, f)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -163,6 +185,28 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	}
 	terr := group.Terminate(terminateTimeout)
 	return r.report(ctx, err, terr)
+}
+
+// loadRunModule reads the module to run: Starlark source from -c or a .star
+// file, else a .wasm file.
+func loadRunModule(path string, f *runFlags) (gateway.Module, error) {
+	var m gateway.Module
+	switch {
+	case path == "":
+		m = gateway.SourceFile("-c", f.source)
+	case strings.HasSuffix(path, ".star"):
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return gateway.Module{}, err
+		}
+		m = gateway.SourceFile(filepath.Base(path), string(src))
+	default:
+		return gateway.LoadModule(path)
+	}
+	if _, err := gateway.Interpreter(); err != nil {
+		return gateway.Module{}, err
+	}
+	return m, nil
 }
 
 // cancelOnSignal cancels ctx with errInterrupted on SIGINT or SIGTERM; the

@@ -83,7 +83,7 @@ func run(ch *guest.Chan, p *program) error {
 	}
 	if !p.Clock {
 		starlarktime.SetNow(thread, func() (time.Time, error) {
-			return time.Time{}, errors.New("time.now: the clock is not granted to this guest (gateway.WithWalltime, wasmnet run --walltime)")
+			return time.Time{}, errors.New("time.now: the clock is not granted to this guest (the client grants it with gateway.WithWalltime)")
 		})
 	}
 	args := []starlark.Value{}

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRunSource ships source from the command line, as execnet's
+// remote_exec(str) does, and from a .star file; a failing script reports
+// its backtrace with file:line and exits 1.
+func TestRunSource(t *testing.T) {
+	out, stderr, code := wasmnet(t, "run", "-g", "2*popen", "--send", "21", "--take", "1",
+		"-c", "channel.send(channel.receive() * 2)")
+	if code != 0 || strings.Count(out, ": 42\n") != 2 {
+		t.Fatalf("-c: exit %d, stdout %q\nstderr: %s", code, out, stderr)
+	}
+
+	dir := t.TempDir()
+	script := filepath.Join(dir, "greet.star")
+	os.WriteFile(script, []byte("print('hi from', argv[0])\nchannel.send(len(argv))\n"), 0o644)
+	out, stderr, code = wasmnet(t, "run", "-g", "popen//id=w", script, "--", "a", "b")
+	if code != 0 || out != "w: 2\n" || !strings.Contains(stderr, "hi from a") {
+		t.Fatalf("script: exit %d, stdout %q\nstderr: %s", code, out, stderr)
+	}
+
+	bad := filepath.Join(dir, "bad.star")
+	os.WriteFile(bad, []byte("def f(x):\n    return x // 0\n\nf(1)\n"), 0o644)
+	_, stderr, code = wasmnet(t, "run", "-g", "popen", bad)
+	if code != 1 || !strings.Contains(stderr, "bad.star:4:") || !strings.Contains(stderr, "bad.star:2:") ||
+		!strings.Contains(stderr, "division by zero") {
+		t.Fatalf("failing script: exit %d, stderr %s", code, stderr)
+	}
+}
