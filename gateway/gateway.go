@@ -77,6 +77,7 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	g.mux, err = channel.NewMux(hctx, l.conn, channel.RoleClient, &channel.Config{
 		KeepAlive: keepAlive,
 		Handler:   channel.HandlerFunc(g.serve),
+		Owner:     g,
 		Info:      channel.Info{Version: moduleVersion()},
 	})
 	if err != nil {
@@ -197,6 +198,15 @@ func (g *Gateway) NewChannel() (*channel.Channel, error) {
 		return nil, fmt.Errorf("gateway %s: %w", g.id, err)
 	}
 	return ch, nil
+}
+
+// Of returns the gateway a channel belongs to, as execnet's
+// channel.gateway: the one whose RemoteExec or NewChannel opened it, or
+// whose agent sent it inside a message. It is nil for a channel of no
+// gateway (one of a Mux made without this package).
+func Of(ch *channel.Channel) *Gateway {
+	g, _ := ch.Owner().(*Gateway)
+	return g
 }
 
 // RemoteExec runs m on the agent and returns the channel bound to it. The
