@@ -33,3 +33,17 @@ func TestRunSource(t *testing.T) {
 		t.Fatalf("failing script: exit %d, stderr %s", code, stderr)
 	}
 }
+
+// TestRunViaInOneBatch starts a hop and a gateway behind it from one
+// command line, which failed with "group has no gateway hop" when every
+// spec started in one parallel batch.
+func TestRunViaInOneBatch(t *testing.T) {
+	out, stderr, code := wasmnet(t, "run", "-g", "popen//via=hop", "-g", "popen//id=hop", "-c", "channel.send('up')")
+	if code != 0 || out != "gw0: \"up\"\nhop: \"up\"\n" && out != "hop: \"up\"\ngw0: \"up\"\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr: %s", code, out, stderr)
+	}
+	_, stderr, code = wasmnet(t, "run", "-g", "popen//id=a//via=b", "-g", "popen//id=b//via=a", "-c", "pass")
+	if code == 0 || !strings.Contains(stderr, "cycle") {
+		t.Fatalf("a cycle: exit %d, stderr %s", code, stderr)
+	}
+}
