@@ -37,8 +37,10 @@ type Channel struct {
 	callback bool
 
 	// handedOut is set, under the mux's mu, once user code can hold the
-	// channel; until then a closed channel with a backlog stays in the table.
-	handedOut bool
+	// channel; until then a closed channel with a backlog stays in the table,
+	// and unheldBytes (also under the mux's mu) counts what it holds.
+	handedOut   bool
+	unheldBytes int
 }
 
 func newChannel(m *Mux, id uint32) *Channel {
@@ -291,6 +293,18 @@ func (c *Channel) peerClosed(remote *RemoteError) {
 	c.markClosedLocked()
 }
 
+// refuse closes a channel this side would not hold, dropping its items;
+// whoever takes it later receives msg as the error.
+func (c *Channel) refuse(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.remote = &RemoteError{Message: msg}
+	}
+	c.queue, c.head, c.unread = nil, 0, 0
+	c.markClosedLocked()
+}
+
 func (c *Channel) connLost(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -319,14 +333,14 @@ func (c *Channel) localClose() bool {
 func (c *Channel) Close() error { return c.close(0, nil) }
 
 // CloseWithError closes the channel; the peer receives what was already
-// sent, then a *RemoteError carrying msg.
-func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, []byte(msg)) }
+// sent, then a *RemoteError carrying msg. An error text over 64 KiB is cut, and marked as cut.
+func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, cutErrorText(msg)) }
 
 func (c *Channel) close(flags uint8, text []byte) error {
 	if !c.localClose() {
 		return nil
 	}
-	c.mux.remove(c.id)
+	c.mux.remove(c)
 	if err := c.mux.writeFrame(frameClose, flags, c.id, text, true); err != nil {
 		return fmt.Errorf("channel: close: %w", err)
 	}

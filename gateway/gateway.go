@@ -248,7 +248,7 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 			return err
 		}
 		var reply channel.ExecReply
-		if err := msgpack.Unmarshal(out, &reply); err != nil {
+		if err := channel.UnmarshalInto(out, &reply); err != nil {
 			return fmt.Errorf("malformed exec reply: %w", err)
 		}
 		if !reply.NeedModule {
@@ -274,7 +274,7 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
 	}
 	var st Status
-	if err := msgpack.Unmarshal(out, &st); err != nil {
+	if err := channel.UnmarshalInto(out, &st); err != nil {
 		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
 	}
 	return st, nil
@@ -320,7 +320,7 @@ func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []by
 		return nil, fmt.Errorf("the client serves no request of kind %d", kind)
 	}
 	var o channel.Output
-	if err := msgpack.Unmarshal(body, &o); err != nil {
+	if err := channel.UnmarshalInto(body, &o); err != nil {
 		return nil, err
 	}
 	g.output.write(o)

@@ -139,7 +139,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	switch kind {
 	case channel.KindExec:
 		var req channel.ExecRequest
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := channel.UnmarshalInto(body, &req); err != nil {
 			return nil, fmt.Errorf("exec: malformed request: %w", err)
 		}
 		reply, err := a.exec(ctx, &req)
@@ -149,7 +149,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return msgpack.Marshal(reply)
 	case channel.KindModule:
 		var up channel.ModuleUpload
-		if err := msgpack.Unmarshal(body, &up); err != nil {
+		if err := channel.UnmarshalInto(body, &up); err != nil {
 			return nil, fmt.Errorf("module upload: malformed request: %w", err)
 		}
 		return nil, a.store.add(ctx, up.Module, up.Bytes)
