@@ -35,6 +35,7 @@ type Channel struct {
 	reported bool         // remote was returned once
 	lost     error        // the connection died
 	callback bool
+	cbDone   chan struct{} // closed once the callback had the endmarker
 
 	// handedOut is set, under the mux's mu, once user code can hold the
 	// channel; until then a closed channel with a backlog stays in the table,
@@ -358,7 +359,10 @@ func (c *Channel) IsClosed() bool {
 	}
 }
 
-// WaitClose blocks until the channel is closed. It returns the peer's
+// WaitClose blocks until the channel is closed and, on a channel with a
+// callback, until the callback has had every item and the endmarker, as
+// execnet's waitclose does (so calling it from the callback itself waits
+// for ctx). It returns the peer's
 // *RemoteError if it closed with one, an error wrapping io.EOF if the
 // connection died, and nil for a normal close.
 func (c *Channel) WaitClose(ctx context.Context) error {
@@ -366,6 +370,9 @@ func (c *Channel) WaitClose(ctx context.Context) error {
 	case <-c.closedC:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if err := c.waitCallback(ctx); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -406,12 +413,14 @@ func (c *Channel) SetCallback(fn func(v any), endmarker any) error {
 		return fmt.Errorf("channel: %v already has a callback", c)
 	}
 	c.callback = true
+	c.cbDone = make(chan struct{})
 	c.mu.Unlock()
 	go c.runCallback(fn, endmarker)
 	return nil
 }
 
 func (c *Channel) runCallback(fn func(v any), endmarker any) {
+	defer close(c.cbDone)
 	defer fn(endmarker)
 	for {
 		p, err := c.ReceiveRaw(context.Background())
