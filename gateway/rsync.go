@@ -202,7 +202,9 @@ func hashFile(p string) (int64, []byte, error) {
 
 // rsync sends m to the agent, which writes it into dest.
 func (g *Gateway) rsync(ctx context.Context, m *manifest, dest string, cfg *rsyncConfig) (RSyncStats, error) {
+	g.tr.Printf("gateway %s: rsync %s to %s: %d entries", g.id, m.src, dest, len(m.entries))
 	st, err := g.transfer(ctx, m, dest, cfg)
+	g.tr.Printf("gateway %s: rsync to %s: %+v, err %v", g.id, dest, st, err)
 	if err != nil {
 		return RSyncStats{}, fmt.Errorf("gateway %s: rsync to %s: %w", g.id, dest, err)
 	}

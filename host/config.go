@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
 // Config tunes an agent. It is immutable: each WithX returns a changed
@@ -26,6 +28,7 @@ type Config struct {
 	allowRSync         bool
 	debugInfo          bool
 	log                io.Writer
+	trace              *trace.Tracer // WithTrace, in trace.go
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache

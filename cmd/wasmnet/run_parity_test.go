@@ -47,3 +47,29 @@ func TestRunViaInOneBatch(t *testing.T) {
 		t.Fatalf("a cycle: exit %d, stderr %s", code, stderr)
 	}
 }
+
+// TestRunDebugTracesEveryProcess checks --debug=FILE: the client and its
+// local agents append their events to one file, each line naming its
+// process.
+func TestRunDebugTracesEveryProcess(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "trace.log")
+	_, stderr, code := wasmnet(t, "run", "--debug="+file, "-g", "popen//id=d", "--send", "1", "--take", "1", "-c", "channel.send(channel.receive())")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for _, want := range []string{"client[", "gateway d: starting", "gateway d: up in", "agent[", "agent start",
+		"request exec of module", "gateway d: channel 1 closed", "agent exit"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("trace lacks %q:\n%s", want, log)
+		}
+	}
+	_, stderr, code = wasmnet(t, "run", "--debug", "-g", "popen//id=e", "-c", "pass")
+	if code != 0 || !strings.Contains(stderr, "gateway e: up in") {
+		t.Errorf("--debug to stderr: exit %d, stderr %s", code, stderr)
+	}
+}
