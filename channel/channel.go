@@ -415,7 +415,11 @@ func (c *Channel) SetCallback(fn func(v any), endmarker any) error {
 	c.callback = true
 	c.cbDone = make(chan struct{})
 	c.mu.Unlock()
-	go c.runCallback(fn, endmarker)
+	c.mux.handlers.add()
+	go func() {
+		defer c.mux.handlers.done()
+		c.runCallback(fn, endmarker)
+	}()
 	return nil
 }
 

@@ -19,8 +19,8 @@ func (m *Mux) keepAlive() {
 		case now := <-t.C:
 			silent := now.Sub(time.Unix(0, m.lastRecv.Load()))
 			if silent > m.cfg.KeepAliveTimeout {
-				m.fail(fmt.Errorf("channel: the peer has been silent for %v (keepalive timeout %v)",
-					silent.Round(time.Millisecond), m.cfg.KeepAliveTimeout))
+				m.fail(fmt.Errorf("%w: the peer has been silent for %v (timeout %v)",
+					ErrKeepAliveTimeout, silent.Round(time.Millisecond), m.cfg.KeepAliveTimeout))
 				return
 			}
 			nonce++

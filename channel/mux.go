@@ -65,6 +65,46 @@ type Mux struct {
 	err       error // why the mux ended; set before done is closed
 	done      chan struct{}
 	loops     sync.WaitGroup // reader, writer, keepalive
+	handlers  tracker        // request handlers and channel callbacks
+}
+
+// tracker counts goroutines that may start at any time, even while someone
+// waits for the count to reach zero (which a sync.WaitGroup forbids).
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil if nobody waits
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	if t.n--; t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) wait() {
+	for {
+		t.mu.Lock()
+		if t.n == 0 {
+			t.mu.Unlock()
+			return
+		}
+		if t.idle == nil {
+			t.idle = make(chan struct{})
+		}
+		idle := t.idle
+		t.mu.Unlock()
+		<-idle
+	}
 }
 
 // NewMux runs the hello exchange on conn and returns the running Mux. ctx
@@ -130,10 +170,13 @@ func (m *Mux) Err() error {
 }
 
 // Wait blocks until the mux has ended and its goroutines have returned,
-// and returns why it ended.
+// request handlers and channel callbacks included, and returns why it
+// ended. Handlers see their ctx end with the mux; a callback returns once
+// its channel (closed with the mux) has delivered its endmarker.
 func (m *Mux) Wait() error {
 	<-m.done
 	m.loops.Wait()
+	m.handlers.wait()
 	return m.err
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -32,8 +33,10 @@ type Gateway struct {
 	tr     *trace.Tracer // nil unless tracing
 
 	exitOnce sync.Once
-	exitErr  error
 	reaped   chan struct{} // closed once the agent has ended and been reaped
+	// Set by watch before reaped is closed: how the agent ended.
+	waitErr  error
+	killed   bool // it did not end in time after its connection did
 	onExit   func(*Gateway)
 	onExitMu sync.Mutex
 }
@@ -175,13 +178,14 @@ func (g *Gateway) watch() {
 	g.link.conn.Close()
 	done := make(chan struct{})
 	go func() {
-		g.link.wait()
+		g.waitErr = g.link.wait()
 		close(done)
 	}()
 	select {
 	case <-done:
-	case <-time.After(3 * time.Second):
-		g.tr.Printf("gateway %s: agent still running 3s after the end; killing it", g.id)
+	case <-time.After(exitGrace):
+		g.tr.Printf("gateway %s: agent still running %v after the end; killing it", g.id, exitGrace)
+		g.killed = true
 		g.link.kill()
 		<-done
 	}
@@ -311,6 +315,10 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 // Exit asks the agent to end and waits until it has; when ctx ends first,
 // the agent is killed. Every pending Receive on the gateway's channels
 // returns an error at once. Exit may be called more than once.
+//
+// Exit returns an error when the agent did not stop as asked: it was killed
+// (ctx ended first, or it outlived its connection by exitGrace), or its
+// process exited with a failure.
 func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
 		g.tr.Printf("gateway %s: exit", g.id)
@@ -323,6 +331,14 @@ func (g *Gateway) Exit(ctx context.Context) error {
 		g.tr.Printf("gateway %s: exit: the agent did not end in time; killing it", g.id)
 		g.link.kill()
 		<-g.reaped
+		return fmt.Errorf("gateway %s: exit: %w; the agent was killed", g.id, ctx.Err())
+	}
+	if g.killed {
+		return fmt.Errorf("gateway %s: exit: the agent did not end within %v of its connection and was killed", g.id, exitGrace)
+	}
+	var exitErr *exec.ExitError
+	if errors.As(g.waitErr, &exitErr) {
+		return fmt.Errorf("gateway %s: exit: the agent ended with %w", g.id, g.waitErr)
 	}
 	return nil
 }
@@ -343,6 +359,9 @@ func (g *Gateway) traceChannel(ch *channel.Channel, what string) {
 		}
 	}()
 }
+
+// exitGrace is how long an agent may take to end once its connection has.
+const exitGrace = 3 * time.Second
 
 // kill ends the agent at once; Done closes when it is reaped.
 func (g *Gateway) kill() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -125,25 +126,19 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 // printItem writes one received item: "gw2: VALUE" or, with asJSON,
-// {"gateway":"gw2","value":VALUE}.
+// {"gateway":"gw2","value":VALUE}. It streams the value (writeJSON), so
+// that printing costs little beside the value itself.
 func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
-	var rec any = toJSON(v)
 	if asJSON {
-		rec = struct {
-			Gateway string `json:"gateway"`
-			Value   any    `json:"value"`
-		}{gateway, rec}
+		var prefix bytes.Buffer
+		prefix.WriteString(`{"gateway":`)
+		bw := bufio.NewWriter(&prefix)
+		writeJSONString(bw, gateway)
+		bw.Flush()
+		prefix.WriteString(`,"value":`)
+		return writeItem(w, prefix.String(), v, "}\n")
 	}
-	b, err := marshalJSON(rec)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		_, err = fmt.Fprintf(w, "%s\n", b)
-	} else {
-		_, err = fmt.Fprintf(w, "%s: %s\n", gateway, b)
-	}
-	return err
+	return writeItem(w, gateway+": ", v, "\n")
 }
 
 // counts merges results that are maps of string to integer, such as the
