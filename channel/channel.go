@@ -36,6 +36,7 @@ type Channel struct {
 	lost     error        // the connection died
 	callback bool
 	cbDone   chan struct{} // closed once the callback had the endmarker
+	half     halfState     // CloseSend, in halfclose.go
 
 	// handedOut is set, under the mux's mu, once user code can hold the
 	// channel; until then a closed channel with a backlog stays in the table,
@@ -117,6 +118,9 @@ func (c *Channel) pop() ([]byte, error) {
 	case c.lost != nil:
 		return nil, &connLostError{c.lost}
 	case c.closed:
+		return nil, io.EOF
+	case c.half.peer:
+		signal(c.ready) // the next waiting receiver sees the end too
 		return nil, io.EOF
 	}
 	return nil, nil
@@ -249,7 +253,7 @@ func (c *Channel) acquire(ctx context.Context, n int64) error {
 		case c.lost != nil:
 			c.mu.Unlock()
 			return fmt.Errorf("channel: send: %w", &connLostError{c.lost})
-		case c.closed:
+		case c.closed, c.half.local:
 			c.mu.Unlock()
 			return fmt.Errorf("channel: send on %v: %w", c, ErrClosed)
 		case c.sendWin > 0:

@@ -64,8 +64,11 @@ The chunks are dealt out work-sharing style: each goes to the guest with the
 fewest bytes sent so far among those that can take it now; a guest whose
 channel window is full (it reads more slowly than it is fed) takes none until
 it catches up, so the others take its share.
-After the last chunk every guest is sent nil, the end of its input, which is
-the protocol of the wordcount and sink guests: answer after nil, then return.
+After the last --send value and the last chunk, run half-closes every guest's
+channel: the guest's receive reports the end of its input (io.EOF in Go,
+WASMNET_ECLOSED in C), and the guest can still send its answers. So a guest
+that loops until its input ends, such as primes, returns by itself, and
+wordcount answers at the end of its input.
 
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
@@ -267,6 +270,11 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 			if err := ch.SendContext(ctx, v); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("gateway %s: send: %w", r.stats[i].id, err)
 			}
+		}
+	}
+	if len(files) == 0 {
+		for _, ch := range chans {
+			ch.CloseSend() // the end of the guests' input; they can still answer
 		}
 	}
 	dealErr := make(chan error, 1)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // TestRunSource ships source from the command line, as execnet's
@@ -71,5 +73,21 @@ func TestRunDebugTracesEveryProcess(t *testing.T) {
 	_, stderr, code = wasmnet(t, "run", "--debug", "-g", "popen//id=e", "-c", "pass")
 	if code != 0 || !strings.Contains(stderr, "gateway e: up in") {
 		t.Errorf("--debug to stderr: exit %d, stderr %s", code, stderr)
+	}
+}
+
+// TestRunHalfCloses: after the last --send value run half-closes, so a
+// guest that loops until its input ends (primes) answers and returns by
+// itself, without --take.
+func TestRunHalfCloses(t *testing.T) {
+	out, stderr, code := wasmnet(t, "run", "-g", "popen//id=p", "--send", "[2, 100000]", testwasm.Go(t, "primes"))
+	if code != 0 || out != "p: 9592\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr: %s", code, out, stderr)
+	}
+	// A Starlark guest sees the end of input and answers after it.
+	out, stderr, code = wasmnet(t, "run", "-g", "popen//id=s", "--send", "1", "--send", "2", "-c",
+		"total = 0\nfor v in channel:\n    total += v\nchannel.send(total)\n")
+	if code != 0 || out != "s: 3\n" {
+		t.Fatalf("source: exit %d, stdout %q\nstderr: %s", code, out, stderr)
 	}
 }

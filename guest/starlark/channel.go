@@ -51,6 +51,15 @@ var channelMethods = map[string]func(v *channelValue, thread *starlark.Thread, a
 	"send":    (*channelValue).send,
 	"receive": (*channelValue).receive,
 	"close":   (*channelValue).close,
+	"close_send": func(v *channelValue, _ *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackPositionalArgs("close_send", args, kwargs, 0); err != nil {
+			return nil, err
+		}
+		if err := v.c.CloseSend(); err != nil {
+			return nil, fmt.Errorf("close_send: %s", trimGuest(err))
+		}
+		return starlark.None, nil
+	},
 }
 
 func (v *channelValue) Attr(name string) (starlark.Value, error) {
@@ -63,7 +72,9 @@ func (v *channelValue) Attr(name string) (starlark.Value, error) {
 	}).BindReceiver(v), nil
 }
 
-func (v *channelValue) AttrNames() []string { return []string{"close", "receive", "send"} }
+func (v *channelValue) AttrNames() []string {
+	return []string{"close", "close_send", "receive", "send"}
+}
 
 // send(value) sends one value.
 func (v *channelValue) send(_ *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
