@@ -27,6 +27,7 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 		abi.FuncReceive:    guestCall((*execution).receive),
 		abi.FuncClose:      guestCall((*execution).close),
 		abi.FuncCloseError: guestCall((*execution).closeError),
+		abi.FuncCloseSend:  guestCall((*execution).closeSend),
 	}
 	b := rt.NewHostModuleBuilder(abi.ModuleName)
 	for _, f := range abi.Functions() {

@@ -139,6 +139,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	// The mux serves requests as soon as its hello is done, a moment
 	// before NewMux has returned it to Serve.
 	<-a.muxReady
+	defer a.traceRequest(kind, body, time.Now(), &err)
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(a.cfg.log, "wasmnet agent: panic serving request %d: %v\n%s", kind, r, debug.Stack())

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
 // Config tunes an agent. It is immutable: each WithX returns a changed
@@ -32,6 +34,7 @@ type Config struct {
 	log                io.Writer
 	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
 	helloTimeout       time.Duration
+	trace              *trace.Tracer // WithTrace, in trace.go
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache
