@@ -22,7 +22,8 @@ import (
 // A gateway leaves its group when it ends, by Exit, Terminate or the loss
 // of its agent. All methods are safe for concurrent use.
 type Group struct {
-	opts []Option
+	opts        []Option
+	maxGateways int
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -41,9 +42,15 @@ func WithGatewayOptions(opts ...Option) GroupOption {
 	return func(g *Group) { g.opts = append(g.opts, opts...) }
 }
 
+// WithMaxGateways sets how many gateways the group may hold at once.
+// Default DefaultMaxGateways.
+func WithMaxGateways(n int) GroupOption {
+	return func(g *Group) { g.maxGateways = n }
+}
+
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	g := &Group{byID: map[string]*Gateway{}}
+	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways}
 	for _, o := range opts {
 		o(g)
 	}
@@ -68,7 +75,14 @@ func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) 
 // specs. If any fails, those that started are exited and the error names
 // the failed spec; the group is then as it was. ctx bounds only the start.
 func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, error) {
-	expanded, err := ExpandSpecs(specs...)
+	g.mu.Lock()
+	room := g.maxGateways - len(g.order)
+	g.mu.Unlock()
+	expanded, err := expandSpecs(room, specs)
+	var tooMany *TooManyGatewaysError
+	if errors.As(err, &tooMany) {
+		tooMany.Limit = g.maxGateways
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +141,9 @@ func (g *Group) start(ctx context.Context, sp Spec, id string) (*Gateway, error)
 func (g *Group) reserve(sps []Spec) ([]string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.order)+len(sps) > g.maxGateways { // another MakeGateways took the room
+		return nil, &TooManyGatewaysError{Spec: sps[len(sps)-1].String(), Limit: g.maxGateways}
+	}
 	taken := func(id string) bool { _, ok := g.byID[id]; return ok }
 	ids := make([]string, len(sps))
 	mine := map[string]bool{}
