@@ -24,6 +24,7 @@ import (
 type Group struct {
 	opts        []Option
 	maxGateways int
+	maxParallel int
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -48,9 +49,19 @@ func WithMaxGateways(n int) GroupOption {
 	return func(g *Group) { g.maxGateways = n }
 }
 
+// DefaultMaxParallel is how many gateways a Group starts at once unless
+// WithMaxParallel says otherwise.
+const DefaultMaxParallel = 64
+
+// WithMaxParallel sets how many gateways MakeGateways starts at once, and
+// so how many agent uploads run at once. Default DefaultMaxParallel.
+func WithMaxParallel(n int) GroupOption {
+	return func(g *Group) { g.maxParallel = max(1, n) }
+}
+
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways}
+	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel}
 	for _, o := range opts {
 		o(g)
 	}
@@ -101,6 +112,7 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 	}
 	gws := make([]*Gateway, len(sps))
 	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(g.maxParallel)
 	for i, sp := range sps {
 		eg.Go(func() error {
 			gw, err := g.start(ectx, sp, ids[i])

@@ -17,12 +17,14 @@ import (
 type fleetFlags struct {
 	specs       []string
 	maxGateways int
+	maxParallel int
 }
 
 func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
 	fl.StringArrayVarP(&f.specs, "gateway", "g", nil,
 		"gateway spec, N*SPEC for N gateways, or @FILE for an inventory of specs, one a line (repeatable; default: "+dflt+")")
 	fl.IntVar(&f.maxGateways, "max-gateways", gateway.DefaultMaxGateways, "the most gateways one command starts")
+	fl.IntVar(&f.maxParallel, "max-parallel", gateway.DefaultMaxParallel, "the most gateways started (and agents uploaded) at once")
 }
 
 // list returns the specs with every @FILE replaced by the specs it holds.
@@ -45,7 +47,8 @@ func (f *fleetFlags) list() ([]string, error) {
 
 // group returns a new group bounded by --max-gateways.
 func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
-	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways))
+	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
+		gateway.WithMaxParallel(f.maxParallel))
 }
 
 // maxInventory bounds an inventory file: a fleet of a few thousand specs is
