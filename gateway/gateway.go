@@ -34,6 +34,8 @@ type Gateway struct {
 	reaped   chan struct{} // closed once the agent has ended and been reaped
 	onExit   func(*Gateway)
 	onExitMu sync.Mutex
+
+	uploads onceEach // module uploads, one per module however many RemoteExec ask
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
@@ -225,7 +227,7 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := range 2 {
 		out, err := g.mux.Call(ctx, channel.KindExec, body)
 		if err != nil {
 			return err
@@ -237,17 +239,24 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 		if !reply.NeedModule {
 			return nil
 		}
-		if attempt > 0 || len(m.bytes) == 0 {
-			return errors.New("the agent asked for the module again after receiving it")
+		if len(m.bytes) == 0 {
+			return errors.New("the agent lacks the module and it has no bytes to send")
 		}
-		up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		// Concurrent calls that all heard NeedModule share one upload;
+		// a second request after one succeeded sends it again.
+		err = g.uploads.do(ctx, m.sum, attempt > 0, func() error {
+			up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+			if err != nil {
+				return err
+			}
+			_, err = g.mux.Call(ctx, channel.KindModule, up)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		if _, err := g.mux.Call(ctx, channel.KindModule, up); err != nil {
-			return err
-		}
 	}
+	return errors.New("the agent asked for the module again after receiving it")
 }
 
 // RemoteStatus asks the agent for its status.
