@@ -153,7 +153,7 @@ func shellQuote(s string) string {
 }
 
 // bootstrap runs bootScript in a new session of client and returns the
-// started agent's link. ctx bounds the bootstrap; on its end the client is
+// started agent's link. ctx bounds the bootstrap; on its end the session is
 // closed. name is the host as the spec gives it, for messages.
 func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary func(goos, goarch string) (string, error)) (*link, bootReport, error) {
 	var rep bootReport
@@ -181,7 +181,8 @@ func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, ag
 		sess.Close()
 		return nil, rep, fmt.Errorf("start bootstrap: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { client.Close() })
+	// The connection may be shared: ctx's end cuts this session only.
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	w := newWaiter(sess.Wait)
 	b := &booter{w: w, stdin: stdin, out: bufio.NewReader(stdout), stderr: stderr, doing: "waiting for the remote shell"}
 	rep, err = b.run(agentBinary)

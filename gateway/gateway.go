@@ -140,7 +140,7 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		l, err := startExec(ctx, sp)
 		return l, 0, err
 	case "ssh":
-		l, err := dialSSH(ctx, sp, agentBinaries(cfg), nil)
+		l, _, err := dialSSHPooled(ctx, sp, agentBinaries(cfg), nil, cfg.sshPool)
 		return l, 5 * time.Second, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, nil)

@@ -25,6 +25,7 @@ type Group struct {
 	opts        []Option
 	maxGateways int
 	maxParallel int
+	sshPool     *sshPool
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -61,7 +62,7 @@ func WithMaxParallel(n int) GroupOption {
 
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel}
+	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel, sshPool: newSSHPool()}
 	for _, o := range opts {
 		o(g)
 	}
@@ -144,6 +145,7 @@ func (g *Group) start(ctx context.Context, sp Spec, id string) (*Gateway, error)
 	}
 	cfg.id = id
 	cfg.via = g.Gateway
+	cfg.sshPool = g.sshPool
 	sp.ID = id
 	return makeGateway(ctx, sp, &cfg)
 }

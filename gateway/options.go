@@ -60,6 +60,7 @@ type makeConfig struct {
 	keepAlive time.Duration
 	id        string
 	via       func(id string) *Gateway
+	sshPool   *sshPool // a Group's shared SSH connections; nil: none
 }
 
 // WithOutput sends guests' stdout and stderr lines, tagged with gateway and
