@@ -20,7 +20,7 @@ const maxSessionsPerConn = 10
 // others start after it, from the remote cache, in parallel.
 type sshPool struct {
 	mu     sync.Mutex
-	conns  map[string][]*sshConn     // by poolKey
+	conns  map[string][]*sshConn    // by poolKey
 	booted map[string]chan struct{} // by poolKey: closed once the host's first bootstrap ended
 }
 
