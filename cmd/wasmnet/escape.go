@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -18,25 +17,29 @@ func escapeControls(s string) string {
 	if !needsEscape(s) {
 		return s
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
+	return string(appendEscaped(nil, []byte(s)))
+}
+
+// appendEscaped appends b to dst, escaped as escapeControls says.
+func appendEscaped(dst, b []byte) []byte {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
 		switch {
 		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\r' && strings.HasPrefix(s[i+1:], "\n"):
+			dst = fmt.Appendf(dst, `\x%02x`, b[i])
+		case r == '\r' && i+1 < len(b) && b[i+1] == '\n':
 		case r == '\n' || r == '\t':
-			b.WriteRune(r)
+			dst = append(dst, byte(r))
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
+			dst = fmt.Appendf(dst, `\x%02x`, r)
 		case isHiddenControl(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
+			dst = fmt.Appendf(dst, `\u%04x`, r)
 		default:
-			b.WriteString(s[i : i+size])
+			dst = append(dst, b[i:i+size]...)
 		}
 		i += size
 	}
-	return b.String()
+	return dst
 }
 
 func needsEscape(s string) bool {
@@ -74,22 +77,29 @@ type escapingWriter struct {
 
 	mu      sync.Mutex
 	partial []byte // the first bytes of a rune the last Write cut
+	out     []byte // escaped text of one window, reused
 }
+
+// escapeWindow bounds what one step of Write escapes, so that a value of
+// any size costs a fixed buffer, not a copy of itself.
+const escapeWindow = 32 << 10
 
 func (e *escapingWriter) Write(p []byte) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	data := p
-	if len(e.partial) > 0 {
-		data = append(e.partial, p...)
+	n := len(p)
+	for len(p) > 0 {
+		take := min(len(p), escapeWindow)
+		data := append(e.partial, p[:take]...)
+		p = p[take:]
+		keep := incompleteTail(data)
+		e.out = appendEscaped(e.out[:0], data[:len(data)-keep])
+		e.partial = append(data[:0], data[len(data)-keep:]...)
+		if _, err := e.w.Write(e.out); err != nil {
+			return 0, err
+		}
 	}
-	keep := incompleteTail(data)
-	text := escapeControls(string(data[:len(data)-keep]))
-	e.partial = append(e.partial[:0:0], data[len(data)-keep:]...)
-	if _, err := io.WriteString(e.w, text); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	return n, nil
 }
 
 // incompleteTail returns how many bytes at the end of b begin a rune that
