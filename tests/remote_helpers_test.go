@@ -253,7 +253,6 @@ func procStat(pid int) (stat, bool) {
 	return stat{state: f[0][0], ppid: ppid}, true
 }
 
-
 // descendants returns the live processes below pid.
 func descendants(pid int) []int {
 	children := map[int][]int{}
