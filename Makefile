@@ -13,15 +13,24 @@ FUZZTIME ?= 5s
 include mk/polyglot.mk
 include mk/agents.mk
 
-.PHONY: all build examples examples-go demo test test-go test-race fuzz fuzz-long lint bench clean
+.PHONY: all build examples examples-go demo test test-go test-race fuzz fuzz-long lint bench clean starlark
 
 all: build examples
 
 build: $(WASMNET)
 
+# The Starlark interpreter guest, which the client embeds (gateway.Source,
+# wasmnet run -c). Built the way internal/testwasm builds it, so that the
+# same sources give the same bytes and the same sha256.
+STARLARK_WASM := internal/starlarkwasm/bin/starlark.wasm
+starlark: $(STARLARK_WASM)
+.PHONY: $(STARLARK_WASM)
+$(STARLARK_WASM):
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -o $@ ./guest/starlark
+
 # Always handed to go build, which knows what changed.
 .PHONY: $(WASMNET)
-$(WASMNET):
+$(WASMNET): $(STARLARK_WASM)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/wasmnet
 
@@ -41,11 +50,11 @@ demo: build examples-go
 
 test: lint test-go test-race fuzz
 
-test-go:
+test-go: $(STARLARK_WASM)
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The concurrent core once more under the race detector.
-test-race:
+test-race: $(STARLARK_WASM)
 	$(GO) test -race -count=1 -timeout 20m ./channel ./host ./gateway
 
 # Every fuzz target, as package:Target: each decoding path of peer bytes
@@ -82,4 +91,4 @@ bench: build examples
 	$(WASMNET) bench
 
 clean: clean-polyglot clean-agents
-	rm -rf $(BIN) $(GO_EXAMPLE_WASM)
+	rm -rf $(BIN) $(GO_EXAMPLE_WASM) $(STARLARK_WASM)

@@ -34,6 +34,10 @@ type Config struct {
 	// Info is this side's part of the hello: software version, OS/arch and
 	// anything else the peer should know (limits, ABI versions).
 	Info Info
+	// Owner is what Channel.Owner reports for the channels of this Mux:
+	// the gateway for a client's connection. The channel package never
+	// uses it.
+	Owner any
 }
 
 // DefaultConfig returns the defaults.

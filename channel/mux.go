@@ -279,6 +279,12 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		if c == nil || err != nil {
 			return err
 		}
+		if h.flags&flagHalf != 0 {
+			if c.peerHalfClosed() {
+				m.forgetClosed(c)
+			}
+			return nil
+		}
 		var remote *RemoteError
 		if h.flags&flagError != 0 {
 			remote = &RemoteError{Message: string(cutErrorText(string(payload)))}
