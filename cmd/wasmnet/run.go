@@ -224,8 +224,12 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 		})
 	}
 	err = j.run(runCtx, chunks)
-	if err == nil && len(files) > 0 && ctx.Err() == nil {
-		err = <-readErr // chunks is closed: the reader has ended
+	if len(files) > 0 {
+		// The reader has ended unless the guests stopped taking input.
+		stop()
+		if rerr := <-readErr; err == nil && !errors.Is(rerr, context.Canceled) {
+			err = rerr
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("run: %w", err)
