@@ -41,8 +41,8 @@ func newRunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] MODULE.wasm [-- ARGS...]",
 		Short: "Run a module on many gateways, feed it input and print what it sends",
-		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them; by default one
-popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
+		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them, @FILE for an
+inventory of specs, one a line; by default one popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
 --send value to every guest, deals out --input, and prints every item a guest
 sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
 valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
@@ -58,6 +58,12 @@ channel window is full (it reads more slowly than it is fed) takes none until
 it catches up, so the others take its share.
 After the last chunk every guest is sent nil, the end of its input, which is
 the protocol of the wordcount and sink guests: answer after nil, then return.
+A word longer than the agents' message limit ends the run with an error.
+
+A gateway lost before its guest answered (agent killed, link cut) loses no
+work: its chunks are dealt again to the others, or to new executions on the
+gateways left, at most --retries times per chunk. The summary marks it LOST
+and the exit status is 0 if the job completed.
 
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
