@@ -30,7 +30,7 @@ type job struct {
 	mod     gateway.Module
 	opts    []gateway.ExecOption
 	values  []any
-	input   bool // --input was given: executions get chunks, then nil
+	input   bool // --input was given: executions get chunks, then their end of input
 	retries int
 	prog    *progress
 
@@ -128,7 +128,7 @@ func (j *job) receive(ctx context.Context, e *execution) {
 	}
 }
 
-// send sends the chunks it is handed, then nil. At the first failed send it
+// send sends the chunks it is handed, then half-closes the channel. At the first failed send it
 // stops: a lost connection or an ended guest is seen by receive; a chunk
 // that cannot be read or sent closes the channel with that error, so that
 // the guest is not left waiting for input and receive sees the end.
@@ -153,8 +153,8 @@ func (j *job) send(ctx context.Context, e *execution) {
 		c.release()
 		j.r.chunkSent(e.stats, len(b), j.prog)
 	}
-	if j.input && !e.dead.Load() {
-		e.ch.SendContext(ctx, nil)
+	if !e.dead.Load() {
+		e.ch.CloseSend() // the end of the guest's input; it can still answer
 	}
 }
 
