@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +21,11 @@ func TestSSHConnectionReuse(t *testing.T) {
 	s.ClientHome(t, true, true)
 	g := NewGroup(WithGatewayOptions(WithAgentPath(agent), WithOutput(&testutil.SyncBuffer{})))
 	defer g.Terminate(10 * time.Second)
-	gws, err := g.MakeGateways(testCtx(t), "12*ssh="+s.User+"@"+s.Addr())
+	// Generous: the first gateway compresses and uploads the agent, which
+	// takes long under the race detector on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	gws, err := g.MakeGateways(ctx, "12*ssh="+s.User+"@"+s.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,9 @@ func newRunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] MODULE.wasm|SCRIPT.star [-- ARGS...]\n  wasmnet run [flags] -c SOURCE [-- ARGS...]",
 		Short: "Run a module on many gateways, feed it input and print what it sends",
-		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them; by default one
-popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
+		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them, @FILE for an
+inventory of specs, one a line; by default one popen gateway per CPU), runs
+MODULE.wasm on every one with ARGS, sends each
 --send value to every guest, deals out --input, and prints every item a guest
 sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
 valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
@@ -70,7 +71,13 @@ After the last --send value and the last chunk, run half-closes every guest's
 channel: the guest's receive reports the end of its input (io.EOF in Go,
 WASMNET_ECLOSED in C), and the guest can still send its answers. So a guest
 that loops until its input ends, such as primes, returns by itself, and
-wordcount answers at the end of its input.
+wordcount answers at the end of its input. A word longer than the agents'
+message limit ends the run with an error.
+
+A gateway lost before its guest answered (agent killed, link cut) loses no
+work: its chunks are dealt again to the others, or to new executions on the
+gateways left, at most --retries times per chunk. The summary marks it LOST
+and the exit status is 0 if the job completed.
 
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
@@ -279,8 +286,12 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 		})
 	}
 	err = j.run(runCtx, chunks)
-	if err == nil && len(files) > 0 && ctx.Err() == nil {
-		err = <-readErr // chunks is closed: the reader has ended
+	if len(files) > 0 {
+		// The reader has ended unless the guests stopped taking input.
+		stop()
+		if rerr := <-readErr; err == nil && !errors.Is(rerr, context.Canceled) {
+			err = rerr
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("run: %w", err)

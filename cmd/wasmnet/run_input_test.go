@@ -154,6 +154,16 @@ func TestRunBadInput(t *testing.T) {
 			t.Fatalf("exit status %d\n%s", code, stderr)
 		}
 	})
+	t.Run("guests-fail", func(t *testing.T) {
+		// Every guest ends with an error before the input is all dealt:
+		// the run reports their errors instead of waiting for takers.
+		p := filepath.Join(t.TempDir(), "text")
+		os.WriteFile(p, bytes.Repeat([]byte("word "), 200_000), 0o644)
+		_, stderr, code := wasmnet(t, "run", "-g", "2*popen", "--input", p, "--chunk-size", "4KiB", testwasm.Go(t, "panic"))
+		if code != 1 || !strings.Contains(stderr, "gw0: remote error") || !strings.Contains(stderr, "gw1: remote error") {
+			t.Fatalf("exit status %d\n%s", code, stderr)
+		}
+	})
 	t.Run("too-many-gateways", func(t *testing.T) {
 		_, stderr, code := wasmnet(t, "run", "-g", "100000*popen", testwasm.Go(t, "wordcount"))
 		if code != 1 || !strings.Contains(stderr, "1024") || !strings.Contains(stderr, "--max-gateways") {

@@ -101,13 +101,17 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			if _, err := w.Write(text.Bytes()[:half]); err != nil {
 				t.Fatal(err)
 			}
+			st, err := os.Stat(testwasm.Go(t, "wordcount"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			waitFor(t, "four agents that read input", func() bool {
 				agents = children(cmd.Process.Pid)
 				if len(agents) != 4 {
 					return false
 				}
 				for _, pid := range agents {
-					if readBytes(pid) < 64<<10 {
+					if readBytes(pid) < st.Size()+64<<10 { // the module, then input
 						return false
 					}
 				}

@@ -34,13 +34,15 @@ type job struct {
 	retries int
 	prog    *progress
 
-	events   chan event
-	freed    chan struct{} // a token when a sender took a chunk or stopped
-	execs    []*execution
-	queue    []*chunk // chunks of lost executions, dealt before new ones
-	starting int      // executions being started for the queue
-	lost     map[*gateway.Gateway]bool
-	wg       sync.WaitGroup // every goroutine the job started
+	events      chan event
+	freed       chan struct{} // a token when a sender took a chunk or stopped
+	execs       []*execution
+	queue       []*chunk // chunks of lost executions, dealt before new ones
+	starting    int      // executions being started for the queue
+	startFailed int      // starts that failed, and the last one's error
+	startErr    error
+	lost        map[*gateway.Gateway]bool
+	wg          sync.WaitGroup // every goroutine the job started
 }
 
 // An execution is one run of the module on one gateway.
@@ -187,6 +189,12 @@ func (j *job) run(ctx context.Context, chunks <-chan *chunk) error {
 				pending = nil
 				continue
 			}
+			if pending.lost == 0 && !j.takesInput() {
+				// Every guest has ended without taking all the input (they
+				// failed, or answer early): their errors say why.
+				pending, chunks = nil, nil
+				continue
+			}
 			if err := j.startMore(ctx); err != nil {
 				return err
 			}
@@ -238,13 +246,11 @@ func (j *job) pick() *execution {
 // execution takes input any more: one on each gateway left, up to one per
 // chunk.
 func (j *job) startMore(ctx context.Context) error {
-	for _, e := range j.execs {
-		if !e.ended && e.inOpen && !e.dead.Load() {
-			return nil // it will take the chunk when it has room
-		}
+	if j.takesInput() || j.starting > 0 {
+		return nil // it will take the chunk when it has room
 	}
-	if j.starting > 0 {
-		return nil
+	if j.startFailed > 2*len(j.execs)+2 {
+		return fmt.Errorf("the module could not be started again for the input of a lost gateway: %w", j.startErr)
 	}
 	var live []*gateway.Gateway
 	seen := map[*gateway.Gateway]bool{}
@@ -293,6 +299,16 @@ func (j *job) runsOn(gw *gateway.Gateway) int {
 	return n
 }
 
+// takesInput says whether an execution still takes input.
+func (j *job) takesInput() bool {
+	for _, e := range j.execs {
+		if !e.ended && e.inOpen && !e.dead.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // endInput gives every execution still taking input its end.
 func (j *job) endInput() {
 	for _, e := range j.execs {
@@ -324,6 +340,8 @@ func (j *job) handle(ctx context.Context, ev event) error {
 		j.starting--
 		if ev.err != nil {
 			// That gateway is going too; startMore tries the others.
+			j.startFailed++
+			j.startErr = ev.err
 			return nil
 		}
 		j.add(ctx, e)

@@ -20,6 +20,7 @@ type statusRow struct {
 	ID     string          `json:"id"`
 	Spec   string          `json:"spec"`
 	Status *gateway.Status `json:"status,omitempty"`
+	Start  time.Duration   `json:"start_ns,omitempty"` // connecting and starting the agent
 	RTT    time.Duration   `json:"rtt_ns,omitempty"`
 	Error  string          `json:"error,omitempty"`
 }
@@ -39,8 +40,8 @@ status, prints one row per gateway and ends them again. A gateway that cannot
 be reached or does not answer within --timeout gets a row with the reason;
 the others are still shown, and the exit status is then 1. Columns: gateway
 id, agent version, OS/arch, executions (running/started), resident memory,
-modules compiled in memory and loaded from the disk cache, and the round
-trip of the status request. --json prints one object per line.`,
+modules compiled in memory and loaded from the disk cache, the time to
+connect and start the agent, and the round trip of the status request. --json prints one object per line.`,
 		Example: `  wasmnet status popen
   wasmnet status -g @fleet.txt --timeout 10s
   wasmnet status 2*popen ssh=build@10.0.0.7//id=build --json`,
@@ -108,12 +109,14 @@ func fleetStatus(ctx context.Context, fleet *fleetFlags, specs []string, timeout
 			defer func() { <-sem }()
 			hctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
+			start := time.Now()
 			gw, err := group.MakeGateway(hctx, spec)
 			if err != nil {
 				rows[i].Error = err.Error()
 				return
 			}
-			start := time.Now()
+			rows[i].Start = time.Since(start)
+			start = time.Now()
 			st, err := gw.RemoteStatus(hctx)
 			if err != nil {
 				rows[i].Error = err.Error()
@@ -129,19 +132,19 @@ func fleetStatus(ctx context.Context, fleet *fleetFlags, specs []string, timeout
 
 func printStatusTable(cmd *cobra.Command, rows []statusRow) error {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tVERSION\tOS/ARCH\tEXECUTIONS\tRSS\tCACHE\tRTT\tSTATUS")
+	fmt.Fprintln(tw, "ID\tVERSION\tOS/ARCH\tEXECUTIONS\tRSS\tCACHE\tSTART\tRTT\tSTATUS")
 	for _, r := range rows {
 		st := r.Status
 		if st == nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t%s\n", r.ID, r.Error)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.ID, r.Error)
 			continue
 		}
 		rss := "-"
 		if st.RSS > 0 {
 			rss = formatBytes(st.RSS)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\tok\n", r.ID, st.Version, st.OS, st.Arch,
-			st.Executing, st.Executions, rss, st.ModulesCached, st.CacheLoads, r.RTT.Round(10*time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\t%s\tok\n", r.ID, st.Version, st.OS, st.Arch,
+			st.Executing, st.Executions, rss, st.ModulesCached, st.CacheLoads, r.Start.Round(time.Millisecond), r.RTT.Round(10*time.Microsecond))
 	}
 	return tw.Flush()
 }
