@@ -52,9 +52,12 @@ func sshSpec(t *testing.T, s string) Spec {
 
 func dialTest(t *testing.T, spec string) (*link, bootReport, error) {
 	t.Helper()
+	// The stand-in agent is built first: on a loaded machine its build
+	// alone can take the 30 s that bound the dial.
+	agent := standinAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, rep, err := dialSSHReport(ctx, sshSpec(t, spec), standinAgent(t), nil)
+	l, rep, err := dialSSHReport(ctx, sshSpec(t, spec), agent, nil)
 	if err == nil {
 		t.Cleanup(func() { l.kill(); l.wait() })
 	}
