@@ -28,12 +28,13 @@ type agent struct {
 	muxReady chan struct{} // closed once mux is set
 	started  time.Time
 
-	ctx       context.Context // ends every execution
-	terminate context.CancelFunc
-	execs     sync.WaitGroup
-	memory    memoryPools // linear memories of ended executions, for reuse
-	running   atomic.Int64
-	total     atomic.Int64
+	ctx         context.Context // ends every execution
+	terminate   context.CancelFunc
+	execs       sync.WaitGroup
+	memory      memoryPools // linear memories of ended executions, for reuse
+	running     atomic.Int64
+	total       atomic.Int64
+	imageStarts atomic.Int64 // executions restored from a reactor's snapshot
 }
 
 // Serve runs the agent on conn until the client goes away, asks it to
@@ -99,7 +100,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 	a := &agent{
 		cfg:      cfg,
 		runtimes: rts,
-		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, maxImage: cfg.maxMemoryLimit, mods: map[string]*storedModule{}},
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}
@@ -189,5 +190,6 @@ func (a *agent) status() channel.Status {
 		HeapAlloc:     int64(ms.HeapAlloc),
 		UptimeNanos:   int64(time.Since(a.started)),
 		CompileCache:  a.store.cacheDir,
+		ImageStarts:   a.imageStarts.Load(),
 	}
 }

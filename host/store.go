@@ -24,6 +24,7 @@ import (
 type moduleStore struct {
 	runtimes *runtimes
 	cacheDir string // "" without a disk cache
+	maxImage uint64 // the largest initial memory to keep an image of
 
 	// compileMu serialises compilations, so that counting the files the
 	// disk cache gains tells a real compilation from a cache load.
@@ -43,7 +44,8 @@ type storedModule struct {
 	// compiled holds the module's code per runtime kind; the moduleStore's
 	// mu guards it.
 	compiled [2]wazero.CompiledModule
-	err      error // why the module cannot run; kept so it is not uploaded again
+	err      error        // why the module cannot run; kept so it is not uploaded again
+	image    *moduleImage // nil: the module starts without an image
 }
 
 func (s *moduleStore) get(sum string) *storedModule {
@@ -73,8 +75,9 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 	}
 	// Compiled at once, so that a module that cannot run is refused at
 	// upload, for the runtime most executions use.
-	stored := &storedModule{bytes: b}
-	compiled, err := s.compile(ctx, b, unlimited)
+	code, image := newModuleImage(b, s.maxImage)
+	stored := &storedModule{bytes: code, image: image}
+	compiled, err := s.compile(ctx, code, unlimited)
 	if err == nil {
 		err = checkImports(compiled)
 	}
