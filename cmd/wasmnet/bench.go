@@ -45,6 +45,9 @@ type goal struct {
 	text  string
 	ratio bool    // the bound applies to value/limit
 	bound float64 // an upper bound, or a lower bound for higher-is-better figures
+	// maxRatio, if set, also bounds value/limit (a time) when the bound
+	// is on the value.
+	maxRatio float64
 }
 
 // A probe measures one or more figures in one trial: a popen start and the
@@ -279,6 +282,9 @@ func (b *bench) compare(r *benchResult) {
 	met := v <= f.goal.bound
 	if f.higher {
 		met = v >= f.goal.bound
+	}
+	if f.goal.maxRatio > 0 && (r.Ratio == 0 || r.Ratio > f.goal.maxRatio) {
+		met = false
 	}
 	r.Met = &met
 }
