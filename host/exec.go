@@ -55,6 +55,9 @@ const maxHandles = 1 << 16
 func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
 	stored := a.store.get(req.Module)
 	if stored == nil {
+		stored = a.store.fromDisk(ctx, req.Module)
+	}
+	if stored == nil {
 		return &channel.ExecReply{NeedModule: true}, nil
 	}
 	if stored.err != nil {

@@ -37,6 +37,7 @@ type moduleStore struct {
 	cacheLoads    atomic.Int64
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
+	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
 }
 
 type storedModule struct {
@@ -64,12 +65,19 @@ func (s *moduleStore) count() int {
 // WebAssembly, or that imports what the agent lacks, is stored with its
 // error, which is also returned.
 func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
+	return s.addFrom(ctx, sum, b, true)
+}
+
+// addFrom is add for bytes uploaded by a client or read from disk.
+func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploaded bool) error {
 	got := sha256.Sum256(b)
 	if hex.EncodeToString(got[:]) != sum {
 		return fmt.Errorf("module upload: the bytes hash to %x, not %s", got[:8], short(sum))
 	}
-	s.uploads.Add(1)
-	s.uploadedBytes.Add(int64(len(b)))
+	if uploaded {
+		s.uploads.Add(1)
+		s.uploadedBytes.Add(int64(len(b)))
+	}
 	if m := s.get(sum); m != nil {
 		return m.err
 	}
@@ -85,6 +93,9 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 		stored.err = fmt.Errorf("module %s: %w", short(sum), err)
 	}
 	stored.compiled[unlimited] = compiled
+	if stored.err == nil && uploaded {
+		s.keep(sum, b)
+	}
 	s.mu.Lock()
 	s.mods[sum] = stored
 	s.mu.Unlock()
@@ -140,7 +151,10 @@ func countFiles(dir string) int {
 		return 0
 	}
 	n := 0
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path == filepath.Join(dir, modulesDir) {
+			return fs.SkipDir // module bytes, not machine code
+		}
 		if err == nil && !d.IsDir() {
 			n++
 		}
