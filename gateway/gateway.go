@@ -240,7 +240,7 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 		if attempt > 0 || len(m.bytes) == 0 {
 			return errors.New("the agent asked for the module again after receiving it")
 		}
-		up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		up, err := m.uploadBody()
 		if err != nil {
 			return err
 		}

@@ -6,14 +6,39 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/channel"
 )
 
 // A Module is WebAssembly code to run, addressed by the sha256 of its
 // bytes: an agent receives the bytes only the first time it sees the hash.
 type Module struct {
-	name  string
-	sum   string
-	bytes []byte
+	name   string
+	sum    string
+	bytes  []byte
+	upload *moduleUpload // shared by the copies of one Module
+}
+
+// moduleUpload is a module's upload request, encoded once: a Group that
+// sends a 4 MB module to 64 agents at once then holds one encoding, not 64.
+type moduleUpload struct {
+	once sync.Once
+	body []byte
+	err  error
+}
+
+// uploadBody returns the encoded channel.ModuleUpload of m.
+func (m Module) uploadBody() ([]byte, error) {
+	if m.upload == nil { // a zero Module
+		return msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+	}
+	m.upload.once.Do(func() {
+		m.upload.body, m.upload.err = msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+	})
+	return m.upload.body, m.upload.err
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.
@@ -34,7 +59,7 @@ func LoadModule(path string) (Module, error) {
 func ModuleBytes(b []byte) Module {
 	sum := sha256.Sum256(b)
 	s := hex.EncodeToString(sum[:])
-	return Module{name: s[:12], sum: s, bytes: b}
+	return Module{name: s[:12], sum: s, bytes: b, upload: &moduleUpload{}}
 }
 
 // Name is the module's file name, or the start of its hash.
