@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
@@ -103,4 +104,49 @@ func TestImageNotTakenWithArgs(t *testing.T) {
 	if st.ImageStarts != 1 {
 		t.Fatalf("%d executions restored from an image, want 1 (the fourth)", st.ImageStarts)
 	}
+}
+
+// TestIdleAgentGivesMemoryBack runs guests that grow their memory to
+// about 48 MiB and checks that the agent, once idle, is back near the
+// size it had before them.
+func TestIdleAgentGivesMemoryBack(t *testing.T) {
+	m, err := LoadModule(testwasm.GoReactor(t, "imagecheck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := popen(t, "popen")
+	imageRun(t, g, m, "warm-up", "look")
+	before := idleRSS(t, g)
+	for range 3 {
+		imageRun(t, g, m, "grow", "write")
+	}
+	after := idleRSS(t, g)
+	if after > before+16<<20 {
+		t.Fatalf("idle agent RSS %d MiB after guests of 48 MiB, %d MiB before them", after>>20, before>>20)
+	}
+}
+
+// idleRSS waits until g's agent has run nothing for a second and returns
+// its RSS.
+func idleRSS(t *testing.T, g *Gateway) int64 {
+	t.Helper()
+	for range 600 {
+		st, err := g.RemoteStatus(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Executing == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	st, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RSS == 0 {
+		t.Fatal("the agent reports no RSS (no /proc?)")
+	}
+	return st.RSS
 }

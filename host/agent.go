@@ -35,6 +35,7 @@ type agent struct {
 	running     atomic.Int64
 	total       atomic.Int64
 	imageStarts atomic.Int64 // executions restored from a reactor's snapshot
+	idle        idleRelease
 }
 
 // Serve runs the agent on conn until the client goes away, asks it to
@@ -47,6 +48,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		return err
 	}
 	defer a.runtimes.close(context.Background())
+	defer a.idle.stop()
 	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
 		Window:   cfg.window,
 		MaxFrame: cfg.maxMessage,
@@ -104,6 +106,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}
+	a.idle.running = &a.running
 	a.ctx, a.terminate = context.WithCancel(ctx)
 	return a, nil
 }

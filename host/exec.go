@@ -211,6 +211,7 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.idle.ended()
 	defer e.agent.running.Add(-1)
 	defer e.cancel()
 	err := e.call(mod, entry)

@@ -437,7 +437,12 @@ func (b *bench) idleRSSGo() ([]float64, error) {
 			return nil, err
 		}
 	}
-	st, err := idleStatus(b.ctx, gw)
+	if _, err := idleStatus(b.ctx, gw); err != nil {
+		return nil, err
+	}
+	// An agent gives freed memory back after 250 ms without executions.
+	time.Sleep(500 * time.Millisecond)
+	st, err := gw.RemoteStatus(b.ctx)
 	if err != nil {
 		return nil, err
 	}
