@@ -14,9 +14,12 @@ type Config struct {
 	// MaxFrame is the largest frame this side accepts, and so the largest
 	// message the peer may send. Default 64 MiB.
 	MaxFrame int
-	// KeepAlive is how often a ping is sent when the connection is idle;
-	// a peer silent for KeepAliveTimeout is taken for dead. Zero disables
-	// both, which suits pipes to a local process.
+	// KeepAlive is how often a ping is sent on an idle connection, and
+	// KeepAliveTimeout how long the peer may be silent before it is taken
+	// for gone (default 3 x KeepAlive). A timeout alone pings nothing: it
+	// is announced in the hello, and the peer pings at least four times
+	// per timeout. Zero disables both, which suits a pipe to a local
+	// process that ends with its parent.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
 	// AcceptBacklog is how many channels the peer opened may wait for
@@ -31,6 +34,10 @@ type Config struct {
 	// Info is this side's part of the hello: software version, OS/arch and
 	// anything else the peer should know (limits, ABI versions).
 	Info Info
+	// Owner is what Channel.Owner reports for the channels of this Mux:
+	// the gateway for a client's connection. The channel package never
+	// uses it.
+	Owner any
 }
 
 // DefaultConfig returns the defaults.

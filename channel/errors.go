@@ -15,6 +15,9 @@ var (
 	ErrCallback = errors.New("channel: receive on a channel with a callback")
 	// ErrMuxClosed is the cause of a multiplexer that was closed locally.
 	ErrMuxClosed = errors.New("channel: connection closed")
+	// ErrKeepAliveTimeout is wrapped by the cause of a multiplexer whose
+	// peer was silent for longer than Config.KeepAliveTimeout.
+	ErrKeepAliveTimeout = errors.New("channel: keepalive timeout")
 )
 
 // RemoteError is the error a peer closed a channel with: a guest's panic or

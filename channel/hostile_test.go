@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -296,5 +297,46 @@ func TestPeerThatReadsNothing(t *testing.T) {
 	}
 	if err := m.Err(); !strings.Contains(err.Error(), "reads nothing") {
 		t.Fatalf("ended with %v", err)
+	}
+}
+
+func TestKeepAliveTimeoutIsASentinel(t *testing.T) {
+	m, _ := newRawPeer(t, RoleClient, &Config{KeepAlive: 10 * time.Millisecond, KeepAliveTimeout: 50 * time.Millisecond})
+	select {
+	case <-m.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("a silent peer was not noticed")
+	}
+	if err := m.Err(); !errors.Is(err, ErrKeepAliveTimeout) {
+		t.Fatalf("ended with %v, want ErrKeepAliveTimeout", err)
+	}
+}
+
+// TestWaitWaitsForHandlersAndCallbacks ends a Mux while a handler and a
+// callback still run: Wait returns only after both have.
+func TestWaitWaitsForHandlersAndCallbacks(t *testing.T) {
+	var handlerDone, callbackDone atomic.Bool
+	started := make(chan struct{})
+	agentCfg := &Config{Handler: HandlerFunc(func(ctx context.Context, _ *Mux, _ uint8, _ []byte) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // a handler slow to notice
+		handlerDone.Store(true)
+		return nil, nil
+	})}
+	cm, am := muxPair(t, osPipePair, nil, agentCfg)
+	_, a := channelPair(t, cm, am)
+	a.SetCallback(func(v any) {
+		if v == "end" {
+			time.Sleep(50 * time.Millisecond)
+			callbackDone.Store(true)
+		}
+	}, "end")
+	go cm.Call(context.Background(), 1, nil)
+	<-started
+	am.Close()
+	am.Wait()
+	if !handlerDone.Load() || !callbackDone.Load() {
+		t.Fatalf("Wait returned before the handler (%v) or the callback (%v)", handlerDone.Load(), callbackDone.Load())
 	}
 }

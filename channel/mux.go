@@ -57,7 +57,7 @@ type Mux struct {
 	nextCall    uint32
 	accepted    chan struct{} // a token when the backlog may have grown
 
-	lastRecv atomic.Int64 // unix nanoseconds of the last frame read
+	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
 	cancel    context.CancelFunc
@@ -65,6 +65,46 @@ type Mux struct {
 	err       error // why the mux ended; set before done is closed
 	done      chan struct{}
 	loops     sync.WaitGroup // reader, writer, keepalive
+	handlers  tracker        // request handlers and channel callbacks
+}
+
+// tracker counts goroutines that may start at any time, even while someone
+// waits for the count to reach zero (which a sync.WaitGroup forbids).
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil if nobody waits
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	if t.n--; t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) wait() {
+	for {
+		t.mu.Lock()
+		if t.n == 0 {
+			t.mu.Unlock()
+			return
+		}
+		if t.idle == nil {
+			t.idle = make(chan struct{})
+		}
+		idle := t.idle
+		t.mu.Unlock()
+		<-idle
+	}
 }
 
 // NewMux runs the hello exchange on conn and returns the running Mux. ctx
@@ -79,13 +119,13 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 		conn:  conn,
 		cfg:   cfg,
 		role:  role,
-		br:    bufio.NewReaderSize(conn, 64<<10),
 		chans: map[uint32]*Channel{},
 		calls: map[uint32]chan response{},
 		done:  make(chan struct{}),
 
 		accepted: make(chan struct{}, 1),
 	}
+	m.br = bufio.NewReaderSize(timedReader{conn, &m.lastRecv}, 64<<10)
 	m.wdata = sync.NewCond(&m.wmu)
 	m.wspace = sync.NewCond(&m.wmu)
 	m.nextID = 1
@@ -103,7 +143,7 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 	m.lastRecv.Store(time.Now().UnixNano())
 	m.loops.Add(1)
 	go m.readLoop()
-	if cfg.KeepAlive > 0 {
+	if m.pingEvery() > 0 || cfg.KeepAliveTimeout > 0 {
 		m.loops.Add(1)
 		go m.keepAlive()
 	}
@@ -130,10 +170,13 @@ func (m *Mux) Err() error {
 }
 
 // Wait blocks until the mux has ended and its goroutines have returned,
-// and returns why it ended.
+// request handlers and channel callbacks included, and returns why it
+// ended. Handlers see their ctx end with the mux; a callback returns once
+// its channel (closed with the mux) has delivered its endmarker.
 func (m *Mux) Wait() error {
 	<-m.done
 	m.loops.Wait()
+	m.handlers.wait()
 	return m.err
 }
 
@@ -211,7 +254,6 @@ func (m *Mux) readLoop() {
 			m.fail(fmt.Errorf("channel: truncated %s frame (%d bytes announced): %w", h.typ, h.length, err))
 			return
 		}
-		m.lastRecv.Store(time.Now().UnixNano())
 		if err := m.dispatch(h, payload); err != nil {
 			m.fail(err)
 			return
@@ -236,6 +278,12 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		c, err := m.lookupForFrame(h)
 		if c == nil || err != nil {
 			return err
+		}
+		if h.flags&flagHalf != 0 {
+			if c.peerHalfClosed() {
+				m.forgetClosed(c)
+			}
+			return nil
 		}
 		var remote *RemoteError
 		if h.flags&flagError != 0 {

@@ -91,7 +91,9 @@ func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 	}
 	// The answer is written from the handler's goroutine, never the read
 	// loop, so it may wait for queue space and may be written directly.
+	m.handlers.add()
 	go func() {
+		defer m.handlers.done()
 		var out []byte
 		err := errors.New("channel: this side serves no requests")
 		if h != nil {

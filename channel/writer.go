@@ -100,6 +100,7 @@ func (m *Mux) writeLoop() {
 	for {
 		m.wmu.Lock()
 		for m.writing || len(m.wbuf) == 0 && !m.wclosed {
+			m.releaseIdleLocked()
 			m.wdata.Wait()
 		}
 		batch := m.wbuf
@@ -125,5 +126,21 @@ func (m *Mux) writeLoop() {
 			m.conn.Close()
 			return
 		}
+	}
+}
+
+// keepBuffer is the largest write buffer kept while the writer is idle. A
+// big message grows the batch to its size, and a gateway that kept such
+// buffers between bursts held ~22 MB after 1 MiB messages (1.4 GB for 64
+// gateways); they are kept only while frames keep coming.
+const keepBuffer = 64 << 10
+
+// releaseIdleLocked drops the big buffers of an idle writer; wmu is held.
+func (m *Mux) releaseIdleLocked() {
+	if cap(m.wspare) > keepBuffer {
+		m.wspare = nil
+	}
+	if len(m.wbuf) == 0 && cap(m.wbuf) > keepBuffer {
+		m.wbuf = nil
 	}
 }

@@ -36,7 +36,11 @@ import (
 // installs it under a unique temporary name and renames it into place (so
 // concurrent bootstraps of one host do not clash), prints
 // "wasmnet-boot exec uploaded PATH" and execs it. Failures print
-// "wasmnet-boot error KIND: MESSAGE" and exit.
+// "wasmnet-boot error KIND: MESSAGE" and exit. The cache directory is
+// made 0700 and used only if it and its parent are this user's, no link
+// and writable by no one else; otherwise the script says so on stderr and
+// the agent is uploaded to a private temporary directory, removed when
+// the agent exits.
 //
 // Why gzip and not zstd: gzip -d is on every POSIX host (it is in POSIX's
 // pax/compress family and in busybox), zstd is not, and a self-contained
@@ -53,14 +57,21 @@ var bootScript = strings.Join([]string{
 	`case "$m" in x86_64|amd64) g=amd64;; aarch64|arm64) g=arm64;; i?86) g=386;; armv*|arm) g=arm;; riscv64) g=riscv64;; ppc64le) g=ppc64le;; s390x) g=s390x;; loongarch64) g=loong64;; *) g=unknown;; esac;`,
 	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; "p:$o/$g="*) h=${x#*=};; esac; done;`,
 	`echo "wasmnet-boot $o $g $s $m";`,
-	`r=cached;`,
+	// The cache holds code this user runs: it must be this user's, no
+	// link, writable by no one else (ls -ld: no w in the group and other
+	// places), or it is not used.
+	`q() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && case $(ls -ld "$1") in d????-??-*) true;; *) false;; esac; };`,
+	`[ -e "$c" ] || [ -L "$c" ] || (umask 077; mkdir -p "$c") 2>/dev/null;`,
+	`q "${c%/*}" && q "$c" || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link): no agent cache" >&2; c=; };`,
+	`r=cached; x=;`,
 	`if [ -n "$f" ]; then r=given;`,
-	`elif [ -n "$h" ] && [ -x "$c/agent-$h" ]; then f="$c/agent-$h";`,
+	`elif [ -n "$h" ] && [ -n "$c" ] && [ -x "$c/agent-$h" ] && [ ! -L "$c/agent-$h" ] && [ -O "$c/agent-$h" ]; then f="$c/agent-$h";`,
 	`else`,
 	`echo "wasmnet-boot need";`,
 	`read -r h n || exit 1;`,
 	`case "$h" in *[!0-9a-f]*|"") echo "wasmnet-boot error upload: bad header"; exit 1;; esac;`,
 	`case "$n" in *[!0-9]*|"") echo "wasmnet-boot error upload: bad header"; exit 1;; esac;`,
+	`if [ -z "$c" ]; then c=$(mktemp -d 2>/dev/null) && x=$c || { echo "wasmnet-boot error upload: no private directory for the agent"; exit 1; }; fi;`,
 	`mkdir -p "$c" || { echo "wasmnet-boot error upload: cannot create $c"; exit 1; };`,
 	`t=$(mktemp "$c/.agent-XXXXXXXX" 2>/dev/null) || t="$c/.agent-$$.tmp";`,
 	`trap 'rm -f "$t"' EXIT; trap 'exit 1' HUP INT TERM PIPE;`,
@@ -76,6 +87,7 @@ var bootScript = strings.Join([]string{
 	`fi;`,
 	`if [ -n "$d" ]; then mkdir -p "$d" && cd "$d" || { echo "wasmnet-boot error chdir: cannot enter $d"; exit 1; }; fi;`,
 	`echo "wasmnet-boot exec $r $f";`,
+	`if [ -n "$x" ]; then "$f" agent; e=$?; rm -rf "$x"; exit $e; fi;`,
 	`exec "$f" agent`,
 }, " ")
 

@@ -49,10 +49,13 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	}
 	defer a.runtimes.close(context.Background())
 	defer a.idle.stop()
-	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
-		Window:   cfg.window,
-		MaxFrame: cfg.maxMessage,
-		Handler:  a,
+	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
+	defer cancelHello()
+	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
+		Window:           cfg.window,
+		MaxFrame:         cfg.maxMessage,
+		KeepAliveTimeout: cfg.keepAliveTimeout,
+		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
 			ABI:    []int{abi.Version},
@@ -86,6 +89,12 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
 	cacheDir := cfg.compilationCacheDir()
 	if cacheDir != "" {
+		if err := PrivateDir(cacheDir); err != nil {
+			fmt.Fprintf(cfg.log, "wasmnet agent: running without a compilation cache on disk: %v\n", err)
+			cacheDir = ""
+		}
+	}
+	if cacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			rc = rc.WithCompilationCache(cache)
 		} else {
@@ -102,7 +111,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 	a := &agent{
 		cfg:      cfg,
 		runtimes: rts,
-		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, maxImage: cfg.maxMemoryLimit, mods: map[string]*storedModule{}},
+		store:    newModuleStore(rts, cacheDir, cfg),
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}
@@ -134,6 +143,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	// The mux serves requests as soon as its hello is done, a moment
 	// before NewMux has returned it to Serve.
 	<-a.muxReady
+	defer a.traceRequest(kind, body, time.Now(), &err)
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(a.cfg.log, "wasmnet agent: panic serving request %d: %v\n%s", kind, r, debug.Stack())

@@ -53,6 +53,36 @@ func newModuleImage(b []byte, maxMemory uint64) ([]byte, *moduleImage) {
 	return split.Code, &moduleImage{globals: split.Globals, reactor: split.Reactor, data: mem}
 }
 
+// weight is the memory the images hold, for the store's limit.
+func (img *moduleImage) weight() int64 {
+	if img == nil {
+		return 0
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	n := img.data.weight()
+	if img.snap != nil {
+		n += img.snap.mem.weight()
+	}
+	return n
+}
+
+// close releases the images; the store calls it once no execution uses
+// the module. Memories already mapped stay valid.
+func (img *moduleImage) close() {
+	if img == nil {
+		return
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	img.data.close()
+	if img.snap != nil {
+		img.snap.mem.close()
+	}
+	img.snap = nil
+	img.tried = true
+}
+
 // imagePlan is how one execution uses its module's image.
 type imagePlan struct {
 	img  *moduleImage

@@ -57,6 +57,15 @@ func newMemImage(b []byte) (*memImage, error) {
 	return &memImage{f: f, size: uint64(size)}, nil
 }
 
+// weight is the image's size in bytes (its holes included).
+func (img *memImage) weight() int64 { return int64(img.size) }
+
+func (img *memImage) close() {
+	if img.f != nil {
+		img.f.Close()
+	}
+}
+
 func isZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {

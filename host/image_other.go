@@ -17,6 +17,10 @@ func newMemImage(b []byte) (*memImage, error) {
 	return &memImage{data: append([]byte(nil), b...)}, nil
 }
 
+func (img *memImage) weight() int64 { return int64(len(img.data)) }
+
+func (img *memImage) close() {}
+
 func (img *memImage) newMemory(a *limitedAllocator, max uint64) experimental.LinearMemory {
 	return &copiedMemory{limitedMemory: limitedMemory{alloc: a, max: max}, img: img}
 }

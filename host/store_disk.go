@@ -32,7 +32,7 @@ func (s *moduleStore) modulePath(sum string) (string, bool) {
 }
 
 // fromDisk loads, checks and stores a module kept on disk by an earlier
-// agent, or returns nil.
+// agent, and returns it acquired; or returns nil.
 func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	path, ok := s.modulePath(sum)
 	if !ok {
@@ -47,19 +47,27 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if err != nil || len(b) > maxStoredModule {
 		return nil
 	}
-	if err := s.addFrom(ctx, sum, b, false); err != nil && s.get(sum) == nil {
+	if err := s.addFrom(ctx, sum, b, false); err != nil {
+		if m := s.acquire(sum); m != nil {
+			return m // a module that cannot run, refused as from a client
+		}
 		// The bytes do not hash to sum: drop the file, so that the
 		// upload that follows replaces it.
 		os.Remove(path)
 		return nil
 	}
 	s.diskLoads.Add(1)
-	return s.get(sum)
+	return s.acquire(sum)
 }
 
 // keep writes an uploaded module to disk, atomically; a failure only
-// means the next agent asks for the bytes.
+// means the next agent asks for the bytes. It holds compileMu, so that no
+// compilation sees the file appear (diskCache tells a compilation from a
+// cache load by the files it adds). The files count against the disk
+// cache's limit like wazero's.
 func (s *moduleStore) keep(sum string, b []byte) error {
+	s.compileMu.Lock()
+	defer s.compileMu.Unlock()
 	path, ok := s.modulePath(sum)
 	if !ok {
 		return nil
@@ -84,6 +92,9 @@ func (s *moduleStore) keep(sum string, b []byte) error {
 	if err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("host: keep module: %w", err)
+	}
+	if s.disk != nil {
+		s.disk.trim()
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ type nsHost struct {
 	veth     string // the root side of the veth pair
 	rootAddr string // the root side's address
 	addr     string // the namespace side's address, where sshd listens
+	// unrouted: the root namespace has no route to addr (a host behind a
+	// hop), so waits for a listener look from inside the namespace.
+	unrouted bool
 }
 
 // netnsHosts makes n namespaces wn-<random>-a, -b, ... with a /30 each out
@@ -207,7 +210,11 @@ LogLevel VERBOSE
 			t.Logf("sshd in %s:\n%s", h.ns, s.log.String())
 		}
 	})
-	sshdtest.WaitListening(t, s.addr(), exited, s.log.String)
+	if h.unrouted {
+		waitListeningIn(t, h.ns, s.port, exited, s.log.String)
+	} else {
+		sshdtest.WaitListening(t, s.addr(), exited, s.log.String)
+	}
 	return s
 }
 

@@ -61,6 +61,8 @@ func gatewayProbes() []probe {
 			run: func(b *bench) ([]float64, error) { return b.exec("echo") }},
 		{figures: []figure{{key: "exec-go-r", name: "RemoteExec to first item, cached, Go echo reactor", unit: "µs", limit: "exec-c", goal: goalExecGo}},
 			run: func(b *bench) ([]float64, error) { return b.exec("echo-reactor") }},
+		{figures: []figure{{key: "exec-star", name: "RemoteExec to first item, cached, Starlark echo (source)", unit: "µs", limit: "raw-rtt"}},
+			run: func(b *bench) ([]float64, error) { return b.exec(starlarkEcho) }},
 		{figures: []figure{{key: "rtt-c", name: "round trip client-guest-client, C echo", unit: "µs", limit: "raw-rtt", goal: goalRTT}},
 			run: func(b *bench) ([]float64, error) { return b.roundTrip("echo-c") }},
 		{figures: []figure{{key: "rtt-go", name: "round trip client-guest-client, Go echo", unit: "µs", limit: "raw-rtt"}},

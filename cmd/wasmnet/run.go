@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +32,8 @@ type runFlags struct {
 	merge     bool
 	top       int
 	take      int
+	sandbox   sandboxFlags
+	source    string
 }
 
 // terminateTimeout is how long the agents get to end before they are killed.
@@ -38,7 +42,7 @@ const terminateTimeout = 5 * time.Second
 func newRunCommand() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] MODULE.wasm [-- ARGS...]",
+		Use:   "run [flags] MODULE.wasm|SCRIPT.star [-- ARGS...]\n  wasmnet run [flags] -c SOURCE [-- ARGS...]",
 		Short: "Run a module on many gateways, feed it input and print what it sends",
 		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them; by default one
 popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
@@ -48,6 +52,12 @@ valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
 object per line. Guests' stdout and stderr go to stderr, tagged with their
 gateway. A summary goes to stderr at the end.
 
+Instead of a module, run takes Starlark source (the Python dialect of
+go.starlark.net): a SCRIPT.star file, or the program itself with -c. It runs
+in the interpreter guest shipped with wasmnet, with the same sandbox; inside,
+channel.send(v), channel.receive(), "for v in channel:" and print() talk to
+this client (see gateway.Source).
+
 Input (--input FILE|DIR, repeatable; a DIR means its regular files,
 recursively, in lexical order) is cut into chunks of about --chunk-size bytes
 that end at white space, so no word is split, and no chunk spans two files.
@@ -55,8 +65,11 @@ The chunks are dealt out work-sharing style: each goes to the guest with the
 fewest bytes sent so far among those that can take it now; a guest whose
 channel window is full (it reads more slowly than it is fed) takes none until
 it catches up, so the others take its share.
-After the last chunk every guest is sent nil, the end of its input, which is
-the protocol of the wordcount and sink guests: answer after nil, then return.
+After the last --send value and the last chunk, run half-closes every guest's
+channel: the guest's receive reports the end of its input (io.EOF in Go,
+WASMNET_ECLOSED in C), and the guest can still send its answers. So a guest
+that loops until its input ends, such as primes, returns by itself, and
+wordcount answers at the end of its input.
 
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
@@ -73,10 +86,22 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
   # Send two values to every guest and print the answers as JSON lines:
   wasmnet run -g 2*popen --send '[1, 1000000]' --take 1 --json primes.wasm
 
+  # Ship source, as execnet's remote_exec(str) does:
+  wasmnet run -g 2*popen --send 21 --take 1 -c 'channel.send(channel.receive() * 2)'
+  wasmnet run -g popen worker.star
+
   # Remote and local agents together, arguments after --:
   wasmnet run -g ssh=build@10.0.0.7 -g popen --timeout 1m tool.wasm -- -v input`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("source") {
+				if dash := cmd.ArgsLenAtDash(); dash != 0 && len(args) > 0 {
+					return fmt.Errorf("run: with -c, guest arguments come after --: got %q", args)
+				}
+				return runModule(cmd, &f, "", args)
+			}
+			if len(args) == 0 {
+				return errors.New("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
+			}
 			module, guestArgs := args[0], args[1:]
 			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
 				return fmt.Errorf("run: one module, then guest arguments after --: got %q", args)
@@ -93,7 +118,9 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per line")
 	fl.BoolVar(&f.merge, "merge", false, "sum the guests' maps of string to integer and print the result")
 	fl.IntVar(&f.top, "top", 0, "with --merge, print only the N highest counts")
+	fl.StringVarP(&f.source, "source", "c", "", "Starlark source to run instead of a module")
 	fl.IntVar(&f.take, "take", 0, "close each guest's channel after it sent N items (for guests that loop until closed)")
+	f.sandbox.register(fl)
 	return cmd
 }
 
@@ -132,10 +159,15 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	mod, err := gateway.LoadModule(path)
+	mod, err := loadRunModule(path, f)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
+	execOpts, err := f.sandbox.execOptions()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	execOpts = append(execOpts, gateway.WithArgs(args...))
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -151,18 +183,41 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	guestOut := stderr
+	// Guests' output is escaped on its way to the terminal (escape.go).
+	guestOut := io.Writer(&escapingWriter{w: stderr})
 	if prog != nil {
-		guestOut = prog
+		guestOut = &escapingWriter{w: prog}
 		r.stdout = prog.itemWriter(r.stdout)
 	}
 	group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(guestOut)))
-	err = r.run(ctx, group, mod, args, values, files, chunkSize, prog)
+	err = r.run(ctx, group, mod, execOpts, values, files, chunkSize, prog)
 	if prog != nil {
 		prog.finish()
 	}
 	terr := group.Terminate(terminateTimeout)
 	return r.report(ctx, err, terr)
+}
+
+// loadRunModule reads the module to run: Starlark source from -c or a .star
+// file, else a .wasm file.
+func loadRunModule(path string, f *runFlags) (gateway.Module, error) {
+	var m gateway.Module
+	switch {
+	case path == "":
+		m = gateway.SourceFile("-c", f.source)
+	case strings.HasSuffix(path, ".star"):
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return gateway.Module{}, err
+		}
+		m = gateway.SourceFile(filepath.Base(path), string(src))
+	default:
+		return gateway.LoadModule(path)
+	}
+	if _, err := gateway.Interpreter(); err != nil {
+		return gateway.Module{}, err
+	}
+	return m, nil
 }
 
 // cancelOnSignal cancels ctx with errInterrupted on SIGINT or SIGTERM; the
@@ -189,7 +244,7 @@ func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() 
 
 // run starts the gateways and the module, feeds the guests and prints what
 // they send until every guest has ended or ctx ends.
-func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, args []string,
+func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, execOpts []gateway.ExecOption,
 	values []any, files []string, chunkSize int, prog *progress) error {
 	specs := r.flags.specs
 	if len(specs) == 0 {
@@ -199,7 +254,7 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 		return err
 	}
 	start := time.Now()
-	mc, err := group.RemoteExec(ctx, mod, gateway.WithArgs(args...))
+	mc, err := group.RemoteExec(ctx, mod, execOpts...)
 	if err != nil {
 		return err
 	}
@@ -223,6 +278,11 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 			if err := ch.SendContext(ctx, v); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("gateway %s: send: %w", r.stats[i].id, err)
 			}
+		}
+	}
+	if len(files) == 0 {
+		for _, ch := range chans {
+			ch.CloseSend() // the end of the guests' input; they can still answer
 		}
 	}
 	dealErr := make(chan error, 1)
@@ -339,7 +399,7 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	}
 	for _, s := range r.stats {
 		if s.err != nil {
-			fmt.Fprintf(r.stderr, "%s: %v\n", s.id, s.err)
+			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
 		}
 	}
 	if failed {

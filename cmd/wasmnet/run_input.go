@@ -136,8 +136,8 @@ func countChunks(files []string, size int) (int64, error) {
 // errNoGuest ends the reading of input once no guest takes chunks any more.
 var errNoGuest = errors.New("no guest is taking input")
 
-// dealInput sends the chunks of files to the guests, then nil to each guest
-// as the end of its input.
+// dealInput sends the chunks of files to the guests, then half-closes each
+// guest's channel as the end of its input.
 //
 // Each chunk goes to the guest with the fewest bytes sent so far among
 // those that can take it now. A guest can take a chunk when its sender holds
@@ -217,8 +217,10 @@ type chunkSender struct {
 	dead atomic.Bool // a send failed: the guest has ended
 }
 
-// run sends the chunks it is handed, then nil. It stops at the first
-// failed send: the guest has ended, and says why on its channel.
+// run sends the chunks it is handed, then half-closes the channel: the
+// guest's receive reports the end of its input and it can still answer.
+// It stops at the first failed send: the guest has ended, and says why on
+// its channel.
 func (s *chunkSender) run(ctx context.Context, freed chan struct{}, sent func(n int)) {
 	for c := range s.in {
 		notify(freed)
@@ -231,7 +233,7 @@ func (s *chunkSender) run(ctx context.Context, freed chan struct{}, sent func(n 
 		}
 		sent(len(c))
 	}
-	s.ch.SendContext(ctx, nil)
+	s.ch.CloseSend()
 }
 
 func notify(c chan struct{}) {
