@@ -33,6 +33,9 @@ func imageRun(t *testing.T, g *Gateway, m Module, secret, command string, opts .
 // the heap and memory it grows (once returning, once trapping), and then
 // executions that look for it anywhere in their memory, as a command and
 // as a reactor restored from the agent's image of its initialised state.
+// Every reactor execution after the first also shows that the globals
+// were restored: the Go runtime keeps its stack pointer in one, and traps
+// at once when it starts from the module's initial value.
 func TestImageNeverLeaks(t *testing.T) {
 	builds := map[string]string{
 		"command": testwasm.Go(t, "imagecheck"),
