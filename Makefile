@@ -29,7 +29,7 @@ STARLARK_WASM := internal/starlarkwasm/bin/starlark.wasm
 starlark: $(STARLARK_WASM)
 .PHONY: $(STARLARK_WASM)
 $(STARLARK_WASM):
-	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -o $@ ./guest/starlark
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ ./guest/starlark
 
 # Always handed to go build, which knows what changed.
 .PHONY: $(WASMNET)

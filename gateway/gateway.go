@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -293,7 +294,9 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 		if err != nil {
 			return err
 		}
-		if _, err := g.mux.Call(ctx, channel.KindModule, up); err != nil {
+		_, err = g.mux.Call(ctx, channel.KindModule, *up)
+		runtime.KeepAlive(up) // shared with concurrent uploads until written
+		if err != nil {
 			return err
 		}
 	}

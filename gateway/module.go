@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"weak"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -27,23 +28,36 @@ type Module struct {
 	upload *moduleUpload // shared by the copies of one Module
 }
 
-// moduleUpload is a module's upload request, encoded once: a Group that
-// sends a 4 MB module to 64 agents at once then holds one encoding, not 64.
+// moduleUpload is a module's upload request, encoded once for the uploads
+// under way: a Group that sends a 4 MB module to 64 agents at once holds
+// one encoding, not 64. It is held weakly, so that a Module does not keep
+// a second copy of its bytes once no upload needs it.
 type moduleUpload struct {
-	once sync.Once
-	body []byte
-	err  error
+	mu   sync.Mutex
+	body weak.Pointer[[]byte]
 }
 
-// uploadBody returns the encoded channel.ModuleUpload of m.
-func (m Module) uploadBody() ([]byte, error) {
-	if m.upload == nil { // a zero Module
-		return msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+// uploadBody returns the encoded channel.ModuleUpload of m. The caller
+// keeps the pointer until its upload is written, so that concurrent
+// uploads share it.
+func (m Module) uploadBody() (*[]byte, error) {
+	encode := func() (*[]byte, error) {
+		b, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		return &b, err
 	}
-	m.upload.once.Do(func() {
-		m.upload.body, m.upload.err = msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
-	})
-	return m.upload.body, m.upload.err
+	if m.upload == nil { // a zero Module
+		return encode()
+	}
+	m.upload.mu.Lock()
+	defer m.upload.mu.Unlock()
+	if p := m.upload.body.Value(); p != nil {
+		return p, nil
+	}
+	p, err := encode()
+	if err == nil {
+		m.upload.body = weak.Make(p)
+	}
+	return p, err
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.

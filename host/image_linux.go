@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"unsafe"
@@ -66,13 +67,16 @@ func (img *memImage) close() {
 	}
 }
 
+var zeroPage [64 << 10]byte
+
 func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
+	for len(b) > len(zeroPage) {
+		if !bytes.Equal(b[:len(zeroPage)], zeroPage[:]) {
 			return false
 		}
+		b = b[len(zeroPage):]
 	}
-	return true
+	return bytes.Equal(b, zeroPage[:len(b)])
 }
 
 // newMemory maps a fresh memory for one instance: the image, then zeros,

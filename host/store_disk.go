@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 )
@@ -38,12 +37,10 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if !ok {
 		return nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	if fi, err := os.Stat(path); err != nil || fi.Size() > maxStoredModule {
 		return nil
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStoredModule+1))
+	b, err := os.ReadFile(path)
 	if err != nil || len(b) > maxStoredModule {
 		return nil
 	}

@@ -116,7 +116,6 @@ type bench struct {
 	log    io.Writer
 	done   map[string]benchResult
 	live   *gateway.Gateway // a running gateway shared by the figures that need one
-	mods   map[string]gateway.Module
 	probes []probe
 }
 
@@ -134,7 +133,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	if o.agent == "" {
 		o.agent = self
 	}
-	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}, mods: map[string]gateway.Module{}}
+	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
 	b.probes = append(rawProbes(), gatewayProbes()...)
 	selected, err := b.select_(o.only)
 	if err != nil {
@@ -359,10 +358,9 @@ func (b *bench) modulePath(name string) string {
 // starlarkEcho names the echo guest in Starlark source, for module.
 const starlarkEcho = "echo-star"
 
+// module loads a guest afresh for each probe: the bench's peak RSS is a
+// figure, and a client keeping every module it ever ran would be measured.
 func (b *bench) module(name string) (gateway.Module, error) {
-	if m, ok := b.mods[name]; ok {
-		return m, nil
-	}
 	if name == starlarkEcho {
 		m := gateway.SourceFile("echo.star", "for v in channel:\n    channel.send(v)\n")
 		if _, err := gateway.Interpreter(); err != nil {
@@ -374,6 +372,5 @@ func (b *bench) module(name string) (gateway.Module, error) {
 	if err != nil {
 		return gateway.Module{}, fmt.Errorf("%w (make examples builds the guests)", err)
 	}
-	b.mods[name] = m
 	return m, nil
 }

@@ -136,7 +136,8 @@ func Split(wasm []byte, maxMemory uint64) (*Module, error) {
 		return nil, err
 	}
 
-	out := append([]byte(nil), wasm[:8]...)
+	out := make([]byte, 0, len(wasm)+len(newExports)-len(exports)-len(data))
+	out = append(out, wasm[:8]...)
 	wrote := false
 	for _, s := range secs {
 		if s.id == secData {
@@ -372,58 +373,76 @@ func (m *Module) addExports(body []byte, has bool, mutable []uint32) ([]byte, er
 	return out, nil
 }
 
-// applyData writes the active segments into a memory of size bytes.
+// applyData writes the active segments into a memory of size bytes. It
+// reads the segments twice, first for where the last one ends, so that the
+// image is allocated once: a Go module has tens of thousands.
 func applyData(body []byte, size uint64) ([]byte, error) {
 	if body == nil {
 		return nil, nil
 	}
-	r := &reader{b: body}
-	n, err := r.u32()
+	var end uint64
+	err := segments(body, func(off uint32, b []byte) error {
+		e := uint64(off) + uint64(len(b))
+		if e > size {
+			return fmt.Errorf("%w: a data segment ends at %d, past the initial memory", ErrUnsupported, e)
+		}
+		end = max(end, e)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var mem []byte
+	mem := make([]byte, end)
+	segments(body, func(off uint32, b []byte) error {
+		copy(mem[off:], b)
+		return nil
+	})
+	for len(mem) > 0 && mem[len(mem)-1] == 0 {
+		mem = mem[:len(mem)-1]
+	}
+	return mem, nil
+}
+
+// segments calls fn with each active segment of a data section.
+func segments(body []byte, fn func(off uint32, b []byte) error) error {
+	r := &reader{b: body}
+	n, err := r.u32()
+	if err != nil {
+		return err
+	}
 	for range n {
 		flag, err := r.u32()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch flag {
 		case 0:
 		case 2:
 			idx, err := r.u32()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if idx != 0 {
-				return nil, fmt.Errorf("%w: data for memory %d", ErrUnsupported, idx)
+				return fmt.Errorf("%w: data for memory %d", ErrUnsupported, idx)
 			}
 		default:
-			return nil, fmt.Errorf("%w: passive data segment", ErrUnsupported)
+			return fmt.Errorf("%w: passive data segment", ErrUnsupported)
 		}
 		off, err := constExpr(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l, err := r.u32()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		b, err := r.bytes(int(l))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		end := uint64(uint32(off)) + uint64(l)
-		if end > size {
-			return nil, fmt.Errorf("%w: a data segment ends at %d, past the initial memory", ErrUnsupported, end)
+		if err := fn(uint32(off), b); err != nil {
+			return err
 		}
-		if end > uint64(len(mem)) {
-			mem = append(mem, make([]byte, end-uint64(len(mem)))...)
-		}
-		copy(mem[uint32(off):], b)
 	}
-	for len(mem) > 0 && mem[len(mem)-1] == 0 {
-		mem = mem[:len(mem)-1]
-	}
-	return mem, nil
+	return nil
 }
