@@ -14,9 +14,12 @@ type Config struct {
 	// MaxFrame is the largest frame this side accepts, and so the largest
 	// message the peer may send. Default 64 MiB.
 	MaxFrame int
-	// KeepAlive is how often a ping is sent when the connection is idle;
-	// a peer silent for KeepAliveTimeout is taken for dead. Zero disables
-	// both, which suits pipes to a local process.
+	// KeepAlive is how often a ping is sent on an idle connection, and
+	// KeepAliveTimeout how long the peer may be silent before it is taken
+	// for gone (default 3 x KeepAlive). A timeout alone pings nothing: it
+	// is announced in the hello, and the peer pings at least four times
+	// per timeout. Zero disables both, which suits a pipe to a local
+	// process that ends with its parent.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
 	// AcceptBacklog is how many channels the peer opened may wait for

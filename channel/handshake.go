@@ -45,11 +45,16 @@ type Hello struct {
 	Role     Role `msgpack:"role"`
 	Window   int  `msgpack:"window"`
 	MaxFrame int  `msgpack:"max_frame"`
-	Info     Info `msgpack:"info"`
+	// KeepAliveTimeout, in milliseconds, is how long this side lets the
+	// peer be silent before it takes it for gone; the peer pings often
+	// enough. Zero: no timeout.
+	KeepAliveTimeout int64 `msgpack:"keepalive_timeout,omitempty"`
+	Info             Info  `msgpack:"info"`
 }
 
 func (m *Mux) handshake(ctx context.Context) error {
-	mine := Hello{Proto: ProtocolVersion, Role: m.role, Window: m.cfg.Window, MaxFrame: m.cfg.MaxFrame, Info: m.cfg.Info}
+	mine := Hello{Proto: ProtocolVersion, Role: m.role, Window: m.cfg.Window, MaxFrame: m.cfg.MaxFrame,
+		KeepAliveTimeout: m.cfg.KeepAliveTimeout.Milliseconds(), Info: m.cfg.Info}
 	body, err := Marshal(&mine)
 	if err != nil {
 		return err
@@ -96,6 +101,8 @@ func (m *Mux) readHello() error {
 			peer.Info.Version, peer.Role, peer.Proto, ProtocolVersion)
 	case peer.Role == m.role || (peer.Role != RoleClient && peer.Role != RoleAgent):
 		return fmt.Errorf("channel: the peer's role is %s, this side's %s", peer.Role, m.role)
+	case peer.KeepAliveTimeout < 0:
+		return fmt.Errorf("channel: the peer's keepalive timeout %d ms is negative", peer.KeepAliveTimeout)
 	case peer.Window < 1024 || peer.MaxFrame < 1024:
 		return fmt.Errorf("channel: the peer's window %d or max frame %d is below 1024", peer.Window, peer.MaxFrame)
 	}

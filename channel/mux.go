@@ -57,7 +57,7 @@ type Mux struct {
 	nextCall    uint32
 	accepted    chan struct{} // a token when the backlog may have grown
 
-	lastRecv atomic.Int64 // unix nanoseconds of the last frame read
+	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
 	cancel    context.CancelFunc
@@ -119,13 +119,13 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 		conn:  conn,
 		cfg:   cfg,
 		role:  role,
-		br:    bufio.NewReaderSize(conn, 64<<10),
 		chans: map[uint32]*Channel{},
 		calls: map[uint32]chan response{},
 		done:  make(chan struct{}),
 
 		accepted: make(chan struct{}, 1),
 	}
+	m.br = bufio.NewReaderSize(timedReader{conn, &m.lastRecv}, 64<<10)
 	m.wdata = sync.NewCond(&m.wmu)
 	m.wspace = sync.NewCond(&m.wmu)
 	m.nextID = 1
@@ -143,7 +143,7 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 	m.lastRecv.Store(time.Now().UnixNano())
 	m.loops.Add(1)
 	go m.readLoop()
-	if cfg.KeepAlive > 0 {
+	if m.pingEvery() > 0 || cfg.KeepAliveTimeout > 0 {
 		m.loops.Add(1)
 		go m.keepAlive()
 	}
@@ -254,7 +254,6 @@ func (m *Mux) readLoop() {
 			m.fail(fmt.Errorf("channel: truncated %s frame (%d bytes announced): %w", h.typ, h.length, err))
 			return
 		}
-		m.lastRecv.Store(time.Now().UnixNano())
 		if err := m.dispatch(h, payload); err != nil {
 			m.fail(err)
 			return
@@ -288,7 +287,7 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		}
 		var remote *RemoteError
 		if h.flags&flagError != 0 {
-			remote = &RemoteError{Message: string(payload)}
+			remote = &RemoteError{Message: string(cutErrorText(string(payload)))}
 		}
 		c.peerClosed(remote)
 		m.forgetClosed(c)
@@ -316,7 +315,7 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 			return nil
 		}
 		if h.flags&flagError != 0 {
-			reply <- response{err: &RemoteError{Message: string(payload)}}
+			reply <- response{err: &RemoteError{Message: string(cutErrorText(string(payload)))}}
 		} else {
 			reply <- response{body: payload}
 		}

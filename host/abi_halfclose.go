@@ -8,9 +8,9 @@ import (
 
 // close_send(h): the guest's half-close (channel.Channel.CloseSend).
 func (e *execution) closeSend(_ api.Module, s []uint64) abi.Result {
-	h := e.lookup(s[0])
+	h, res := e.lookup(s[0])
 	if h == nil {
-		return abi.ErrUnknown
+		return res
 	}
 	h.ch.CloseSend()
 	return abi.Ok

@@ -46,10 +46,13 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		return err
 	}
 	defer a.runtimes.close(context.Background())
-	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
-		Window:   cfg.window,
-		MaxFrame: cfg.maxMessage,
-		Handler:  a,
+	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
+	defer cancelHello()
+	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
+		Window:           cfg.window,
+		MaxFrame:         cfg.maxMessage,
+		KeepAliveTimeout: cfg.keepAliveTimeout,
+		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
 			ABI:    []int{abi.Version},
@@ -83,6 +86,12 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
 	cacheDir := cfg.compilationCacheDir()
 	if cacheDir != "" {
+		if err := PrivateDir(cacheDir); err != nil {
+			fmt.Fprintf(cfg.log, "wasmnet agent: running without a compilation cache on disk: %v\n", err)
+			cacheDir = ""
+		}
+	}
+	if cacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			rc = rc.WithCompilationCache(cache)
 		} else {
@@ -99,7 +108,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 	a := &agent{
 		cfg:      cfg,
 		runtimes: rts,
-		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		store:    newModuleStore(rts, cacheDir, cfg),
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}

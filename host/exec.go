@@ -29,6 +29,11 @@ type execution struct {
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	stored  *storedModule // its module, released when it ends
+	// maxReleased is the largest handle the guest released (abi.go).
+	maxReleased uint32
+	// closeDirs closes the directories granted, after the module.
+	closeDirs func()
 }
 
 // handle is a channel the guest holds, with the message it was told is too
@@ -48,10 +53,16 @@ const maxHandles = 1 << 16
 // every reason it cannot start reaches RemoteExec, then the guest runs on
 // its own goroutine.
 func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
-	stored := a.store.get(req.Module)
+	stored := a.store.acquire(req.Module)
 	if stored == nil {
 		return &channel.ExecReply{NeedModule: true}, nil
 	}
+	running := false // until then, this function releases stored
+	defer func() {
+		if !running {
+			a.store.release(stored)
+		}
+	}()
 	if stored.err != nil {
 		return nil, stored.err
 	}
@@ -71,12 +82,13 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		return nil, errors.New("exec: this agent grants no directories")
 	}
 	e := &execution{
-		agent:   a,
-		main:    main,
-		handles: map[uint32]*handle{main.ID(): {ch: main}},
-		memory:  &limitedAllocator{limit: limit, pools: &a.memory},
-		limit:   req.TimeLimit,
-		maxMsg:  a.cfg.maxMessage,
+		agent:     a,
+		main:      main,
+		handles:   map[uint32]*handle{main.ID(): {ch: main}},
+		memory:    &limitedAllocator{limit: limit, pools: &a.memory},
+		limit:     req.TimeLimit,
+		maxMsg:    a.cfg.maxMessage,
+		closeDirs: func() {},
 	}
 	if req.MaxMessage > 0 && req.MaxMessage < e.maxMsg {
 		e.maxMsg = req.MaxMessage
@@ -120,9 +132,25 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.cancel()
 		return nil, err
 	}
+	if err := a.cfg.execLimit.acquire(); err != nil {
+		e.cancel()
+		return nil, err
+	}
+	if len(req.Dirs) > 0 {
+		fsc, closeDirs, err := grantDirs(req.Dirs)
+		if err != nil {
+			a.cfg.execLimit.release()
+			e.cancel()
+			return nil, err
+		}
+		mc = mc.WithFSConfig(fsc)
+		e.closeDirs = closeDirs
+	}
 	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
 	if err != nil {
+		a.cfg.execLimit.release()
 		e.cancel()
+		e.closeDirs()
 		if e.memory.exceeded.Load() {
 			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
 		}
@@ -131,6 +159,8 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	a.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
+	running = true
+	e.stored = stored
 	go e.run(mod, entry)
 	return &channel.ExecReply{}, nil
 }
@@ -170,26 +200,18 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 	if req.Random {
 		mc = mc.WithRandSource(rand.Reader)
 	}
-	if len(req.Dirs) > 0 {
-		fsc := wazero.NewFSConfig()
-		for _, d := range req.Dirs {
-			if d.ReadOnly {
-				fsc = fsc.WithReadOnlyDirMount(d.Host, d.Guest)
-			} else {
-				fsc = fsc.WithDirMount(d.Host, d.Guest)
-			}
-		}
-		mc = mc.WithFSConfig(fsc)
-	}
 	return mc, nil
 }
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.cfg.execLimit.release()
+	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
 	defer e.cancel()
 	err := e.call(mod, entry)
 	mod.Close(context.Background())
+	e.closeDirs()
 	if err == nil {
 		for _, h := range e.handles {
 			h.ch.Close()
@@ -197,6 +219,10 @@ func (e *execution) run(mod api.Module, entry string) {
 		return
 	}
 	msg := e.describe(err)
+	if e.agent.ctx.Err() != nil {
+		// The client is gone or going: the log is the only place left.
+		fmt.Fprintf(e.agent.cfg.log, "wasmnet agent: execution on channel %d: %s\n", e.main.ID(), msg)
+	}
 	for _, h := range e.handles {
 		h.ch.CloseWithError(msg)
 	}
@@ -224,7 +250,10 @@ func (e *execution) describe(err error) string {
 	switch {
 	case e.memory.exceeded.Load():
 		return fmt.Sprintf("guest exceeded its memory limit of %d MiB: %s", e.memory.limit>>20, firstLine(e.stderr.tail(), err))
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		// A guest blocked in a receive when the limit passed sees the
+		// receive fail, and may then exit on its own.
+		errors.Is(e.ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("guest exceeded its run-time limit of %v", e.limit)
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
 		return "guest stopped: the agent is terminating"
