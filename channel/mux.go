@@ -268,6 +268,9 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		if c == nil || err != nil {
 			return err
 		}
+		if c.peerHalfClosedAlready() {
+			return m.refuseChannel(c, fmt.Sprintf("channel: the peer sent data on channel %d after its CloseSend", c.id))
+		}
 		if !m.holdData(c, len(payload)+messageOverhead) {
 			return nil
 		}
@@ -287,7 +290,7 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		}
 		var remote *RemoteError
 		if h.flags&flagError != 0 {
-			remote = &RemoteError{Message: string(payload)}
+			remote = &RemoteError{Message: string(cutErrorText(string(payload)))}
 		}
 		c.peerClosed(remote)
 		m.forgetClosed(c)
@@ -315,7 +318,7 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 			return nil
 		}
 		if h.flags&flagError != 0 {
-			reply <- response{err: &RemoteError{Message: string(payload)}}
+			reply <- response{err: &RemoteError{Message: string(cutErrorText(string(payload)))}}
 		} else {
 			reply <- response{body: payload}
 		}

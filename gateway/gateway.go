@@ -40,6 +40,8 @@ type Gateway struct {
 	killed   bool // it did not end in time after its connection did
 	onExit   func(*Gateway)
 	onExitMu sync.Mutex
+
+	uploads onceEach // module uploads, one per module however many RemoteExec ask
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
@@ -163,7 +165,7 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		l, err := startExec(ctx, sp)
 		return l, 0, err
 	case "ssh":
-		l, err := dialSSH(ctx, sp, agentBinaries(cfg), nil)
+		l, _, err := dialSSHPooled(ctx, sp, agentBinaries(cfg), nil, cfg.sshPool)
 		return l, 5 * time.Second, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, nil)
@@ -274,7 +276,7 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := range 2 {
 		out, err := g.mux.Call(ctx, channel.KindExec, body)
 		if err != nil {
 			return err
@@ -286,20 +288,26 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 		if !reply.NeedModule {
 			return nil
 		}
-		if attempt > 0 || len(m.bytes) == 0 {
-			return errors.New("the agent asked for the module again after receiving it")
+		if len(m.bytes) == 0 {
+			return errors.New("the agent lacks the module and it has no bytes to send")
 		}
-		g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, len(m.bytes))
-		up, err := m.uploadBody()
-		if err != nil {
+		// Concurrent calls that all heard NeedModule share one upload;
+		// a second request after one succeeded sends it again.
+		err = g.uploads.do(ctx, m.sum, attempt > 0, func() error {
+			g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, len(m.bytes))
+			up, err := m.uploadBody()
+			if err != nil {
+				return err
+			}
+			_, err = g.mux.Call(ctx, channel.KindModule, *up)
+			runtime.KeepAlive(up) // shared with other gateways' uploads until written
 			return err
-		}
-		_, err = g.mux.Call(ctx, channel.KindModule, *up)
-		runtime.KeepAlive(up) // shared with concurrent uploads until written
+		})
 		if err != nil {
 			return err
 		}
 	}
+	return errors.New("the agent asked for the module again after receiving it")
 }
 
 // RemoteStatus asks the agent for its status.
@@ -321,7 +329,8 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 //
 // Exit returns an error when the agent did not stop as asked: it was killed
 // (ctx ended first, or it outlived its connection by exitGrace), or its
-// process exited with a failure.
+// process exited with a failure (other than SIGPIPE from writing to the
+// connection the client had closed).
 func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
 		g.tr.Printf("gateway %s: exit", g.id)
@@ -340,7 +349,7 @@ func (g *Gateway) Exit(ctx context.Context) error {
 		return fmt.Errorf("gateway %s: exit: the agent did not end within %v of its connection and was killed", g.id, exitGrace)
 	}
 	var exitErr *exec.ExitError
-	if errors.As(g.waitErr, &exitErr) {
+	if errors.As(g.waitErr, &exitErr) && !brokenPipe(exitErr) {
 		return fmt.Errorf("gateway %s: exit: the agent ended with %w", g.id, g.waitErr)
 	}
 	return nil

@@ -22,7 +22,10 @@ import (
 // A gateway leaves its group when it ends, by Exit, Terminate or the loss
 // of its agent. All methods are safe for concurrent use.
 type Group struct {
-	opts []Option
+	opts        []Option
+	maxGateways int
+	maxParallel int
+	sshPool     *sshPool
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -41,9 +44,25 @@ func WithGatewayOptions(opts ...Option) GroupOption {
 	return func(g *Group) { g.opts = append(g.opts, opts...) }
 }
 
+// WithMaxGateways sets how many gateways the group may hold at once.
+// Default DefaultMaxGateways.
+func WithMaxGateways(n int) GroupOption {
+	return func(g *Group) { g.maxGateways = n }
+}
+
+// DefaultMaxParallel is how many gateways a Group starts at once unless
+// WithMaxParallel says otherwise.
+const DefaultMaxParallel = 64
+
+// WithMaxParallel sets how many gateways MakeGateways starts at once, and
+// so how many agent uploads run at once. Default DefaultMaxParallel.
+func WithMaxParallel(n int) GroupOption {
+	return func(g *Group) { g.maxParallel = max(1, n) }
+}
+
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	g := &Group{byID: map[string]*Gateway{}}
+	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel, sshPool: newSSHPool()}
 	for _, o := range opts {
 		o(g)
 	}
@@ -72,7 +91,14 @@ func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) 
 // any start fails, those that started are exited and the error names the
 // failed spec; the group is then as it was. ctx bounds only the start.
 func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, error) {
-	expanded, err := ExpandSpecs(specs...)
+	g.mu.Lock()
+	room := g.maxGateways - len(g.order)
+	g.mu.Unlock()
+	expanded, err := expandSpecs(room, specs)
+	var tooMany *TooManyGatewaysError
+	if errors.As(err, &tooMany) {
+		tooMany.Limit = g.maxGateways
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +133,7 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 	}
 	for _, wave := range waves {
 		eg, ectx := errgroup.WithContext(ctx)
+		eg.SetLimit(g.maxParallel)
 		for _, i := range wave {
 			eg.Go(func() error {
 				gw, err := g.start(ectx, sps[i], ids[i], lookup)
@@ -191,6 +218,7 @@ func (g *Group) start(ctx context.Context, sp Spec, id string, hop func(id strin
 	}
 	cfg.id = id
 	cfg.via = hop
+	cfg.sshPool = g.sshPool
 	sp.ID = id
 	return makeGateway(ctx, sp, &cfg)
 }
@@ -200,6 +228,9 @@ func (g *Group) start(ctx context.Context, sp Spec, id string, hop func(id strin
 func (g *Group) reserve(sps []Spec) ([]string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.order)+len(sps) > g.maxGateways { // another MakeGateways took the room
+		return nil, &TooManyGatewaysError{Spec: sps[len(sps)-1].String(), Limit: g.maxGateways}
+	}
 	taken := func(id string) bool { _, ok := g.byID[id]; return ok }
 	ids := make([]string, len(sps))
 	mine := map[string]bool{}

@@ -63,6 +63,7 @@ type makeConfig struct {
 	via       func(id string) *Gateway
 	trace     *trace.Tracer
 	traceSet  bool
+	sshPool   *sshPool // a Group's shared SSH connections; nil: none
 }
 
 // WithOutput sends guests' stdout and stderr lines, tagged with gateway and

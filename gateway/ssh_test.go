@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -173,7 +174,7 @@ func TestBootScriptLocally(t *testing.T) {
 	zw.Write(data)
 	zw.Close()
 	home := t.TempDir()
-	plat := "p:" + runtime.GOOS + "/" + runtime.GOARCH + "=" + hash
+	plat := "p:" + runtime.GOOS + "/" + runtime.GOARCH + "=" + hash + ":" + strconv.Itoa(len(data))
 	agent := filepath.Join(home, ".cache", "wasmnet", "agent-"+hash)
 
 	out := runBootScript(t, home, nil, plat)

@@ -188,7 +188,9 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 	}
 	if h.pending == nil {
 		if code := e.next(h, timeout); code != abi.Ok {
-			if code == abi.ErrClosed {
+			// After the peer's CloseSend the guest may still send: only a
+			// channel closed both ways is released.
+			if code == abi.ErrClosed && h.ch.IsClosed() {
 				e.release(id)
 			}
 			return code

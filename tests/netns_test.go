@@ -39,8 +39,8 @@ type nsHost struct {
 	unrouted bool
 }
 
-// netnsHosts makes n namespaces wn-<random>-a, -b, ... with a /30 each out
-// of one free 10.231.X.0/24, and removes them (and whatever still runs in
+// netnsHosts makes n (at most 63) namespaces wn-<random>-0, -1, ... with a
+// /30 each out of one free 10.231.X.0/24, and removes them (and whatever still runs in
 // them) in t.Cleanup, also when the test fails.
 func netnsHosts(t *testing.T, n int) []*nsHost {
 	t.Helper()
@@ -55,7 +55,7 @@ func netnsHosts(t *testing.T, n int) []*nsHost {
 	subnet := freeSubnet(t, ip)
 	var hosts []*nsHost
 	for i := range n {
-		suffix := string(rune('a' + i))
+		suffix := strconv.Itoa(i)
 		h := &nsHost{
 			ns:       "wn-" + tag + "-" + suffix,
 			veth:     "wn" + tag + suffix,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -19,24 +18,59 @@ func escapeControls(s string) string {
 		return s
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\r' && strings.HasPrefix(s[i+1:], "\n"):
-		case r == '\n' || r == '\t':
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case isHiddenControl(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
+	writeEscaped(&b, []byte(s))
+	return b.String()
+}
+
+// writeEscaped writes b escaped as escapeControls escapes it. It allocates
+// nothing, so that a value of many megabytes prints in constant memory.
+func writeEscaped(w io.Writer, b []byte) error {
+	var buf [8]byte
+	start := 0
+	for i := 0; i < len(b); {
+		if c := b[i]; c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			i++
+			continue
+		}
+		esc, size, keep := escapeOne(buf[:0], b[i:])
+		if keep {
+			i += size
+			continue
+		}
+		if _, err := w.Write(b[start:i]); err != nil {
+			return err
+		}
+		if _, err := w.Write(esc); err != nil {
+			return err
 		}
 		i += size
+		start = i
 	}
-	return b.String()
+	_, err := w.Write(b[start:])
+	return err
+}
+
+// escapeOne looks at the rune b starts with, one that is not printable
+// ASCII: it returns the rune's size and either keep, or the escape (empty
+// for a carriage return that ends a line) appended to dst.
+func escapeOne(dst, b []byte) (esc []byte, size int, keep bool) {
+	const hex = "0123456789abcdef"
+	r, size := rune(b[0]), 1
+	if b[0] >= utf8.RuneSelf {
+		r, size = utf8.DecodeRune(b)
+	}
+	switch {
+	case r == utf8.RuneError && size == 1:
+		r = rune(b[0])
+	case r == '\r' && len(b) > 1 && b[1] == '\n':
+		return dst, 1, false
+	case r < 0x20 || r == 0x7f:
+	case isHiddenControl(r):
+		return append(dst, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]), size, false
+	default:
+		return nil, size, true
+	}
+	return append(dst, '\\', 'x', hex[r>>4&0xf], hex[r&0xf]), size, false
 }
 
 func needsEscape(s string) bool {
@@ -84,11 +118,10 @@ func (e *escapingWriter) Write(p []byte) (int, error) {
 		data = append(e.partial, p...)
 	}
 	keep := incompleteTail(data)
-	text := escapeControls(string(data[:len(data)-keep]))
-	e.partial = append(e.partial[:0:0], data[len(data)-keep:]...)
-	if _, err := io.WriteString(e.w, text); err != nil {
+	if err := writeEscaped(e.w, data[:len(data)-keep]); err != nil {
 		return 0, err
 	}
+	e.partial = append(e.partial[:0], data[len(data)-keep:]...)
 	return len(p), nil
 }
 

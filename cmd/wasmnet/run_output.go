@@ -179,6 +179,13 @@ type countEntry struct {
 	Count int64  `json:"count"`
 }
 
+// addCounts adds the counts of o.
+func (c counts) addCounts(o counts) {
+	for k, n := range o {
+		c[k] += n
+	}
+}
+
 // top returns the entries by count, highest first, then by key; all of
 // them when n <= 0.
 func (c counts) top(n int) []countEntry {
@@ -230,6 +237,14 @@ type gatewayStats struct {
 	start     time.Time
 	end       time.Time // when its channel closed; zero if it never did
 	err       error     // how the guest ended, if not cleanly
+	lost      bool      // its gateway was lost before the guest answered
+	redealt   int       // chunks dealt again to others because it was lost
+}
+
+// failed says whether the guest ended with an error that the job did not
+// make good: a lost gateway whose input was dealt again is not a failure.
+func (s *gatewayStats) failed(input bool) bool {
+	return s.err != nil && !(s.lost && input)
 }
 
 // printSummary writes a table of the gateways to w.
@@ -243,6 +258,10 @@ func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
 		}
 		status := "ok"
 		switch {
+		case s.lost && s.redealt > 0:
+			status = fmt.Sprintf("LOST: %d chunks dealt again", s.redealt)
+		case s.lost:
+			status = "LOST"
 		case s.err != nil:
 			status, _, _ = strings.Cut(escapeControls(s.err.Error()), "\n") // the whole error follows the table
 		case s.end.IsZero():
