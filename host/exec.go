@@ -261,6 +261,9 @@ func (e *execution) call(mod api.Module, entry string) error {
 			_, err := init.Call(e.ctx)
 			e.initing = false
 			if err != nil {
+				if e.image != nil {
+					e.image.initFailed()
+				}
 				return err
 			}
 			if e.image != nil {

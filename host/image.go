@@ -142,6 +142,18 @@ func (p *imagePlan) restore(mod api.Module) error {
 	return nil
 }
 
+// initFailed lets a later execution take the snapshot when this one's
+// _initialize failed (a run-time limit, a cancellation): such a failure
+// says nothing about the next.
+func (p *imagePlan) initFailed() {
+	if !p.take {
+		return
+	}
+	p.img.mu.Lock()
+	p.img.tried = false
+	p.img.mu.Unlock()
+}
+
 // takeSnapshot records mod, which has run its _initialize and nothing else,
 // as the image of the later executions. clean reports that the
 // initialisation touched nothing of its execution (no channel, no output),
@@ -150,6 +162,7 @@ func (p *imagePlan) takeSnapshot(mod api.Module, clean bool) {
 	if !p.take || !clean {
 		return
 	}
+	p.take = false
 	mem := mod.Memory()
 	buf, ok := mem.Read(0, mem.Size())
 	if !ok {
