@@ -47,9 +47,12 @@ func main() {
 	// everything below its end.
 	probe := make([]byte, 24<<20)
 	probe[len(probe)-1] = 1
-	end := uintptr(unsafe.Pointer(&probe[len(probe)-1]))
+	last := unsafe.Pointer(&probe[len(probe)-1])
+	end := uintptr(last)
 	const start = 4096
-	mem := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(start))), end-start)
+	// Linear memory from address 4096 (below it Go keeps nothing) up to
+	// the probe's end, reached from a real pointer.
+	mem := unsafe.Slice((*byte)(unsafe.Add(last, -int(end-start))), end-start)
 	own := uintptr(unsafe.Pointer(&masked[0]))
 	found := 0
 	for off := 0; ; {
