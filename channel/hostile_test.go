@@ -171,7 +171,7 @@ func TestOpensPastTheBacklogAreRefused(t *testing.T) {
 	refused := 0
 	for range 12 {
 		h, body := p.readUntil(frameClose)
-		if h.flags&flagError == 0 || !strings.Contains(string(body), "wait to be accepted") || h.id < 18 {
+		if h.flags&flagError == 0 || !strings.Contains(string(body), "backlog is full") || h.id < 18 {
 			t.Fatalf("close of channel %d: %q", h.id, body)
 		}
 		refused++

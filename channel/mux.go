@@ -287,7 +287,7 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		}
 		var remote *RemoteError
 		if h.flags&flagError != 0 {
-			remote = &RemoteError{Message: string(payload)}
+			remote = &RemoteError{Message: string(cutErrorText(string(payload)))}
 		}
 		c.peerClosed(remote)
 		m.forgetClosed(c)
@@ -315,7 +315,7 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 			return nil
 		}
 		if h.flags&flagError != 0 {
-			reply <- response{err: &RemoteError{Message: string(payload)}}
+			reply <- response{err: &RemoteError{Message: string(cutErrorText(string(payload)))}}
 		} else {
 			reply <- response{body: payload}
 		}

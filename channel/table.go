@@ -49,8 +49,8 @@ func (m *Mux) peerOpened(id uint32) error {
 	}
 	m.peerMax = id
 	if m.unheld >= m.cfg.AcceptBacklog {
-		msg := fmt.Sprintf("channel: refused channel %d: %d channels the peer opened wait to be accepted", id, m.unheld)
-		m.writeFrame(frameClose, flagError, id, []byte(msg), true)
+		// Short: a flood of opens is answered by a flood of these.
+		m.writeFrame(frameClose, flagError, id, []byte(errBacklogFull), true)
 		return nil
 	}
 	c := newChannel(m, id)
@@ -63,6 +63,9 @@ func (m *Mux) peerOpened(id uint32) error {
 	signal(m.accepted)
 	return nil
 }
+
+// errBacklogFull is the error text of a channel refused at open.
+const errBacklogFull = "channel: refused: the accept backlog is full"
 
 // compactBacklogLocked drops the entries that were handed out or removed.
 func (m *Mux) compactBacklogLocked() {

@@ -12,8 +12,9 @@ import (
 // before senders wait; control frames are never held back.
 const maxPendingWrite = 4 << 20
 
-// maxPendingControl bounds the control frames queued on top of data frames.
-const maxPendingControl = 16 << 20
+// maxPendingControl bounds the control frames queued on top of data frames:
+// room for the refusals of a million opens past the backlog.
+const maxPendingControl = 64 << 20
 
 // writeFrame queues one frame. Data frames wait while the queue is over
 // maxPendingWrite; control frames never wait, so that the read loop can

@@ -75,7 +75,7 @@ var bootScript = strings.Join([]string{
 	// Every check that can fail before the upload is made first, so that
 	// the client reads its reason instead of writing into a closed pipe.
 	`command -v gzip >/dev/null 2>&1 || { echo "wasmnet-boot error upload: no gzip on the remote PATH ($PATH) to unpack the agent"; exit 1; };`,
-	`if [ -z "$c" ]; then c=$(mktemp -d 2>/dev/null) && x=$c || { echo "wasmnet-boot error upload: no private directory for the agent"; exit 1; }; fi;`,
+	`if [ -z "$c" ]; then c=$(mktemp -d 2>&1) && x=$c || { echo "wasmnet-boot error upload: no private directory for the agent: $c"; exit 1; }; fi;`,
 	`e=$(mkdir -p "$c" 2>&1) || { echo "wasmnet-boot error upload: cannot create the agent cache $c: $e"; exit 1; };`,
 	`t=$(mktemp "$c/.agent-XXXXXXXX" 2>/dev/null) || t="$c/.agent-$$.tmp";`,
 	`e=$( { : > "$t"; } 2>&1) || { echo "wasmnet-boot error upload: cannot write in the agent cache $c: $e"; exit 1; };`,

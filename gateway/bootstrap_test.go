@@ -18,13 +18,21 @@ import (
 func TestSSHSetupFailures(t *testing.T) {
 	sshdtest.Standin(t) // built with the real HOME's build cache
 	t.Run("cache-is-a-file", func(t *testing.T) {
+		// A cache that cannot be used is no failure by itself: the agent
+		// runs from a private temporary directory. Only when that cannot be
+		// made either does the setup fail, saying both why.
 		s := sshdtest.Start(t)
 		s.ClientHome(t, true, true)
 		os.WriteFile(filepath.Join(s.RemoteHome, ".cache"), []byte("not a directory"), 0o644)
-		_, _, err := dialTest(t, "ssh="+s.User+"@"+s.Addr())
-		if !errors.Is(err, ErrUploadFailed) || !strings.Contains(err.Error(), "cannot create the agent cache") ||
-			!strings.Contains(err.Error(), "Not a directory") || strings.Contains(err.Error(), "EOF") {
-			t.Fatalf("got %v; want the script's reason and mkdir's message", err)
+		l, _, err := dialTest(t, "ssh="+s.User+"@"+s.Addr())
+		if err != nil {
+			t.Fatalf("no cache and a temporary directory: %v", err)
+		}
+		closeAndWait(t, l)
+		_, _, err = dialTest(t, "ssh="+s.User+"@"+s.Addr()+"//env:TMPDIR=/nonexistent-wasmnet-tmp")
+		if !errors.Is(err, ErrUploadFailed) || !strings.Contains(err.Error(), "no private directory for the agent") ||
+			!strings.Contains(err.Error(), "is not private to this user") || strings.Contains(err.Error(), "EOF") {
+			t.Fatalf("got %v; want the script's reason and why the cache was refused", err)
 		}
 		t.Log(err)
 	})

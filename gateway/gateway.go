@@ -327,7 +327,8 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 //
 // Exit returns an error when the agent did not stop as asked: it was killed
 // (ctx ended first, or it outlived its connection by exitGrace), or its
-// process exited with a failure.
+// process exited with a failure (other than SIGPIPE from writing to the
+// connection the client had closed).
 func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
 		g.tr.Printf("gateway %s: exit", g.id)
@@ -346,7 +347,7 @@ func (g *Gateway) Exit(ctx context.Context) error {
 		return fmt.Errorf("gateway %s: exit: the agent did not end within %v of its connection and was killed", g.id, exitGrace)
 	}
 	var exitErr *exec.ExitError
-	if errors.As(g.waitErr, &exitErr) {
+	if errors.As(g.waitErr, &exitErr) && !brokenPipe(exitErr) {
 		return fmt.Errorf("gateway %s: exit: the agent ended with %w", g.id, g.waitErr)
 	}
 	return nil

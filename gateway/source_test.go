@@ -164,7 +164,7 @@ channel.send(len(argv))
 	if err := ch.WaitClose(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), "] hello 2\n") })
+	testutil.WaitFor(t, "the print output", func() bool { return strings.Contains(out.String(), "] hello 2\n") })
 	if !strings.Contains(out.String(), "[s1 ch") {
 		t.Fatalf("print output %q is not tagged with the gateway", out.String())
 	}

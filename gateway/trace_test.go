@@ -21,7 +21,7 @@ func TestTraceLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	g.Exit(ctx)
-	waitFor(t, func() bool { return strings.Contains(tr.String(), "agent reaped") })
+	testutil.WaitFor(t, "the reaped trace", func() bool { return strings.Contains(tr.String(), "agent reaped") })
 	for _, want := range []string{
 		"gateway tr1: starting popen//id=tr1",
 		"gateway tr1: up in ",

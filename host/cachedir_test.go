@@ -14,7 +14,6 @@ import (
 
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
-	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 func mode(t *testing.T, p string) os.FileMode {
@@ -124,11 +123,7 @@ func TestAgentIgnoresPlantedCache(t *testing.T) {
 	}
 	a := startAgent(t, cfg)
 	startAgent(t, cfg) // a second agent from the same Config says nothing more
-	ch := a.exec(t, testwasm.Bytes(t, "echo"), channel.ExecRequest{})
-	ch.Send(1)
-	if _, err := ch.Receive(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	runToEnd(t, a, variant(0, 0))
 	out, err := a.client.Call(context.Background(), channel.KindStatus, nil)
 	if err != nil {
 		t.Fatal(err)

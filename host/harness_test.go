@@ -39,7 +39,9 @@ func startAgent(t *testing.T, cfg Config) *testAgent {
 // exec starts wasm on a new channel, uploading it when the agent asks.
 func (a *testAgent) exec(t *testing.T, wasm []byte, req channel.ExecRequest) *channel.Channel {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Generous: a Go guest compiles in seconds, or minutes under -race
+	// on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ch, err := a.client.OpenChannel()
 	if err != nil {

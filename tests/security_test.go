@@ -127,7 +127,7 @@ func startServeProc(t *testing.T, wrap string, args ...string) *serveProc {
 // alive fails the test if serve has exited.
 func (p *serveProc) alive(t *testing.T) {
 	t.Helper()
-	if !alive(p.cmd.Process.Pid) {
+	if !testutil.ProcessRunning(p.cmd.Process.Pid) {
 		t.Fatalf("wasmnet serve has exited; stderr: %s", p.stderr)
 	}
 }

@@ -27,6 +27,10 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			// A client that closed its end gets the last frames written
+			// to a broken pipe: that must be an error Serve ends on, not
+			// a SIGPIPE that kills the agent before it has cleaned up.
+			signal.Ignore(syscall.SIGPIPE)
 			cfg := flags.config()
 			if w, err := trace.Open(os.Getenv(trace.EnvVar)); err == nil && w != nil {
 				cfg = cfg.WithTrace(w)

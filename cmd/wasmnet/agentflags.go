@@ -31,32 +31,34 @@ type agentFlags struct {
 	cacheLimit   sizeFlag
 }
 
-func (f *agentFlags) registerCache(fs *pflag.FlagSet) {
+// registerCommon registers the flags `wasmnet agent` and `wasmnet serve`
+// share, with the same defaults.
+func (f *agentFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "compilation cache directory (default: the user cache directory)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "keep compiled modules in memory only")
 	f.storeLimit, f.cacheLimit = 256<<20, 1<<30
 	fs.Var(&f.storeLimit, "module-store-limit", "bytes of modules (and their compiled code) kept in memory, least recently used out first (0: no bound)")
 	fs.Var(&f.cacheLimit, "cache-limit", "bytes of compiled code kept on disk, least recently used out first (0: no bound)")
+	fs.DurationVar(&f.keepAlive, "keepalive-timeout", host.DefaultKeepAliveTimeout,
+		"stop every execution and end the connection when the client is silent this long (0: never)")
 }
 
 // registerAgent registers the flags of `wasmnet agent`: everything is
 // allowed unless a --no-* flag refuses it.
 func (f *agentFlags) registerAgent(fs *pflag.FlagSet) {
-	f.registerCache(fs)
+	f.registerCommon(fs)
 	f.allowHops, f.allowRSync, f.allowDirs = true, true, true
 	fs.BoolVar(&f.noHops, "no-hops", false, "refuse to dial or run commands for via= gateways")
 	fs.BoolVar(&f.noRSync, "no-rsync", false, "refuse rsync requests (they write files outside the sandbox)")
 	fs.BoolVar(&f.noDirGrants, "no-dir-grants", false, "refuse executions that ask for preopened directories")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", 0, "run-time limit of executions that set none (0: none)")
-	fs.DurationVar(&f.keepAlive, "keepalive-timeout", host.DefaultKeepAliveTimeout,
-		"stop every execution and end the connection when the client is silent this long (0: never)")
 }
 
 // registerServe registers the flags of `wasmnet serve`: nothing beyond
 // running guests is allowed unless an --allow-* flag grants it. The old
 // --no-* flags are accepted, as what they ask is now the default.
 func (f *agentFlags) registerServe(fs *pflag.FlagSet) {
-	f.registerCache(fs)
+	f.registerCommon(fs)
 	fs.BoolVar(&f.allowHops, "allow-hops", false, "dial TCP addresses and run commands for via= gateways of authenticated clients")
 	fs.BoolVar(&f.allowRSync, "allow-rsync", false, "accept rsync requests, which write the client's files on this machine")
 	fs.BoolVar(&f.allowDirs, "allow-dir-grants", false, "run executions that ask for directories of this machine (as this user)")

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -17,29 +17,60 @@ func escapeControls(s string) string {
 	if !needsEscape(s) {
 		return s
 	}
-	return string(appendEscaped(nil, []byte(s)))
+	var b strings.Builder
+	writeEscaped(&b, []byte(s))
+	return b.String()
 }
 
-// appendEscaped appends b to dst, escaped as escapeControls says.
-func appendEscaped(dst, b []byte) []byte {
+// writeEscaped writes b escaped as escapeControls escapes it. It allocates
+// nothing, so that a value of many megabytes prints in constant memory.
+func writeEscaped(w io.Writer, b []byte) error {
+	var buf [8]byte
+	start := 0
 	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			dst = fmt.Appendf(dst, `\x%02x`, b[i])
-		case r == '\r' && i+1 < len(b) && b[i+1] == '\n':
-		case r == '\n' || r == '\t':
-			dst = append(dst, byte(r))
-		case r < 0x20 || r == 0x7f:
-			dst = fmt.Appendf(dst, `\x%02x`, r)
-		case isHiddenControl(r):
-			dst = fmt.Appendf(dst, `\u%04x`, r)
-		default:
-			dst = append(dst, b[i:i+size]...)
+		if c := b[i]; c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			i++
+			continue
+		}
+		esc, size, keep := escapeOne(buf[:0], b[i:])
+		if keep {
+			i += size
+			continue
+		}
+		if _, err := w.Write(b[start:i]); err != nil {
+			return err
+		}
+		if _, err := w.Write(esc); err != nil {
+			return err
 		}
 		i += size
+		start = i
 	}
-	return dst
+	_, err := w.Write(b[start:])
+	return err
+}
+
+// escapeOne looks at the rune b starts with, one that is not printable
+// ASCII: it returns the rune's size and either keep, or the escape (empty
+// for a carriage return that ends a line) appended to dst.
+func escapeOne(dst, b []byte) (esc []byte, size int, keep bool) {
+	const hex = "0123456789abcdef"
+	r, size := rune(b[0]), 1
+	if b[0] >= utf8.RuneSelf {
+		r, size = utf8.DecodeRune(b)
+	}
+	switch {
+	case r == utf8.RuneError && size == 1:
+		r = rune(b[0])
+	case r == '\r' && len(b) > 1 && b[1] == '\n':
+		return dst, 1, false
+	case r < 0x20 || r == 0x7f:
+	case isHiddenControl(r):
+		return append(dst, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]), size, false
+	default:
+		return nil, size, true
+	}
+	return append(dst, '\\', 'x', hex[r>>4&0xf], hex[r&0xf]), size, false
 }
 
 func needsEscape(s string) bool {
@@ -77,29 +108,21 @@ type escapingWriter struct {
 
 	mu      sync.Mutex
 	partial []byte // the first bytes of a rune the last Write cut
-	out     []byte // escaped text of one window, reused
 }
-
-// escapeWindow bounds what one step of Write escapes, so that a value of
-// any size costs a fixed buffer, not a copy of itself.
-const escapeWindow = 32 << 10
 
 func (e *escapingWriter) Write(p []byte) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		take := min(len(p), escapeWindow)
-		data := append(e.partial, p[:take]...)
-		p = p[take:]
-		keep := incompleteTail(data)
-		e.out = appendEscaped(e.out[:0], data[:len(data)-keep])
-		e.partial = append(data[:0], data[len(data)-keep:]...)
-		if _, err := e.w.Write(e.out); err != nil {
-			return 0, err
-		}
+	data := p
+	if len(e.partial) > 0 {
+		data = append(e.partial, p...)
 	}
-	return n, nil
+	keep := incompleteTail(data)
+	if err := writeEscaped(e.w, data[:len(data)-keep]); err != nil {
+		return 0, err
+	}
+	e.partial = append(e.partial[:0], data[len(data)-keep:]...)
+	return len(p), nil
 }
 
 // incompleteTail returns how many bytes at the end of b begin a rune that

@@ -371,7 +371,7 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 		printSummary(r.stderr, r.stats, now)
 	}
 	if terminateErr != nil {
-		fmt.Fprintln(r.stderr, "wasmnet:", terminateErr)
+		fmt.Fprintln(r.stderr, "wasmnet:", escapeControls(terminateErr.Error()))
 	}
 	switch {
 	case errors.Is(cause, errInterrupted):
