@@ -277,6 +277,13 @@ func btoi(b bool) int {
 
 // failed reports what the script said, with the remote stderr.
 func (b *booter) failed(kind error, said string) error {
+	// The script exits after its error line; its stderr is all there once
+	// the session has ended.
+	go b.w.wait()
+	select {
+	case <-b.w.done:
+	case <-time.After(2 * time.Second):
+	}
 	msg := fmt.Sprintf("%v: %s", kind, said)
 	if s := strings.TrimSpace(b.stderr.String()); s != "" {
 		msg += "; stderr: " + s
