@@ -171,6 +171,8 @@ func (e *execution) next(h *handle, timeout int64) abi.Result {
 			h.pending = []byte{}
 		}
 		return abi.Ok
+	case errors.Is(context.Cause(e.ctx), errMainClosed):
+		return abi.ErrClosed
 	case e.ctx.Err() != nil:
 		return abi.ErrUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -198,6 +200,7 @@ func (e *execution) close(_ api.Module, s []uint64) abi.Result {
 	if h == nil {
 		return abi.ErrUnknown
 	}
+	h.closed.Store(true)
 	h.ch.Close()
 	return abi.Ok
 }
@@ -212,6 +215,7 @@ func (e *execution) closeError(mod api.Module, s []uint64) abi.Result {
 	if !ok {
 		return abi.ErrMemory
 	}
+	h.closed.Store(true)
 	h.ch.CloseWithError(string(text))
 	return abi.Ok
 }

@@ -22,7 +22,7 @@ import (
 // agent is the state of one Serve call.
 type agent struct {
 	cfg      Config
-	runtimes *runtimes
+	rt       wazero.Runtime
 	store    *moduleStore
 	mux      *channel.Mux
 	muxReady chan struct{} // closed once mux is set
@@ -45,7 +45,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		conn.Close()
 		return err
 	}
-	defer a.runtimes.close(context.Background())
+	defer a.rt.Close(context.Background())
 	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
 		Window:   cfg.window,
 		MaxFrame: cfg.maxMessage,
@@ -90,16 +90,14 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 			cacheDir = ""
 		}
 	}
-	rts := &runtimes{base: rc}
-	// The runtime most executions use is made now, so that a broken
-	// configuration fails the agent's start rather than its first exec.
-	if _, err := rts.get(ctx, unlimited); err != nil {
+	rt, err := newRuntime(ctx, rc, cfg.stop)
+	if err != nil {
 		return nil, err
 	}
 	a := &agent{
 		cfg:      cfg,
-		runtimes: rts,
-		store:    &moduleStore{runtimes: rts, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		rt:       rt,
+		store:    &moduleStore{rt: rt, stop: cfg.stop, cacheDir: cacheDir, mods: map[string]*storedModule{}},
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}

@@ -25,6 +25,7 @@ type Config struct {
 	allowDirGrants     bool
 	allowRSync         bool
 	debugInfo          bool
+	stop               StopMechanism
 	log                io.Writer
 }
 
@@ -89,6 +90,10 @@ func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
 // trap names source files and lines. Default: off, because wazero then
 // resolves lines at every guest exit, a normal one too (RATIONALE.md).
 func (c Config) WithDebugInfo() Config { c.debugInfo = true; return c }
+
+// WithStopMechanism chooses how computing guests are made stoppable.
+// Default [StopInstrument]; the others exist to be measured against it.
+func (c Config) WithStopMechanism(m StopMechanism) Config { c.stop = m; return c }
 
 // WithLog sends the agent's diagnostics to w. Default: discarded.
 func (c Config) WithLog(w io.Writer) Config { c.log = w; return c }

@@ -16,13 +16,15 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmnet/wasmnet/abi"
+	"github.com/wasmnet/wasmnet/host/internal/instrument"
 )
 
 // moduleStore holds the modules an agent has compiled, addressed by the
 // hex sha256 of their bytes. A module is compiled once per agent; with a
 // disk cache, once per machine.
 type moduleStore struct {
-	runtimes *runtimes
+	rt       wazero.Runtime
+	stop     StopMechanism
 	cacheDir string // "" without a disk cache
 
 	// compileMu serialises compilations, so that counting the files the
@@ -39,10 +41,7 @@ type moduleStore struct {
 }
 
 type storedModule struct {
-	bytes []byte // kept to compile for the other runtime kind when asked
-	// compiled holds the module's code per runtime kind; the moduleStore's
-	// mu guards it.
-	compiled [2]wazero.CompiledModule
+	compiled wazero.CompiledModule
 	err      error // why the module cannot run; kept so it is not uploaded again
 }
 
@@ -72,55 +71,34 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 		return m.err
 	}
 	// Compiled at once, so that a module that cannot run is refused at
-	// upload, for the runtime most executions use.
-	stored := &storedModule{bytes: b}
-	compiled, err := s.compile(ctx, b, unlimited)
+	// upload.
+	stored := &storedModule{}
+	compiled, err := s.compile(ctx, b)
 	if err == nil {
 		err = checkImports(compiled)
 	}
 	if err != nil {
 		stored.err = fmt.Errorf("module %s: %w", short(sum), err)
 	}
-	stored.compiled[unlimited] = compiled
+	stored.compiled = compiled
 	s.mu.Lock()
 	s.mods[sum] = stored
 	s.mu.Unlock()
 	return stored.err
 }
 
-// compiledFor returns m's code for a runtime kind, compiling it the first
-// time that kind is asked for.
-func (s *moduleStore) compiledFor(ctx context.Context, m *storedModule, kind runtimeKind) (wazero.CompiledModule, error) {
-	s.mu.Lock()
-	c := m.compiled[kind]
-	s.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	c, err := s.compile(ctx, m.bytes, kind)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m.compiled[kind] == nil {
-		m.compiled[kind] = c
-	}
-	return m.compiled[kind], nil
-}
-
-func (s *moduleStore) compile(ctx context.Context, b []byte, kind runtimeKind) (wazero.CompiledModule, error) {
+func (s *moduleStore) compile(ctx context.Context, b []byte) (wazero.CompiledModule, error) {
 	if len(b) < 4 || string(b[:4]) != "\x00asm" {
 		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
 	}
-	rt, err := s.runtimes.get(ctx, kind)
+	b, err := prepare(b, s.stop)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
 	s.compileMu.Lock()
 	defer s.compileMu.Unlock()
 	before := countFiles(s.cacheDir)
-	compiled, err := rt.CompileModule(ctx, b)
+	compiled, err := s.rt.CompileModule(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
@@ -152,7 +130,7 @@ func checkImports(m wazero.CompiledModule) error {
 	for _, f := range m.ImportedFunctions() {
 		module, name, _ := f.Import()
 		switch module {
-		case "wasi_snapshot_preview1":
+		case "wasi_snapshot_preview1", instrument.ImportModule:
 			continue
 		case abi.ModuleName:
 		default:
