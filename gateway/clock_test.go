@@ -37,6 +37,17 @@ func TestGuestClocks(t *testing.T) {
 	if now := time.Now().Unix(); unix < now-60 || unix > now+60 {
 		t.Errorf("guest with the walltime grant read %d, now %d", unix, now)
 	}
+	// The deterministic mode: sleeps do not wait for real time.
+	ch := remoteExec(t, g, "clock", WithFakeClock())
+	defer ch.Close()
+	start := time.Now()
+	ch.Send(int64(10 * time.Second))
+	if v, _ := receive(t, ch).([]any); len(v) != 2 {
+		t.Fatalf("clock guest sent %v", v)
+	}
+	if took := time.Since(start); took >= 10*time.Second {
+		t.Errorf("a 10 s sleep under the fake clock took %v", took)
+	}
 }
 
 // A Go guest under the default sandbox processes many large items in

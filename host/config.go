@@ -89,6 +89,9 @@ func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
 // WithDebugInfo reads guests' DWARF sections, so that the stack trace of a
 // trap names source files and lines. Default: off, because wazero then
 // resolves lines at every guest exit, a normal one too (RATIONALE.md).
+// Modules instrumented for stopping ([StopInstrument], the default) lose
+// their DWARF sections, whose code offsets the rewrite changes; their
+// traps name functions only.
 func (c Config) WithDebugInfo() Config { c.debugInfo = true; return c }
 
 // WithStopMechanism chooses how computing guests are made stoppable.

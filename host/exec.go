@@ -187,9 +187,10 @@ func (e *execution) moduleConfig(req *channel.ExecRequest, stdout, stderr *outpu
 		WithStartFunctions().
 		WithArgs(append([]string{"guest"}, req.Args...)...).
 		WithStdout(stdout).
-		WithStderr(stderr).
-		WithSysNanotime().
-		WithNanosleep(e.sleep)
+		WithStderr(stderr)
+	if !req.FakeClock {
+		mc = mc.WithSysNanotime().WithNanosleep(e.sleep)
+	}
 	for _, kv := range req.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

@@ -1,6 +1,10 @@
 package instrument
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // rewriteElems shifts the function indices of element segments, in each of
 // their eight encodings.
@@ -199,8 +203,19 @@ func localsEnd(src []byte, groups int) int {
 
 // rewriteNames shifts the function indices of the name section, so that
 // stack traces still name the guest's functions. A name section that does
-// not parse is dropped: it is only debugging information.
+// not parse is dropped: it is only debugging information. So are DWARF
+// sections, whose code offsets the rewrite invalidates: a wrong source
+// line is worse than none.
 func (m *module) rewriteNames() error {
+	m.sections = slices.DeleteFunc(m.sections, func(s section) bool {
+		r := &reader{b: s.body}
+		k, err := r.vecLen()
+		if s.id != secCustom || err != nil {
+			return false
+		}
+		name, err := r.bytes(k)
+		return err == nil && strings.HasPrefix(string(name), ".debug_")
+	})
 	for i := range m.sections {
 		s := &m.sections[i]
 		if s.id != secCustom {
