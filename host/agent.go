@@ -45,6 +45,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		conn.Close()
 		return err
 	}
+	defer a.memory.close() // after the runtime closed the last instances
 	defer a.rt.Close(context.Background())
 	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
 		Window:   cfg.window,
