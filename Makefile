@@ -8,20 +8,29 @@ LDFLAGS := -X main.version=$(VERSION)
 
 GO_EXAMPLES := $(patsubst wasm-examples/%/main.go,%,$(wildcard wasm-examples/*/main.go))
 GO_EXAMPLE_WASM := $(foreach n,$(GO_EXAMPLES),wasm-examples/$(n)/$(n).wasm)
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 
 include mk/polyglot.mk
 include mk/agents.mk
 
-.PHONY: all build examples examples-go demo test test-go test-race fuzz lint bench clean
+.PHONY: all build examples examples-go demo test test-go test-race fuzz fuzz-long lint bench clean starlark
 
 all: build examples
 
 build: $(WASMNET)
 
+# The Starlark interpreter guest, which the client embeds (gateway.Source,
+# wasmnet run -c). Built the way internal/testwasm builds it, so that the
+# same sources give the same bytes and the same sha256.
+STARLARK_WASM := internal/starlarkwasm/bin/starlark.wasm
+starlark: $(STARLARK_WASM)
+.PHONY: $(STARLARK_WASM)
+$(STARLARK_WASM):
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -o $@ ./guest/starlark
+
 # Always handed to go build, which knows what changed.
 .PHONY: $(WASMNET)
-$(WASMNET):
+$(WASMNET): $(STARLARK_WASM)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/wasmnet
 
@@ -41,17 +50,38 @@ demo: build examples-go
 
 test: lint test-go test-race fuzz
 
-test-go:
+test-go: $(STARLARK_WASM)
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The concurrent core once more under the race detector.
-test-race:
+test-race: $(STARLARK_WASM)
 	$(GO) test -race -count=1 -timeout 20m ./channel ./host ./gateway
+
+# Every fuzz target, as package:Target: each decoding path of peer bytes
+# (frames, hello, values, request and notification bodies) and the printer
+# of received values.
+FUZZ_TARGETS := channel:FuzzFrame channel:FuzzHello channel:FuzzValue channel:FuzzBody \
+	host:FuzzServeRequest gateway:FuzzClientNotification cmd/wasmnet:FuzzWriteJSON
 
 # Each fuzz target runs briefly; crashers land in testdata/fuzz and replay in test-go.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzValue$$' -fuzztime $(FUZZTIME) ./channel
-	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./channel
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
+
+# About ten minutes over all targets, one worker each (the machine is
+# shared). What the fuzzer found interesting is copied from the Go cache into
+# each package's testdata/fuzz, to be committed: plain `go test` replays it.
+FUZZ_LONG_TIME ?= 85s
+fuzz-long:
+	@cache=$$($(GO) env GOCACHE)/fuzz/github.com/wasmnet/wasmnet; \
+	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZ_LONG_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_LONG_TIME) -parallel 1 ./$$pkg || exit 1; \
+		mkdir -p $$pkg/testdata/fuzz/$$name; \
+		cp $$cache/$$pkg/$$name/* $$pkg/testdata/fuzz/$$name/ 2>/dev/null || true; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -61,4 +91,4 @@ bench: build examples
 	$(WASMNET) bench
 
 clean: clean-polyglot clean-agents
-	rm -rf $(BIN) $(GO_EXAMPLE_WASM)
+	rm -rf $(BIN) $(GO_EXAMPLE_WASM) $(STARLARK_WASM)

@@ -37,6 +37,7 @@ const (
 	FuncReceive    = "receive"
 	FuncClose      = "close"
 	FuncCloseError = "close_error"
+	FuncCloseSend  = "close_send"
 )
 
 // Result is what a host function returns: Ok, or a negative error code.
@@ -113,6 +114,8 @@ func Functions() []Function {
 		{FuncClose, []ValueType{I32}, []ValueType{I32}, "close(handle): closes the channel"},
 		{FuncCloseError, []ValueType{I32, I32, I32}, []ValueType{I32},
 			"close_error(handle, ptr, len): closes the channel with an error text"},
+		{FuncCloseSend, []ValueType{I32}, []ValueType{I32},
+			"close_send(handle): closes the sending side only; receive goes on"},
 	}
 }
 

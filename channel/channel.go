@@ -35,10 +35,14 @@ type Channel struct {
 	reported bool         // remote was returned once
 	lost     error        // the connection died
 	callback bool
+	cbDone   chan struct{} // closed once the callback had the endmarker
+	half     halfState     // CloseSend, in halfclose.go
 
 	// handedOut is set, under the mux's mu, once user code can hold the
-	// channel; until then a closed channel with a backlog stays in the table.
-	handedOut bool
+	// channel; until then a closed channel with a backlog stays in the table,
+	// and unheldBytes (also under the mux's mu) counts what it holds.
+	handedOut   bool
+	unheldBytes int
 }
 
 func newChannel(m *Mux, id uint32) *Channel {
@@ -114,6 +118,9 @@ func (c *Channel) pop() ([]byte, error) {
 	case c.lost != nil:
 		return nil, &connLostError{c.lost}
 	case c.closed:
+		return nil, io.EOF
+	case c.half.peer:
+		signal(c.ready) // the next waiting receiver sees the end too
 		return nil, io.EOF
 	}
 	return nil, nil
@@ -246,7 +253,7 @@ func (c *Channel) acquire(ctx context.Context, n int64) error {
 		case c.lost != nil:
 			c.mu.Unlock()
 			return fmt.Errorf("channel: send: %w", &connLostError{c.lost})
-		case c.closed:
+		case c.closed, c.half.local:
 			c.mu.Unlock()
 			return fmt.Errorf("channel: send on %v: %w", c, ErrClosed)
 		case c.sendWin > 0:
@@ -291,6 +298,18 @@ func (c *Channel) peerClosed(remote *RemoteError) {
 	c.markClosedLocked()
 }
 
+// refuse closes a channel this side would not hold, dropping its items;
+// whoever takes it later receives msg as the error.
+func (c *Channel) refuse(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.remote = &RemoteError{Message: msg}
+	}
+	c.queue, c.head, c.unread = nil, 0, 0
+	c.markClosedLocked()
+}
+
 func (c *Channel) connLost(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -319,14 +338,14 @@ func (c *Channel) localClose() bool {
 func (c *Channel) Close() error { return c.close(0, nil) }
 
 // CloseWithError closes the channel; the peer receives what was already
-// sent, then a *RemoteError carrying msg.
-func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, []byte(msg)) }
+// sent, then a *RemoteError carrying msg. An error text over 64 KiB is cut, and marked as cut.
+func (c *Channel) CloseWithError(msg string) error { return c.close(flagError, cutErrorText(msg)) }
 
 func (c *Channel) close(flags uint8, text []byte) error {
 	if !c.localClose() {
 		return nil
 	}
-	c.mux.remove(c.id)
+	c.mux.remove(c)
 	if err := c.mux.writeFrame(frameClose, flags, c.id, text, true); err != nil {
 		return fmt.Errorf("channel: close: %w", err)
 	}
@@ -344,7 +363,10 @@ func (c *Channel) IsClosed() bool {
 	}
 }
 
-// WaitClose blocks until the channel is closed. It returns the peer's
+// WaitClose blocks until the channel is closed and, on a channel with a
+// callback, until the callback has had every item and the endmarker, as
+// execnet's waitclose does (so calling it from the callback itself waits
+// for ctx). It returns the peer's
 // *RemoteError if it closed with one, an error wrapping io.EOF if the
 // connection died, and nil for a normal close.
 func (c *Channel) WaitClose(ctx context.Context) error {
@@ -352,6 +374,9 @@ func (c *Channel) WaitClose(ctx context.Context) error {
 	case <-c.closedC:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if err := c.waitCallback(ctx); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -392,12 +417,18 @@ func (c *Channel) SetCallback(fn func(v any), endmarker any) error {
 		return fmt.Errorf("channel: %v already has a callback", c)
 	}
 	c.callback = true
+	c.cbDone = make(chan struct{})
 	c.mu.Unlock()
-	go c.runCallback(fn, endmarker)
+	c.mux.handlers.add()
+	go func() {
+		defer c.mux.handlers.done()
+		c.runCallback(fn, endmarker)
+	}()
 	return nil
 }
 
 func (c *Channel) runCallback(fn func(v any), endmarker any) {
+	defer close(c.cbDone)
 	defer fn(endmarker)
 	for {
 		p, err := c.ReceiveRaw(context.Background())

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 func TestSendReceiveValues(t *testing.T) {
@@ -117,19 +119,8 @@ func TestCallbackEndmarker(t *testing.T) {
 		var mu sync.Mutex
 		var got []any
 		done := make(chan struct{})
-		waitFor := func(n int) {
-			for range 1000 {
-				mu.Lock()
-				l := len(got)
-				mu.Unlock()
-				if l >= n {
-					return
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		}
-		waitFor(0)
-		time.Sleep(10 * time.Millisecond)
+		// The item must be queued before the callback is set.
+		testutil.WaitFor(t, "the item to arrive", c.hasBacklog)
 		if err := c.SetCallback(func(v any) {
 			mu.Lock()
 			got = append(got, v)
@@ -284,8 +275,13 @@ func TestFlowControlBlocksSender(t *testing.T) {
 			sent <- i
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
-	if n := len(sent); n > 8 {
+	testutil.WaitFor(t, "the sender to use up the window", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.sendWin <= 0
+	})
+	// Nobody reads, so no credit comes back: the sender is stuck.
+	if n := len(sent); n > 5 {
 		t.Fatalf("sender got %d chunks of 16 KiB past a 64 KiB window with no reader", n)
 	}
 	for range 100 {

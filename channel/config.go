@@ -14,23 +14,39 @@ type Config struct {
 	// MaxFrame is the largest frame this side accepts, and so the largest
 	// message the peer may send. Default 64 MiB.
 	MaxFrame int
-	// KeepAlive is how often a ping is sent when the connection is idle;
-	// a peer silent for KeepAliveTimeout is taken for dead. Zero disables
-	// both, which suits pipes to a local process.
+	// KeepAlive is how often a ping is sent on an idle connection, and
+	// KeepAliveTimeout how long the peer may be silent before it is taken
+	// for gone (default 3 x KeepAlive). A timeout alone pings nothing: it
+	// is announced in the hello, and the peer pings at least four times
+	// per timeout. Zero disables both, which suits a pipe to a local
+	// process that ends with its parent.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
+	// AcceptBacklog is how many channels the peer opened may wait for
+	// this side to take them (Accept, Mux.Channel, a channel value); the
+	// peer's opens past it are refused. Default 4096.
+	AcceptBacklog int
+	// MaxUnheldBytes bounds the bytes waiting on such channels; a channel
+	// whose data would pass it is refused. Default 64 MiB.
+	MaxUnheldBytes int
 	// Handler serves the peer's requests; nil refuses them.
 	Handler Handler
 	// Info is this side's part of the hello: software version, OS/arch and
 	// anything else the peer should know (limits, ABI versions).
 	Info Info
+	// Owner is what Channel.Owner reports for the channels of this Mux:
+	// the gateway for a client's connection. The channel package never
+	// uses it.
+	Owner any
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
 	return &Config{
-		Window:   4 << 20,
-		MaxFrame: 64 << 20,
+		Window:         4 << 20,
+		MaxFrame:       64 << 20,
+		AcceptBacklog:  4096,
+		MaxUnheldBytes: 64 << 20,
 	}
 }
 
@@ -46,6 +62,12 @@ func (c *Config) withDefaults() (*Config, error) {
 		if copy.MaxFrame == 0 {
 			copy.MaxFrame = out.MaxFrame
 		}
+		if copy.AcceptBacklog == 0 {
+			copy.AcceptBacklog = out.AcceptBacklog
+		}
+		if copy.MaxUnheldBytes == 0 {
+			copy.MaxUnheldBytes = out.MaxUnheldBytes
+		}
 		out = &copy
 	}
 	switch {
@@ -53,6 +75,8 @@ func (c *Config) withDefaults() (*Config, error) {
 		return nil, fmt.Errorf("channel: config: window of %d bytes is below 1024", out.Window)
 	case out.MaxFrame < 1024 || out.MaxFrame > 1<<30:
 		return nil, fmt.Errorf("channel: config: max frame of %d bytes is outside [1 KiB, 1 GiB]", out.MaxFrame)
+	case out.AcceptBacklog < 0 || out.MaxUnheldBytes < 0:
+		return nil, fmt.Errorf("channel: config: negative accept backlog or unheld bytes")
 	case out.KeepAlive < 0 || out.KeepAliveTimeout < 0:
 		return nil, fmt.Errorf("channel: config: negative keepalive")
 	}

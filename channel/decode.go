@@ -47,6 +47,13 @@ func ChannelIDs(b []byte, fn func(id uint32) error) error {
 	return err
 }
 
+// checkValue checks that b is exactly one well-formed msgpack value nested
+// at most maxDepth deep, allocating nothing. Reflective decoding (msgpack/v5)
+// recurses without a depth limit and allocates slices by their declared
+// count; once b has passed, every count is backed by elements that are
+// there, so what it allocates is what the value holds.
+func checkValue(b []byte) error { return ChannelIDs(b, nil) }
+
 func (d *decoder) take(n int) ([]byte, error) {
 	if n < 0 || len(d.b)-d.off < n {
 		return nil, errTruncated
@@ -179,21 +186,26 @@ func (d *decoder) bin(n int) (any, error) {
 	return b, nil
 }
 
+// growCap is the most elements a container is allocated for before they
+// arrive: a declared count is only a claim, and every nesting level of a
+// hostile value may claim all the bytes left.
+const growCap = 256
+
 func (d *decoder) arrayOf(n int, depth int) (any, error) {
 	if n > len(d.b)-d.off { // every element takes at least one byte
 		return nil, errTruncated
 	}
 	var out []any
 	if d.build {
-		out = make([]any, n)
+		out = make([]any, 0, min(n, growCap))
 	}
-	for i := range n {
+	for range n {
 		v, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
 		if d.build {
-			out[i] = v
+			out = append(out, v)
 		}
 	}
 	return out, nil
@@ -211,10 +223,10 @@ func (d *decoder) mapOf(n int, depth int) (any, error) {
 		}
 		return nil, nil
 	}
-	keys := make([]any, n)
-	vals := make([]any, n)
+	keys := make([]any, 0, min(n, growCap))
+	vals := make([]any, 0, min(n, growCap))
 	allStrings := true
-	for i := range n {
+	for range n {
 		k, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
@@ -222,21 +234,23 @@ func (d *decoder) mapOf(n int, depth int) (any, error) {
 		if _, ok := k.(string); !ok {
 			allStrings = false
 		}
-		if keys[i] = k; !hashable(k) {
+		if !hashable(k) {
 			return nil, fmt.Errorf("channel: map key of type %T", k)
 		}
-		if vals[i], err = d.value(depth + 1); err != nil {
+		v, err := d.value(depth + 1)
+		if err != nil {
 			return nil, err
 		}
+		keys, vals = append(keys, k), append(vals, v)
 	}
 	if allStrings {
-		m := make(map[string]any, n)
+		m := make(map[string]any, len(keys))
 		for i, k := range keys {
 			m[k.(string)] = vals[i]
 		}
 		return m, nil
 	}
-	m := make(map[any]any, n)
+	m := make(map[any]any, len(keys))
 	for i, k := range keys {
 		m[k] = vals[i]
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 var (
@@ -14,6 +15,9 @@ var (
 	ErrCallback = errors.New("channel: receive on a channel with a callback")
 	// ErrMuxClosed is the cause of a multiplexer that was closed locally.
 	ErrMuxClosed = errors.New("channel: connection closed")
+	// ErrKeepAliveTimeout is wrapped by the cause of a multiplexer whose
+	// peer was silent for longer than Config.KeepAliveTimeout.
+	ErrKeepAliveTimeout = errors.New("channel: keepalive timeout")
 )
 
 // RemoteError is the error a peer closed a channel with: a guest's panic or
@@ -40,3 +44,20 @@ type connLostError struct{ cause error }
 
 func (e *connLostError) Error() string   { return "channel: connection lost: " + e.cause.Error() }
 func (e *connLostError) Unwrap() []error { return []error{io.EOF, e.cause} }
+
+// maxErrorText bounds the error text of a close or a request's answer, so
+// that a guest's 65 MiB panic message cannot make a frame the peer refuses.
+const maxErrorText = 64 << 10
+
+// cutErrorText returns msg, cut to maxErrorText bytes and marked as cut.
+func cutErrorText(msg string) []byte {
+	if len(msg) <= maxErrorText {
+		return []byte(msg)
+	}
+	const mark = "... [error text cut: 00000 of 0000000000 bytes shown]"
+	cut := maxErrorText - len(mark)
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return []byte(msg[:cut] + fmt.Sprintf("... [error text cut: %d of %d bytes shown]", cut, len(msg)))
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
 )
@@ -33,12 +32,11 @@ func connect() (client, agent *channel.Mux) {
 
 // peerOf waits for the agent's end of a channel the client opened.
 func peerOf(m *channel.Mux, ch *channel.Channel) *channel.Channel {
-	for {
-		if p := m.Channel(ch.ID()); p != nil {
-			return p
-		}
-		time.Sleep(time.Millisecond) // the open frame is on its way
+	p, err := m.Accept(context.Background())
+	if err != nil || p.ID() != ch.ID() {
+		log.Fatalf("accepted %v, %v; want %v", p, err, ch)
 	}
+	return p
 }
 
 func ExampleChannel_Receive() {

@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -96,4 +97,76 @@ func drain(c net.Conn) {
 			return
 		}
 	}
+}
+
+// FuzzHello feeds arbitrary bytes as the peer's hello: readHello refuses
+// them with an error or accepts a valid hello, and never panics.
+func FuzzHello(f *testing.F) {
+	body, _ := Marshal(&Hello{Proto: ProtocolVersion, Role: RoleClient, Window: 1 << 12, MaxFrame: 1 << 16, KeepAliveTimeout: 1000})
+	f.Add(append(appendHeader(nil, frameHello, 0, 0, len(helloMagic)+len(body)), append([]byte(helloMagic), body...)...))
+	f.Add([]byte("bash: wasmnet: command not found\n"))
+	f.Add(append(appendHeader(nil, frameHello, 0, 0, len(helloMagic)+5), helloMagic+"\x91\x91\x91\x91\x90"...))
+	f.Fuzz(func(t *testing.T, input []byte) {
+		m := &Mux{role: RoleAgent, br: bufio.NewReader(bytes.NewReader(input))}
+		if err := m.readHello(); err == nil {
+			if m.peer.Role != RoleClient || m.peer.Window < 1024 || m.peer.MaxFrame < 1024 || m.peer.KeepAliveTimeout < 0 {
+				t.Fatalf("accepted hello %+v", m.peer)
+			}
+		}
+	})
+}
+
+// FuzzBody decodes arbitrary bytes as each request, answer and notification
+// body the peers exchange, the way host and gateway decode them.
+func FuzzBody(f *testing.F) {
+	seeds := []any{
+		&ExecRequest{Channel: 1, Module: "ab", Args: []string{"x"}, Dirs: []DirGrant{{Host: "/a", Guest: "/b"}}, TimeLimit: 5},
+		&ExecReply{NeedModule: true}, &ModuleUpload{Module: "ab", Bytes: []byte{0, 'a', 's', 'm'}},
+		&Output{Channel: 3, Stream: 2, Data: []byte("out\n")}, &Status{Version: "v", ABI: []int{1}, Channels: 2},
+		&DialRequest{Channel: 1, Network: "tcp", Address: "127.0.0.1:22"},
+		&CommandRequest{Channel: 1, Argv: []string{"@self", "agent"}}, &RSyncRequest{Channel: 1, Dest: "d"},
+		[]RSyncEntry{{Path: "a", Mode: 0o644, Size: 3, SHA256: make([]byte, 32)}}, []string{"a"}, &RSyncSummary{Files: 1},
+	}
+	for i, v := range seeds {
+		b, err := Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(i), b)
+	}
+	f.Add(uint8(0), deepArray(1<<12))
+	f.Add(uint8(8), claimingArrays(8, 64))
+	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
+		var dst any
+		switch kind % 11 {
+		case 0:
+			dst = new(ExecRequest)
+		case 1:
+			dst = new(ExecReply)
+		case 2:
+			dst = new(ModuleUpload)
+		case 3:
+			dst = new(Output)
+		case 4:
+			dst = new(Status)
+		case 5:
+			dst = new(DialRequest)
+		case 6:
+			dst = new(CommandRequest)
+		case 7:
+			dst = new(RSyncRequest)
+		case 8:
+			dst = new([]RSyncEntry)
+		case 9:
+			dst = new([]string)
+		case 10:
+			dst = new(RSyncSummary)
+		}
+		if err := UnmarshalInto(b, dst); err == nil {
+			// What decodes is one well-formed value.
+			if err := checkValue(b); err != nil {
+				t.Fatalf("decoded a value checkValue refuses: %v", err)
+			}
+		}
+	})
 }

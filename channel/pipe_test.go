@@ -108,17 +108,14 @@ func channelPair(t testing.TB, cm, am *Mux) (*Channel, *Channel) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The open frame travels ahead of any data: wait for the agent side.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if a := am.Channel(c.ID()); a != nil {
-			return c, a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent never saw channel %d", c.ID())
-		}
-		time.Sleep(time.Millisecond)
+	a, err := am.Accept(testCtx(t))
+	if err != nil {
+		t.Fatalf("accepting channel %d: %v", c.ID(), err)
 	}
+	if a.ID() != c.ID() {
+		t.Fatalf("accepted channel %d, want %d", a.ID(), c.ID())
+	}
+	return c, a
 }
 
 func eachTransport(t *testing.T, fn func(t *testing.T, cm, am *Mux)) {

@@ -138,6 +138,14 @@ func Marshal(v any) ([]byte, error) { return appendValue(nil, v, nil) }
 // value outside a connection is an error.
 func Unmarshal(b []byte) (any, error) { return decodeValue(b, nil) }
 
+// UnmarshalInto decodes one msgpack value into dst, which may point to a
+// struct, map, slice or any other type msgpack/v5 decodes. Unlike
+// msgpack.Unmarshal it first checks, without allocating, that b is one
+// well-formed value nested at most 256 deep, so that bytes from a peer
+// cannot exhaust the stack or allocate for elements that are not there.
+// Every request and notification body a peer sends is decoded with it.
+func UnmarshalInto(b []byte, dst any) error { return unmarshalInto(b, dst, nil) }
+
 // appendFast encodes the common types without reflection. ok is false for
 // a type it does not know.
 func appendFast(b []byte, v any, m *Mux) (out []byte, ok bool, err error) {
@@ -286,6 +294,9 @@ func unmarshalInto(b []byte, dst any, m *Mux) error {
 			*p = v
 		}
 		return err
+	}
+	if err := checkValue(b); err != nil {
+		return fmt.Errorf("channel: decode into %T: %w", dst, err)
 	}
 	r := &valueReader{b: b, mux: m}
 	d := decoderPool.Get().(*msgpack.Decoder)

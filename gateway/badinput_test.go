@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -34,12 +35,12 @@ func TestKilledClientLeavesNoAgent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helper client said %q", line)
 	}
-	if !processExists(pid) {
+	if !testutil.ProcessRunning(pid) {
 		t.Fatalf("agent %d is not running", pid)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	waitFor(t, func() bool { return !processExists(pid) })
+	testutil.WaitProcessEnded(t, pid)
 }
 
 // TestHelperClientProcess is the client that TestKilledClientLeavesNoAgent

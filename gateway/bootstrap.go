@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,21 +23,26 @@ import (
 // bootScript starts the agent on a POSIX host in one exec. Its arguments,
 // each prefixed by its kind, are
 //
-//	p:GOOS/GOARCH=SHA256  an agent build the client can supply (one per platform)
+//	p:GOOS/GOARCH=SHA256:SIZE  an agent build the client can supply (one per platform)
 //	d:DIR                 the working directory, created if missing
 //	e:NAME=VALUE          an environment variable for the agent
 //	a:PATH                an agent already installed there: no cache, no upload
 //
 // It prints "wasmnet-boot GOOS GOARCH UNAME-S UNAME-M". If
-// ~/.cache/wasmnet/agent-<sha256> of the build for its platform is there,
-// it prints "wasmnet-boot exec cached PATH" and execs it: a cached start is
-// one exec and no round trip beyond it. Otherwise it prints
-// "wasmnet-boot need" and reads "SHA256 SIZE\n" and SIZE bytes of
+// ~/.cache/wasmnet/agent-<sha256> of the build for its platform is there
+// with the right size, it prints "wasmnet-boot exec cached PATH" and execs
+// it: a cached start is one exec and no round trip beyond it. Otherwise it
+// checks that it can unpack and install an agent, prints
+// "wasmnet-boot need" ("need replace" over a damaged one) and reads "SHA256 SIZE\n" and SIZE bytes of
 // gzip-compressed agent from stdin, checks the sha256 of the result,
 // installs it under a unique temporary name and renames it into place (so
 // concurrent bootstraps of one host do not clash), prints
 // "wasmnet-boot exec uploaded PATH" and execs it. Failures print
-// "wasmnet-boot error KIND: MESSAGE" and exit.
+// "wasmnet-boot error KIND: MESSAGE" and exit. The cache directory is
+// made 0700 and used only if it and its parent are this user's, no link
+// and writable by no one else; otherwise the script says so on stderr and
+// the agent is uploaded to a private temporary directory, removed when
+// the agent exits.
 //
 // Why gzip and not zstd: gzip -d is on every POSIX host (it is in POSIX's
 // pax/compress family and in busybox), zstd is not, and a self-contained
@@ -47,23 +53,37 @@ import (
 // The script is one line (statements joined by spaces) and single-quoted, so
 // that csh or tcsh as a login shell passes it on to /bin/sh as sh would.
 var bootScript = strings.Join([]string{
-	`c="${HOME:-.}/.cache/wasmnet"; d=; h=; f=;`,
+	`d=; h=; z=; f=;`,
 	`s=$(uname -s 2>/dev/null); m=$(uname -m 2>/dev/null);`,
 	`case "$s" in Linux) o=linux;; Darwin) o=darwin;; FreeBSD) o=freebsd;; OpenBSD) o=openbsd;; NetBSD) o=netbsd;; DragonFly) o=dragonfly;; *) o=unknown;; esac;`,
 	`case "$m" in x86_64|amd64) g=amd64;; aarch64|arm64) g=arm64;; i?86) g=386;; armv*|arm) g=arm;; riscv64) g=riscv64;; ppc64le) g=ppc64le;; s390x) g=s390x;; loongarch64) g=loong64;; *) g=unknown;; esac;`,
-	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; "p:$o/$g="*) h=${x#*=};; esac; done;`,
+	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; "p:$o/$g="*) h=${x#*=}; z=${h#*:}; h=${h%%:*};; esac; done;`,
+	`c="${HOME:-.}/.cache/wasmnet";`,
 	`echo "wasmnet-boot $o $g $s $m";`,
-	`r=cached;`,
+	// The cache holds code this user runs: it must be this user's, no
+	// link, writable by no one else (ls -ld: no w in the group and other
+	// places), or it is not used.
+	`q() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && case $(ls -ld "$1") in d????-??-*) true;; *) false;; esac; };`,
+	`[ -e "$c" ] || [ -L "$c" ] || (umask 077; mkdir -p "$c") 2>/dev/null;`,
+	`q "${c%/*}" && q "$c" || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link): no agent cache" >&2; c=; };`,
+	`r=cached; x=;`,
 	`if [ -n "$f" ]; then r=given;`,
-	`elif [ -n "$h" ] && [ -x "$c/agent-$h" ]; then f="$c/agent-$h";`,
+	// A cached agent of the wrong size (truncated by a full disk, a crash
+	// of the machine) is replaced; its sha256 was checked when installed.
+	`elif [ -n "$h" ] && [ -n "$c" ] && [ -x "$c/agent-$h" ] && [ ! -L "$c/agent-$h" ] && [ -O "$c/agent-$h" ] && [ $(wc -c 2>/dev/null < "$c/agent-$h") -eq "$z" ] 2>/dev/null; then f="$c/agent-$h";`,
 	`else`,
-	`echo "wasmnet-boot need";`,
+	// Every check that can fail before the upload is made first, so that
+	// the client reads its reason instead of writing into a closed pipe.
+	`command -v gzip >/dev/null 2>&1 || { echo "wasmnet-boot error upload: no gzip on the remote PATH ($PATH) to unpack the agent"; exit 1; };`,
+	`if [ -z "$c" ]; then c=$(mktemp -d 2>&1) && x=$c || { echo "wasmnet-boot error upload: no private directory for the agent: $c"; exit 1; }; fi;`,
+	`e=$(mkdir -p "$c" 2>&1) || { echo "wasmnet-boot error upload: cannot create the agent cache $c: $e"; exit 1; };`,
+	`t=$(mktemp "$c/.agent-XXXXXXXX" 2>/dev/null) || t="$c/.agent-$$.tmp";`,
+	`e=$( { : > "$t"; } 2>&1) || { echo "wasmnet-boot error upload: cannot write in the agent cache $c: $e"; exit 1; };`,
+	`trap 'rm -f "$t"' EXIT; trap 'exit 1' HUP INT TERM PIPE;`,
+	`if [ -e "$c/agent-$h" ]; then echo "wasmnet-boot need replace"; else echo "wasmnet-boot need"; fi;`,
 	`read -r h n || exit 1;`,
 	`case "$h" in *[!0-9a-f]*|"") echo "wasmnet-boot error upload: bad header"; exit 1;; esac;`,
 	`case "$n" in *[!0-9]*|"") echo "wasmnet-boot error upload: bad header"; exit 1;; esac;`,
-	`mkdir -p "$c" || { echo "wasmnet-boot error upload: cannot create $c"; exit 1; };`,
-	`t=$(mktemp "$c/.agent-XXXXXXXX" 2>/dev/null) || t="$c/.agent-$$.tmp";`,
-	`trap 'rm -f "$t"' EXIT; trap 'exit 1' HUP INT TERM PIPE;`,
 	`head -c "$n" | gzip -dc > "$t" || { echo "wasmnet-boot error upload: gzip -dc failed"; exit 1; };`,
 	`if command -v sha256sum >/dev/null 2>&1; then k=$(sha256sum < "$t");`,
 	`elif command -v shasum >/dev/null 2>&1; then k=$(shasum -a 256 < "$t");`,
@@ -76,6 +96,7 @@ var bootScript = strings.Join([]string{
 	`fi;`,
 	`if [ -n "$d" ]; then mkdir -p "$d" && cd "$d" || { echo "wasmnet-boot error chdir: cannot enter $d"; exit 1; }; fi;`,
 	`echo "wasmnet-boot exec $r $f";`,
+	`if [ -n "$x" ]; then "$f" agent; e=$?; rm -rf "$x"; exit $e; fi;`,
 	`exec "$f" agent`,
 }, " ")
 
@@ -84,6 +105,7 @@ type bootReport struct {
 	GOOS, GOARCH string // the remote platform, as Go names it
 	Uname        string // the remote uname -s and uname -m
 	Uploaded     bool   // the agent was streamed: the remote cache lacked it
+	Replaced     bool   // the upload replaced a damaged cached agent
 	Agent        string // the remote path of the agent
 }
 
@@ -122,7 +144,7 @@ func bootArgs(sp Spec, agentBinary func(goos, goarch string) (string, error)) ([
 			continue
 		}
 		if f, err := loadAgentFile(path); err == nil {
-			args = append(args, "p:"+p[0]+"/"+p[1]+"="+f.sum)
+			args = append(args, "p:"+p[0]+"/"+p[1]+"="+f.sum+":"+strconv.FormatInt(f.size, 10))
 		}
 	}
 	return args, nil
@@ -143,7 +165,7 @@ func shellQuote(s string) string {
 }
 
 // bootstrap runs bootScript in a new session of client and returns the
-// started agent's link. ctx bounds the bootstrap; on its end the client is
+// started agent's link. ctx bounds the bootstrap; on its end the session is
 // closed. name is the host as the spec gives it, for messages.
 func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary func(goos, goarch string) (string, error)) (*link, bootReport, error) {
 	var rep bootReport
@@ -171,12 +193,15 @@ func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, ag
 		sess.Close()
 		return nil, rep, fmt.Errorf("start bootstrap: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { client.Close() })
+	// The connection may be shared: ctx's end cuts this session only.
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	w := newWaiter(sess.Wait)
-	b := &booter{w: w, stdin: stdin, out: bufio.NewReader(stdout), stderr: stderr}
+	b := &booter{w: w, stdin: stdin, out: bufio.NewReader(stdout), stderr: stderr, doing: "waiting for the remote shell"}
 	rep, err = b.run(agentBinary)
 	if !stop() {
-		err = fmt.Errorf("bootstrap: %w (%v)", ctx.Err(), err)
+		// The session was cut because ctx ended: what failed then is no
+		// news about the remote host.
+		err = fmt.Errorf("bootstrap timed out while %s: %w", b.doing, ctx.Err())
 	}
 	if err != nil {
 		sess.Close()
@@ -203,6 +228,7 @@ type booter struct {
 	stdin  io.Writer
 	out    *bufio.Reader
 	stderr *tailBuffer
+	doing  string // what the bootstrap is doing, for a timeout's message
 }
 
 func (b *booter) run(agentBinary func(goos, goarch string) (string, error)) (bootReport, error) {
@@ -212,14 +238,18 @@ func (b *booter) run(agentBinary func(goos, goarch string) (string, error)) (boo
 		return rep, b.ended(ErrNoPOSIXShell, "running /bin/sh", err)
 	}
 	rep.GOOS, rep.GOARCH, rep.Uname = f[0], f[1], f[2]+" "+f[3]
+	b.doing = "waiting for the bootstrap script"
 	if f, err = b.line(); err != nil {
 		return rep, b.ended(ErrNoPOSIXShell, "running the bootstrap script", err)
 	}
 	if f[0] == "need" {
 		rep.Uploaded = true
+		rep.Replaced = len(f) > 1 && f[1] == "replace"
+		b.doing = "uploading the agent"
 		if err := b.upload(rep, agentBinary); err != nil {
 			return rep, err
 		}
+		b.doing = "installing the agent"
 		if f, err = b.line(); err != nil {
 			return rep, b.ended(ErrUploadFailed, "installing the agent", err)
 		}
@@ -229,10 +259,28 @@ func (b *booter) run(agentBinary func(goos, goarch string) (string, error)) (boo
 		rep.Agent = strings.Join(f[2:], " ")
 		return rep, nil
 	case f[0] == "error" && len(f) > 1 && f[1] == "upload:":
-		return rep, fmt.Errorf("%w: %s", ErrUploadFailed, strings.Join(f[2:], " "))
+		return rep, b.failed(ErrUploadFailed, strings.Join(f[2:], " "))
 	default:
-		return rep, fmt.Errorf("bootstrap: %s", strings.Join(f, " "))
+		return rep, b.failed(errBootstrap, strings.Join(f, " "))
 	}
+}
+
+var errBootstrap = errors.New("bootstrap")
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// failed reports what the script said, with the remote stderr.
+func (b *booter) failed(kind error, said string) error {
+	msg := fmt.Sprintf("%v: %s", kind, said)
+	if s := strings.TrimSpace(b.stderr.String()); s != "" {
+		msg += "; stderr: " + s
+	}
+	return &bootError{kind: kind, msg: msg, err: errors.New(said)}
 }
 
 // upload streams the agent for rep's platform.
@@ -253,12 +301,30 @@ func (b *booter) upload(rep bootReport, agentBinary func(goos, goarch string) (s
 		return fmt.Errorf("%w: %w", ErrUploadFailed, err)
 	}
 	if _, err := fmt.Fprintf(b.stdin, "%s %d\n", af.sum, len(gz)); err != nil {
-		return fmt.Errorf("%w: %w", ErrUploadFailed, err)
+		return b.uploadFailed(path, err)
 	}
 	if _, err := b.stdin.Write(gz); err != nil {
-		return fmt.Errorf("%w: sending %s: %w", ErrUploadFailed, path, err)
+		return b.uploadFailed(path, err)
 	}
 	return nil
+}
+
+// uploadFailed reports a write to the script that failed: the script has
+// ended, and what it printed last says why better than the write's EOF.
+func (b *booter) uploadFailed(path string, err error) error {
+	said := make(chan []string, 1)
+	go func() {
+		f, _ := b.line()
+		said <- f
+	}()
+	select {
+	case f := <-said:
+		if len(f) > 1 && f[0] == "error" {
+			return b.failed(ErrUploadFailed, strings.Join(f[1+btoi(f[1] == "upload:"):], " "))
+		}
+	case <-time.After(2 * time.Second):
+	}
+	return b.ended(ErrUploadFailed, "sending "+path, err)
 }
 
 // line reads the next "wasmnet-boot ..." line and returns its fields after
@@ -345,6 +411,7 @@ func (c *sessionConn) Close() error {
 type agentFile struct {
 	path string
 	sum  string
+	size int64
 	gz   func() ([]byte, error)
 }
 
@@ -370,7 +437,7 @@ func loadAgentFile(path string) (*agentFile, error) {
 	if _, err := io.Copy(h, fh); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f := &agentFile{path: path, sum: hex.EncodeToString(h.Sum(nil))}
+	f := &agentFile{path: path, sum: hex.EncodeToString(h.Sum(nil)), size: fi.Size()}
 	f.gz = sync.OnceValues(func() ([]byte, error) { return gzipFile(path, f.sum) })
 	actual, _ := agentFiles.LoadOrStore(key, f)
 	return actual.(*agentFile), nil

@@ -143,7 +143,7 @@ func TestCallbackEndmarker(t *testing.T) {
 	for i := range 3 {
 		ch.Send(i)
 	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	testutil.WaitFor(t, "three items", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
 	ch.Close()
 	<-done
 	if fmt.Sprint(got) != "[0 1 2 END]" {
@@ -268,17 +268,6 @@ func TestThousandChannels(t *testing.T) {
 			t.Fatalf("channel %d echoed %v", i, v)
 		}
 		ch.Close()
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 20 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -123,30 +125,10 @@ func TestExecKillGroup(t *testing.T) {
 		t.Error("wait after kill: nil error, want the kill signal")
 	}
 	for _, pid := range pids {
-		waitGone(t, pid)
+		testutil.WaitProcessEnded(t, pid)
 	}
 	if err := l.kill(); err != nil {
 		t.Errorf("kill after wait: %v", err)
-	}
-}
-
-// waitGone waits until pid has no process (or only a zombie, for a
-// reparented child that init has not reaped yet).
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return
-		}
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still running after kill: %s", pid, stat)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -5,6 +5,7 @@ package gateway
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"syscall"
 )
 
@@ -15,4 +16,12 @@ func killGroup(p *os.Process) error {
 		return nil
 	}
 	return err
+}
+
+// brokenPipe reports whether an agent died of SIGPIPE: writing its last
+// frames to a connection the client had closed, which is how a terminated
+// agent may well end.
+func brokenPipe(err *exec.ExitError) bool {
+	ws, ok := err.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGPIPE
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"os"
+	"os/exec"
 	"syscall"
 )
 
@@ -12,3 +13,5 @@ func procAttr() *syscall.SysProcAttr {
 func killGroup(p *os.Process) error { return p.Kill() }
 
 func growPipe(*os.File) {}
+
+func brokenPipe(*exec.ExitError) bool { return false }

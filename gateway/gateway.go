@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
 // Status is an agent's report on itself.
@@ -28,12 +30,17 @@ type Gateway struct {
 	mux    *channel.Mux
 	link   *link
 	output *outputTagger
+	tr     *trace.Tracer // nil unless tracing
 
 	exitOnce sync.Once
-	exitErr  error
 	reaped   chan struct{} // closed once the agent has ended and been reaped
+	// Set by watch before reaped is closed: how the agent ended.
+	waitErr  error
+	killed   bool // it did not end in time after its connection did
 	onExit   func(*Gateway)
 	onExitMu sync.Mutex
+
+	uploads onceEach // module uploads, one per module however many RemoteExec ask
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
@@ -58,6 +65,24 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	if id == "" {
 		id = "gw0"
 	}
+	tr := cfg.trace
+	if !cfg.traceSet {
+		tr = trace.FromEnv("client")
+	}
+	start := time.Now()
+	tr.Printf("gateway %s: starting %s", id, sp)
+	g, err := startGateway(ctx, id, sp, cfg, tr)
+	if err != nil {
+		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
+		return nil, err
+	}
+	info := g.Info()
+	tr.Printf("gateway %s: up in %v: agent pid %d, version %s, %s/%s", id, time.Since(start).Round(time.Microsecond), info.PID, info.Version, info.OS, info.Arch)
+	return g, nil
+}
+
+// startGateway opens sp's transport and exchanges hellos over it.
+func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *trace.Tracer) (*Gateway, error) {
 	l, keepAlive, err := openLink(ctx, sp, cfg)
 	if err != nil {
 		return nil, err
@@ -69,7 +94,7 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	if out == nil {
 		out = os.Stderr
 	}
-	g := &Gateway{id: id, spec: sp, link: l, output: newOutputTagger(id, out), reaped: make(chan struct{})}
+	g := &Gateway{id: id, spec: sp, link: l, output: newOutputTagger(id, out), reaped: make(chan struct{}), tr: tr}
 	// An agent says hello at once; a command that never does must not
 	// hold Make for as long as its caller's ctx allows, which may be forever.
 	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
@@ -77,6 +102,7 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	g.mux, err = channel.NewMux(hctx, l.conn, channel.RoleClient, &channel.Config{
 		KeepAlive: keepAlive,
 		Handler:   channel.HandlerFunc(g.serve),
+		Owner:     g,
 		Info:      channel.Info{Version: moduleVersion()},
 	})
 	if err != nil {
@@ -138,7 +164,7 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		l, err := startExec(ctx, sp)
 		return l, 0, err
 	case "ssh":
-		l, err := dialSSH(ctx, sp, agentBinaries(cfg), nil)
+		l, _, err := dialSSHPooled(ctx, sp, agentBinaries(cfg), nil, cfg.sshPool)
 		return l, 5 * time.Second, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, nil)
@@ -150,18 +176,22 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 // watch reaps the agent once the connection ends, whoever ended it.
 func (g *Gateway) watch() {
 	<-g.mux.Done()
+	g.tr.Printf("gateway %s: connection ended: %v", g.id, g.mux.Err())
 	g.link.conn.Close()
 	done := make(chan struct{})
 	go func() {
-		g.link.wait()
+		g.waitErr = g.link.wait()
 		close(done)
 	}()
 	select {
 	case <-done:
-	case <-time.After(3 * time.Second):
+	case <-time.After(exitGrace):
+		g.tr.Printf("gateway %s: agent still running %v after the end; killing it", g.id, exitGrace)
+		g.killed = true
 		g.link.kill()
 		<-done
 	}
+	g.tr.Printf("gateway %s: agent reaped", g.id)
 	g.output.flush()
 	close(g.reaped)
 	g.onExitMu.Lock()
@@ -196,7 +226,17 @@ func (g *Gateway) NewChannel() (*channel.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: %w", g.id, err)
 	}
+	g.traceChannel(ch, "open")
 	return ch, nil
+}
+
+// Of returns the gateway a channel belongs to, as execnet's
+// channel.gateway: the one whose RemoteExec or NewChannel opened it, or
+// whose agent sent it inside a message. It is nil for a channel of no
+// gateway (one of a Mux made without this package).
+func Of(ch *channel.Channel) *Gateway {
+	g, _ := ch.Owner().(*Gateway)
+	return g
 }
 
 // RemoteExec runs m on the agent and returns the channel bound to it. The
@@ -205,6 +245,9 @@ func (g *Gateway) NewChannel() (*channel.Channel, error) {
 // ends. Every reason the module cannot start (not WebAssembly, an import
 // the agent lacks, an unknown entry point) is returned here.
 func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) (*channel.Channel, error) {
+	if m.err != nil {
+		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, m.err)
+	}
 	ch, err := g.mux.OpenChannel()
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
@@ -213,10 +256,17 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	for _, o := range opts {
 		o(&req)
 	}
-	if err := g.exec(ctx, m, &req); err != nil {
+	g.tr.Printf("gateway %s: exec %s (sha256 %.12s, %d bytes) on channel %d", g.id, m.name, m.sum, len(m.bytes), ch.ID())
+	err = g.exec(ctx, m, &req)
+	if err == nil {
+		err = sendProgram(ctx, ch, m, &req)
+	}
+	if err != nil {
+		g.tr.Printf("gateway %s: exec on channel %d failed: %v", g.id, ch.ID(), err)
 		ch.Close()
 		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
 	}
+	g.traceChannel(ch, "exec started on")
 	return ch, nil
 }
 
@@ -225,29 +275,37 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := range 2 {
 		out, err := g.mux.Call(ctx, channel.KindExec, body)
 		if err != nil {
 			return err
 		}
 		var reply channel.ExecReply
-		if err := msgpack.Unmarshal(out, &reply); err != nil {
+		if err := channel.UnmarshalInto(out, &reply); err != nil {
 			return fmt.Errorf("malformed exec reply: %w", err)
 		}
 		if !reply.NeedModule {
 			return nil
 		}
-		if attempt > 0 || len(m.bytes) == 0 {
-			return errors.New("the agent asked for the module again after receiving it")
+		if len(m.bytes) == 0 {
+			return errors.New("the agent lacks the module and it has no bytes to send")
 		}
-		up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		// Concurrent calls that all heard NeedModule share one upload;
+		// a second request after one succeeded sends it again.
+		err = g.uploads.do(ctx, m.sum, attempt > 0, func() error {
+			g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, len(m.bytes))
+			up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+			if err != nil {
+				return err
+			}
+			_, err = g.mux.Call(ctx, channel.KindModule, up)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		if _, err := g.mux.Call(ctx, channel.KindModule, up); err != nil {
-			return err
-		}
 	}
+	return errors.New("the agent asked for the module again after receiving it")
 }
 
 // RemoteStatus asks the agent for its status.
@@ -257,7 +315,7 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
 	}
 	var st Status
-	if err := msgpack.Unmarshal(out, &st); err != nil {
+	if err := channel.UnmarshalInto(out, &st); err != nil {
 		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
 	}
 	return st, nil
@@ -266,19 +324,54 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 // Exit asks the agent to end and waits until it has; when ctx ends first,
 // the agent is killed. Every pending Receive on the gateway's channels
 // returns an error at once. Exit may be called more than once.
+//
+// Exit returns an error when the agent did not stop as asked: it was killed
+// (ctx ended first, or it outlived its connection by exitGrace), or its
+// process exited with a failure (other than SIGPIPE from writing to the
+// connection the client had closed).
 func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
+		g.tr.Printf("gateway %s: exit", g.id)
 		g.mux.Notify(channel.KindTerminate, nil)
 		g.mux.Close()
 	})
 	select {
 	case <-g.reaped:
 	case <-ctx.Done():
+		g.tr.Printf("gateway %s: exit: the agent did not end in time; killing it", g.id)
 		g.link.kill()
 		<-g.reaped
+		return fmt.Errorf("gateway %s: exit: %w; the agent was killed", g.id, ctx.Err())
+	}
+	if g.killed {
+		return fmt.Errorf("gateway %s: exit: the agent did not end within %v of its connection and was killed", g.id, exitGrace)
+	}
+	var exitErr *exec.ExitError
+	if errors.As(g.waitErr, &exitErr) && !brokenPipe(exitErr) {
+		return fmt.Errorf("gateway %s: exit: the agent ended with %w", g.id, g.waitErr)
 	}
 	return nil
 }
+
+// traceChannel writes what happened to ch now and, in the background, how
+// it closes. It does nothing unless tracing.
+func (g *Gateway) traceChannel(ch *channel.Channel, what string) {
+	if !g.tr.On() {
+		return
+	}
+	g.tr.Printf("gateway %s: %s channel %d", g.id, what, ch.ID())
+	go func() { // ends when ch closes, at the latest with the gateway
+		err := ch.WaitClose(context.Background())
+		if err == nil {
+			g.tr.Printf("gateway %s: channel %d closed", g.id, ch.ID())
+		} else {
+			g.tr.Printf("gateway %s: channel %d closed: %v", g.id, ch.ID(), err)
+		}
+	}()
+}
+
+// exitGrace is how long an agent may take to end once its connection has.
+const exitGrace = 3 * time.Second
 
 // kill ends the agent at once; Done closes when it is reaped.
 func (g *Gateway) kill() {
@@ -303,7 +396,7 @@ func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []by
 		return nil, fmt.Errorf("the client serves no request of kind %d", kind)
 	}
 	var o channel.Output
-	if err := msgpack.Unmarshal(body, &o); err != nil {
+	if err := channel.UnmarshalInto(body, &o); err != nil {
 		return nil, err
 	}
 	g.output.write(o)

@@ -22,7 +22,10 @@ import (
 // A gateway leaves its group when it ends, by Exit, Terminate or the loss
 // of its agent. All methods are safe for concurrent use.
 type Group struct {
-	opts []Option
+	opts        []Option
+	maxGateways int
+	maxParallel int
+	sshPool     *sshPool
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -41,9 +44,25 @@ func WithGatewayOptions(opts ...Option) GroupOption {
 	return func(g *Group) { g.opts = append(g.opts, opts...) }
 }
 
+// WithMaxGateways sets how many gateways the group may hold at once.
+// Default DefaultMaxGateways.
+func WithMaxGateways(n int) GroupOption {
+	return func(g *Group) { g.maxGateways = n }
+}
+
+// DefaultMaxParallel is how many gateways a Group starts at once unless
+// WithMaxParallel says otherwise.
+const DefaultMaxParallel = 64
+
+// WithMaxParallel sets how many gateways MakeGateways starts at once, and
+// so how many agent uploads run at once. Default DefaultMaxParallel.
+func WithMaxParallel(n int) GroupOption {
+	return func(g *Group) { g.maxParallel = max(1, n) }
+}
+
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	g := &Group{byID: map[string]*Gateway{}}
+	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel, sshPool: newSSHPool()}
 	for _, o := range opts {
 		o(g)
 	}
@@ -64,11 +83,22 @@ func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) 
 }
 
 // MakeGateways starts the gateways specs name, where "N*SPEC" stands for N
-// copies of SPEC, in parallel, and adds them to the group in the order of
-// specs. If any fails, those that started are exited and the error names
-// the failed spec; the group is then as it was. ctx bounds only the start.
+// copies of SPEC, and adds them to the group in the order of specs. They
+// start in parallel, except that a gateway whose via= names another of the
+// same call starts once that hop has: "popen//id=hop", "ssh=inner//via=hop"
+// works in one call. A via= that names no gateway of the group or of the
+// call, or hops that form a cycle, is an error before anything starts. If
+// any start fails, those that started are exited and the error names the
+// failed spec; the group is then as it was. ctx bounds only the start.
 func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, error) {
-	expanded, err := ExpandSpecs(specs...)
+	g.mu.Lock()
+	room := g.maxGateways - len(g.order)
+	g.mu.Unlock()
+	expanded, err := expandSpecs(room, specs)
+	var tooMany *TooManyGatewaysError
+	if errors.As(err, &tooMany) {
+		tooMany.Limit = g.maxGateways
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -85,21 +115,41 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 	if err != nil {
 		return nil, err
 	}
-	gws := make([]*Gateway, len(sps))
-	eg, ectx := errgroup.WithContext(ctx)
-	for i, sp := range sps {
-		eg.Go(func() error {
-			gw, err := g.start(ectx, sp, ids[i])
-			if err != nil {
-				return fmt.Errorf("gateway: group: spec %s (%s): %w", expanded[i], ids[i], err)
-			}
-			gws[i] = gw
-			return nil
-		})
-	}
-	if err := eg.Wait(); err != nil {
-		g.unwind(ids, gws)
+	waves, err := g.startOrder(sps, ids)
+	if err != nil {
+		g.unwind(ids, nil)
 		return nil, err
+	}
+	gws := make([]*Gateway, len(sps))
+	var mu sync.Mutex // guards started, read by the starts of later waves
+	started := map[string]*Gateway{}
+	lookup := func(id string) *Gateway {
+		mu.Lock()
+		defer mu.Unlock()
+		if gw := started[id]; gw != nil {
+			return gw
+		}
+		return g.Gateway(id)
+	}
+	for _, wave := range waves {
+		eg, ectx := errgroup.WithContext(ctx)
+		eg.SetLimit(g.maxParallel)
+		for _, i := range wave {
+			eg.Go(func() error {
+				gw, err := g.start(ectx, sps[i], ids[i], lookup)
+				if err != nil {
+					return fmt.Errorf("gateway: group: spec %s (%s): %w", expanded[i], ids[i], err)
+				}
+				mu.Lock()
+				gws[i], started[ids[i]] = gw, gw
+				mu.Unlock()
+				return nil
+			})
+		}
+		if err := eg.Wait(); err != nil {
+			g.unwind(ids, gws)
+			return nil, err
+		}
 	}
 	for _, gw := range gws {
 		g.register(gw)
@@ -107,17 +157,68 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 	return gws, nil
 }
 
-// start makes one gateway under the id reserved for it.
-func (g *Group) start(ctx context.Context, sp Spec, id string) (*Gateway, error) {
-	if sp.Via != "" && g.Gateway(sp.Via) == nil {
-		return nil, fmt.Errorf("via=%s: the group has no gateway %q (a hop must be made before the gateways that use it)", sp.Via, sp.Via)
+// startOrder sorts the starts of one MakeGateways into waves: the first
+// holds every spec whose hop (if any) is already in the group, each next
+// one the specs whose hop is in an earlier wave. It fails on a via= that
+// names no gateway and on a cycle of hops.
+func (g *Group) startOrder(sps []Spec, ids []string) ([][]int, error) {
+	index := make(map[string]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	depth := make([]int, len(sps)) // 0: not yet known; else the wave number + 1
+	var visit func(i int, path []string) (int, error)
+	visit = func(i int, path []string) (int, error) {
+		if depth[i] > 0 {
+			return depth[i], nil
+		}
+		if slices.Contains(path, ids[i]) {
+			return 0, fmt.Errorf("gateway: group: via= hops form a cycle: %s -> %s", strings.Join(path, " -> "), ids[i])
+		}
+		d := 1
+		if via := sps[i].Via; via != "" {
+			j, inBatch := index[via]
+			switch {
+			case inBatch:
+				dj, err := visit(j, append(path, ids[i]))
+				if err != nil {
+					return 0, err
+				}
+				d = dj + 1
+			case g.Gateway(via) == nil:
+				return 0, fmt.Errorf("gateway: group: spec %s (%s): via=%s: the group has no gateway %q, and no spec of this call has that id", sps[i], ids[i], via, via)
+			}
+		}
+		depth[i] = d
+		return d, nil
+	}
+	var waves [][]int
+	for i := range sps {
+		d, err := visit(i, nil)
+		if err != nil {
+			return nil, err
+		}
+		for len(waves) < d {
+			waves = append(waves, nil)
+		}
+		waves[d-1] = append(waves[d-1], i)
+	}
+	return waves, nil
+}
+
+// start makes one gateway under the id reserved for it; hop finds the
+// gateway its via= names.
+func (g *Group) start(ctx context.Context, sp Spec, id string, hop func(id string) *Gateway) (*Gateway, error) {
+	if sp.Via != "" && hop(sp.Via) == nil {
+		return nil, fmt.Errorf("via=%s: the group has no gateway %q", sp.Via, sp.Via)
 	}
 	var cfg makeConfig
 	for _, o := range g.opts {
 		o(&cfg)
 	}
 	cfg.id = id
-	cfg.via = g.Gateway
+	cfg.via = hop
+	cfg.sshPool = g.sshPool
 	sp.ID = id
 	return makeGateway(ctx, sp, &cfg)
 }
@@ -127,6 +228,9 @@ func (g *Group) start(ctx context.Context, sp Spec, id string) (*Gateway, error)
 func (g *Group) reserve(sps []Spec) ([]string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.order)+len(sps) > g.maxGateways { // another MakeGateways took the room
+		return nil, &TooManyGatewaysError{Spec: sps[len(sps)-1].String(), Limit: g.maxGateways}
+	}
 	taken := func(id string) bool { _, ok := g.byID[id]; return ok }
 	ids := make([]string, len(sps))
 	mine := map[string]bool{}

@@ -3,15 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // TestStreamMemoryBounded sends 256 MiB to a guest that reads slower than
@@ -153,18 +151,9 @@ func TestExitEndsPendingReceives(t *testing.T) {
 			t.Fatal("a pending Receive did not return within 1 s of Exit")
 		}
 	}
-	if processExists(pid) {
+	if testutil.ProcessRunning(pid) {
 		t.Fatalf("agent %d still exists after Exit", pid)
 	}
-}
-
-func processExists(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	// A zombie is gone for our purposes only once reaped; report it too.
-	return len(b) > 0
 }
 
 func TestMemoryLimit(t *testing.T) {

@@ -10,10 +10,15 @@ import (
 
 // A Module is WebAssembly code to run, addressed by the sha256 of its
 // bytes: an agent receives the bytes only the first time it sees the hash.
+//
+// A Module from Source or WithSource also carries a program, which the
+// interpreter module receives first.
 type Module struct {
 	name  string
 	sum   string
 	bytes []byte
+	prog  *program // a source guest's program, or nil
+	err   error    // why the module cannot run (Source without an interpreter)
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.

@@ -34,9 +34,11 @@ type MultiChannel struct {
 }
 
 type mergedItem struct {
+	i   int // the index of ch in chans
 	ch  *channel.Channel
 	v   any
 	err error
+	end bool // ch closed normally: its last entry, which Receive skips
 }
 
 // NewMultiChannel joins chans, where chans[i] belongs to gws[i].
@@ -116,27 +118,78 @@ func (m *MultiChannel) Receive(ctx context.Context) (*channel.Channel, any, erro
 		return nil, nil, fmt.Errorf("gateway: multichannel: receive: %w", channel.ErrClosed)
 	default:
 	}
+	for {
+		it, err := m.next(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !it.end {
+			return it.ch, it.v, it.err
+		}
+	}
+}
+
+// next takes the next entry of the merged queue.
+func (m *MultiChannel) next(ctx context.Context) (mergedItem, error) {
 	select {
 	case it := <-m.merged:
-		return it.ch, it.v, it.err
+		return it, nil
 	default:
 	}
 	select {
 	case it := <-m.merged:
-		return it.ch, it.v, it.err
+		return it, nil
 	case <-m.allDone:
 		// Every feeder has ended, so nothing more comes; take what is left.
 		select {
 		case it := <-m.merged:
-			return it.ch, it.v, it.err
+			return it, nil
 		default:
-			return nil, nil, io.EOF
+			return mergedItem{}, io.EOF
 		}
 	case <-m.stop:
-		return nil, nil, fmt.Errorf("gateway: multichannel: receive: %w", channel.ErrClosed)
+		return mergedItem{}, fmt.Errorf("gateway: multichannel: receive: %w", channel.ErrClosed)
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return mergedItem{}, ctx.Err()
 	}
+}
+
+// An Item is one entry of a MultiChannel's merged queue: a value, or the
+// end of one channel.
+type Item struct {
+	Gateway *Gateway // the gateway the entry came from
+	Channel *channel.Channel
+	Value   any
+	// End marks a channel's last entry when it closed normally, by the
+	// guest or by this side; Value is then nil.
+	End bool
+	// Err is set on a channel's last entry when it ended with an error: a
+	// guest's *channel.RemoteError, a lost agent.
+	Err error
+}
+
+// ReceiveItem returns the next entry of the merged queue with the gateway
+// it came from, as execnet's make_receive_queue(endmarker) does: the items
+// of every channel as they arrive, and one last entry per channel when it
+// ends, with End set for a normal close or Err for an error. After every
+// channel's last entry it returns io.EOF. It ends like Receive, shares its
+// queue, and is safe for concurrent use; use either it or Receive.
+func (m *MultiChannel) ReceiveItem(ctx context.Context) (Item, error) {
+	m.mergeOnce.Do(m.startMerge)
+	select {
+	case <-m.stop:
+		return Item{}, fmt.Errorf("gateway: multichannel: receive: %w", channel.ErrClosed)
+	default:
+	}
+	it, err := m.next(ctx)
+	if err != nil {
+		return Item{}, err
+	}
+	out := Item{Gateway: m.gws[it.i], Channel: it.ch, Value: it.v, End: it.end, Err: it.err}
+	if errors.Is(it.err, channel.ErrClosed) {
+		out.End, out.Err = true, nil // closed by this side
+	}
+	return out, nil
 }
 
 func (m *MultiChannel) startMerge() {
@@ -148,8 +201,8 @@ func (m *MultiChannel) startMerge() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.feeders.Add(len(m.chans))
-	for _, ch := range m.chans {
-		go m.feed(ctx, ch)
+	for i, ch := range m.chans {
+		go m.feed(ctx, i, ch)
 	}
 	go func() {
 		select {
@@ -162,7 +215,7 @@ func (m *MultiChannel) startMerge() {
 
 // feed moves the items of ch into the merged queue until ch ends or the
 // MultiChannel is closed.
-func (m *MultiChannel) feed(ctx context.Context, ch *channel.Channel) {
+func (m *MultiChannel) feed(ctx context.Context, i int, ch *channel.Channel) {
 	defer func() {
 		m.feeders.Done()
 		if m.remaining.Add(-1) == 0 {
@@ -171,11 +224,15 @@ func (m *MultiChannel) feed(ctx context.Context, ch *channel.Channel) {
 	}()
 	for {
 		v, err := ch.Receive(ctx)
-		if err == io.EOF || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
+		it := mergedItem{i: i, ch: ch, v: v, err: err}
+		if err == io.EOF {
+			it.err, it.end = nil, true
+		}
 		select {
-		case m.merged <- mergedItem{ch, v, err}:
+		case m.merged <- it:
 		case <-m.stop:
 			return
 		}
@@ -183,6 +240,16 @@ func (m *MultiChannel) feed(ctx context.Context, ch *channel.Channel) {
 			return
 		}
 	}
+}
+
+// GatewayOf returns the gateway of ch, one of Channels, or nil.
+func (m *MultiChannel) GatewayOf(ch *channel.Channel) *Gateway {
+	for i, c := range m.chans {
+		if c == ch {
+			return m.gws[i]
+		}
+	}
+	return nil
 }
 
 // WaitClose waits until every channel is closed and returns the first

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
 // An ExecOption configures one RemoteExec.
@@ -67,6 +68,9 @@ type makeConfig struct {
 	keepAlive time.Duration
 	id        string
 	via       func(id string) *Gateway
+	trace     *trace.Tracer
+	traceSet  bool
+	sshPool   *sshPool // a Group's shared SSH connections; nil: none
 }
 
 // WithOutput sends guests' stdout and stderr lines, tagged with gateway and
@@ -84,3 +88,11 @@ func WithAgentPath(path string) Option { return func(c *makeConfig) { c.agentPat
 // after three silent intervals. The default is 5 s for network gateways and
 // none for local processes.
 func WithKeepAlive(d time.Duration) Option { return func(c *makeConfig) { c.keepAlive = d } }
+
+// WithTrace writes the gateway's debug trace (lifecycle, requests, channel
+// opens and closes) to w, or nothing when w is nil. The default is what
+// $WASMNET_DEBUG says, as execnet's EXECNET_DEBUG: "1" for stderr, or a
+// file that the client and its local agents append to.
+func WithTrace(w io.Writer) Option {
+	return func(c *makeConfig) { c.trace, c.traceSet = trace.New(w, "client"), true }
+}

@@ -29,23 +29,52 @@ func newOutputTagger(gateway string, w io.Writer) *outputTagger {
 	return &outputTagger{gateway: gateway, w: w, partial: map[outputKey][]byte{}}
 }
 
+// maxPartialLine is the most of an unterminated line kept per stream: a
+// guest writing without newlines gets its output flushed in pieces of this
+// size instead of held without bound.
+const maxPartialLine = 64 << 10
+
+// write takes one piece of output. Each byte is copied at most twice (into
+// the partial line, out to w), so time is linear in the output.
 func (t *outputTagger) write(o channel.Output) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := outputKey{o.Channel, o.Stream}
-	data := append(t.partial[k], o.Data...)
+	data := o.Data
 	for {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			break
 		}
-		t.line(k, data[:i])
+		if p := t.partial[k]; len(p) > 0 {
+			t.line(k, append(p, data[:i]...))
+			delete(t.partial, k)
+		} else {
+			t.line(k, data[:i])
+		}
 		data = data[i+1:]
 	}
-	if len(data) > 0 {
-		t.partial[k] = append([]byte(nil), data...)
-	} else {
+	buf := t.partial[k]
+	for len(data) > 0 {
+		if len(buf) == 0 && len(data) >= maxPartialLine {
+			t.line(k, data[:maxPartialLine])
+			data = data[maxPartialLine:]
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 0, maxPartialLine)
+		}
+		n := min(maxPartialLine-len(buf), len(data))
+		buf, data = append(buf, data[:n]...), data[n:]
+		if len(buf) == maxPartialLine {
+			t.line(k, buf)
+			buf = buf[:0]
+		}
+	}
+	if len(buf) == 0 {
 		delete(t.partial, k)
+	} else {
+		t.partial[k] = buf
 	}
 }
 

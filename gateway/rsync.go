@@ -22,6 +22,7 @@ type RSyncOption func(*rsyncConfig)
 type rsyncConfig struct {
 	delete bool
 	filter func(relPath string, d fs.DirEntry) bool
+	onFile func(gw *Gateway, dest, relPath string)
 }
 
 // WithDelete removes from the destination every file, link and directory
@@ -56,7 +57,7 @@ func (g *Gateway) RSync(ctx context.Context, srcDir, destDir string, opts ...RSy
 	if err != nil {
 		return RSyncStats{}, fmt.Errorf("gateway %s: rsync: %w", g.id, err)
 	}
-	return g.rsync(ctx, m, destDir, cfg.delete)
+	return g.rsync(ctx, m, destDir, cfg)
 }
 
 // RSync copies srcDir into destDir on every gateway of the group, in
@@ -77,7 +78,7 @@ func (g *Group) RSync(ctx context.Context, srcDir, destDir string, opts ...RSync
 	errs := make([]error, len(gws))
 	var wg sync.WaitGroup
 	for i, gw := range gws {
-		wg.Go(func() { stats[i], errs[i] = gw.rsync(ctx, m, destDir, cfg.delete) })
+		wg.Go(func() { stats[i], errs[i] = gw.rsync(ctx, m, destDir, cfg) })
 	}
 	wg.Wait()
 	out := make(map[string]RSyncStats, len(gws))
@@ -93,6 +94,15 @@ func newRSyncConfig(opts []RSyncOption) *rsyncConfig {
 	var cfg rsyncConfig
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if fn := cfg.onFile; fn != nil {
+		// Targets run in parallel; their callbacks take turns.
+		var mu sync.Mutex
+		cfg.onFile = func(gw *Gateway, dest, p string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fn(gw, dest, p)
+		}
 	}
 	return &cfg
 }
@@ -191,8 +201,10 @@ func hashFile(p string) (int64, []byte, error) {
 }
 
 // rsync sends m to the agent, which writes it into dest.
-func (g *Gateway) rsync(ctx context.Context, m *manifest, dest string, del bool) (RSyncStats, error) {
-	st, err := g.transfer(ctx, m, dest, del)
+func (g *Gateway) rsync(ctx context.Context, m *manifest, dest string, cfg *rsyncConfig) (RSyncStats, error) {
+	g.tr.Printf("gateway %s: rsync %s to %s: %d entries", g.id, m.src, dest, len(m.entries))
+	st, err := g.transfer(ctx, m, dest, cfg)
+	g.tr.Printf("gateway %s: rsync to %s: %+v, err %v", g.id, dest, st, err)
 	if err != nil {
 		return RSyncStats{}, fmt.Errorf("gateway %s: rsync to %s: %w", g.id, dest, err)
 	}
@@ -200,7 +212,7 @@ func (g *Gateway) rsync(ctx context.Context, m *manifest, dest string, del bool)
 }
 
 // transfer runs the protocol of PROTOCOL.md's "RSync" on a new channel.
-func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, del bool) (_ RSyncStats, err error) {
+func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, cfg *rsyncConfig) (_ RSyncStats, err error) {
 	ch, err := g.mux.OpenChannel()
 	if err != nil {
 		return RSyncStats{}, err
@@ -220,7 +232,7 @@ func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, del bo
 		}
 		ch.CloseWithError("rsync: client: " + err.Error())
 	}()
-	body, err := msgpack.Marshal(&channel.RSyncRequest{Channel: ch.ID(), Dest: dest, Delete: del})
+	body, err := msgpack.Marshal(&channel.RSyncRequest{Channel: ch.ID(), Dest: dest, Delete: cfg.delete})
 	if err != nil {
 		return RSyncStats{}, err
 	}
@@ -238,6 +250,9 @@ func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, del bo
 	for _, p := range needed {
 		if err := m.sendFile(ctx, ch, p, chunk); err != nil {
 			return RSyncStats{}, err
+		}
+		if cfg.onFile != nil {
+			cfg.onFile(g, dest, p)
 		}
 	}
 	var sum channel.RSyncSummary

@@ -226,7 +226,7 @@ func TestRSyncRefusesPathsOutsideDest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := doctored(t, tt.dirs, tt.path)
-			_, err := g.rsync(ctx, m, "dest", false)
+			_, err := g.rsync(ctx, m, "dest", &rsyncConfig{})
 			var remote *channel.RemoteError
 			if !errors.As(err, &remote) || !strings.Contains(err.Error(), "gateway gw0") {
 				t.Fatalf("got %v, want a RemoteError naming the gateway", err)
@@ -244,10 +244,10 @@ func TestRSyncRefusesPathsOutsideDest(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dest, "evil")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.rsync(ctx, doctored(t, nil, "evil/x"), "dest", false); err == nil {
+	if _, err := g.rsync(ctx, doctored(t, nil, "evil/x"), "dest", &rsyncConfig{}); err == nil {
 		t.Fatal("evil/x under a link that the manifest does not name was accepted")
 	}
-	if _, err := g.rsync(ctx, doctored(t, []string{"evil"}, "evil/x"), "dest", false); err != nil {
+	if _, err := g.rsync(ctx, doctored(t, []string{"evil"}, "evil/x"), "dest", &rsyncConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(outside, "x")); err == nil {
@@ -263,7 +263,7 @@ func TestRSyncRejectsWrongContent(t *testing.T) {
 	g := popen(t, "popen//chdir="+work)
 	m := doctored(t, nil, "f")
 	m.entries[0].SHA256 = bytes.Repeat([]byte{1}, 32)
-	_, err := g.rsync(testCtx(t), m, "dest", false)
+	_, err := g.rsync(testCtx(t), m, "dest", &rsyncConfig{})
 	var remote *channel.RemoteError
 	if !errors.As(err, &remote) || !strings.Contains(err.Error(), "sha256") {
 		t.Fatalf("got %v, want a RemoteError about the sha256", err)

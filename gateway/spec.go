@@ -155,22 +155,47 @@ func (sp Spec) String() string {
 	return b.String()
 }
 
-// ExpandSpecs expands "N*SPEC" entries into N copies of SPEC.
+// DefaultMaxGateways is how many gateways one Group may hold unless
+// WithMaxGateways says otherwise: "100000*popen" would otherwise start agents
+// until the machine runs out of processes or files.
+const DefaultMaxGateways = 1024
+
+// ExpandSpecs expands "N*SPEC" entries into N copies of SPEC. More than
+// DefaultMaxGateways in all is an error.
 func ExpandSpecs(specs ...string) ([]string, error) {
+	return expandSpecs(DefaultMaxGateways, specs)
+}
+
+// expandSpecs is ExpandSpecs with at most limit specs in all; the count is
+// checked before anything is allocated for it.
+func expandSpecs(limit int, specs []string) ([]string, error) {
 	var out []string
 	for _, s := range specs {
 		count, rest, found := strings.Cut(s, "*")
 		n, err := strconv.Atoi(count)
 		if !found || err != nil {
-			out = append(out, s)
-			continue
+			n, rest = 1, s
 		}
 		if n < 1 {
 			return nil, fmt.Errorf("gateway: spec %q: count must be at least 1", s)
+		}
+		if n > limit-len(out) {
+			return nil, &TooManyGatewaysError{Spec: s, Limit: limit}
 		}
 		for range n {
 			out = append(out, rest)
 		}
 	}
 	return out, nil
+}
+
+// TooManyGatewaysError reports specs that ask for more gateways than a
+// group may hold.
+type TooManyGatewaysError struct {
+	Spec  string // the spec that went over the limit
+	Limit int
+}
+
+func (e *TooManyGatewaysError) Error() string {
+	return fmt.Sprintf("gateway: spec %q: more than %d gateways in one group; raise the limit with WithMaxGateways (wasmnet: --max-gateways)", e.Spec, e.Limit)
 }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,5 +68,22 @@ func TestExpandSpecs(t *testing.T) {
 	}
 	if _, err := ExpandSpecs("0*popen"); err == nil {
 		t.Fatal("0*popen: no error")
+	}
+}
+
+func TestExpandSpecsLimit(t *testing.T) {
+	if _, err := ExpandSpecs("100000*popen"); err == nil || !strings.Contains(err.Error(), "more than 1024") {
+		t.Fatalf("100000*popen: %v; want an error naming the limit", err)
+	}
+	if _, err := ExpandSpecs("1000*popen", "20*popen", "5*popen"); err == nil {
+		t.Fatal("1025 specs in all were accepted")
+	}
+	if got, err := ExpandSpecs("1000*popen", "popen", "23*popen"); err != nil || len(got) != 1024 {
+		t.Fatalf("1024 specs: %d, %v", len(got), err)
+	}
+	g := NewGroup(WithMaxGateways(2))
+	var tooMany *TooManyGatewaysError
+	if _, err := g.MakeGateways(context.Background(), "3*popen"); !errors.As(err, &tooMany) || tooMany.Limit != 2 {
+		t.Fatalf("3 gateways in a group of at most 2: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -38,7 +39,16 @@ func dialSSH(ctx context.Context, sp Spec, agentBinary func(goos, goarch string)
 // ErrNoPOSIXShell or ErrUploadFailed; an agent that exits before it speaks
 // fails the first Read of the link with an *AgentStartError.
 func dialSSHReport(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc) (*link, bootReport, error) {
-	l, rep, err := dialSSHReport1(ctx, sp, agentBinary, dial)
+	return dialSSHPooled(ctx, sp, agentBinary, dial, nil)
+}
+
+// dialSSHPooled is dialSSHReport that takes its connection from pool (and
+// gives it back when the agent ends) unless pool is nil or dial is given.
+func dialSSHPooled(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc, pool *sshPool) (*link, bootReport, error) {
+	if dial != nil {
+		pool = nil // a via= hop's connection is its own
+	}
+	l, rep, err := dialSSHReport1(ctx, sp, agentBinary, dial, pool)
 	if err != nil {
 		return nil, rep, fmt.Errorf("gateway: ssh %s: %w", sp.Value, err)
 	}
@@ -46,7 +56,7 @@ func dialSSHReport(ctx context.Context, sp Spec, agentBinary func(goos, goarch s
 	return l, rep, nil
 }
 
-func dialSSHReport1(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc) (*link, bootReport, error) {
+func dialSSHReport1(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc, pool *sshPool) (*link, bootReport, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return nil, bootReport{}, err
@@ -76,17 +86,35 @@ func dialSSHReport1(ctx context.Context, sp Spec, agentBinary func(goos, goarch 
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	clients, err := connectSSH(cctx, hops, sp, home, dial)
+	connect := func() ([]*ssh.Client, error) { return connectSSH(cctx, hops, sp, home, dial) }
+	var (
+		clients  []*ssh.Client
+		closeAll func()
+		booted   = func() {}
+	)
+	if pool == nil {
+		clients, err = connect()
+		closeAll = func() {
+			for i := len(clients) - 1; i >= 0; i-- {
+				clients[i].Close()
+			}
+		}
+	} else {
+		key := poolKey(hops, sp)
+		var c *sshConn
+		if c, err = pool.get(cctx, key, connect); err == nil {
+			clients, closeAll = c.clients, sync.OnceFunc(func() { pool.put(key, c) })
+			if booted, err = pool.firstBoot(ctx, key); err != nil {
+				closeAll()
+			}
+		}
+	}
 	cancel()
 	if err != nil {
 		return nil, bootReport{}, err
 	}
-	closeAll := func() {
-		for i := len(clients) - 1; i >= 0; i-- {
-			clients[i].Close()
-		}
-	}
 	l, rep, err := bootstrap(ctx, clients[len(clients)-1], sp.Value, sp, agentBinary)
+	booted()
 	if err != nil {
 		closeAll()
 		return nil, rep, err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -173,7 +174,7 @@ func TestBootScriptLocally(t *testing.T) {
 	zw.Write(data)
 	zw.Close()
 	home := t.TempDir()
-	plat := "p:" + runtime.GOOS + "/" + runtime.GOARCH + "=" + hash
+	plat := "p:" + runtime.GOOS + "/" + runtime.GOARCH + "=" + hash + ":" + strconv.Itoa(len(data))
 	agent := filepath.Join(home, ".cache", "wasmnet", "agent-"+hash)
 
 	out := runBootScript(t, home, nil, plat)
@@ -211,5 +212,82 @@ func TestBootLineSkipsNoise(t *testing.T) {
 	f, err := b.line()
 	if err != nil || strings.Join(f, " ") != "linux amd64 Linux x86_64" {
 		t.Fatalf("line() = %q, %v", f, err)
+	}
+}
+
+// TestBootScriptRefusesOpenCache: an agent cache that others can write to
+// (or that is a link) is not used: the planted agent in it never runs, and
+// the uploaded one runs from a private temporary directory.
+func TestBootScriptRefusesOpenCache(t *testing.T) {
+	data, err := os.ReadFile("/bin/echo")
+	if err != nil {
+		t.Fatalf("/bin/echo stands in for the agent: %v (install coreutils)", err)
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	plat := "p:" + runtime.GOOS + "/" + runtime.GOARCH + "=" + hash
+	good := append([]byte(fmt.Sprintf("%s %d\n", hash, gz.Len())), gz.Bytes()...)
+
+	for name, plant := range map[string]func(home string) string{
+		"world-writable": func(home string) string {
+			c := filepath.Join(home, ".cache", "wasmnet")
+			os.MkdirAll(c, 0o755)
+			os.Chmod(c, 0o777)
+			return c
+		},
+		"link": func(home string) string {
+			other := t.TempDir()
+			os.MkdirAll(filepath.Join(home, ".cache"), 0o700)
+			os.Symlink(other, filepath.Join(home, ".cache", "wasmnet"))
+			return other
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			home := t.TempDir()
+			dir := plant(home)
+			planted := filepath.Join(dir, "agent-"+hash)
+			if err := os.WriteFile(planted, []byte("#!/bin/sh\necho planted\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("/bin/sh", "-c", bootScript, "wasmnet-boot", plat)
+			tmp := t.TempDir()
+			cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
+			cmd.Stdin = bytes.NewReader(good)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, _ := cmd.Output()
+			if strings.Contains(string(out), "planted") || !strings.Contains(string(out), "wasmnet-boot need") {
+				t.Fatalf("the planted agent ran, or no upload was asked for: %q", out)
+			}
+			if !strings.HasSuffix(string(out), "\nagent\n") || strings.Contains(string(out), dir) {
+				t.Fatalf("the uploaded agent did not run from a private directory: %q", out)
+			}
+			if !strings.Contains(stderr.String(), "not private") {
+				t.Errorf("stderr does not say why the cache was not used: %q", stderr.String())
+			}
+			if got, _ := os.ReadFile(planted); string(got) != "#!/bin/sh\necho planted\n" {
+				t.Errorf("the planted agent was replaced: the cache was written to")
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("the temporary agent directory was left behind: %v", left)
+			}
+		})
+	}
+
+	// A new cache is made private.
+	home := t.TempDir()
+	runBootScript(t, home, nil, plat)
+	for _, d := range []string{filepath.Join(home, ".cache"), filepath.Join(home, ".cache", "wasmnet")} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s made with mode %v, want 0700", d, fi.Mode())
+		}
 	}
 }

@@ -15,13 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
 )
 
+// TestMain fails the run if a test leaves a goroutine behind, and removes
+// the ssh stand-in agent the tests built.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	sshdtest.RemoveStandin()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		sshdtest.RemoveStandin()
+		os.Exit(code)
+	}))
 }
 
 // standinAgent is an agentBinary that offers the stand-in agent for this

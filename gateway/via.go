@@ -49,6 +49,7 @@ func openViaLink(ctx context.Context, sp Spec, hop *Gateway, cfg *makeConfig) (*
 
 // dialThrough connects to addr from the hop's agent.
 func (g *Gateway) dialThrough(ctx context.Context, network, addr string) (net.Conn, error) {
+	g.tr.Printf("gateway %s: dial %s %s for a gateway behind it", g.id, network, addr)
 	ch, err := g.mux.OpenChannel()
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: dial %s: %w", g.id, addr, err)
@@ -66,6 +67,7 @@ func (g *Gateway) dialThrough(ctx context.Context, network, addr string) (net.Co
 
 // runThrough runs argv on the hop's agent with its stdio as the link.
 func (g *Gateway) runThrough(ctx context.Context, argv, env []string, dir string) (*link, error) {
+	g.tr.Printf("gateway %s: run %q for a gateway behind it", g.id, argv)
 	ch, err := g.mux.OpenChannel()
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: run %s: %w", g.id, argv[0], err)

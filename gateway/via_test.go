@@ -34,7 +34,7 @@ func TestViaPopen(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	inner.Exit(ctx)
-	waitFor(t, func() bool { return !processExists(pid) })
+	testutil.WaitProcessEnded(t, pid)
 }
 
 func TestViaUnknownHop(t *testing.T) {

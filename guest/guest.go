@@ -183,6 +183,14 @@ func (c *Chan) Close() error {
 	return resultError("close", c.h, hostClose(c.h))
 }
 
+// CloseSend closes only the sending side, as x/crypto/ssh's CloseWrite
+// does: the peer receives what was sent, then end of stream, and may go on
+// sending; this guest's Receive works until the peer closes too. Send
+// afterwards returns an error wrapping ErrClosed.
+func (c *Chan) CloseSend() error {
+	return resultError("close send", c.h, hostCloseSend(c.h))
+}
+
 // CloseWithError closes the channel like Close, but the peer's receive
 // reports msg as an error (a *RemoteError for a Go peer).
 func (c *Chan) CloseWithError(msg string) error {

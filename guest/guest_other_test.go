@@ -63,6 +63,8 @@ func (f *fakeHost) receive(h int32, buf []byte, timeoutNS int64) (uint32, abi.Re
 
 func (f *fakeHost) close(h int32) abi.Result { return f.closeError(h, "") }
 
+func (f *fakeHost) closeSend(h int32) abi.Result { return f.closeError(h, "half") }
+
 func (f *fakeHost) closeError(h int32, msg string) abi.Result {
 	if f.closed == nil {
 		f.closed = map[int32]string{}

@@ -16,6 +16,7 @@ type host interface {
 	receive(h int32, buf []byte, timeoutNS int64) (uint32, abi.Result)
 	close(h int32) abi.Result
 	closeError(h int32, msg string) abi.Result
+	closeSend(h int32) abi.Result
 }
 
 // testHost, when set by a test, answers the host calls.
@@ -36,3 +37,4 @@ func hostReceive(h int32, buf []byte, timeoutNS int64) (uint32, abi.Result) {
 }
 func hostClose(h int32) abi.Result                  { return current().close(h) }
 func hostCloseError(h int32, msg string) abi.Result { return current().closeError(h, msg) }
+func hostCloseSend(h int32) abi.Result              { return current().closeSend(h) }

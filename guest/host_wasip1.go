@@ -29,6 +29,9 @@ func wasmReceive(h int32, buf unsafe.Pointer, capacity int32, timeoutNS int64, l
 //go:wasmimport wasmnet close
 func wasmClose(h int32) int32
 
+//go:wasmimport wasmnet close_send
+func wasmCloseSend(h int32) int32
+
 //go:wasmimport wasmnet close_error
 func wasmCloseError(h int32, ptr unsafe.Pointer, n int32) int32
 
@@ -55,6 +58,8 @@ func hostReceive(h int32, buf []byte, timeoutNS int64) (uint32, abi.Result) {
 }
 
 func hostClose(h int32) abi.Result { return abi.Result(wasmClose(h)) }
+
+func hostCloseSend(h int32) abi.Result { return abi.Result(wasmCloseSend(h)) }
 
 func hostCloseError(h int32, msg string) abi.Result {
 	return abi.Result(wasmCloseError(h, unsafe.Pointer(unsafe.StringData(msg)), int32(len(msg))))

@@ -27,6 +27,7 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 		abi.FuncReceive:    guestCall((*execution).receive),
 		abi.FuncClose:      guestCall((*execution).close),
 		abi.FuncCloseError: guestCall((*execution).closeError),
+		abi.FuncCloseSend:  guestCall((*execution).closeSend),
 	}
 	b := rt.NewHostModuleBuilder(abi.ModuleName)
 	for _, f := range abi.Functions() {
@@ -64,12 +65,59 @@ func guestCall(fn func(e *execution, mod api.Module, stack []uint64) abi.Result)
 // resultWord encodes an i32 result for wazero's stack.
 func resultWord(r abi.Result) uint64 { return uint64(uint32(int32(r))) }
 
-func (e *execution) lookup(h uint64) *handle {
-	return e.handles[uint32(h)]
+// lookup returns the handle h, or, for a handle the guest does not hold,
+// the result its call returns: closed for one it released (handles are
+// channel ids, never reused, so every id up to the largest released one
+// answers closed), unknown for any other.
+func (e *execution) lookup(h uint64) (*handle, abi.Result) {
+	id := uint32(h)
+	if hd := e.handles[id]; hd != nil {
+		return hd, abi.Ok
+	}
+	if id != 0 && id <= e.maxReleased {
+		return nil, abi.ErrClosed
+	}
+	return nil, abi.ErrUnknown
+}
+
+// release forgets a handle whose channel is closed both ways and whose end
+// the guest has seen or made, so that a long-lived guest holds only the
+// channels still open: the limit of maxHandles is on those.
+func (e *execution) release(id uint32) {
+	delete(e.handles, id)
+	e.maxReleased = max(e.maxReleased, id)
+}
+
+// room makes room for one more handle if the guest holds maxHandles:
+// channels the peer closed whose end the guest never read are released
+// (a message still queued on one is kept as its pending message, so none
+// is lost). It reports whether there is room.
+func (e *execution) room() bool {
+	if len(e.handles) < maxHandles {
+		return true
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for id, h := range e.handles {
+		if h.pending != nil || !h.ch.IsClosed() {
+			continue
+		}
+		msg, err := h.ch.ReceiveRaw(done)
+		var remote *channel.RemoteError
+		switch {
+		case err == nil:
+			h.pending, h.code = msg, int32(abi.Ok)
+		case errors.As(err, &remote):
+			h.pending, h.code = []byte(remote.Message), int32(abi.ErrRemote)
+		case err == io.EOF, errors.Is(err, channel.ErrClosed), errors.Is(err, channel.ErrMuxClosed):
+			e.release(id)
+		}
+	}
+	return len(e.handles) < maxHandles
 }
 
 func (e *execution) channelNew(_ api.Module, _ []uint64) abi.Result {
-	if len(e.handles) >= maxHandles {
+	if !e.room() {
 		return abi.ErrUnavailable
 	}
 	ch, err := e.agent.mux.OpenChannel()
@@ -82,9 +130,9 @@ func (e *execution) channelNew(_ api.Module, _ []uint64) abi.Result {
 
 // send(h, ptr, len)
 func (e *execution) send(mod api.Module, s []uint64) abi.Result {
-	h := e.lookup(s[0])
+	h, r := e.lookup(s[0])
 	if h == nil {
-		return abi.ErrUnknown
+		return r
 	}
 	size := uint32(s[2])
 	if int64(size) > int64(e.maxMsg) {
@@ -113,7 +161,8 @@ func (e *execution) sendResult(err error) abi.Result {
 		return abi.Ok
 	case errors.As(err, &size):
 		return abi.ErrTooLarge
-	case errors.Is(err, channel.ErrClosed):
+	case errors.Is(err, channel.ErrClosed), errors.Is(err, channel.ErrMuxClosed), e.agent.ctx.Err() != nil:
+		// The connection's end, or the agent's, closes every channel.
 		return abi.ErrClosed
 	}
 	return abi.ErrUnavailable
@@ -121,9 +170,10 @@ func (e *execution) sendResult(err error) abi.Result {
 
 // receive(h, buf, cap, timeout_ns, len_out)
 func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
-	h := e.lookup(s[0])
+	id := uint32(s[0])
+	h, r := e.lookup(s[0])
 	if h == nil {
-		return abi.ErrUnknown
+		return r
 	}
 	buf, capacity, timeout, lenOut := uint32(s[1]), uint32(s[2]), int64(s[3]), uint32(s[4])
 	mem := mod.Memory()
@@ -135,6 +185,11 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 	}
 	if h.pending == nil {
 		if code := e.next(h, timeout); code != abi.Ok {
+			// After the peer's CloseSend the guest may still send: only a
+			// channel closed both ways is released.
+			if code == abi.ErrClosed && h.ch.IsClosed() {
+				e.release(id)
+			}
 			return code
 		}
 	}
@@ -145,8 +200,11 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 	}
 	mem.Write(buf, msg)
 	h.pending = nil
-	if code == abi.Ok {
+	switch code {
+	case abi.Ok:
 		e.grant(msg)
+	case abi.ErrRemote:
+		e.release(id) // the end of the channel, told once; closed afterwards
 	}
 	return code
 }
@@ -171,10 +229,14 @@ func (e *execution) next(h *handle, timeout int64) abi.Result {
 			h.pending = []byte{}
 		}
 		return abi.Ok
-	case errors.Is(context.Cause(e.ctx), errMainClosed):
+	case errors.Is(context.Cause(e.ctx), errMainClosed), e.agent.ctx.Err() != nil, errors.Is(err, channel.ErrMuxClosed):
+		// Its client closed the channel, exited (Gateway.Exit) or went
+		// away: for a guest waiting on input that is the end of its
+		// input, not a fault, so it can return as it does at any other
+		// end.
 		return abi.ErrClosed
 	case e.ctx.Err() != nil:
-		return abi.ErrUnavailable
+		return abi.ErrUnavailable // its run-time limit; the guest is stopping
 	case errors.Is(err, context.DeadlineExceeded):
 		return abi.ErrTimeout
 	case err == io.EOF, errors.Is(err, channel.ErrClosed):
@@ -183,39 +245,60 @@ func (e *execution) next(h *handle, timeout int64) abi.Result {
 	return abi.ErrUnavailable
 }
 
-// grant gives the guest the channels named in a message it received.
+// grant gives the guest the channels named in a message it received. A
+// channel it cannot take, because it holds maxHandles open ones, is closed
+// with an error, so that the peer waiting on it learns why at once; the
+// guest's calls on it answer closed.
 func (e *execution) grant(msg []byte) {
 	channel.ChannelIDs(msg, func(id uint32) error {
-		if e.handles[id] == nil && len(e.handles) < maxHandles {
-			if ch := e.agent.mux.Channel(id); ch != nil {
-				e.handles[id] = &handle{ch: ch}
-			}
+		if e.handles[id] != nil {
+			return nil
 		}
+		ch := e.agent.mux.Channel(id)
+		if ch == nil {
+			return nil
+		}
+		if !e.room() {
+			ch.CloseWithError(fmt.Sprintf("wasmnet agent: channel %d not handed to the guest, which holds %d open channels", id, maxHandles))
+			e.maxReleased = max(e.maxReleased, id)
+			return nil
+		}
+		e.handles[id] = &handle{ch: ch}
 		return nil
 	})
 }
 
+// close(h); closing a released handle again is not an error.
 func (e *execution) close(_ api.Module, s []uint64) abi.Result {
-	h := e.lookup(s[0])
+	h, r := e.lookup(s[0])
 	if h == nil {
-		return abi.ErrUnknown
+		return closeAgain(r)
 	}
 	h.closed.Store(true)
 	h.ch.Close()
+	e.release(uint32(s[0]))
 	return abi.Ok
 }
 
 // close_error(h, ptr, len)
 func (e *execution) closeError(mod api.Module, s []uint64) abi.Result {
-	h := e.lookup(s[0])
-	if h == nil {
-		return abi.ErrUnknown
-	}
+	h, r := e.lookup(s[0])
 	text, ok := mod.Memory().Read(uint32(s[1]), uint32(s[2]))
-	if !ok {
+	switch {
+	case h == nil:
+		return closeAgain(r)
+	case !ok:
 		return abi.ErrMemory
 	}
 	h.closed.Store(true)
 	h.ch.CloseWithError(string(text))
+	e.release(uint32(s[0]))
 	return abi.Ok
+}
+
+func closeAgain(r abi.Result) abi.Result {
+	if r == abi.ErrClosed {
+		return abi.Ok
+	}
+	return r
 }

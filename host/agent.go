@@ -22,7 +22,7 @@ import (
 // agent is the state of one Serve call.
 type agent struct {
 	cfg      Config
-	rt       wazero.Runtime
+	runtimes *runtimes
 	store    *moduleStore
 	mux      *channel.Mux
 	muxReady chan struct{} // closed once mux is set
@@ -46,11 +46,14 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		return err
 	}
 	defer a.memory.close() // after the runtime closed the last instances
-	defer a.rt.Close(context.Background())
-	a.mux, err = channel.NewMux(ctx, conn, channel.RoleAgent, &channel.Config{
-		Window:   cfg.window,
-		MaxFrame: cfg.maxMessage,
-		Handler:  a,
+	defer a.runtimes.close(context.Background())
+	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
+	defer cancelHello()
+	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
+		Window:           cfg.window,
+		MaxFrame:         cfg.maxMessage,
+		KeepAliveTimeout: cfg.keepAliveTimeout,
+		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
 			ABI:    []int{abi.Version},
@@ -84,6 +87,12 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
 	cacheDir := cfg.compilationCacheDir()
 	if cacheDir != "" {
+		if err := PrivateDir(cacheDir); err != nil {
+			fmt.Fprintf(cfg.log, "wasmnet agent: running without a compilation cache on disk: %v\n", err)
+			cacheDir = ""
+		}
+	}
+	if cacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			rc = rc.WithCompilationCache(cache)
 		} else {
@@ -95,10 +104,11 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	rts := &runtimes{rt: rt, stop: cfg.stop}
 	a := &agent{
 		cfg:      cfg,
-		rt:       rt,
-		store:    &moduleStore{rt: rt, stop: cfg.stop, cacheDir: cacheDir, mods: map[string]*storedModule{}},
+		runtimes: rts,
+		store:    newModuleStore(rts, cacheDir, cfg),
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}
@@ -129,6 +139,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	// The mux serves requests as soon as its hello is done, a moment
 	// before NewMux has returned it to Serve.
 	<-a.muxReady
+	defer a.traceRequest(kind, body, time.Now(), &err)
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(a.cfg.log, "wasmnet agent: panic serving request %d: %v\n%s", kind, r, debug.Stack())
@@ -138,7 +149,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	switch kind {
 	case channel.KindExec:
 		var req channel.ExecRequest
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := channel.UnmarshalInto(body, &req); err != nil {
 			return nil, fmt.Errorf("exec: malformed request: %w", err)
 		}
 		reply, err := a.exec(ctx, &req)
@@ -148,7 +159,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return msgpack.Marshal(reply)
 	case channel.KindModule:
 		var up channel.ModuleUpload
-		if err := msgpack.Unmarshal(body, &up); err != nil {
+		if err := channel.UnmarshalInto(body, &up); err != nil {
 			return nil, fmt.Errorf("module upload: malformed request: %w", err)
 		}
 		return nil, a.store.add(ctx, up.Module, up.Bytes)

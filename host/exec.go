@@ -23,14 +23,19 @@ import (
 type execution struct {
 	agent   *agent
 	main    *channel.Channel
-	mainH   *handle // handles[main.ID()]
 	handles map[uint32]*handle
 	ctx     context.Context // ends with the run-time limit, the main channel or the agent
 	cancel  context.CancelCauseFunc
+	mainH   *handle // handles[main.ID()]
 	memory  *limitedAllocator
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	stored  *storedModule // its module, released when it ends
+	// maxReleased is the largest handle the guest released (abi.go).
+	maxReleased uint32
+	// closeDirs closes the directories granted, after the module.
+	closeDirs func()
 }
 
 // handle is a channel the guest holds, with the message it was told is too
@@ -56,10 +61,16 @@ const maxHandles = 1 << 16
 // every reason it cannot start reaches RemoteExec, then the guest runs on
 // its own goroutine.
 func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
-	stored := a.store.get(req.Module)
+	stored := a.store.acquire(req.Module)
 	if stored == nil {
 		return &channel.ExecReply{NeedModule: true}, nil
 	}
+	running := false // until then, this function releases stored
+	defer func() {
+		if !running {
+			a.store.release(stored)
+		}
+	}()
 	if stored.err != nil {
 		return nil, stored.err
 	}
@@ -80,13 +91,14 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	}
 	mainHandle := &handle{ch: main}
 	e := &execution{
-		agent:   a,
-		mainH:   mainHandle,
-		main:    main,
-		handles: map[uint32]*handle{main.ID(): mainHandle},
-		memory:  &limitedAllocator{limit: limit, pools: &a.memory},
-		limit:   req.TimeLimit,
-		maxMsg:  a.cfg.maxMessage,
+		agent:     a,
+		main:      main,
+		handles:   map[uint32]*handle{main.ID(): mainHandle},
+		mainH:     mainHandle,
+		memory:    &limitedAllocator{limit: limit, pools: &a.memory},
+		limit:     req.TimeLimit,
+		maxMsg:    a.cfg.maxMessage,
+		closeDirs: func() {},
 	}
 	if req.MaxMessage > 0 && req.MaxMessage < e.maxMsg {
 		e.maxMsg = req.MaxMessage
@@ -94,7 +106,14 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if e.limit == 0 {
 		e.limit = a.cfg.defaultTimeLimit
 	}
-	compiled := stored.compiled
+	compiled, err := a.store.compiledFor(ctx, stored, unlimited)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	rt, err := a.runtimes.get(a.ctx, unlimited)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
 	entry, err := entryPoint(compiled, req.Entry)
 	if err != nil {
 		return nil, err
@@ -121,12 +140,28 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.cancel(nil)
 		return nil, err
 	}
+	if err := a.cfg.execLimit.acquire(); err != nil {
+		e.cancel(nil)
+		return nil, err
+	}
+	if len(req.Dirs) > 0 {
+		fsc, closeDirs, err := grantDirs(req.Dirs)
+		if err != nil {
+			a.cfg.execLimit.release()
+			e.cancel(nil)
+			return nil, err
+		}
+		mc = mc.WithFSConfig(fsc)
+		e.closeDirs = closeDirs
+	}
 	// The watcher starts before the instantiation, which runs the
 	// module's start function: that may loop too.
 	go e.watchMain()
-	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
+	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
 	if err != nil {
+		a.cfg.execLimit.release()
 		e.cancel(nil)
+		e.closeDirs()
 		if e.memory.exceeded.Load() {
 			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
 		}
@@ -135,6 +170,8 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	a.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
+	running = true
+	e.stored = stored
 	go e.run(mod, entry)
 	return &channel.ExecReply{}, nil
 }
@@ -179,8 +216,8 @@ func (e *execution) sleep(ns int64) {
 // moduleConfig gives the guest its arguments, environment, output and
 // clocks. By default a guest sees a real monotonic clock and really
 // sleeps, but not the time of day (RATIONALE.md, "Why does a guest get a
-// real monotonic clock by default?"); a deterministic execution gets
-// wazero's fake clocks, which advance only as the guest reads them.
+// real monotonic clock by default?"); WithFakeClock gives it wazero's
+// fake clocks, which advance only as the guest reads them.
 func (e *execution) moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
 	mc := wazero.NewModuleConfig().
 		WithName("").
@@ -204,26 +241,18 @@ func (e *execution) moduleConfig(req *channel.ExecRequest, stdout, stderr *outpu
 	if req.Random {
 		mc = mc.WithRandSource(rand.Reader)
 	}
-	if len(req.Dirs) > 0 {
-		fsc := wazero.NewFSConfig()
-		for _, d := range req.Dirs {
-			if d.ReadOnly {
-				fsc = fsc.WithReadOnlyDirMount(d.Host, d.Guest)
-			} else {
-				fsc = fsc.WithDirMount(d.Host, d.Guest)
-			}
-		}
-		mc = mc.WithFSConfig(fsc)
-	}
 	return mc, nil
 }
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.cfg.execLimit.release()
+	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
 	defer e.cancel(nil)
 	err := e.call(mod, entry)
 	mod.Close(context.Background())
+	e.closeDirs()
 	if err == nil {
 		for _, h := range e.handles {
 			h.ch.Close()
@@ -231,6 +260,10 @@ func (e *execution) run(mod api.Module, entry string) {
 		return
 	}
 	msg := e.describe(err)
+	if e.agent.ctx.Err() != nil {
+		// The client is gone or going: the log is the only place left.
+		fmt.Fprintf(e.agent.cfg.log, "wasmnet agent: execution on channel %d: %s\n", e.main.ID(), msg)
+	}
 	for _, h := range e.handles {
 		h.ch.CloseWithError(msg)
 	}
@@ -258,7 +291,10 @@ func (e *execution) describe(err error) string {
 	switch {
 	case e.memory.exceeded.Load():
 		return fmt.Sprintf("guest exceeded its memory limit of %d MiB: %s", e.memory.limit>>20, firstLine(e.stderr.tail(), err))
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		// A guest blocked in a receive when the limit passed sees the
+		// receive fail, and may then exit on its own.
+		errors.Is(e.ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("guest exceeded its run-time limit of %v", e.limit)
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled && errors.Is(context.Cause(e.ctx), errMainClosed):
 		return "guest stopped: " + errMainClosed.Error()

@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/wasmnet/wasmnet/channel"
 )
 
@@ -23,7 +21,7 @@ func (a *agent) dial(body []byte) error {
 		return errors.New("dial: this agent serves no hops")
 	}
 	var req channel.DialRequest
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := channel.UnmarshalInto(body, &req); err != nil {
 		return fmt.Errorf("dial: malformed request: %w", err)
 	}
 	ch := a.mux.Channel(req.Channel)
@@ -44,7 +42,7 @@ func (a *agent) command(body []byte) error {
 		return errors.New("command: this agent serves no hops")
 	}
 	var req channel.CommandRequest
-	if err := msgpack.Unmarshal(body, &req); err != nil || len(req.Argv) == 0 {
+	if err := channel.UnmarshalInto(body, &req); err != nil || len(req.Argv) == 0 {
 		return fmt.Errorf("command: malformed request: %v", err)
 	}
 	ch := a.mux.Channel(req.Channel)

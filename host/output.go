@@ -36,15 +36,29 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 	}
 	if w.forward {
-		body, err := msgpack.Marshal(&channel.Output{Channel: w.channel, Stream: w.stream, Data: p})
-		if err == nil {
-			// A client gone away is noticed by the channel; the
-			// guest's write still succeeds.
-			w.mux.Notify(channel.KindOutput, body)
+		// One notice per piece: a guest's 65 MiB write must not make a
+		// frame over the client's limit, which would end the connection.
+		piece := min(maxOutputPiece, w.mux.Peer().MaxFrame-outputOverhead)
+		for rest := p; len(rest) > 0; {
+			n := min(len(rest), piece)
+			body, err := msgpack.Marshal(&channel.Output{Channel: w.channel, Stream: w.stream, Data: rest[:n]})
+			if err == nil {
+				// A client gone away is noticed by the channel; the
+				// guest's write still succeeds.
+				w.mux.Notify(channel.KindOutput, body)
+			}
+			rest = rest[n:]
 		}
 	}
 	return len(p), nil
 }
+
+// maxOutputPiece is the most guest output one notice carries; outputOverhead
+// bounds what the rest of an Output body takes.
+const (
+	maxOutputPiece = 256 << 10
+	outputOverhead = 64
+)
 
 func (w *outputWriter) tail() string {
 	w.mu.Lock()

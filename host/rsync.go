@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/wasmnet/wasmnet/channel"
 )
 
@@ -34,7 +32,7 @@ func (a *agent) rsync(body []byte) error {
 		return errors.New("rsync: this agent refuses rsync")
 	}
 	var req channel.RSyncRequest
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := channel.UnmarshalInto(body, &req); err != nil {
 		return fmt.Errorf("rsync: malformed request: %w", err)
 	}
 	if req.Dest == "" {

@@ -86,6 +86,24 @@ func stopCode(ctx context.Context) uint32 {
 	return sys.ExitCodeContextCanceled
 }
 
+// runtimeKind names the code a module is compiled to. There is one kind
+// now that every guest is stoppable (there were two: with and without
+// wazero's context checks); the module store and its disk cache keep
+// compiled code by kind.
+type runtimeKind int
+
+const unlimited runtimeKind = 0
+
+// runtimes is the agent's one runtime, as the module store sees it.
+type runtimes struct {
+	rt   wazero.Runtime
+	stop StopMechanism
+}
+
+func (r *runtimes) get(context.Context, runtimeKind) (wazero.Runtime, error) { return r.rt, nil }
+
+func (r *runtimes) close(ctx context.Context) { r.rt.Close(ctx) }
+
 // prepare returns the module bytes to compile for a stop mechanism.
 func prepare(b []byte, stop StopMechanism) ([]byte, error) {
 	if stop != StopInstrument {

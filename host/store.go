@@ -1,13 +1,12 @@
 package host
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,34 +20,78 @@ import (
 
 // moduleStore holds the modules an agent has compiled, addressed by the
 // hex sha256 of their bytes. A module is compiled once per agent; with a
-// disk cache, once per machine.
+// disk cache, once per machine. Both are bounded in bytes: the modules
+// least recently used go first (RATIONALE.md, "Why are module stores
+// bounded by bytes?").
 type moduleStore struct {
-	rt       wazero.Runtime
-	stop     StopMechanism
+	runtimes *runtimes
 	cacheDir string // "" without a disk cache
+	limit    int64  // bytes of modules kept in memory; 0 for no bound
 
-	// compileMu serialises compilations, so that counting the files the
-	// disk cache gains tells a real compilation from a cache load.
+	// compileMu serialises compilations, so that the files the disk cache
+	// gains tell a real compilation from a cache load, and which file
+	// holds a module's code.
 	compileMu sync.Mutex
+	disk      *diskCache // nil without a disk cache
 
-	mu   sync.Mutex
-	mods map[string]*storedModule
+	mu    sync.Mutex
+	mods  map[string]*storedModule
+	lru   list.List // of *storedModule, most recently used first
+	bytes int64     // sum of the size of mods
 
 	compilations  atomic.Int64
 	cacheLoads    atomic.Int64
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
+	evictions     atomic.Int64
 }
 
 type storedModule struct {
-	compiled wazero.CompiledModule
+	sum   string
+	bytes []byte // kept to compile for the other runtime kind when asked
+	// compiled holds the module's code per runtime kind; the moduleStore's
+	// mu guards it, and size, refs, evicted and elem.
+	compiled [2]wazero.CompiledModule
 	err      error // why the module cannot run; kept so it is not uploaded again
+	size     int64 // what it is counted for against the store's limit
+	refs     int   // executions starting or running with it
+	evicted  bool  // out of the store: closed when refs falls to 0
+	elem     *list.Element
 }
 
-func (s *moduleStore) get(sum string) *storedModule {
+// compiledFactor estimates the memory of a module's compiled code from the
+// size of its bytes: wazero's compiler makes about 3.7 bytes of machine
+// code and metadata per byte of a Go guest on amd64 (its cache files).
+const compiledFactor = 4
+
+func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
+	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, mods: map[string]*storedModule{}}
+	if cacheDir != "" {
+		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit}
+	}
+	return s
+}
+
+// acquire returns the module sum, marked in use until release, or nil.
+func (s *moduleStore) acquire(sum string) *storedModule {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mods[sum]
+	m := s.mods[sum]
+	if m != nil {
+		m.refs++
+		s.lru.MoveToFront(m.elem)
+	}
+	return m
+}
+
+// release ends a use that acquire began.
+func (s *moduleStore) release(m *storedModule) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.refs--
+	if m.refs == 0 && m.evicted {
+		m.closeLocked()
+	}
 }
 
 func (s *moduleStore) count() int {
@@ -67,61 +110,152 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 	}
 	s.uploads.Add(1)
 	s.uploadedBytes.Add(int64(len(b)))
-	if m := s.get(sum); m != nil {
+	if m := s.acquire(sum); m != nil {
+		s.release(m)
 		return m.err
 	}
 	// Compiled at once, so that a module that cannot run is refused at
-	// upload.
-	stored := &storedModule{}
-	compiled, err := s.compile(ctx, b)
+	// upload, for the runtime most executions use.
+	stored := &storedModule{sum: sum, bytes: b}
+	compiled, err := s.compile(ctx, sum, b, unlimited)
 	if err == nil {
 		err = checkImports(compiled)
 	}
 	if err != nil {
+		if compiled != nil {
+			compiled.Close(context.Background())
+			compiled = nil
+		}
+		// Only the error is kept: a module that cannot run needs no bytes.
 		stored.err = fmt.Errorf("module %s: %w", short(sum), err)
+		stored.bytes = nil
 	}
-	stored.compiled = compiled
+	stored.compiled[unlimited] = compiled
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.mods[sum]; old != nil {
+		// Uploaded twice at once: keep the first.
+		stored.closeLocked()
+		return old.err
+	}
+	stored.size = stored.weight()
 	s.mods[sum] = stored
-	s.mu.Unlock()
+	stored.elem = s.lru.PushFront(stored)
+	s.bytes += stored.size
+	s.evictLocked()
 	return stored.err
 }
 
-func (s *moduleStore) compile(ctx context.Context, b []byte) (wazero.CompiledModule, error) {
+// weight is what m counts for against the store's limit: its bytes and
+// the code compiled for each runtime kind, or, for a module kept only for
+// its error, that error.
+func (m *storedModule) weight() int64 {
+	n := int64(256 + len(m.bytes))
+	if m.err != nil {
+		n += int64(len(m.err.Error()))
+	}
+	for _, c := range m.compiled {
+		if c != nil {
+			n += compiledFactor * int64(len(m.bytes))
+		}
+	}
+	return n
+}
+
+// evictLocked drops the modules used least recently until the store fits
+// its limit. A module in use stays until its executions end, so the store
+// may exceed its limit by the modules running at once.
+func (s *moduleStore) evictLocked() {
+	if s.limit <= 0 {
+		return
+	}
+	for e := s.lru.Back(); e != nil && s.bytes > s.limit; {
+		m := e.Value.(*storedModule)
+		prev := e.Prev()
+		s.lru.Remove(e)
+		delete(s.mods, m.sum)
+		s.bytes -= m.size
+		m.evicted = true
+		if m.refs == 0 {
+			m.closeLocked()
+		}
+		s.evictions.Add(1)
+		e = prev
+	}
+}
+
+func (m *storedModule) closeLocked() {
+	for i, c := range m.compiled {
+		if c != nil {
+			c.Close(context.Background())
+			m.compiled[i] = nil
+		}
+	}
+	m.bytes = nil
+}
+
+// compiledFor returns m's code for a runtime kind, compiling it the first
+// time that kind is asked for. m must be acquired.
+func (s *moduleStore) compiledFor(ctx context.Context, m *storedModule, kind runtimeKind) (wazero.CompiledModule, error) {
+	s.mu.Lock()
+	c := m.compiled[kind]
+	b := m.bytes
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := s.compile(ctx, m.sum, b, kind)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.compiled[kind] != nil {
+		c.Close(context.Background())
+		return m.compiled[kind], nil
+	}
+	m.compiled[kind] = c
+	if !m.evicted {
+		grown := m.weight()
+		s.bytes += grown - m.size
+		m.size = grown
+		// m is in use, so this evicts others only.
+		s.evictLocked()
+	}
+	return c, nil
+}
+
+func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (wazero.CompiledModule, error) {
 	if len(b) < 4 || string(b[:4]) != "\x00asm" {
 		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
 	}
-	b, err := prepare(b, s.stop)
+	rt, err := s.runtimes.get(ctx, kind)
 	if err != nil {
+		return nil, err
+	}
+	if b, err = prepare(b, s.runtimes.stop); err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
 	s.compileMu.Lock()
 	defer s.compileMu.Unlock()
-	before := countFiles(s.cacheDir)
-	compiled, err := s.rt.CompileModule(ctx, b)
+	var before map[string]bool
+	if s.disk != nil {
+		before = s.disk.files()
+	}
+	compiled, err := rt.CompileModule(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
-	if s.cacheDir != "" && countFiles(s.cacheDir) == before {
-		s.cacheLoads.Add(1)
-	} else {
+	if s.disk == nil {
 		s.compilations.Add(1)
+		return compiled, nil
+	}
+	if s.disk.compiled(sum, kind, before) {
+		s.compilations.Add(1)
+	} else {
+		s.cacheLoads.Add(1)
 	}
 	return compiled, nil
-}
-
-func countFiles(dir string) int {
-	if dir == "" {
-		return 0
-	}
-	n := 0
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	return n
 }
 
 // checkImports refuses a module whose imports the agent cannot satisfy,

@@ -34,10 +34,13 @@ type nsHost struct {
 	veth     string // the root side of the veth pair
 	rootAddr string // the root side's address
 	addr     string // the namespace side's address, where sshd listens
+	// unrouted: the root namespace has no route to addr (a host behind a
+	// hop), so waits for a listener look from inside the namespace.
+	unrouted bool
 }
 
-// netnsHosts makes n namespaces wn-<random>-a, -b, ... with a /30 each out
-// of one free 10.231.X.0/24, and removes them (and whatever still runs in
+// netnsHosts makes n (at most 63) namespaces wn-<random>-0, -1, ... with a
+// /30 each out of one free 10.231.X.0/24, and removes them (and whatever still runs in
 // them) in t.Cleanup, also when the test fails.
 func netnsHosts(t *testing.T, n int) []*nsHost {
 	t.Helper()
@@ -52,7 +55,7 @@ func netnsHosts(t *testing.T, n int) []*nsHost {
 	subnet := freeSubnet(t, ip)
 	var hosts []*nsHost
 	for i := range n {
-		suffix := string(rune('a' + i))
+		suffix := strconv.Itoa(i)
 		h := &nsHost{
 			ns:       "wn-" + tag + "-" + suffix,
 			veth:     "wn" + tag + suffix,
@@ -207,7 +210,11 @@ LogLevel VERBOSE
 			t.Logf("sshd in %s:\n%s", h.ns, s.log.String())
 		}
 	})
-	sshdtest.WaitListening(t, s.addr(), exited, s.log.String)
+	if h.unrouted {
+		waitListeningIn(t, h.ns, s.port, exited, s.log.String)
+	} else {
+		sshdtest.WaitListening(t, s.addr(), exited, s.log.String)
+	}
 	return s
 }
 

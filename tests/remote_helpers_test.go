@@ -253,12 +253,6 @@ func procStat(pid int) (stat, bool) {
 	return stat{state: f[0][0], ppid: ppid}, true
 }
 
-// alive says whether pid is a process that has not exited.
-func alive(pid int) bool {
-	st, ok := procStat(pid)
-	return ok && st.state != 'Z'
-}
-
 // descendants returns the live processes below pid.
 func descendants(pid int) []int {
 	children := map[int][]int{}
@@ -305,7 +299,7 @@ func waitNoProcs(t testing.TB, sub string, d time.Duration) {
 func waitGone(t testing.TB, pid int, what string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	for alive(pid) {
+	for testutil.ProcessRunning(pid) {
 		if time.Now().After(deadline) {
 			t.Errorf("%s (pid %d) still running %v later", what, pid, d)
 			return

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmnet/wasmnet/host"
+	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
 func newAgentCommand() *cobra.Command {
@@ -26,7 +27,17 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			// A client that closed its end gets the last frames written
+			// to a broken pipe: that must be an error Serve ends on, not
+			// a SIGPIPE that kills the agent before it has cleaned up.
+			signal.Ignore(syscall.SIGPIPE)
 			cfg := flags.config()
+			if w, err := trace.Open(os.Getenv(trace.EnvVar)); err == nil && w != nil {
+				cfg = cfg.WithTrace(w)
+				tr := trace.New(w, "agent")
+				tr.Printf("agent start")
+				defer tr.Printf("agent exit")
+			}
 			if prefix := os.Getenv("WASMNET_AGENT_CPUPROFILE"); prefix != "" {
 				stop, err := startCPUProfile(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
 				if err != nil {
@@ -37,7 +48,7 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			return host.Serve(ctx, newStdio(), cfg)
 		},
 	}
-	flags.register(cmd.Flags())
+	flags.registerAgent(cmd.Flags())
 	return cmd
 }
 

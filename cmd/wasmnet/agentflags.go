@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -9,27 +11,79 @@ import (
 	"github.com/wasmnet/wasmnet/host"
 )
 
-// agentFlags are the agent settings that `wasmnet agent` and `wasmnet
-// serve` share.
+// agentFlags are the agent settings of `wasmnet agent` and `wasmnet serve`.
+// The two differ in their defaults: an agent that a user starts for
+// themselves (popen, ssh=, exec=) serves its one client everything unless
+// told otherwise (--no-hops); serve, which strangers reach over the
+// network, serves only guests unless told otherwise (--allow-hops).
 type agentFlags struct {
 	cacheDir     string
 	noCache      bool
+	allowHops    bool
+	allowRSync   bool
+	allowDirs    bool
 	noHops       bool
 	noRSync      bool
 	noDirGrants  bool
 	defaultLimit time.Duration
 	benchStop    string // how guests are made stoppable; only bench changes it
+	keepAlive    time.Duration
+	storeLimit   sizeFlag
+	cacheLimit   sizeFlag
 }
 
-func (f *agentFlags) register(fs *pflag.FlagSet) {
+// registerCommon registers the flags `wasmnet agent` and `wasmnet serve`
+// share, with the same defaults.
+func (f *agentFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "compilation cache directory (default: the user cache directory)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "keep compiled modules in memory only")
+	f.storeLimit, f.cacheLimit = 256<<20, 1<<30
+	fs.Var(&f.storeLimit, "module-store-limit", "bytes of modules (and their compiled code) kept in memory, least recently used out first (0: no bound)")
+	fs.Var(&f.cacheLimit, "cache-limit", "bytes of compiled code kept on disk, least recently used out first (0: no bound)")
+	fs.DurationVar(&f.keepAlive, "keepalive-timeout", host.DefaultKeepAliveTimeout,
+		"stop every execution and end the connection when the client is silent this long (0: never)")
+}
+
+// registerAgent registers the flags of `wasmnet agent`: everything is
+// allowed unless a --no-* flag refuses it.
+func (f *agentFlags) registerAgent(fs *pflag.FlagSet) {
+	f.registerCommon(fs)
+	f.allowHops, f.allowRSync, f.allowDirs = true, true, true
 	fs.BoolVar(&f.noHops, "no-hops", false, "refuse to dial or run commands for via= gateways")
 	fs.BoolVar(&f.noRSync, "no-rsync", false, "refuse rsync requests (they write files outside the sandbox)")
 	fs.BoolVar(&f.noDirGrants, "no-dir-grants", false, "refuse executions that ask for preopened directories")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", 0, "run-time limit of executions that set none (0: none)")
 	fs.StringVar(&f.benchStop, "bench-stop", "instrument", "how guests are made stoppable: instrument, context-checks, none (for wasmnet bench)")
 	fs.MarkHidden("bench-stop")
+}
+
+// registerServe registers the flags of `wasmnet serve`: nothing beyond
+// running guests is allowed unless an --allow-* flag grants it. The old
+// --no-* flags are accepted, as what they ask is now the default.
+func (f *agentFlags) registerServe(fs *pflag.FlagSet) {
+	f.registerCommon(fs)
+	fs.BoolVar(&f.allowHops, "allow-hops", false, "dial TCP addresses and run commands for via= gateways of authenticated clients")
+	fs.BoolVar(&f.allowRSync, "allow-rsync", false, "accept rsync requests, which write the client's files on this machine")
+	fs.BoolVar(&f.allowDirs, "allow-dir-grants", false, "run executions that ask for directories of this machine (as this user)")
+	fs.DurationVar(&f.defaultLimit, "default-time-limit", time.Hour, "run-time limit of executions that set none (0: none)")
+	for _, what := range servedExtras {
+		fs.Bool("no-"+what, false, "")
+		fs.MarkDeprecated("no-"+what, "serve refuses that unless --allow-"+what+" is given")
+	}
+}
+
+// servedExtras names what an agent may serve beyond running guests, as
+// the flags --allow-X and --no-X name it.
+var servedExtras = []string{"hops", "rsync", "dir-grants"}
+
+// check refuses settings that contradict each other.
+func (f *agentFlags) check(fs *pflag.FlagSet) error {
+	for _, what := range servedExtras {
+		if fs.Changed("allow-"+what) && fs.Changed("no-"+what) {
+			return fmt.Errorf("--allow-%s and --no-%s contradict each other", what, what)
+		}
+	}
+	return nil
 }
 
 func (f *agentFlags) config() host.Config {
@@ -40,13 +94,13 @@ func (f *agentFlags) config() host.Config {
 	if f.noCache {
 		cfg = cfg.WithoutCompilationCache()
 	}
-	if f.noHops {
+	if !f.allowHops || f.noHops {
 		cfg = cfg.WithoutHops()
 	}
-	if f.noRSync {
+	if !f.allowRSync || f.noRSync {
 		cfg = cfg.WithoutRSync()
 	}
-	if f.noDirGrants {
+	if !f.allowDirs || f.noDirGrants {
 		cfg = cfg.WithoutDirGrants()
 	}
 	if f.defaultLimit > 0 {
@@ -58,5 +112,33 @@ func (f *agentFlags) config() host.Config {
 	case "none":
 		cfg = cfg.WithStopMechanism(host.StopNone)
 	}
-	return cfg
+	cfg = cfg.WithKeepAliveTimeout(f.keepAlive)
+	cfg = cfg.WithModuleStoreLimit(int64(f.storeLimit)).WithCompilationCacheLimit(int64(f.cacheLimit))
+	// Checked once here, so that serve says once why it has no disk cache.
+	return cfg.ResolveCompilationCache()
 }
+
+// sizeFlag is a byte count given as 268435456, 256MiB or 1GiB.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string {
+	switch n := int64(*s); {
+	case n != 0 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	default:
+		return strconv.FormatInt(n, 10)
+	}
+}
+
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+func (s *sizeFlag) Type() string { return "size" }

@@ -45,6 +45,8 @@ func gatewayProbes() []probe {
 			run: func(b *bench) ([]float64, error) { return b.exec("echo-c") }},
 		{figures: []figure{{key: "exec-go", name: "RemoteExec to first item, cached, Go echo", unit: "µs", limit: "raw-rtt"}},
 			run: func(b *bench) ([]float64, error) { return b.exec("echo") }},
+		{figures: []figure{{key: "exec-star", name: "RemoteExec to first item, cached, Starlark echo (source)", unit: "µs", limit: "raw-rtt"}},
+			run: func(b *bench) ([]float64, error) { return b.exec(starlarkEcho) }},
 		{figures: []figure{{key: "rtt-c", name: "round trip client-guest-client, C echo", unit: "µs", limit: "raw-rtt", goal: goalRTT}},
 			run: func(b *bench) ([]float64, error) { return b.roundTrip("echo-c") }},
 		{figures: []figure{{key: "rtt-go", name: "round trip client-guest-client, Go echo", unit: "µs", limit: "raw-rtt"}},

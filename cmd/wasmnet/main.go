@@ -13,7 +13,8 @@ func main() {
 		if asExitCode(err, &code) {
 			os.Exit(int(code))
 		}
-		fmt.Fprintln(os.Stderr, "wasmnet:", err)
+		// An error can carry a guest's or a peer's text.
+		fmt.Fprintln(os.Stderr, "wasmnet:", escapeControls(err.Error()))
 		os.Exit(1)
 	}
 }

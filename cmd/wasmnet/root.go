@@ -32,7 +32,11 @@ Gateways are named by spec strings:
   socket=host[:port]         an agent of a 'wasmnet serve' that authenticates by SSH key
   exec=COMMAND               any command whose stdio reaches an agent
   SPEC//via=ID               the same, reached through gateway ID
-Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.`,
+Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.
+
+--debug (or WASMNET_DEBUG=1) traces gateway starts and ends, requests and
+channel opens and closes to stderr; --debug=FILE (WASMNET_DEBUG=FILE)
+appends them to FILE, from this process and its local agents alike.`,
 		Example: `  wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
   wasmnet run -g ssh=build@10.0.0.7 -g 2*popen --send '[0, 1000000]' --take 1 primes.wasm
   wasmnet status popen ssh=build@10.0.0.7
@@ -40,6 +44,7 @@ Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gat
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	addDebugFlag(root)
 	root.AddCommand(newAgentCommand(), newVersionCommand(), newRunCommand(), newStatusCommand(), newGenCorpusCommand(), newBenchCommand(), newServeCommand(), newRSyncCommand())
 	return root
 }

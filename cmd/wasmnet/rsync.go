@@ -13,7 +13,7 @@ import (
 
 func newRSyncCommand() *cobra.Command {
 	var (
-		specs   []string
+		fleet   fleetFlags
 		del     bool
 		timeout time.Duration
 	)
@@ -40,10 +40,14 @@ exit status is 1 if any gateway failed; the others still received the tree.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
+			specs, err := fleet.list()
+			if err != nil {
+				return fmt.Errorf("rsync: %w", err)
+			}
 			if len(specs) == 0 {
 				specs = []string{"popen"}
 			}
-			group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(cmd.ErrOrStderr())))
+			group := fleet.group(gateway.WithOutput(cmd.ErrOrStderr()))
 			defer group.Terminate(terminateTimeout)
 			gws, err := group.MakeGateways(ctx, specs...)
 			if err != nil {
@@ -77,7 +81,7 @@ exit status is 1 if any gateway failed; the others still received the tree.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&specs, "gateway", "g", nil, "gateway spec, N*SPEC for N gateways (repeatable; default: popen)")
+	fleet.add(fl, "popen")
 	fl.BoolVar(&del, "delete", false, "remove what is under DEST but not in SRC")
 	fl.DurationVar(&timeout, "timeout", 0, "bound the whole transfer; 0 means none")
 	return cmd

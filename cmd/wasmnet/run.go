@@ -7,21 +7,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/gateway"
 )
 
 // runFlags are the flags of `wasmnet run`.
 type runFlags struct {
-	specs     []string
+	fleet     fleetFlags
 	sends     []string
 	inputs    []string
 	chunkSize string
@@ -30,6 +32,9 @@ type runFlags struct {
 	merge     bool
 	top       int
 	take      int
+	sandbox   sandboxFlags
+	source    string
+	retries   int
 }
 
 // terminateTimeout is how long the agents get to end before they are killed.
@@ -38,15 +43,22 @@ const terminateTimeout = 5 * time.Second
 func newRunCommand() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] MODULE.wasm [-- ARGS...]",
+		Use:   "run [flags] MODULE.wasm|SCRIPT.star [-- ARGS...]\n  wasmnet run [flags] -c SOURCE [-- ARGS...]",
 		Short: "Run a module on many gateways, feed it input and print what it sends",
-		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them; by default one
-popen gateway per CPU), runs MODULE.wasm on every one with ARGS, sends each
+		Long: `run starts the gateways (-g, repeatable, N*SPEC for N of them, @FILE for an
+inventory of specs, one a line; by default one popen gateway per CPU), runs
+MODULE.wasm on every one with ARGS, sends each
 --send value to every guest, deals out --input, and prints every item a guest
 sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
 valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
 object per line. Guests' stdout and stderr go to stderr, tagged with their
 gateway. A summary goes to stderr at the end.
+
+Instead of a module, run takes Starlark source (the Python dialect of
+go.starlark.net): a SCRIPT.star file, or the program itself with -c. It runs
+in the interpreter guest shipped with wasmnet, with the same sandbox; inside,
+channel.send(v), channel.receive(), "for v in channel:" and print() talk to
+this client (see gateway.Source).
 
 Input (--input FILE|DIR, repeatable; a DIR means its regular files,
 recursively, in lexical order) is cut into chunks of about --chunk-size bytes
@@ -55,8 +67,17 @@ The chunks are dealt out work-sharing style: each goes to the guest with the
 fewest bytes sent so far among those that can take it now; a guest whose
 channel window is full (it reads more slowly than it is fed) takes none until
 it catches up, so the others take its share.
-After the last chunk every guest is sent nil, the end of its input, which is
-the protocol of the wordcount and sink guests: answer after nil, then return.
+After the last --send value and the last chunk, run half-closes every guest's
+channel: the guest's receive reports the end of its input (io.EOF in Go,
+WASMNET_ECLOSED in C), and the guest can still send its answers. So a guest
+that loops until its input ends, such as primes, returns by itself, and
+wordcount answers at the end of its input. A word longer than the agents'
+message limit ends the run with an error.
+
+A gateway lost before its guest answered (agent killed, link cut) loses no
+work: its chunks are dealt again to the others, or to new executions on the
+gateways left, at most --retries times per chunk. The summary marks it LOST
+and the exit status is 0 if the job completed.
 
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
@@ -73,10 +94,22 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
   # Send two values to every guest and print the answers as JSON lines:
   wasmnet run -g 2*popen --send '[1, 1000000]' --take 1 --json primes.wasm
 
+  # Ship source, as execnet's remote_exec(str) does:
+  wasmnet run -g 2*popen --send 21 --take 1 -c 'channel.send(channel.receive() * 2)'
+  wasmnet run -g popen worker.star
+
   # Remote and local agents together, arguments after --:
   wasmnet run -g ssh=build@10.0.0.7 -g popen --timeout 1m tool.wasm -- -v input`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("source") {
+				if dash := cmd.ArgsLenAtDash(); dash != 0 && len(args) > 0 {
+					return fmt.Errorf("run: with -c, guest arguments come after --: got %q", args)
+				}
+				return runModule(cmd, &f, "", args)
+			}
+			if len(args) == 0 {
+				return errors.New("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
+			}
 			module, guestArgs := args[0], args[1:]
 			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
 				return fmt.Errorf("run: one module, then guest arguments after --: got %q", args)
@@ -85,7 +118,7 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.specs, "gateway", "g", nil, "gateway spec, N*SPEC for N gateways (repeatable; default: one popen per CPU)")
+	f.fleet.add(fl, "one popen per CPU")
 	fl.StringArrayVar(&f.sends, "send", nil, "JSON value to send to every guest before any input (repeatable)")
 	fl.StringArrayVar(&f.inputs, "input", nil, "file or directory whose text is dealt out to the guests in chunks (repeatable)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "64KiB", "input chunk size (65536, 64KiB, 1MiB)")
@@ -93,7 +126,10 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per line")
 	fl.BoolVar(&f.merge, "merge", false, "sum the guests' maps of string to integer and print the result")
 	fl.IntVar(&f.top, "top", 0, "with --merge, print only the N highest counts")
+	fl.StringVarP(&f.source, "source", "c", "", "Starlark source to run instead of a module")
+	fl.IntVar(&f.retries, "retries", 2, "deal the input of a lost gateway again to the others, at most N times per chunk (0: never)")
 	fl.IntVar(&f.take, "take", 0, "close each guest's channel after it sent N items (for guests that loop until closed)")
+	f.sandbox.register(fl)
 	return cmd
 }
 
@@ -132,10 +168,15 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	mod, err := gateway.LoadModule(path)
+	mod, err := loadRunModule(path, f)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
+	execOpts, err := f.sandbox.execOptions()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	execOpts = append(execOpts, gateway.WithArgs(args...))
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -147,22 +188,45 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		defer cancelT()
 	}
 
-	prog, err := newProgress(cmd, files, chunkSize)
+	prog, err := newProgress(ctx, cmd, files, chunkSize)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	guestOut := stderr
+	// Guests' output is escaped on its way to the terminal (escape.go).
+	guestOut := io.Writer(&escapingWriter{w: stderr})
 	if prog != nil {
-		guestOut = prog
+		guestOut = &escapingWriter{w: prog}
 		r.stdout = prog.itemWriter(r.stdout)
 	}
-	group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(guestOut)))
-	err = r.run(ctx, group, mod, args, values, files, chunkSize, prog)
+	group := f.fleet.group(gateway.WithOutput(guestOut))
+	err = r.run(ctx, group, mod, execOpts, values, files, chunkSize, prog)
 	if prog != nil {
 		prog.finish()
 	}
 	terr := group.Terminate(terminateTimeout)
 	return r.report(ctx, err, terr)
+}
+
+// loadRunModule reads the module to run: Starlark source from -c or a .star
+// file, else a .wasm file.
+func loadRunModule(path string, f *runFlags) (gateway.Module, error) {
+	var m gateway.Module
+	switch {
+	case path == "":
+		m = gateway.SourceFile("-c", f.source)
+	case strings.HasSuffix(path, ".star"):
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return gateway.Module{}, err
+		}
+		m = gateway.SourceFile(filepath.Base(path), string(src))
+	default:
+		return gateway.LoadModule(path)
+	}
+	if _, err := gateway.Interpreter(); err != nil {
+		return gateway.Module{}, err
+	}
+	return m, nil
 }
 
 // cancelOnSignal cancels ctx with errInterrupted on SIGINT or SIGTERM; the
@@ -189,123 +253,104 @@ func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() 
 
 // run starts the gateways and the module, feeds the guests and prints what
 // they send until every guest has ended or ctx ends.
-func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, args []string,
+func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, execOpts []gateway.ExecOption,
 	values []any, files []string, chunkSize int, prog *progress) error {
-	specs := r.flags.specs
-	if len(specs) == 0 {
-		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
-	}
-	if _, err := group.MakeGateways(ctx, specs...); err != nil {
-		return err
-	}
-	start := time.Now()
-	mc, err := group.RemoteExec(ctx, mod, gateway.WithArgs(args...))
+	specs, err := r.flags.fleet.list()
 	if err != nil {
 		return err
 	}
-	defer mc.Close()
-	chans := mc.Channels()
-	for _, gw := range mc.Gateways() {
-		r.stats = append(r.stats, &gatewayStats{id: gw.ID(), start: start})
+	if len(specs) == 0 {
+		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
 	}
-
-	// Every goroutine below ends once runCtx does, which is cancelled when
-	// run returns; run waits for them.
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop()
-	for i, ch := range chans {
-		wg.Go(func() { r.watchClose(runCtx, i, ch) })
-	}
-	for _, v := range values {
-		for i, ch := range chans {
-			if err := ch.SendContext(ctx, v); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("gateway %s: send: %w", r.stats[i].id, err)
-			}
-		}
-	}
-	dealErr := make(chan error, 1)
-	if len(files) > 0 {
-		wg.Go(func() {
-			dealErr <- dealInput(runCtx, files, chunkSize, chans, func(i, n int) {
-				r.mu.Lock()
-				r.stats[i].sentBytes += int64(n)
-				r.mu.Unlock()
-				prog.chunkSent(n)
-			})
-		})
-	}
-	if err := r.receive(ctx, mc); err != nil {
+	gws, err := group.MakeGateways(ctx, specs...)
+	if err != nil {
 		return err
 	}
-	select {
-	case err := <-dealErr:
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("run: input: %w", err)
+	// Every goroutine of the job ends once runCtx does, which is cancelled
+	// when run returns; run waits for them.
+	runCtx, stop := context.WithCancel(ctx)
+	j := newJob(r, mod, execOpts, values, len(files) > 0, prog)
+	defer j.wg.Wait()
+	defer stop()
+	if err := j.startAll(runCtx, gws); err != nil {
+		return err
+	}
+	var chunks chan *chunk
+	readErr := make(chan error, 1)
+	if len(files) > 0 {
+		sp := splitter{size: chunkSize, max: chunkLimit(messageLimit(gws))}
+		chunks = make(chan *chunk)
+		j.wg.Go(func() {
+			defer close(chunks)
+			readErr <- readInput(runCtx, sp, files, chunks)
+		})
+	}
+	err = j.run(runCtx, chunks)
+	if len(files) > 0 {
+		// The reader has ended unless the guests stopped taking input.
+		stop()
+		if rerr := <-readErr; err == nil && !errors.Is(rerr, context.Canceled) {
+			err = rerr
 		}
-	default:
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("run: %w", err)
 	}
 	return nil
 }
 
-// watchClose notes when channel i closes and, if with an error, why.
-func (r *runState) watchClose(ctx context.Context, i int, ch *channel.Channel) {
-	err := ch.WaitClose(ctx)
-	if ctx.Err() != nil {
-		if !ch.IsClosed() {
-			return
+// readInput cuts files into chunks and hands them to out until ctx ends.
+func readInput(ctx context.Context, sp splitter, files []string, out chan<- *chunk) error {
+	for _, f := range files {
+		err := sp.split(ctx, f, func(c *chunk) error {
+			select {
+			case out <- c:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			return err
 		}
-		err = ch.WaitClose(context.Background()) // closed: returns at once
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.stats[i]
-	s.end = time.Now()
-	if err != nil && s.err == nil {
-		s.err = err
-	}
+	return nil
 }
 
-// receive prints or merges every item as it arrives until every channel
-// has ended.
-func (r *runState) receive(ctx context.Context, mc *gateway.MultiChannel) error {
-	chans := mc.Channels()
-	closedByUs := make([]bool, len(chans))
-	for {
-		ch, v, err := mc.Receive(ctx)
-		if err == io.EOF || ctx.Err() != nil {
-			return nil
+// messageLimit is the smallest message limit the agents of gws announced,
+// or 0 when none did.
+func messageLimit(gws []*gateway.Gateway) int64 {
+	var lim int64
+	for _, gw := range gws {
+		if n := gw.Info().Limits["message"]; n > 0 && (lim == 0 || n < lim) {
+			lim = n
 		}
-		i := slices.Index(chans, ch)
-		if i < 0 {
-			return fmt.Errorf("run: receive: %w", err)
-		}
-		r.mu.Lock()
-		s := r.stats[i]
-		switch {
-		case err != nil && closedByUs[i] && errors.Is(err, channel.ErrClosed):
-		case err != nil:
-			s.err = err
-		case r.flags.merge:
-			s.items++
-			if err := r.merge.add(v); err != nil && s.err == nil {
-				s.err = fmt.Errorf("--merge: the guest sent %w", err)
-			}
-		default:
-			s.items++
-			if err := printItem(r.stdout, s.id, v, r.flags.asJSON); err != nil {
-				r.mu.Unlock()
-				return fmt.Errorf("run: output: %w", err)
-			}
-		}
-		if r.flags.take > 0 && s.items == r.flags.take && !closedByUs[i] {
-			closedByUs[i] = true
-			ch.Close()
-			s.end = time.Now()
-		}
-		r.mu.Unlock()
 	}
+	return lim
+}
+
+// startAll runs the module on every gateway in parallel.
+func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
+	execs := make([]*execution, len(gws))
+	var eg errgroup.Group
+	for i, gw := range gws {
+		eg.Go(func() (err error) {
+			execs[i], err = j.start(ctx, gw, gw.ID())
+			return err
+		})
+	}
+	err := eg.Wait()
+	for _, e := range execs {
+		if e == nil {
+			continue
+		}
+		if err != nil {
+			e.ch.Close()
+			continue
+		}
+		j.add(ctx, e)
+	}
+	return err
 }
 
 // report prints the merged counts, the summary and the errors, and turns
@@ -315,7 +360,8 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	cause := context.Cause(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	failed := slices.ContainsFunc(r.stats, func(s *gatewayStats) bool { return s.err != nil })
+	input := len(r.flags.inputs) > 0
+	failed := slices.ContainsFunc(r.stats, func(s *gatewayStats) bool { return s.failed(input) })
 	if r.flags.merge && err == nil && cause == nil && !failed {
 		if perr := r.merge.print(r.stdout, r.flags.top, r.flags.asJSON); perr != nil {
 			err = fmt.Errorf("run: output: %w", perr)
@@ -325,7 +371,7 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 		printSummary(r.stderr, r.stats, now)
 	}
 	if terminateErr != nil {
-		fmt.Fprintln(r.stderr, "wasmnet:", terminateErr)
+		fmt.Fprintln(r.stderr, "wasmnet:", escapeControls(terminateErr.Error()))
 	}
 	switch {
 	case errors.Is(cause, errInterrupted):
@@ -338,8 +384,11 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 		return err
 	}
 	for _, s := range r.stats {
-		if s.err != nil {
-			fmt.Fprintf(r.stderr, "%s: %v\n", s.id, s.err)
+		switch {
+		case s.failed(input):
+			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
+		case s.lost:
+			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
 		}
 	}
 	if failed {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,11 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/wordcount"
 )
 
@@ -66,177 +63,195 @@ func inputFiles(paths []string) ([]string, error) {
 	return files, nil
 }
 
-// splitFile cuts the file at path into chunks of at most size bytes that
-// end just after white space, so that no word is split and each chunk can be
-// counted on its own. A word longer than size makes a longer chunk. The last
-// chunk of a file gets a newline if the file does not end with white space,
-// so that words of two files never join. emit owns each chunk it is given.
-func splitFile(path string, size int, emit func([]byte) error) error {
+// A chunk is one piece of an input file: n bytes at offset off, plus a
+// newline when nl is set (the last chunk of a file that does not end with
+// white space, so that words of two files never join).
+type chunk struct {
+	file  string
+	off   int64
+	n     int
+	nl    bool
+	again bool // the file can be read again at off (a regular file)
+	lost  int  // how many gateways were lost while holding it; the job's alone
+
+	// mu guards data: the sender of a lost gateway may still hold the
+	// chunk when another is handed it.
+	mu   sync.Mutex
+	data []byte // the bytes, while they are held
+}
+
+// bytes returns the chunk's bytes, reading them again from its file when
+// they were let go.
+func (c *chunk) bytes() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.data != nil {
+		return c.data, nil
+	}
+	f, err := os.Open(c.file)
+	if err != nil {
+		return nil, fmt.Errorf("--input: reading again: %w", err)
+	}
+	defer f.Close()
+	b := make([]byte, c.n, c.n+1)
+	if _, err := f.ReadAt(b, c.off); err != nil {
+		return nil, fmt.Errorf("--input: reading %s again at byte %d: %w", c.file, c.off, err)
+	}
+	if c.nl {
+		b = append(b, '\n')
+	}
+	return b, nil
+}
+
+// release lets the bytes of a sent chunk go when they can be read again.
+func (c *chunk) release() {
+	if c.again {
+		c.mu.Lock()
+		c.data = nil
+		c.mu.Unlock()
+	}
+}
+
+// size is the chunk's length as sent.
+func (c *chunk) size() int {
+	if c.nl {
+		return c.n + 1
+	}
+	return c.n
+}
+
+// A splitter cuts files into chunks of at most size bytes that end just
+// after white space, so that no word is split and each chunk can be counted
+// on its own. A word longer than size makes a longer chunk, up to max bytes:
+// beyond that a chunk could not be sent as one message, and splitting ends
+// with an error naming the limit.
+//
+// The cost is linear in the input: the bytes of a long word are looked at
+// once however many reads it takes to find its end.
+type splitter struct {
+	size int
+	max  int
+}
+
+// split cuts the file at path and calls emit with each chunk, which emit
+// owns. It stops when ctx ends.
+func (s splitter) split(ctx context.Context, path string, emit func(*chunk) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("--input: %w", err)
 	}
 	defer f.Close()
-	var buf []byte
-	limit := size
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("--input: %w", err)
+	}
+	again := st.Mode().IsRegular()
+	var (
+		buf     []byte // unconsumed bytes, from file offset base
+		base    int64
+		scanned int // buf[:scanned] holds no white space that ends a chunk
+	)
 	for {
-		if len(buf) < limit {
-			buf = growTo(buf, limit)
-			n, err := io.ReadFull(f, buf[len(buf):limit])
-			buf = buf[:len(buf)+n]
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				if len(buf) == 0 {
-					return nil
-				}
-				if r, _ := utf8.DecodeLastRune(buf); !unicode.IsSpace(r) {
-					buf = append(buf, '\n')
-				}
-				return emit(buf)
-			}
-			if err != nil {
-				return fmt.Errorf("--input: %w", err)
-			}
-		}
-		n := wordcount.Complete(buf)
-		if n == 0 {
-			limit += size // one word longer than a chunk: read on
-			continue
-		}
-		chunk := make([]byte, n)
-		copy(chunk, buf)
-		if err := emit(chunk); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		buf = append(buf[:0], buf[n:]...)
-		limit = size
+		want := s.size
+		if len(buf) >= s.size {
+			want = len(buf) + s.size // a word longer than a chunk: read on
+		}
+		want = min(want, s.max+1)
+		buf = growTo(buf, want, s.max+1)
+		n, err := io.ReadFull(f, buf[len(buf):want])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return s.last(path, base, buf, again, emit)
+		}
+		if err != nil {
+			return fmt.Errorf("--input: %w", err)
+		}
+		cut := scanned + wordcount.Complete(buf[scanned:])
+		if cut == scanned {
+			if len(buf) > s.max {
+				return s.tooLong(path, base)
+			}
+			// A white-space rune may straddle the end of buf.
+			scanned = max(0, len(buf)-utf8.UTFMax)
+			continue
+		}
+		if err := emit(s.chunk(path, base, buf[:cut], false, again)); err != nil {
+			return err
+		}
+		base += int64(cut)
+		buf = append(buf[:0], buf[cut:]...)
+		scanned = max(0, len(buf)-utf8.UTFMax)
 	}
 }
 
-func growTo(b []byte, n int) []byte {
+// last emits what is left at the end of a file.
+func (s splitter) last(path string, base int64, buf []byte, again bool, emit func(*chunk) error) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	r, _ := utf8.DecodeLastRune(buf)
+	nl := !unicode.IsSpace(r)
+	if len(buf) > s.max || nl && len(buf)+1 > s.max {
+		return s.tooLong(path, base)
+	}
+	return emit(s.chunk(path, base, buf, nl, again))
+}
+
+func (s splitter) chunk(path string, off int64, b []byte, nl, again bool) *chunk {
+	data := make([]byte, len(b), len(b)+1)
+	copy(data, b)
+	if nl {
+		data = append(data, '\n')
+	}
+	return &chunk{file: path, off: off, n: len(b), nl: nl, data: data, again: again}
+}
+
+func (s splitter) tooLong(path string, off int64) error {
+	return fmt.Errorf("--input %s: the word at byte %d is longer than %s, the largest chunk a message can carry (the gateways' message limit)",
+		path, off, formatBytes(int64(s.max)))
+}
+
+// growTo returns b with room for n bytes, at least doubling its capacity
+// (so that reading a long word costs linear time) but not beyond limit.
+func growTo(b []byte, n, limit int) []byte {
 	if cap(b) >= n {
 		return b
 	}
-	nb := make([]byte, len(b), n)
+	nb := make([]byte, len(b), max(n, min(2*cap(b), limit)))
 	copy(nb, b)
-	return nb
+	return nb[:len(b)]
 }
 
-// countChunks is how many chunks splitFile makes of files, for the
-// progress line's total.
-func countChunks(files []string, size int) (int64, error) {
+// splitFile cuts the file at path as s.split does, with no bound but the
+// default message limit, and gives emit each chunk's bytes.
+func splitFile(path string, size int, emit func([]byte) error) error {
+	s := splitter{size: size, max: chunkLimit(0)}
+	return s.split(context.Background(), path, func(c *chunk) error { return emit(c.data) })
+}
+
+// chunkLimit is the largest chunk that fits a message of limit bytes (0:
+// the default limit) once encoded as msgpack bin (a 5-byte header).
+func chunkLimit(limit int64) int {
+	if limit <= 0 {
+		limit = defaultMessageLimit
+	}
+	return int(limit) - 16
+}
+
+// defaultMessageLimit is the agents' default largest message.
+const defaultMessageLimit = 64 << 20
+
+// countChunks is how many chunks s makes of files, for the progress line's
+// total.
+func countChunks(ctx context.Context, files []string, s splitter) (int64, error) {
 	var n int64
 	for _, f := range files {
-		if err := splitFile(f, size, func([]byte) error { n++; return nil }); err != nil {
+		if err := s.split(ctx, f, func(*chunk) error { n++; return nil }); err != nil {
 			return 0, err
 		}
 	}
 	return n, nil
-}
-
-// errNoGuest ends the reading of input once no guest takes chunks any more.
-var errNoGuest = errors.New("no guest is taking input")
-
-// dealInput sends the chunks of files to the guests, then nil to each guest
-// as the end of its input.
-//
-// Each chunk goes to the guest with the fewest bytes sent so far among
-// those that can take it now. A guest can take a chunk when its sender holds
-// none waiting: a sender blocks while its guest's channel window is full,
-// so a guest that reads slowly gets no more chunks until it catches up, and
-// the others take them. So chunks are balanced by bytes while every guest
-// keeps up, and flow control moves work away from a guest that does not.
-// (The wordcount guest answers only at the end of its input, so there is no
-// answer per chunk to deal by.) A guest that fails takes no more chunks;
-// the others go on. sent is called after each chunk is sent, from the
-// senders' goroutines.
-func dealInput(ctx context.Context, files []string, size int, chans []*channel.Channel, sent func(i, n int)) error {
-	d := &dealer{freed: make(chan struct{}, 1), sent: make([]int64, len(chans))}
-	var senders sync.WaitGroup
-	for i, ch := range chans {
-		s := &chunkSender{ch: ch, in: make(chan []byte, 1)}
-		d.senders = append(d.senders, s)
-		senders.Go(func() { s.run(ctx, d.freed, func(n int) { sent(i, n) }) })
-	}
-	var err error
-	for _, f := range files {
-		if err = splitFile(f, size, func(c []byte) error { return d.deal(ctx, c) }); err != nil {
-			break
-		}
-	}
-	for _, s := range d.senders {
-		close(s.in)
-	}
-	senders.Wait()
-	if errors.Is(err, errNoGuest) {
-		return nil // the guests' errors say why
-	}
-	return err
-}
-
-// dealer hands chunks to the senders; it runs on one goroutine.
-type dealer struct {
-	senders []*chunkSender
-	sent    []int64       // bytes handed to each sender
-	freed   chan struct{} // a token when a sender took its chunk or stopped
-}
-
-// deal hands c to the sender with the fewest bytes among those with room,
-// waiting until one has room.
-func (d *dealer) deal(ctx context.Context, c []byte) error {
-	for {
-		best, alive := -1, false
-		for i, s := range d.senders {
-			if s.dead.Load() {
-				continue
-			}
-			alive = true
-			if len(s.in) == 0 && (best < 0 || d.sent[i] < d.sent[best]) {
-				best = i
-			}
-		}
-		if !alive {
-			return errNoGuest
-		}
-		if best >= 0 {
-			d.senders[best].in <- c // only deal sends on in, so there is room
-			d.sent[best] += int64(len(c))
-			return nil
-		}
-		select {
-		case <-d.freed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// chunkSender feeds one guest.
-type chunkSender struct {
-	ch   *channel.Channel
-	in   chan []byte
-	dead atomic.Bool // a send failed: the guest has ended
-}
-
-// run sends the chunks it is handed, then nil. It stops at the first
-// failed send: the guest has ended, and says why on its channel.
-func (s *chunkSender) run(ctx context.Context, freed chan struct{}, sent func(n int)) {
-	for c := range s.in {
-		notify(freed)
-		if err := s.ch.SendContext(ctx, c); err != nil {
-			s.dead.Store(true)
-			notify(freed)
-			for range s.in { // let the dealer close in
-			}
-			return
-		}
-		sent(len(c))
-	}
-	s.ch.SendContext(ctx, nil)
-}
-
-func notify(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
 }

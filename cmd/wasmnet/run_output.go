@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -125,25 +126,20 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 // printItem writes one received item: "gw2: VALUE" or, with asJSON,
-// {"gateway":"gw2","value":VALUE}.
+// {"gateway":"gw2","value":VALUE}. It streams the value (writeJSON), so
+// that printing costs little beside the value itself.
 func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
-	var rec any = toJSON(v)
 	if asJSON {
-		rec = struct {
-			Gateway string `json:"gateway"`
-			Value   any    `json:"value"`
-		}{gateway, rec}
+		var prefix bytes.Buffer
+		prefix.WriteString(`{"gateway":`)
+		bw := bufio.NewWriter(&prefix)
+		writeJSONString(bw, gateway)
+		bw.Flush()
+		prefix.WriteString(`,"value":`)
+		return writeItem(w, prefix.String(), v, "}\n")
 	}
-	b, err := marshalJSON(rec)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		_, err = fmt.Fprintf(w, "%s\n", b)
-	} else {
-		_, err = fmt.Fprintf(w, "%s: %s\n", gateway, b)
-	}
-	return err
+	// JSON escapes C0 controls but leaves DEL, C1 and the rest.
+	return writeItem(&escapingWriter{w: w}, gateway+": ", v, "\n")
 }
 
 // counts merges results that are maps of string to integer, such as the
@@ -183,6 +179,13 @@ type countEntry struct {
 	Count int64  `json:"count"`
 }
 
+// addCounts adds the counts of o.
+func (c counts) addCounts(o counts) {
+	for k, n := range o {
+		c[k] += n
+	}
+}
+
 // top returns the entries by count, highest first, then by key; all of
 // them when n <= 0.
 func (c counts) top(n int) []countEntry {
@@ -219,7 +222,7 @@ func (c counts) print(w io.Writer, n int, asJSON bool) error {
 			fmt.Fprintf(w, "%s\n", b)
 			continue
 		}
-		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, e.Key); err != nil {
+		if _, err := fmt.Fprintf(w, "%*d %s\n", width, e.Count, escapeControls(e.Key)); err != nil {
 			return err
 		}
 	}
@@ -234,6 +237,14 @@ type gatewayStats struct {
 	start     time.Time
 	end       time.Time // when its channel closed; zero if it never did
 	err       error     // how the guest ended, if not cleanly
+	lost      bool      // its gateway was lost before the guest answered
+	redealt   int       // chunks dealt again to others because it was lost
+}
+
+// failed says whether the guest ended with an error that the job did not
+// make good: a lost gateway whose input was dealt again is not a failure.
+func (s *gatewayStats) failed(input bool) bool {
+	return s.err != nil && !(s.lost && input)
 }
 
 // printSummary writes a table of the gateways to w.
@@ -247,8 +258,12 @@ func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
 		}
 		status := "ok"
 		switch {
+		case s.lost && s.redealt > 0:
+			status = fmt.Sprintf("LOST: %d chunks dealt again", s.redealt)
+		case s.lost:
+			status = "LOST"
 		case s.err != nil:
-			status, _, _ = strings.Cut(s.err.Error(), "\n") // the whole error follows the table
+			status, _, _ = strings.Cut(escapeControls(s.err.Error()), "\n") // the whole error follows the table
 		case s.end.IsZero():
 			status = "still running"
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -31,12 +32,12 @@ type progress struct {
 
 // newProgress returns the progress display, or nil when there is no input
 // or stderr is not a terminal.
-func newProgress(cmd *cobra.Command, files []string, chunkSize int) (*progress, error) {
+func newProgress(ctx context.Context, cmd *cobra.Command, files []string, chunkSize int) (*progress, error) {
 	f, ok := cmd.ErrOrStderr().(*os.File)
 	if len(files) == 0 || !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, nil
 	}
-	total, err := countChunks(files, chunkSize)
+	total, err := countChunks(ctx, files, splitter{size: chunkSize, max: chunkLimit(0)})
 	if err != nil {
 		return nil, err
 	}

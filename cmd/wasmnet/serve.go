@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
@@ -24,11 +23,16 @@ import (
 )
 
 type serveFlags struct {
-	agent          agentFlags
-	listen         string
-	hostKey        string
-	authorizedKeys string
-	insecurePlain  bool
+	agent            agentFlags
+	listen           string
+	hostKey          string
+	authorizedKeys   string
+	insecurePlain    bool
+	handshakeTimeout time.Duration
+	maxUnauth        int
+	maxClients       int
+	maxAgents        int
+	maxExecutions    int
 }
 
 func newServeCommand() *cobra.Command {
@@ -38,164 +42,326 @@ func newServeCommand() *cobra.Command {
 		Short: "Serve agents to socket= gateways over an authenticated connection",
 		Long: `serve listens for socket= gateways and runs one agent per connection.
 
-Clients authenticate with an SSH public key listed in --authorized-keys, over the
-SSH transport (x/crypto/ssh); they check the server's --host-key against their
-known_hosts, exactly as for ssh= gateways. The host key is generated (ed25519) if
-the file does not exist. --insecure-plain serves the bare protocol on plain TCP
-instead, and is refused unless --listen is a loopback address.
+Clients authenticate with an SSH public key listed in --authorized-keys (by
+default wasmnet's own file, not ~/.ssh/authorized_keys), over the SSH
+transport (x/crypto/ssh); they check the server's --host-key against their
+known_hosts, exactly as for ssh= gateways. The host key is generated (ed25519)
+if the file does not exist. The key file's options from=, expiry-time= and
+restrict are honoured; serve refuses to start on an option it does not
+implement. --insecure-plain serves the bare protocol on plain TCP instead,
+without authentication, and is refused unless --listen is a loopback address.
+
+serve starts with the least: its agents run guests and nothing else. Hops for
+via= gateways (dial, command), rsync and directory grants are each refused
+unless --allow-hops, --allow-rsync or --allow-dir-grants turns them on, and
+--insecure-plain refuses those flags. Clients, agents per client, concurrent
+executions and connections still authenticating are bounded (see the flags);
+executions that set no run-time limit get --default-time-limit. SECURITY.md
+says what each setting guarantees.
 
 The first line on stdout is "listening on ADDR", with the port chosen when
 --listen ends in :0.`,
-		Example: `  wasmnet serve --listen 0.0.0.0:7300 --authorized-keys ~/.ssh/authorized_keys
+		Example: `  cat ~/.ssh/id_ed25519.pub >> ~/.config/wasmnet/authorized_keys   # on the client's machine: its key
+  wasmnet serve --listen 0.0.0.0:7300
   wasmnet run -g socket=build@10.0.0.7:7300 wasm-examples/echo/echo.wasm`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.agent.check(cmd.Flags()); err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return serve(ctx, f, cmd.OutOrStdout())
+			return serve(ctx, &f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	home, _ := os.UserHomeDir()
-	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:"+gateway.DefaultSocketPort, "address to listen on")
-	cmd.Flags().StringVar(&f.hostKey, "host-key", filepath.Join(home, ".config", "wasmnet", "host_ed25519"), "the server's private host key (created if missing)")
-	cmd.Flags().StringVar(&f.authorizedKeys, "authorized-keys", filepath.Join(home, ".ssh", "authorized_keys"), "public keys allowed to connect")
-	f.agent.register(cmd.Flags())
-	cmd.Flags().BoolVar(&f.insecurePlain, "insecure-plain", false, "serve unauthenticated plain TCP (loopback addresses only)")
+	dir := configDir()
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:"+gateway.DefaultSocketPort, "address to listen on")
+	fl.StringVar(&f.hostKey, "host-key", filepath.Join(dir, "host_ed25519"), "the server's private host key (created if missing)")
+	fl.StringVar(&f.authorizedKeys, "authorized-keys", filepath.Join(dir, "authorized_keys"), "public keys allowed to connect, with OpenSSH options")
+	fl.BoolVar(&f.insecurePlain, "insecure-plain", false, "serve unauthenticated plain TCP (loopback addresses only)")
+	f.agent.registerServe(fl)
+	fl.DurationVar(&f.handshakeTimeout, "handshake-timeout", 30*time.Second, "time a connection has to authenticate (or, with --insecure-plain, to say hello)")
+	fl.IntVar(&f.maxUnauth, "max-unauthenticated", 64, "connections still authenticating; when full, the oldest is dropped")
+	fl.IntVar(&f.maxClients, "max-clients", 64, "authenticated connections at once")
+	fl.IntVar(&f.maxAgents, "max-agents-per-client", 16, "agents (socket= gateways) one connection may run at once")
+	fl.IntVar(&f.maxExecutions, "max-executions", 8*runtime.NumCPU(), "executions running at once over all clients")
 	return cmd
 }
 
-func serve(ctx context.Context, f serveFlags, out io.Writer) error {
-	addr, _, err := net.SplitHostPort(f.listen)
+// server is one `wasmnet serve`.
+type server struct {
+	flags    *serveFlags
+	ssh      *ssh.ServerConfig // nil with --insecure-plain
+	agentCfg host.Config
+	log      *rateLog
+
+	unauth  *pendingConns // connections not yet authenticated
+	clients chan struct{} // a slot per authenticated connection
+	conns   sync.WaitGroup
+}
+
+func serve(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
+	s, err := newServer(f, stderr)
 	if err != nil {
-		return fmt.Errorf("serve: --listen %s: %w", f.listen, err)
-	}
-	var cfg *ssh.ServerConfig
-	if f.insecurePlain {
-		if ip := net.ParseIP(addr); ip == nil || !ip.IsLoopback() {
-			return fmt.Errorf("serve: --insecure-plain needs a loopback --listen address, not %s", addr)
-		}
-	} else if cfg, err = serverConfig(f); err != nil {
 		return err
 	}
 	l, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	fmt.Fprintf(out, "listening on %s\n", l.Addr())
+	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	agentCfg := f.agent.config()
-	var conns sync.WaitGroup
-	defer conns.Wait()
+	defer s.conns.Wait()
+	return s.acceptLoop(ctx, l)
+}
+
+func newServer(f *serveFlags, stderr io.Writer) (*server, error) {
+	addr, _, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --listen %s: %w", f.listen, err)
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"max-unauthenticated", f.maxUnauth}, {"max-clients", f.maxClients}, {"max-agents-per-client", f.maxAgents}, {"max-executions", f.maxExecutions}} {
+		if n.v < 1 {
+			return nil, fmt.Errorf("serve: --%s %d: want at least 1", n.name, n.v)
+		}
+	}
+	if f.handshakeTimeout <= 0 {
+		return nil, fmt.Errorf("serve: --handshake-timeout %v: want a positive duration", f.handshakeTimeout)
+	}
+	s := &server{
+		flags:   f,
+		log:     &rateLog{w: stderr},
+		unauth:  &pendingConns{max: f.maxUnauth},
+		clients: make(chan struct{}, f.maxClients),
+	}
+	if f.insecurePlain {
+		if ip := net.ParseIP(addr); ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("serve: --insecure-plain needs a loopback --listen address, not %s", addr)
+		}
+		// Every local user can reach a plain server as this user.
+		if f.agent.allowHops || f.agent.allowRSync || f.agent.allowDirs {
+			return nil, errors.New("serve: --insecure-plain refuses --allow-hops, --allow-rsync and --allow-dir-grants: any local user could use them as this user; use the authenticated transport")
+		}
+	} else if s.ssh, err = serverConfig(f); err != nil {
+		return nil, err
+	}
+	s.agentCfg = f.agent.config().
+		WithExecutionLimit(host.NewExecutionLimit(f.maxExecutions)).
+		WithHelloTimeout(f.handshakeTimeout)
+	return s, nil
+}
+
+// acceptLoop serves each connection on a goroutine of its own. An accept
+// error other than the listener's close (too many open files, say) is
+// waited out with a growing pause, as net/http does, rather than ending
+// the server: connections that end free what it lacked.
+func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
+	var pause time.Duration
 	for {
 		conn, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("serve: %w", err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.log.printf("wasmnet serve: %v; accepting again in %v", err, pause)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
-		conns.Go(func() {
+		pause = 0
+		s.conns.Go(func() {
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stop()
-			if cfg == nil {
-				host.Serve(ctx, conn, agentCfg)
-				return
+			defer conn.Close()
+			if s.ssh == nil {
+				s.servePlain(ctx, conn)
+			} else {
+				s.serveSSH(ctx, conn)
 			}
-			serveSSH(ctx, conn, cfg, agentCfg)
 		})
 	}
 }
 
-// serveSSH runs one agent per wasmnet channel of an SSH connection.
-func serveSSH(ctx context.Context, conn net.Conn, cfg *ssh.ServerConfig, agentCfg host.Config) {
-	sc, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+// servePlain runs an agent on a plain connection once it has spoken: until
+// then it counts among the unauthenticated ones, so that idle connections
+// cost no agent (each holds a wazero runtime) and are dropped like those
+// of an SSH server.
+func (s *server) servePlain(ctx context.Context, conn net.Conn) {
+	s.unauth.add(conn)
+	conn.SetReadDeadline(time.Now().Add(s.flags.handshakeTimeout))
+	br := bufio.NewReader(conn)
+	_, err := br.Peek(1)
+	s.unauth.remove(conn)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "wasmnet serve: %s: %v\n", conn.RemoteAddr(), err)
-		conn.Close()
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	select {
+	case s.clients <- struct{}{}:
+		defer func() { <-s.clients }()
+	default:
+		s.log.printf("wasmnet serve: %s: refused: %d clients already", conn.RemoteAddr(), cap(s.clients))
+		return
+	}
+	host.Serve(ctx, bufferedConn{br, conn}, s.agentCfg)
+}
+
+// bufferedConn reads through the reader that peeked at the connection.
+type bufferedConn struct {
+	r *bufio.Reader
+	net.Conn
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// serveSSH authenticates a connection and runs one agent per wasmnet
+// channel of it.
+func (s *server) serveSSH(ctx context.Context, conn net.Conn) {
+	sc, chans, reqs, err := s.handshake(conn)
+	if err != nil {
+		s.log.printf("wasmnet serve: %s: %v", conn.RemoteAddr(), err)
 		return
 	}
 	defer sc.Close()
 	go ssh.DiscardRequests(reqs)
+	select {
+	case s.clients <- struct{}{}:
+		defer func() { <-s.clients }()
+	default:
+		s.log.printf("wasmnet serve: %s: refused: %d clients already", conn.RemoteAddr(), cap(s.clients))
+		// The client's first channel carries the reason to it.
+		select {
+		case nc, ok := <-chans:
+			if ok {
+				nc.Reject(ssh.ResourceShortage, fmt.Sprintf("wasmnet serve has its limit of %d clients; try again later", cap(s.clients)))
+			}
+		case <-time.After(s.flags.handshakeTimeout):
+		}
+		return
+	}
+	cfg := s.agentCfg
+	if _, ok := sc.Permissions.Extensions[permNoHops]; ok {
+		cfg = cfg.WithoutHops()
+	}
+	if _, ok := sc.Permissions.Extensions[permRestrict]; ok {
+		cfg = cfg.WithoutHops().WithoutRSync().WithoutDirGrants()
+	}
+	s.runAgents(ctx, chans, cfg)
+}
+
+// handshake runs the SSH handshake within --handshake-timeout, counted
+// among the connections not yet authenticated.
+func (s *server) handshake(conn net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	s.unauth.add(conn)
+	defer s.unauth.remove(conn)
+	conn.SetDeadline(time.Now().Add(s.flags.handshakeTimeout))
+	sc, chans, reqs, err := ssh.NewServerConn(conn, s.ssh)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return sc, chans, reqs, nil
+}
+
+func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg host.Config) {
 	var agents sync.WaitGroup
 	defer agents.Wait()
+	slots := make(chan struct{}, s.flags.maxAgents)
 	for nc := range chans {
 		if nc.ChannelType() != gateway.SocketChannelType {
 			nc.Reject(ssh.UnknownChannelType, "this server runs wasmnet agents only")
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			nc.Reject(ssh.ResourceShortage, fmt.Sprintf("wasmnet serve runs at most %d agents per client", cap(slots)))
+			continue
+		}
 		ch, creqs, err := nc.Accept()
 		if err != nil {
+			<-slots
 			continue
 		}
 		go ssh.DiscardRequests(creqs)
-		agents.Go(func() { host.Serve(ctx, ch, agentCfg) })
+		agents.Go(func() {
+			defer func() { <-slots }()
+			host.Serve(ctx, ch, cfg)
+		})
 	}
 }
 
-func serverConfig(f serveFlags) (*ssh.ServerConfig, error) {
-	signer, err := loadOrCreateHostKey(f.hostKey)
-	if err != nil {
-		return nil, fmt.Errorf("serve: host key: %w", err)
-	}
-	authorized, err := readAuthorizedKeys(f.authorizedKeys)
-	if err != nil {
-		return nil, fmt.Errorf("serve: authorized keys: %w", err)
-	}
-	cfg := &ssh.ServerConfig{
-		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			for _, k := range authorized {
-				if bytes.Equal(k.Marshal(), key.Marshal()) {
-					return &ssh.Permissions{}, nil
-				}
-			}
-			return nil, fmt.Errorf("key %s of %s is not authorized", ssh.FingerprintSHA256(key), meta.User())
-		},
-	}
-	cfg.AddHostKey(signer)
-	return cfg, nil
+// pendingConns holds the connections that have not authenticated yet. When
+// it is full, the oldest is closed to make room: a flood of idle connections
+// then delays a real client by at most one handshake, where refusing new
+// ones would lock every client out until the idle ones time out.
+type pendingConns struct {
+	max   int
+	mu    sync.Mutex
+	conns []net.Conn // oldest first
 }
 
-func readAuthorizedKeys(path string) ([]ssh.PublicKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+func (p *pendingConns) add(c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.conns) >= p.max {
+		p.conns[0].Close()
+		p.conns = p.conns[1:]
 	}
-	var keys []ssh.PublicKey
-	for len(bytes.TrimSpace(b)) > 0 {
-		key, _, _, rest, err := ssh.ParseAuthorizedKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		keys = append(keys, key)
-		b = rest
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s lists no key: no client could connect", path)
-	}
-	return keys, nil
+	p.conns = append(p.conns, c)
 }
 
-func loadOrCreateHostKey(path string) (ssh.Signer, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
+func (p *pendingConns) remove(c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.conns {
+		if x == c {
+			p.conns = append(p.conns[:i], p.conns[i+1:]...)
+			return
 		}
-		block, err := ssh.MarshalPrivateKey(priv, "wasmnet serve host key")
-		if err != nil {
-			return nil, err
-		}
-		b = pem.EncodeToMemory(block)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
 	}
-	return ssh.ParsePrivateKey(b)
+}
+
+// rateLog prints at most a few lines a second, so that a flood of bad
+// connections cannot flood the server's log.
+type rateLog struct {
+	w io.Writer
+
+	mu      sync.Mutex
+	window  time.Time // start of the current second
+	lines   int       // printed in it
+	dropped int       // not printed since the last line that was
+}
+
+const rateLogLines = 10
+
+func (l *rateLog) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.window) >= time.Second {
+		l.window, l.lines = now, 0
+	}
+	if l.lines >= rateLogLines {
+		l.dropped++
+		return
+	}
+	l.lines++
+	if l.dropped > 0 {
+		fmt.Fprintf(l.w, "wasmnet serve: (%d more messages not shown)\n", l.dropped)
+		l.dropped = 0
+	}
+	fmt.Fprintf(l.w, format+"\n", args...)
 }

@@ -2,62 +2,159 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/wasmnet/wasmnet/gateway"
 )
 
+// statusRow is what status reports of one gateway: its agent's status and
+// the round trip of asking, or why it could not be reached.
+type statusRow struct {
+	ID     string          `json:"id"`
+	Spec   string          `json:"spec"`
+	Status *gateway.Status `json:"status,omitempty"`
+	Start  time.Duration   `json:"start_ns,omitempty"` // connecting and starting the agent
+	RTT    time.Duration   `json:"rtt_ns,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
 func newStatusCommand() *cobra.Command {
-	var timeout time.Duration
+	var (
+		fleet   fleetFlags
+		timeout time.Duration
+		asJSON  bool
+	)
 	cmd := &cobra.Command{
-		Use:   "status SPEC...",
+		Use:   "status [-g SPEC|@FILE]... [SPEC...]",
 		Short: "Start or reach agents and print their status as a table",
-		Long: `status starts or reaches the agent of every SPEC (N*SPEC for N of them), asks
-each for its status, prints one row per agent and ends them again. Columns:
-gateway id, agent version, OS/arch, agent pid, open channels, guests
-executing, modules compiled in memory, compilations since it started, and
-resident memory.`,
+		Long: `status starts or reaches the agent of every gateway (-g or arguments; N*SPEC
+for N of them, @FILE for an inventory), all in parallel, asks each for its
+status, prints one row per gateway and ends them again. A gateway that cannot
+be reached or does not answer within --timeout gets a row with the reason;
+the others are still shown, and the exit status is then 1. Columns: gateway
+id, agent version, OS/arch, executions (running/started), resident memory,
+modules compiled in memory and loaded from the disk cache, the time to
+connect and start the agent, and the round trip of the status request. --json prints one object per line.`,
 		Example: `  wasmnet status popen
-  wasmnet status 2*popen ssh=build@10.0.0.7//id=build`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, specs []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(cmd.ErrOrStderr())))
-			defer group.Terminate(terminateTimeout)
-			gws, err := group.MakeGateways(ctx, specs...)
+  wasmnet status -g @fleet.txt --timeout 10s
+  wasmnet status 2*popen ssh=build@10.0.0.7//id=build --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fleet.specs = append(fleet.specs, args...)
+			specs, err := fleet.list()
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
-			sts := make([]gateway.Status, len(gws))
-			var eg errgroup.Group
-			for i, gw := range gws {
-				eg.Go(func() (err error) {
-					sts[i], err = gw.RemoteStatus(ctx)
-					return err
-				})
+			if len(specs) == 0 {
+				return fmt.Errorf("status: no gateway given (-g SPEC, -g @FILE or SPEC arguments)")
 			}
-			if err := eg.Wait(); err != nil {
+			rows, err := fleetStatus(cmd.Context(), &fleet, specs, timeout, gateway.WithOutput(cmd.ErrOrStderr()))
+			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tVERSION\tOS/ARCH\tPID\tCHANNELS\tEXECUTING\tMODULES\tCOMPILATIONS\tRSS")
-			for i, st := range sts {
-				rss := "-"
-				if st.RSS > 0 {
-					rss = formatBytes(st.RSS)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%s\n", gws[i].ID(), st.Version, st.OS, st.Arch,
-					st.PID, st.Channels, st.Executing, st.ModulesCached, st.Compilations, rss)
+			if asJSON {
+				err = printStatusJSON(cmd, rows)
+			} else {
+				err = printStatusTable(cmd, rows)
 			}
-			return tw.Flush()
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if r.Error != "" {
+					return exitCode(1)
+				}
+			}
+			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "bound on reaching the agents and asking them")
+	fl := cmd.Flags()
+	fleet.add(fl, "none")
+	fl.DurationVar(&timeout, "timeout", 30*time.Second, "bound on reaching each agent and asking it")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON object per gateway and line")
 	return cmd
+}
+
+// fleetStatus reaches the gateways of specs, each on its own and at most
+// --max-parallel at once, within timeout each, and asks each agent for its
+// status. The rows are in the order of specs.
+func fleetStatus(ctx context.Context, fleet *fleetFlags, specs []string, timeout time.Duration, opts ...gateway.Option) ([]statusRow, error) {
+	expanded, err := gateway.ExpandSpecs(specs...)
+	if err != nil {
+		return nil, err
+	}
+	if len(expanded) > fleet.maxGateways {
+		return nil, &gateway.TooManyGatewaysError{Spec: specs[len(specs)-1], Limit: fleet.maxGateways}
+	}
+	group := fleet.group(opts...)
+	defer group.Terminate(terminateTimeout)
+	rows := make([]statusRow, len(expanded))
+	sem := make(chan struct{}, max(1, fleet.maxParallel))
+	var wg sync.WaitGroup
+	for i, spec := range expanded {
+		rows[i] = statusRow{ID: "gw" + strconv.Itoa(i), Spec: spec}
+		if sp, err := gateway.ParseSpec(spec); err == nil && sp.ID != "" {
+			rows[i].ID = sp.ID
+		} else if err == nil {
+			spec += "//id=" + rows[i].ID
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			hctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			start := time.Now()
+			gw, err := group.MakeGateway(hctx, spec)
+			if err != nil {
+				rows[i].Error = err.Error()
+				return
+			}
+			rows[i].Start = time.Since(start)
+			start = time.Now()
+			st, err := gw.RemoteStatus(hctx)
+			if err != nil {
+				rows[i].Error = err.Error()
+				return
+			}
+			rows[i].RTT = time.Since(start)
+			rows[i].Status = &st
+		})
+	}
+	wg.Wait()
+	return rows, nil
+}
+
+func printStatusTable(cmd *cobra.Command, rows []statusRow) error {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tVERSION\tOS/ARCH\tEXECUTIONS\tRSS\tCACHE\tSTART\tRTT\tSTATUS")
+	for _, r := range rows {
+		st := r.Status
+		if st == nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.ID, r.Error)
+			continue
+		}
+		rss := "-"
+		if st.RSS > 0 {
+			rss = formatBytes(st.RSS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\t%s\tok\n", r.ID, st.Version, st.OS, st.Arch,
+			st.Executing, st.Executions, rss, st.ModulesCached, st.CacheLoads, r.Start.Round(time.Millisecond), r.RTT.Round(10*time.Microsecond))
+	}
+	return tw.Flush()
+}
+
+func printStatusJSON(cmd *cobra.Command, rows []statusRow) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -674,6 +674,7 @@ WASMNET_IMPORT("receive")
 int32_t wasmnet_host_receive(int32_t h, uint8_t *buf, int32_t cap, int64_t timeout_ns, int32_t *len_out);
 WASMNET_IMPORT("close") int32_t wasmnet_host_close(int32_t h);
 WASMNET_IMPORT("close_error") int32_t wasmnet_host_close_error(int32_t h, const char *ptr, int32_t len);
+WASMNET_IMPORT("close_send") int32_t wasmnet_host_close_send(int32_t h);
 
 static int wasmnet_initialised;
 
@@ -755,6 +756,8 @@ int wasmnet_receive(wasmnet_chan ch, wasmnet_buf *b, int64_t timeout_ns)
 }
 
 int wasmnet_close(wasmnet_chan ch) { return wasmnet_host_close(ch.handle); }
+
+int wasmnet_close_send(wasmnet_chan ch) { return wasmnet_host_close_send(ch.handle); }
 
 int wasmnet_close_error_n(wasmnet_chan ch, const char *msg, size_t n)
 {

@@ -242,6 +242,11 @@ int wasmnet_receive(wasmnet_chan ch, wasmnet_buf *b, int64_t timeout_ns);
 /* Closes the channel (twice is not an error). Errors: EUNKNOWN. */
 int wasmnet_close(wasmnet_chan ch);
 
+/* Closes only the sending side (half-close): the peer receives what was sent,
+ * then end of stream, and may still send; receive goes on working here.
+ * Errors: EUNKNOWN. */
+int wasmnet_close_send(wasmnet_chan ch);
+
 /* Closes the channel with an error text the peer receives as a RemoteError.
  * Errors: EUNKNOWN, EMEMORY. */
 int wasmnet_close_error(wasmnet_chan ch, const char *msg);

@@ -620,6 +620,8 @@ mod sys {
         pub fn wasmnet_close(h: i32) -> i32;
         #[link_name = "close_error"]
         pub fn wasmnet_close_error(h: i32, ptr: *const u8, len: i32) -> i32;
+        #[link_name = "close_send"]
+        pub fn wasmnet_close_send(h: i32) -> i32;
     }
 }
 
@@ -649,6 +651,9 @@ mod sys {
         -8
     }
     pub unsafe fn wasmnet_close_error(h: i32, ptr: *const u8, len: i32) -> i32 {
+        -8
+    }
+    pub unsafe fn wasmnet_close_send(h: i32) -> i32 {
         -8
     }
 }
@@ -779,6 +784,16 @@ impl Channel {
     /// Closes the channel (closing twice is not an error).
     pub fn close(&self) -> Result<(), Error> {
         let rc = unsafe { sys::wasmnet_close(self.handle) };
+        if rc < 0 {
+            return Err(Error::from_code(rc));
+        }
+        Ok(())
+    }
+
+    /// Closes only the sending side (half-close): the peer receives what was
+    /// sent, then end of stream, and may still send; receive goes on here.
+    pub fn close_send(&self) -> Result<(), Error> {
+        let rc = unsafe { sys::wasmnet_close_send(self.handle) };
         if rc < 0 {
             return Err(Error::from_code(rc));
         }

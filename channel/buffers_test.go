@@ -1,0 +1,54 @@
+package channel
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
+)
+
+// TestIdleWriterKeepsNoBigBuffers sends bursts of 1 MiB messages on
+// several connections: once they are idle, their writers hold no big
+// buffer, and the heap is back near where it started.
+func TestIdleWriterKeepsNoBigBuffers(t *testing.T) {
+	cfg := &Config{Window: 8 << 20}
+	const pairs, burst = 8, 16
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var muxes []*Mux
+	for range pairs {
+		cm, am := muxPair(t, osPipePair, cfg, cfg)
+		c, a := channelPair(t, cm, am)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range burst {
+				if _, err := a.Receive(testCtx(t)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		msg := make([]byte, 1<<20)
+		for range burst {
+			if err := c.Send(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-done
+		muxes = append(muxes, cm)
+	}
+	for _, m := range muxes {
+		testutil.WaitFor(t, "the writer to go idle", func() bool {
+			m.wmu.Lock()
+			defer m.wmu.Unlock()
+			return !m.writing && len(m.wbuf) == 0 && cap(m.wbuf) <= keepBuffer && cap(m.wspare) <= keepBuffer
+		})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > pairs<<20 {
+		t.Fatalf("%d idle connections hold %d MiB more heap than before their bursts", pairs, grown>>20)
+	}
+}

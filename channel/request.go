@@ -1,0 +1,112 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Requests and notifications: Call, Notify, and serving the peer's.
+
+// Handler serves requests a peer makes with Call or Notify. ServeRequest
+// runs on a goroutine of its own per Call; ctx ends when the connection
+// does. A Notify is served on the connection's read loop, in order, so its
+// handling must not block; its result is discarded.
+type Handler interface {
+	ServeRequest(ctx context.Context, m *Mux, kind uint8, body []byte) ([]byte, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, m *Mux, kind uint8, body []byte) ([]byte, error)
+
+// ServeRequest calls f.
+func (f HandlerFunc) ServeRequest(ctx context.Context, m *Mux, kind uint8, body []byte) ([]byte, error) {
+	return f(ctx, m, kind, body)
+}
+
+type response struct {
+	body []byte
+	err  error
+}
+
+// Call sends a request of the given kind and waits for the peer's answer.
+// An error the peer's handler returned comes back as a *RemoteError.
+//
+// If ctx is already done, Call returns ctx.Err() without sending. If ctx
+// ends while the answer is outstanding, Call returns ctx.Err() and forgets
+// the request: its answer, when it comes, is dropped (PROTOCOL.md).
+func (m *Mux) Call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	reply := make(chan response, 1)
+	m.mu.Lock()
+	if m.Err() != nil {
+		m.mu.Unlock()
+		return nil, &connLostError{m.err}
+	}
+	m.nextCall++
+	if m.nextCall == 0 {
+		m.nextCall = 1
+	}
+	id := m.nextCall
+	m.calls[id] = reply
+	m.mu.Unlock()
+	if err := m.writeFrame(frameRequest, kind, id, body, false); err != nil {
+		m.forgetCall(id)
+		return nil, err
+	}
+	select {
+	case r := <-reply:
+		return r.body, r.err
+	case <-ctx.Done():
+		m.forgetCall(id)
+		return nil, ctx.Err()
+	}
+}
+
+// forgetCall drops a pending call, so that its answer is dropped on arrival.
+func (m *Mux) forgetCall(id uint32) {
+	m.mu.Lock()
+	delete(m.calls, id)
+	m.mu.Unlock()
+}
+
+// Notify sends a request that wants no answer.
+func (m *Mux) Notify(kind uint8, body []byte) error {
+	return m.writeFrame(frameRequest, kind, 0, body, false)
+}
+
+// serve runs a request's handler. A notification runs on the read loop,
+// so that notifications are handled in the order sent (guest output must
+// not be reordered); its handler must not block. A request gets a
+// goroutine, since serving it may take long (a compilation).
+func (m *Mux) serve(id uint32, kind uint8, body []byte) {
+	h := m.cfg.Handler
+	if id == 0 {
+		if h != nil {
+			h.ServeRequest(m.ctx, m, kind, body)
+		}
+		return
+	}
+	// The answer is written from the handler's goroutine, never the read
+	// loop, so it may wait for queue space and may be written directly.
+	m.handlers.add()
+	go func() {
+		defer m.handlers.done()
+		var out []byte
+		err := errors.New("channel: this side serves no requests")
+		if h != nil {
+			out, err = h.ServeRequest(m.ctx, m, kind, body)
+		}
+		if err == nil {
+			err = m.writeFrame(frameResponse, 0, id, out, false)
+			var tooBig *FrameSizeError
+			if !errors.As(err, &tooBig) {
+				return
+			}
+			err = fmt.Errorf("channel: the answer to request kind %d: %w", kind, err)
+		}
+		m.writeFrame(frameResponse, flagError, id, cutErrorText(err.Error()), false)
+	}()
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wasmnet/wasmnet/gateway"
+)
+
+// fleetFlags are the gateway flags of run, rsync and status: -g SPEC,
+// N*SPEC or @FILE (an inventory), and --max-gateways.
+type fleetFlags struct {
+	specs       []string
+	maxGateways int
+	maxParallel int
+}
+
+func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
+	fl.StringArrayVarP(&f.specs, "gateway", "g", nil,
+		"gateway spec, N*SPEC for N gateways, or @FILE for an inventory of specs, one a line (repeatable; default: "+dflt+")")
+	fl.IntVar(&f.maxGateways, "max-gateways", gateway.DefaultMaxGateways, "the most gateways one command starts")
+	fl.IntVar(&f.maxParallel, "max-parallel", gateway.DefaultMaxParallel, "the most gateways started (and agents uploaded) at once")
+}
+
+// list returns the specs with every @FILE replaced by the specs it holds.
+func (f *fleetFlags) list() ([]string, error) {
+	var out []string
+	for _, s := range f.specs {
+		path, ok := strings.CutPrefix(s, "@")
+		if !ok {
+			out = append(out, s)
+			continue
+		}
+		specs, err := readInventory(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, specs...)
+	}
+	return out, nil
+}
+
+// group returns a new group bounded by --max-gateways.
+func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
+	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
+		gateway.WithMaxParallel(f.maxParallel))
+}
+
+// maxInventory bounds an inventory file: a fleet of a few thousand specs is
+// a few hundred KiB.
+const maxInventory = 4 << 20
+
+// readInventory reads an inventory: one spec (or N*SPEC) a line, blank
+// lines and lines starting with # ignored, white space around a spec
+// trimmed. Specs are checked when the gateways are made, with their line.
+func readInventory(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer f.Close()
+	specs, err := parseInventory(io.LimitReader(f, maxInventory+1))
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
+	}
+	return specs, nil
+}
+
+func parseInventory(r io.Reader) ([]string, error) {
+	var specs []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 64<<10)
+	n, read := 0, 0
+	for sc.Scan() {
+		n++
+		read += len(sc.Bytes()) + 1
+		if read > maxInventory {
+			return nil, fmt.Errorf("larger than %s", formatBytes(maxInventory))
+		}
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "@") {
+			return nil, fmt.Errorf("line %d: an inventory cannot include another (%s)", n, line)
+		}
+		if _, spec, ok := strings.Cut(line, "*"); ok && strings.TrimSpace(spec) == "" {
+			return nil, fmt.Errorf("line %d: %q has a count but no spec", n, line)
+		}
+		specs = append(specs, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("line %d: %w", n+1, err)
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("no gateway spec in it")
+	}
+	return specs, nil
+}

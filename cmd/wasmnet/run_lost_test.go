@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmnet/wasmnet/internal/corpus"
+	"github.com/wasmnet/wasmnet/internal/testutil"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wordcount"
+)
+
+// readBytes is how many bytes process pid has read, from /proc/PID/io.
+func readBytes(pid int) int64 {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// waitFor polls cond every 20 ms for up to a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 3000 {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestRunSurvivesLostGateway kills one of four agents in the middle of a
+// --merge wordcount fed through a FIFO, so that the run cannot end before
+// the test has killed it. The merged counts must equal the reference, the
+// summary marks the lost gateway and the exit status is 0.
+//
+// "kill" kills an agent while input still flows: its chunks go to the
+// others. "after-input" stops an agent, lets the input end (so every other
+// guest has had its end of input and answers), then kills it: its chunks
+// go to executions started again on the gateways left. "no-retries" kills
+// one with --retries 0: the run fails and says why.
+func TestRunSurvivesLostGateway(t *testing.T) {
+	var text bytes.Buffer
+	corpus.Generate(&text, 1_500_000, 3)
+	want := map[string]int64{}
+	wordcount.Count(text.String(), want)
+	for _, tc := range []struct {
+		name      string
+		retries   string
+		stopFirst bool
+		wantCode  int
+	}{
+		{"kill", "2", false, 0},
+		{"after-input", "2", true, 0},
+		{"no-retries", "0", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), "input")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, testwasm.Agent(t), "run", "-g", "4*popen", "--input", fifo,
+				"--chunk-size", "4KiB", "--merge", "--json", "--retries", tc.retries, testwasm.Go(t, "wordcount"))
+			var stdout, stderr testutil.SyncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var agents []int
+			defer func() {
+				cmd.Process.Kill()
+				for _, pid := range agents {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+				cmd.Wait()
+			}()
+			w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			half := text.Len() / 2
+			half += bytes.IndexByte(text.Bytes()[half:], ' ') + 1
+			if _, err := w.Write(text.Bytes()[:half]); err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(testwasm.Go(t, "wordcount"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "four agents that read input", func() bool {
+				agents = children(cmd.Process.Pid)
+				if len(agents) != 4 {
+					return false
+				}
+				for _, pid := range agents {
+					if readBytes(pid) < st.Size()+64<<10 { // the module, then input
+						return false
+					}
+				}
+				return true
+			})
+			victim := agents[1]
+			if tc.stopFirst {
+				syscall.Kill(victim, syscall.SIGSTOP)
+			} else {
+				syscall.Kill(victim, syscall.SIGKILL)
+			}
+			// With --retries 0 the run may have failed and closed the FIFO.
+			if _, err := w.Write(text.Bytes()[half:]); err != nil && tc.wantCode == 0 {
+				t.Fatal(err)
+			}
+			w.Close()
+			if tc.stopFirst {
+				time.Sleep(time.Second) // let the other guests have their end of input
+				syscall.Kill(victim, syscall.SIGKILL)
+			}
+			err = cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != tc.wantCode {
+				t.Fatalf("exit status %d (%v), want %d\n%s", code, err, tc.wantCode, stderr.String())
+			}
+			t.Logf("stderr:\n%s", stderr.String())
+			if tc.wantCode != 0 {
+				if !strings.Contains(stderr.String(), "--retries 0") {
+					t.Fatalf("the error does not name --retries:\n%s", stderr.String())
+				}
+				return
+			}
+			if !strings.Contains(stderr.String(), "LOST") {
+				t.Errorf("the summary does not mark the lost gateway:\n%s", stderr.String())
+			}
+			got := map[string]int64{}
+			for line := range strings.Lines(stdout.String()) {
+				var e struct {
+					Key   string
+					Count int64
+				}
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("line %q: %v", line, err)
+				}
+				got[e.Key] = e.Count
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("merged counts differ from a run without failure: %d words, want %d; the %q: %d, want %d",
+					len(got), len(want), "the", got["the"], want["the"])
+			}
+		})
+	}
+}

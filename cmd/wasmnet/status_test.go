@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStatusFleet asks an inventory of gateways for their status: two
+// agents answer, one host refuses, one accepts and never speaks. Each gets
+// its row, the silent one within the per-host timeout, and the exit status
+// says that not all answered.
+func TestStatusFleet(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never written to, until the test ends
+		}
+	}()
+	refused, _ := net.Listen("tcp", "127.0.0.1:0")
+	refusedAddr := refused.Addr().String()
+	refused.Close()
+
+	inv := filepath.Join(t.TempDir(), "fleet")
+	os.WriteFile(inv, []byte("2*popen\nsocket="+refusedAddr+"//insecure_plain\nsocket="+silent.Addr().String()+"//insecure_plain//id=silent\n"), 0o644)
+	start := time.Now()
+	out, stderr, code := wasmnet(t, "status", "-g", "@"+inv, "--json", "--timeout", "2s")
+	took := time.Since(start)
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1\n%s\n%s", code, out, stderr)
+	}
+	var rows []statusRow
+	for line := range strings.Lines(out) {
+		var r statusRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want 4:\n%s", len(rows), out)
+	}
+	for _, r := range rows[:2] {
+		if r.Status == nil || r.Status.Version == "" || r.Status.OS == "" || r.RTT <= 0 || r.Error != "" {
+			t.Errorf("row %+v: want a status and a round trip", r)
+		}
+	}
+	if rows[2].Error == "" || rows[3].Error == "" || rows[3].ID != "silent" {
+		t.Errorf("rows %+v, %+v: want errors", rows[2], rows[3])
+	}
+	t.Logf("took %v\n%s", took, out)
+
+	table, _, _ := wasmnet(t, "status", "-g", "2*popen")
+	if !strings.Contains(table, "EXECUTIONS") || strings.Count(table, " ok\n") != 2 {
+		t.Errorf("table:\n%s", table)
+	}
+}

@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/starlarkwasm"
+)
+
+// program is a source guest's program: the interpreter receives it as the
+// first message on its channel (guest/starlark documents the protocol).
+type program struct {
+	File   string `msgpack:"file"`
+	Source string `msgpack:"source"`
+	Clock  bool   `msgpack:"clock"`
+}
+
+// interpreter is the embedded Starlark interpreter, hashed once.
+var interpreter = sync.OnceValues(func() (Module, error) {
+	b, err := starlarkwasm.Bytes()
+	if err != nil {
+		return Module{}, fmt.Errorf("gateway: %w", err)
+	}
+	m := ModuleBytes(b)
+	m.name = "starlark.wasm"
+	return m, nil
+})
+
+// Interpreter returns the Starlark interpreter shipped with wasmnet: a
+// module like any other, which Source and SourceFile pair with a program.
+// It fails only in a build made without it (plain go build, not make).
+func Interpreter() (Module, error) { return interpreter() }
+
+// Source returns a Module that runs src, a Starlark program (the Python
+// dialect of go.starlark.net), in the interpreter shipped with wasmnet. It
+// is used wherever a Module is: RemoteExec, Group.RemoteExec, every
+// ExecOption. The agent receives the interpreter once, addressed by its
+// sha256, and compiles it once; each execution then costs what starting
+// any Go guest costs, plus parsing src.
+//
+// Inside, the program has channel (send, receive(timeout, default), close,
+// iteration), newchannel(), print (to the gateway's output), argv, and the
+// json, math and time modules; time.now() needs WithWalltime. A program
+// that fails closes its channel with a *channel.RemoteError whose text is
+// the Starlark backtrace. guest/starlark/main.go has the details.
+//
+//	ch, err := gw.RemoteExec(ctx, gateway.Source("channel.send(channel.receive() * 2)"))
+func Source(src string) Module { return SourceFile("<source>", src) }
+
+// SourceFile is Source for a program read from a file: name is the file
+// name its errors and backtraces show.
+func SourceFile(name, src string) Module {
+	interp, err := Interpreter()
+	if err != nil {
+		return Module{name: name, err: err}
+	}
+	return interp.WithSource(name, src)
+}
+
+// WithSource returns a Module that runs src, named name in backtraces, in
+// m, which must be a Starlark interpreter speaking guest/starlark's
+// protocol: Interpreter(), or a build of guest/starlark of one's own.
+func (m Module) WithSource(name, src string) Module {
+	m.name = name
+	m.prog = &program{File: name, Source: src}
+	return m
+}
+
+// IsSource reports whether m runs a program given as source.
+func (m Module) IsSource() bool { return m.prog != nil }
+
+// sendProgram hands a source module's program to the interpreter that
+// just started on ch.
+func sendProgram(ctx context.Context, ch *channel.Channel, m Module, req *channel.ExecRequest) error {
+	if m.prog == nil {
+		return nil
+	}
+	p := *m.prog
+	p.Clock = req.Walltime
+	if err := ch.SendContext(ctx, &p); err != nil {
+		return fmt.Errorf("send the program: %w", err)
+	}
+	return nil
+}

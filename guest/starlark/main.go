@@ -1,0 +1,113 @@
+// Command starlark is the source guest of wasmnet: a Starlark interpreter
+// (go.starlark.net) built for GOOS=wasip1 GOARCH=wasm on the Go guest SDK.
+// The client embeds it and runs it like any module, addressed by its
+// sha256; gateway.Source and `wasmnet run -c` use it.
+//
+// The first message on the main channel is the program, a map
+// {"file": str, "source": str, "clock": bool}; the program then runs with
+// these predeclared names:
+//
+//   - channel: the main channel, with send(v), receive(timeout=None,
+//     default=...), close(error=None); iterating over it receives until it
+//     is closed or the peer closes its sending side;
+//   - newchannel(): opens a channel, to be sent inside a value;
+//   - print: lines go to the guest's stdout, which reaches the client's
+//     output tagged with the gateway;
+//   - json, math, time: starlark-go's library; time.now() works only when
+//     the client granted the clock ("clock": true, WithWalltime);
+//   - argv: the guest's arguments after the program name.
+//
+// A program that fails closes the main channel with an error whose text is
+// the Starlark backtrace (file:line:col of each frame); the client receives
+// it as a *channel.RemoteError.
+//
+// Build it (make starlark does) with:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -o starlark.wasm ./guest/starlark
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/lib/math"
+	starlarktime "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/wasmnet/wasmnet/guest"
+)
+
+// program is the first message a client sends.
+type program struct {
+	File   string `msgpack:"file"`
+	Source string `msgpack:"source"`
+	Clock  bool   `msgpack:"clock"`
+}
+
+func main() {
+	ch := guest.Channel()
+	var p program
+	if err := ch.ReceiveInto(&p); err != nil {
+		if !errors.Is(err, io.EOF) {
+			ch.CloseWithError("starlark: the first message must be the program {file, source}: " + err.Error())
+		}
+		return
+	}
+	if err := run(ch, &p); err != nil {
+		ch.CloseWithError(errorText(err))
+	}
+}
+
+// fileOptions lets programs use Python's statements that Starlark leaves
+// out by default: execnet's examples loop with while at the top level.
+var fileOptions = &syntax.FileOptions{
+	Set:             true,
+	While:           true,
+	TopLevelControl: true,
+	GlobalReassign:  true,
+	Recursion:       true,
+}
+
+func run(ch *guest.Chan, p *program) error {
+	if p.File == "" {
+		p.File = "<source>"
+	}
+	thread := &starlark.Thread{
+		Name:  p.File,
+		Print: func(_ *starlark.Thread, msg string) { fmt.Println(msg) },
+	}
+	if !p.Clock {
+		starlarktime.SetNow(thread, func() (time.Time, error) {
+			return time.Time{}, errors.New("time.now: the clock is not granted to this guest (the client grants it with gateway.WithWalltime)")
+		})
+	}
+	args := []starlark.Value{}
+	for _, a := range os.Args[1:] {
+		args = append(args, starlark.String(a))
+	}
+	predeclared := starlark.StringDict{
+		"channel":    newChannel(thread, ch),
+		"newchannel": starlark.NewBuiltin("newchannel", newChannelBuiltin),
+		"json":       json.Module,
+		"math":       math.Module,
+		"time":       starlarktime.Module,
+		"argv":       starlark.NewList(args),
+	}
+	_, err := starlark.ExecFileOptions(fileOptions, thread, p.File, p.Source, predeclared)
+	return err
+}
+
+// errorText is what the client sees of a failed program: the backtrace of
+// an evaluation error, the positions of syntax and resolve errors.
+func errorText(err error) string {
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		return ee.Backtrace()
+	}
+	return err.Error()
+}

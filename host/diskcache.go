@@ -1,0 +1,133 @@
+package host
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// diskCache bounds wazero's compilation cache directory in bytes. wazero
+// writes one file per compiled module and never removes one, so after each
+// compilation the files used least recently are removed until the
+// directory fits. wazero does not say which file a module is in: the file
+// a compilation adds is recorded in an index beside wazero's files, and a
+// cache load marks that file used by its modification time.
+type diskCache struct {
+	dir   string
+	limit int64 // 0 for no bound
+}
+
+// indexDir holds one small file per module and runtime kind, naming the
+// cache file that holds its code.
+const indexDir = "wasmnet-index"
+
+// files returns the cache files, by path relative to the directory.
+func (d *diskCache) files() map[string]bool {
+	out := map[string]bool{}
+	d.walk(func(rel string, _ fs.FileInfo) { out[rel] = true })
+	return out
+}
+
+func (d *diskCache) walk(fn func(rel string, fi fs.FileInfo)) {
+	filepath.WalkDir(d.dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(d.dir, p)
+		if e.IsDir() {
+			if rel == indexDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil {
+				fn(rel, fi)
+			}
+		}
+		return nil
+	})
+}
+
+// compiled records what a compilation of module sum for kind did to the
+// cache, given its files before: it reports whether the compilation wrote
+// a file (else the code came from the cache), and keeps the cache within
+// its limit.
+func (d *diskCache) compiled(sum string, kind runtimeKind, before map[string]bool) bool {
+	var added []string
+	for rel := range d.files() {
+		if !before[rel] {
+			added = append(added, rel)
+		}
+	}
+	index := filepath.Join(d.dir, indexDir, fmt.Sprintf("%s-%d", sum, kind))
+	if len(added) == 0 {
+		if rel, err := os.ReadFile(index); err == nil && filepath.IsLocal(string(rel)) {
+			now := time.Now()
+			os.Chtimes(filepath.Join(d.dir, string(rel)), now, now)
+		}
+		return false
+	}
+	if len(added) == 1 {
+		if err := os.MkdirAll(filepath.Dir(index), 0o700); err == nil {
+			os.WriteFile(index, []byte(added[0]), 0o600)
+		}
+	}
+	d.trim()
+	return true
+}
+
+// trim removes the files used least recently until the cache fits.
+func (d *diskCache) trim() {
+	if d.limit <= 0 {
+		return
+	}
+	type file struct {
+		rel  string
+		size int64
+		used time.Time
+	}
+	var files []file
+	var total int64
+	d.walk(func(rel string, fi fs.FileInfo) {
+		files = append(files, file{rel, fi.Size(), fi.ModTime()})
+		total += fi.Size()
+	})
+	if total <= d.limit {
+		return
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.used.Compare(b.used) })
+	for _, f := range files {
+		if total <= d.limit {
+			break
+		}
+		if err := os.Remove(filepath.Join(d.dir, f.rel)); err == nil || os.IsNotExist(err) {
+			total -= f.size
+		}
+	}
+	d.pruneIndex()
+}
+
+// pruneIndex removes index entries whose cache file is gone.
+func (d *diskCache) pruneIndex() {
+	dir := filepath.Join(d.dir, indexDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		rel, err := os.ReadFile(p)
+		if err != nil || !filepath.IsLocal(string(rel)) || strings.Contains(string(rel), indexDir) {
+			os.Remove(p)
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(d.dir, string(rel))); os.IsNotExist(err) {
+			os.Remove(p)
+		}
+	}
+}

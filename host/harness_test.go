@@ -1,0 +1,90 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/channel"
+)
+
+// testAgent is an agent served on a pipe, with a client mux on the other
+// end: what a gateway is, without the gateway package.
+type testAgent struct {
+	client *channel.Mux
+	served chan error
+}
+
+func startAgent(t *testing.T, cfg Config) *testAgent {
+	t.Helper()
+	clientEnd, agentEnd := net.Pipe()
+	a := &testAgent{served: make(chan error, 1)}
+	go func() { a.served <- Serve(context.Background(), agentEnd, cfg) }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := channel.NewMux(ctx, clientEnd, channel.RoleClient, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.client = m
+	t.Cleanup(func() { a.exit(t) })
+	return a
+}
+
+// exec starts wasm on a new channel, uploading it when the agent asks.
+func (a *testAgent) exec(t *testing.T, wasm []byte, req channel.ExecRequest) *channel.Channel {
+	t.Helper()
+	// Generous: a Go guest compiles in seconds, or minutes under -race
+	// on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ch, err := a.client.OpenChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(wasm)
+	req.Module, req.Channel = hex.EncodeToString(sum[:]), ch.ID()
+	body, err := msgpack.Marshal(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		out, err := a.client.Call(ctx, channel.KindExec, body)
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		var reply channel.ExecReply
+		if err := msgpack.Unmarshal(out, &reply); err != nil {
+			t.Fatal(err)
+		}
+		if !reply.NeedModule {
+			return ch
+		}
+		up, _ := msgpack.Marshal(&channel.ModuleUpload{Module: req.Module, Bytes: wasm})
+		if _, err := a.client.Call(ctx, channel.KindModule, up); err != nil {
+			t.Fatalf("upload: %v", err)
+		}
+	}
+	t.Fatal("the agent asked for the module twice")
+	return nil
+}
+
+// exit does what Gateway.Exit does and waits for Serve to return.
+func (a *testAgent) exit(t *testing.T) error {
+	t.Helper()
+	a.client.Notify(channel.KindTerminate, nil)
+	a.client.Close()
+	select {
+	case err := <-a.served:
+		a.served <- err
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("the agent did not stop within a minute of its exit")
+		return nil
+	}
+}
