@@ -57,3 +57,18 @@ func (c *Channel) peerHalfClosed() bool {
 	signal(c.ready) // a waiting Receive returns io.EOF once the queue is empty
 	return false
 }
+
+// peerHalfClosedAlready reports whether the peer has closed its sending side.
+func (c *Channel) peerHalfClosedAlready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.half.peer
+}
+
+// refuseChannel ends c for a fault of the peer on it alone: both sides see
+// msg as the channel's error and the connection goes on.
+func (m *Mux) refuseChannel(c *Channel, msg string) error {
+	m.remove(c)
+	c.refuse(msg)
+	return m.writeFrame(frameClose, flagError, c.id, []byte(msg), true)
+}

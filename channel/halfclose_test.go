@@ -3,6 +3,7 @@ package channel
 import (
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -92,4 +93,37 @@ func TestCloseSendCrossing(t *testing.T) {
 	if n := cm.NumChannels() + am.NumChannels(); n != 0 {
 		t.Errorf("%d channels left in the tables", n)
 	}
+}
+
+// TestDataAfterHalfCloseEndsOnlyThatChannel: a peer that sends on a channel
+// after its own CloseSend breaks the protocol for that channel alone: the
+// channel ends with an error on both sides, the connection and its other
+// channels go on.
+func TestDataAfterHalfCloseEndsOnlyThatChannel(t *testing.T) {
+	eachTransport(t, func(t *testing.T, cm, am *Mux) {
+		c, a := channelPair(t, cm, am)
+		oc, oa := channelPair(t, cm, am)
+		c.CloseSend()
+		if _, err := a.Receive(testCtx(t)); err != io.EOF {
+			t.Fatalf("after the half-close: %v, want io.EOF", err)
+		}
+		// What a broken or hostile peer writes: data on the channel it
+		// half-closed.
+		if err := cm.writeFrame(frameData, 0, c.ID(), []byte{0xc0}, false); err != nil {
+			t.Fatal(err)
+		}
+		var remote *RemoteError
+		if _, err := c.Receive(testCtx(t)); !errors.As(err, &remote) || !strings.Contains(remote.Message, "after its CloseSend") {
+			t.Fatalf("the offending side got %v, want the refusal", err)
+		}
+		if _, err := a.Receive(testCtx(t)); err == nil || err == io.EOF {
+			t.Fatalf("the refusing side got %v, want the channel's error", err)
+		}
+		if err := oc.Send("still here"); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := oa.Receive(testCtx(t)); err != nil || v != "still here" {
+			t.Fatalf("the other channel: %v, %v", v, err)
+		}
+	})
 }

@@ -268,6 +268,9 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 		if c == nil || err != nil {
 			return err
 		}
+		if c.peerHalfClosedAlready() {
+			return m.refuseChannel(c, fmt.Sprintf("channel: the peer sent data on channel %d after its CloseSend", c.id))
+		}
 		if !m.holdData(c, len(payload)+messageOverhead) {
 			return nil
 		}

@@ -65,7 +65,7 @@ func TestRunDebugTracesEveryProcess(t *testing.T) {
 	}
 	log := string(b)
 	for _, want := range []string{"client[", "gateway d: starting", "gateway d: up in", "agent[", "agent start",
-		"request exec of module", "gateway d: channel 1 closed", "agent exit"} {
+		"request exec of module", "gateway d: channel 1 closed", "gateway d: agent reaped"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("trace lacks %q:\n%s", want, log)
 		}
