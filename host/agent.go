@@ -117,8 +117,9 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 }
 
 // waitExecutions waits a little for the executions to notice the end of
-// a.ctx: a guest blocked in the ABI or running with a run-time limit stops
-// at once; one computing without a limit ends with the agent's process.
+// a.ctx: a guest blocked in the ABI stops at once, one computing at its
+// next call into the host (instrumented modules make one every few
+// thousand steps).
 func (a *agent) waitExecutions(limit time.Duration) {
 	done := make(chan struct{})
 	go func() {
