@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
 )
 
@@ -28,9 +29,13 @@ type execution struct {
 	cancel  context.CancelCauseFunc
 	mainH   *handle // handles[main.ID()]
 	memory  *limitedAllocator
+	stdout  *outputWriter
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	image   *imagePlan    // nil: the module starts without an image
+	initABI bool          // the guest called the ABI during its _initialize
+	initing bool          // the guest is in its _initialize
 	stored  *storedModule // its module, released when it ends
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
@@ -62,6 +67,9 @@ const maxHandles = 1 << 16
 // its own goroutine.
 func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
 	stored := a.store.acquire(req.Module)
+	if stored == nil {
+		stored = a.store.fromDisk(ctx, req.Module)
+	}
 	if stored == nil {
 		return &channel.ExecReply{NeedModule: true}, nil
 	}
@@ -114,6 +122,9 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
+	if e.image = stored.image.plan(req); e.image != nil {
+		e.memory.image = e.image.memory()
+	}
 	entry, err := entryPoint(compiled, req.Entry)
 	if err != nil {
 		return nil, err
@@ -133,9 +144,9 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.cancel = func(cause error) { cancel(cause); stop() }
 	}
 	e.ctx = context.WithValue(e.ctx, execKey{}, e)
-	stdout := newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
+	e.stdout = newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
 	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
-	mc, err := e.moduleConfig(req, stdout, e.stderr)
+	mc, err := e.moduleConfig(req, e.stdout, e.stderr)
 	if err != nil {
 		e.cancel(nil)
 		return nil, err
@@ -167,6 +178,14 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		}
 		return nil, fmt.Errorf("exec: instantiate: %w", err)
 	}
+	if err := e.image.restore(mod); err != nil {
+		mod.Close(context.Background())
+		e.cancel(nil)
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	if e.image != nil && e.image.snap != nil {
+		a.imageStarts.Add(1)
+	}
 	a.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
@@ -176,10 +195,16 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	return &channel.ExecReply{}, nil
 }
 
-// entryPoint checks the requested export exists: _start by default.
+// entryPoint checks the requested export exists: by default _start, or
+// for a reactor built with the Go SDK, the SDK's entry that runs main.
 func entryPoint(m wazero.CompiledModule, entry string) (string, error) {
 	if entry == "" {
 		entry = "_start"
+		if _, ok := m.ExportedFunctions()[entry]; !ok {
+			if _, ok := m.ExportedFunctions()[abi.GoMainExport]; ok {
+				entry = abi.GoMainExport
+			}
+		}
 	}
 	f, ok := m.ExportedFunctions()[entry]
 	if !ok {
@@ -246,6 +271,7 @@ func (e *execution) moduleConfig(req *channel.ExecRequest, stdout, stderr *outpu
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.idle.ended()
 	defer e.agent.cfg.execLimit.release()
 	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
@@ -270,10 +296,20 @@ func (e *execution) run(mod api.Module, entry string) {
 }
 
 func (e *execution) call(mod api.Module, entry string) error {
-	if entry != "_start" {
+	if entry != "_start" && (e.image == nil || e.image.snap == nil) {
 		if init := mod.ExportedFunction("_initialize"); init != nil {
-			if _, err := init.Call(e.ctx); err != nil {
+			e.initing = true
+			_, err := init.Call(e.ctx)
+			e.initing = false
+			if err != nil {
+				if e.image != nil {
+					e.image.initFailed()
+				}
 				return err
+			}
+			if e.image != nil {
+				clean := !e.initABI && !e.stderr.wrote.Load() && !e.stdout.wrote.Load()
+				e.image.takeSnapshot(mod, clean)
 			}
 		}
 	}
@@ -305,6 +341,11 @@ func (e *execution) describe(err error) string {
 			return fmt.Sprintf("guest exited with status %d: %s", exit.ExitCode(), tail)
 		}
 		return fmt.Sprintf("guest exited with status %d", exit.ExitCode())
+	}
+	// A Go reactor that panics ends in unreachable, after printing its
+	// panic, which says more than the trap.
+	if t := panicText(e.stderr.tail()); strings.HasPrefix(t, "panic: ") {
+		return "guest trapped: " + t
 	}
 	return "guest trapped: " + err.Error()
 }
