@@ -27,8 +27,9 @@ type ExecRequest struct {
 	Env          []string      `msgpack:"env,omitempty"`
 	MemoryLimit  uint64        `msgpack:"memory_limit,omitempty"` // bytes
 	TimeLimit    time.Duration `msgpack:"time_limit,omitempty"`
-	Walltime     bool          `msgpack:"walltime,omitempty"` // grant the real clock
-	Random       bool          `msgpack:"random,omitempty"`   // grant real randomness
+	Walltime     bool          `msgpack:"walltime,omitempty"`  // grant the real clock
+	Random       bool          `msgpack:"random,omitempty"`    // grant real randomness
+	FakeClock    bool          `msgpack:"fakeclock,omitempty"` // deterministic clocks, sleeps return at once
 	Dirs         []DirGrant    `msgpack:"dirs,omitempty"`
 	MaxMessage   int           `msgpack:"max_message,omitempty"`
 	OutputToPeer bool          `msgpack:"output,omitempty"` // forward stdout/stderr as Output notices

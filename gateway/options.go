@@ -39,8 +39,15 @@ func WithEntry(name string) ExecOption {
 	return func(r *channel.ExecRequest) { r.Entry = name }
 }
 
-// WithWalltime grants the real clock; by default the guest sees a fake one.
+// WithWalltime grants the time of day; by default the guest sees a fake
+// one (a real monotonic clock and real sleeping it has by default).
 func WithWalltime() ExecOption { return func(r *channel.ExecRequest) { r.Walltime = true } }
+
+// WithFakeClock runs the guest on deterministic clocks: time advances only
+// as the guest reads it, and sleeps return at once. For reproducible runs;
+// a Go guest's runtime paces its memory management by the clock and may
+// then run out of memory (RATIONALE.md).
+func WithFakeClock() ExecOption { return func(r *channel.ExecRequest) { r.FakeClock = true } }
 
 // WithRandom grants real randomness; by default it is deterministic.
 func WithRandom() ExecOption { return func(r *channel.ExecRequest) { r.Random = true } }

@@ -232,10 +232,11 @@ func (e *execution) next(h *handle, timeout int64) abi.Result {
 			h.pending = []byte{}
 		}
 		return abi.Ok
-	case e.agent.ctx.Err() != nil, errors.Is(err, channel.ErrMuxClosed):
-		// The client exited (Gateway.Exit) or went away: for a guest
-		// waiting on input that is the end of its input, not a fault,
-		// so it can return as it does at any other end.
+	case errors.Is(context.Cause(e.ctx), errMainClosed), e.agent.ctx.Err() != nil, errors.Is(err, channel.ErrMuxClosed):
+		// Its client closed the channel, exited (Gateway.Exit) or went
+		// away: for a guest waiting on input that is the end of its
+		// input, not a fault, so it can return as it does at any other
+		// end.
 		return abi.ErrClosed
 	case e.ctx.Err() != nil:
 		return abi.ErrUnavailable // its run-time limit; the guest is stopping
@@ -276,6 +277,7 @@ func (e *execution) close(_ api.Module, s []uint64) abi.Result {
 	if h == nil {
 		return closeAgain(r)
 	}
+	h.closed.Store(true)
 	h.ch.Close()
 	e.release(uint32(s[0]))
 	return abi.Ok
@@ -291,6 +293,7 @@ func (e *execution) closeError(mod api.Module, s []uint64) abi.Result {
 	case !ok:
 		return abi.ErrMemory
 	}
+	h.closed.Store(true)
 	h.ch.CloseWithError(string(text))
 	e.release(uint32(s[0]))
 	return abi.Ok

@@ -47,6 +47,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		conn.Close()
 		return err
 	}
+	defer a.memory.close() // after the runtime closed the last instances
 	defer a.runtimes.close(context.Background())
 	defer a.idle.stop()
 	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
@@ -102,12 +103,11 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 			cacheDir = ""
 		}
 	}
-	rts := &runtimes{base: rc}
-	// The runtime most executions use is made now, so that a broken
-	// configuration fails the agent's start rather than its first exec.
-	if _, err := rts.get(ctx, unlimited); err != nil {
+	rt, err := newRuntime(ctx, rc, cfg.stop)
+	if err != nil {
 		return nil, err
 	}
+	rts := &runtimes{rt: rt, stop: cfg.stop}
 	a := &agent{
 		cfg:      cfg,
 		runtimes: rts,
@@ -121,8 +121,9 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 }
 
 // waitExecutions waits a little for the executions to notice the end of
-// a.ctx: a guest blocked in the ABI or running with a run-time limit stops
-// at once; one computing without a limit ends with the agent's process.
+// a.ctx: a guest blocked in the ABI stops at once, one computing at its
+// next call into the host (instrumented modules make one every few
+// thousand steps).
 func (a *agent) waitExecutions(limit time.Duration) {
 	done := make(chan struct{})
 	go func() {

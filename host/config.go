@@ -30,6 +30,7 @@ type Config struct {
 	allowDirGrants     bool
 	allowRSync         bool
 	debugInfo          bool
+	stop               StopMechanism
 	keepAliveTimeout   time.Duration
 	log                io.Writer
 	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
@@ -120,7 +121,14 @@ func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
 // WithDebugInfo reads guests' DWARF sections, so that the stack trace of a
 // trap names source files and lines. Default: off, because wazero then
 // resolves lines at every guest exit, a normal one too (RATIONALE.md).
+// Modules instrumented for stopping ([StopInstrument], the default) lose
+// their DWARF sections, whose code offsets the rewrite changes; their
+// traps name functions only.
 func (c Config) WithDebugInfo() Config { c.debugInfo = true; return c }
+
+// WithStopMechanism chooses how computing guests are made stoppable.
+// Default [StopInstrument]; the others exist to be measured against it.
+func (c Config) WithStopMechanism(m StopMechanism) Config { c.stop = m; return c }
 
 // DefaultKeepAliveTimeout is how long an agent lets its client be silent.
 const DefaultKeepAliveTimeout = time.Minute

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -24,8 +25,9 @@ type execution struct {
 	agent   *agent
 	main    *channel.Channel
 	handles map[uint32]*handle
-	ctx     context.Context // ends with the run-time limit or the agent
-	cancel  context.CancelFunc
+	ctx     context.Context // ends with the run-time limit, the main channel or the agent
+	cancel  context.CancelCauseFunc
+	mainH   *handle // handles[main.ID()]
 	memory  *limitedAllocator
 	stdout  *outputWriter
 	stderr  *outputWriter
@@ -47,7 +49,13 @@ type handle struct {
 	ch      *channel.Channel
 	pending []byte
 	code    int32 // the result code pending goes with: ok or remote error
+	// closed is set when the guest closes ch itself; read by the watcher
+	// of the main channel, on another goroutine.
+	closed atomic.Bool
 }
+
+// errMainClosed ends an execution whose client closed its channel.
+var errMainClosed = errors.New("its channel was closed")
 
 type execKey struct{}
 
@@ -89,10 +97,12 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
 		return nil, errors.New("exec: this agent grants no directories")
 	}
+	mainHandle := &handle{ch: main}
 	e := &execution{
 		agent:     a,
 		main:      main,
-		handles:   map[uint32]*handle{main.ID(): {ch: main}},
+		handles:   map[uint32]*handle{main.ID(): mainHandle},
+		mainH:     mainHandle,
 		memory:    &limitedAllocator{limit: limit, pools: &a.memory},
 		limit:     req.TimeLimit,
 		maxMsg:    a.cfg.maxMessage,
@@ -104,15 +114,11 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if e.limit == 0 {
 		e.limit = a.cfg.defaultTimeLimit
 	}
-	kind := unlimited
-	if e.limit > 0 {
-		kind = interruptible
-	}
-	compiled, err := a.store.compiledFor(ctx, stored, kind)
+	compiled, err := a.store.compiledFor(ctx, stored, unlimited)
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	rt, err := a.runtimes.get(a.ctx, kind)
+	rt, err := a.runtimes.get(a.ctx, unlimited)
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
@@ -130,37 +136,42 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB", need>>20, limit>>20)
 		}
 	}
+	e.ctx, e.cancel = context.WithCancelCause(a.ctx)
 	if e.limit > 0 {
-		e.ctx, e.cancel = context.WithTimeout(a.ctx, e.limit)
-	} else {
-		e.ctx, e.cancel = context.WithCancel(a.ctx)
+		var stop context.CancelFunc
+		e.ctx, stop = context.WithTimeout(e.ctx, e.limit)
+		cancel := e.cancel
+		e.cancel = func(cause error) { cancel(cause); stop() }
 	}
 	e.ctx = context.WithValue(e.ctx, execKey{}, e)
 	e.stdout = newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
 	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
-	mc, err := moduleConfig(req, e.stdout, e.stderr)
+	mc, err := e.moduleConfig(req, e.stdout, e.stderr)
 	if err != nil {
-		e.cancel()
+		e.cancel(nil)
 		return nil, err
 	}
 	if err := a.cfg.execLimit.acquire(); err != nil {
-		e.cancel()
+		e.cancel(nil)
 		return nil, err
 	}
 	if len(req.Dirs) > 0 {
 		fsc, closeDirs, err := grantDirs(req.Dirs)
 		if err != nil {
 			a.cfg.execLimit.release()
-			e.cancel()
+			e.cancel(nil)
 			return nil, err
 		}
 		mc = mc.WithFSConfig(fsc)
 		e.closeDirs = closeDirs
 	}
+	// The watcher starts before the instantiation, which runs the
+	// module's start function: that may loop too.
+	go e.watchMain()
 	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(e.ctx, e.memory), compiled, mc)
 	if err != nil {
 		a.cfg.execLimit.release()
-		e.cancel()
+		e.cancel(nil)
 		e.closeDirs()
 		if e.memory.exceeded.Load() {
 			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
@@ -169,7 +180,7 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	}
 	if err := e.image.restore(mod); err != nil {
 		mod.Close(context.Background())
-		e.cancel()
+		e.cancel(nil)
 		return nil, fmt.Errorf("exec: %w", err)
 	}
 	if e.image != nil && e.image.snap != nil {
@@ -205,13 +216,43 @@ func entryPoint(m wazero.CompiledModule, entry string) (string, error) {
 	return entry, nil
 }
 
-func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
+// watchMain ends the execution when its client closes the main channel:
+// the guest can no longer send its results to anyone, and a guest that
+// computes would otherwise run on for nobody (RATIONALE.md, "Why does
+// closing a channel stop its guest?").
+func (e *execution) watchMain() {
+	e.main.WaitClose(e.ctx)
+	if e.ctx.Err() == nil && !e.mainH.closed.Load() {
+		e.cancel(errMainClosed)
+	}
+}
+
+// sleep is the guest's nanosleep: real sleeping, which ends early when the
+// execution does, so that a guest sleeping for an hour can still be stopped.
+func (e *execution) sleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-e.ctx.Done():
+	}
+}
+
+// moduleConfig gives the guest its arguments, environment, output and
+// clocks. By default a guest sees a real monotonic clock and really
+// sleeps, but not the time of day (RATIONALE.md, "Why does a guest get a
+// real monotonic clock by default?"); WithFakeClock gives it wazero's
+// fake clocks, which advance only as the guest reads them.
+func (e *execution) moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
 		WithArgs(append([]string{"guest"}, req.Args...)...).
 		WithStdout(stdout).
 		WithStderr(stderr)
+	if !req.FakeClock {
+		mc = mc.WithSysNanotime().WithNanosleep(e.sleep)
+	}
 	for _, kv := range req.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -220,7 +261,7 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 		mc = mc.WithEnv(k, v)
 	}
 	if req.Walltime {
-		mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+		mc = mc.WithSysWalltime()
 	}
 	if req.Random {
 		mc = mc.WithRandSource(rand.Reader)
@@ -234,7 +275,7 @@ func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.cfg.execLimit.release()
 	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
-	defer e.cancel()
+	defer e.cancel(nil)
 	err := e.call(mod, entry)
 	mod.Close(context.Background())
 	e.closeDirs()
@@ -291,6 +332,8 @@ func (e *execution) describe(err error) string {
 		// receive fail, and may then exit on its own.
 		errors.Is(e.ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("guest exceeded its run-time limit of %v", e.limit)
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled && errors.Is(context.Cause(e.ctx), errMainClosed):
+		return "guest stopped: " + errMainClosed.Error()
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
 		return "guest stopped: the agent is terminating"
 	case errors.As(err, &exit):

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -32,62 +31,89 @@ type limitedMemory struct {
 	buf   []byte
 }
 
+// Reallocate reserves the memory's whole limit at the first call, as
+// address space only: the kernel backs a page when the guest first touches
+// it. So a growing memory is never copied, and an agent never holds two
+// copies of a guest's memory (issue 10 measured a 534 MB peak for one
+// guest capped at 256 MiB when each growth doubled and copied).
 func (m *limitedMemory) Reallocate(size uint64) []byte {
-	if size > m.alloc.limit || size > m.max {
+	ceiling := min(m.alloc.limit, m.max)
+	if size > ceiling {
 		m.alloc.exceeded.Store(true)
 		return nil
 	}
-	if size <= uint64(cap(m.buf)) {
-		m.buf = m.buf[:size]
-		return m.buf
+	if m.buf == nil {
+		m.buf = m.alloc.pools.get(ceiling)
+		if m.buf == nil {
+			m.alloc.exceeded.Store(true)
+			return nil
+		}
 	}
-	// Double the capacity so that a guest growing page by page copies
-	// its memory only a logarithmic number of times.
-	capacity := min(max(size, 2*uint64(cap(m.buf))), m.alloc.limit, m.max)
-	grown := m.alloc.pools.get(size, capacity, min(m.alloc.limit, m.max))
-	copy(grown, m.buf)
-	m.alloc.pools.put(m.buf)
-	m.buf = grown
+	if size > uint64(cap(m.buf)) {
+		m.alloc.exceeded.Store(true)
+		return nil
+	}
+	m.buf = m.buf[:size]
 	return m.buf
 }
 
 func (m *limitedMemory) Free() {
-	m.alloc.pools.put(m.buf)
-	m.buf = nil
+	if m.buf != nil {
+		m.alloc.pools.put(m.buf)
+		m.buf = nil
+	}
 }
 
-// memoryPools keeps the linear memories of ended executions by capacity, a
-// power of two from 64 KiB to 64 MiB, so that the next execution reuses
-// warm pages instead of allocating, faulting in and later collecting a
-// fresh buffer: most of what a RemoteExec of a small guest cost. A pooled
-// buffer's length is the part its last user may have written, which is
-// cleared before it is handed out again, so a guest always starts on
-// zeroed memory. Each agent has its own.
-type memoryPools [27]sync.Pool
-
-const minPooledClass = 16
-
-// get returns a zeroed buffer of length size and capacity at least
-// capacity, and at most ceiling when capacity is rounded up to a power of two.
-func (pools *memoryPools) get(size, capacity, ceiling uint64) []byte {
-	class := bits.Len64(capacity - 1)
-	if class < minPooledClass || class >= len(pools) || uint64(1)<<class > ceiling {
-		return make([]byte, size, capacity)
-	}
-	if p, _ := pools[class].Get().(*[]byte); p != nil {
-		b := *p
-		clear(b)
-		return b[:size]
-	}
-	return make([]byte, size, uint64(1)<<class)
+// memoryPools keeps a few reservations of ended executions, so that the
+// next execution reuses warm pages instead of faulting in fresh ones: most
+// of what a RemoteExec of a small guest cost. A kept reservation's length
+// is the part its last user may have written, which is cleared before it
+// is handed out again, so a guest always starts on zeroed memory. Each
+// agent has its own.
+type memoryPools struct {
+	mu   sync.Mutex
+	free [][]byte
 }
 
-// put gives b to the pool of its capacity, if it has one.
-func (pools *memoryPools) put(b []byte) {
-	c := uint64(cap(b))
-	class := bits.Len64(c - 1)
-	if c == 0 || c != uint64(1)<<class || class < minPooledClass || class >= len(pools) {
-		return
+// maxPooled bounds the reservations kept; each holds the pages its last
+// guest touched.
+const maxPooled = 4
+
+// get returns a zero-length buffer with capacity ceiling (rounded up to
+// whole pages), or nil if the address space cannot be reserved.
+func (p *memoryPools) get(ceiling uint64) []byte {
+	p.mu.Lock()
+	for i, b := range p.free {
+		if uint64(cap(b)) >= ceiling && uint64(cap(b)) < ceiling+pageSize {
+			p.free = append(p.free[:i], p.free[i+1:]...)
+			p.mu.Unlock()
+			clear(b)
+			return b[:0]
+		}
 	}
-	pools[class].Put(&b)
+	p.mu.Unlock()
+	return reserve(ceiling)
+}
+
+// put keeps b for reuse, or releases it if enough are kept.
+func (p *memoryPools) put(b []byte) {
+	p.mu.Lock()
+	if len(p.free) < maxPooled {
+		p.free = append(p.free, b)
+		b = nil
+	}
+	p.mu.Unlock()
+	if b != nil {
+		release(b)
+	}
+}
+
+// close releases every kept reservation.
+func (p *memoryPools) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.free {
+		release(b)
+	}
+	p.free = nil
 }

@@ -4,46 +4,45 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmnet/wasmnet/host/internal/instrument"
 )
 
-// runtimeKind names one of an agent's two wazero runtimes. wazero stops a
-// running guest when its context ends only if the guest was compiled to
-// check for that at every loop and call (WithCloseOnContextDone), and
-// those checks make tight loops up to six times slower (RATIONALE.md). So
-// an execution with a run-time limit runs in a runtime with the checks,
-// and one without a limit in a runtime without them, at full speed: it
-// ends when it returns, or with its agent's process.
-type runtimeKind int
+// StopMechanism is how an agent makes computing guests stoppable. Only
+// benchmarks choose: the default, [StopInstrument], is the one that keeps
+// every guest stoppable at a few percent of its speed (RATIONALE.md, "Why
+// are guests instrumented?").
+type StopMechanism int
 
 const (
-	unlimited     runtimeKind = iota // no cancellation checks in guest code
-	interruptible                    // guest code checks for cancellation
+	// StopInstrument rewrites each module before compiling it so that
+	// its loops and calls reach the host every yieldBudget steps.
+	StopInstrument StopMechanism = iota
+	// StopContextChecks compiles guests with wazero's own checks for the
+	// end of their context at every loop and call: stoppable, several
+	// times slower.
+	StopContextChecks
+	// StopNone runs guests unchanged and unchecked: a computing guest can
+	// be stopped only with its agent's process, and it keeps the agent's
+	// garbage collector waiting until it returns. For benchmarks only.
+	StopNone
 )
 
-// runtimes creates each kind of runtime the first time an execution needs
-// it, so an agent that never sees a run-time limit never pays for the other.
-type runtimes struct {
-	base wazero.RuntimeConfig
+// yieldBudget is how many function entries and loop iterations an
+// instrumented guest runs between two calls into the host. At a
+// nanosecond or more each, the host sees every guest at least every
+// 100 µs or so, and the call's cost (~100 ns) stays under 0.1%.
+const yieldBudget = 100_000
 
-	mu     sync.Mutex
-	rts    [2]wazero.Runtime
-	closed bool
-}
-
-func (r *runtimes) get(ctx context.Context, kind runtimeKind) (wazero.Runtime, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, errors.New("the agent is shutting down")
-	}
-	if r.rts[kind] != nil {
-		return r.rts[kind], nil
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, r.base.WithCloseOnContextDone(kind == interruptible))
+// newRuntime makes the agent's wazero runtime with the host modules every
+// guest may import: WASI, the wasmnet ABI and the instrumentation's yield.
+func newRuntime(ctx context.Context, base wazero.RuntimeConfig, stop StopMechanism) (wazero.Runtime, error) {
+	rt := wazero.NewRuntimeWithConfig(ctx, base.WithCloseOnContextDone(stop == StopContextChecks))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: WASI: %w", err)
@@ -52,18 +51,63 @@ func (r *runtimes) get(ctx context.Context, kind runtimeKind) (wazero.Runtime, e
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: ABI module: %w", err)
 	}
-	r.rts[kind] = rt
+	_, err := rt.NewHostModuleBuilder(instrument.ImportModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(instrument.ImportName).
+		Instantiate(ctx)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("host: yield module: %w", err)
+	}
 	return rt, nil
 }
 
-// close closes the runtimes made so far; get fails afterwards.
-func (r *runtimes) close(ctx context.Context) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closed = true
-	for _, rt := range r.rts {
-		if rt != nil {
-			rt.Close(ctx)
+// yield is the host function instrumented guests call every yieldBudget
+// steps. Returning to Go here is what lets the Go scheduler preempt the
+// guest's goroutine; the panic stops a guest whose execution has ended,
+// and wazero turns it into the error its Call returns.
+func yield(ctx context.Context, _ api.Module, stack []uint64) {
+	if e, _ := ctx.Value(execKey{}).(*execution); e != nil {
+		select {
+		case <-e.ctx.Done():
+			panic(sys.NewExitError(stopCode(e.ctx)))
+		default:
 		}
 	}
+	stack[0] = yieldBudget
+}
+
+// stopCode is the exit code a guest stopped by the end of ctx ends with.
+func stopCode(ctx context.Context) uint32 {
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return sys.ExitCodeDeadlineExceeded
+	}
+	return sys.ExitCodeContextCanceled
+}
+
+// runtimeKind names the code a module is compiled to. There is one kind
+// now that every guest is stoppable (there were two: with and without
+// wazero's context checks); the module store and its disk cache keep
+// compiled code by kind.
+type runtimeKind int
+
+const unlimited runtimeKind = 0
+
+// runtimes is the agent's one runtime, as the module store sees it.
+type runtimes struct {
+	rt   wazero.Runtime
+	stop StopMechanism
+}
+
+func (r *runtimes) get(context.Context, runtimeKind) (wazero.Runtime, error) { return r.rt, nil }
+
+func (r *runtimes) close(ctx context.Context) { r.rt.Close(ctx) }
+
+// prepare returns the module bytes to compile for a stop mechanism.
+func prepare(b []byte, stop StopMechanism) ([]byte, error) {
+	if stop != StopInstrument {
+		return b, nil
+	}
+	return instrument.Module(b, yieldBudget)
 }

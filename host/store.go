@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmnet/wasmnet/abi"
+	"github.com/wasmnet/wasmnet/host/internal/instrument"
 )
 
 // moduleStore holds the modules an agent has compiled, addressed by the
@@ -247,6 +248,9 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	if err != nil {
 		return nil, err
 	}
+	if b, err = prepare(b, s.runtimes.stop); err != nil {
+		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+	}
 	s.compileMu.Lock()
 	defer s.compileMu.Unlock()
 	var before map[string]bool
@@ -275,7 +279,7 @@ func checkImports(m wazero.CompiledModule) error {
 	for _, f := range m.ImportedFunctions() {
 		module, name, _ := f.Import()
 		switch module {
-		case "wasi_snapshot_preview1":
+		case "wasi_snapshot_preview1", instrument.ImportModule:
 			continue
 		case abi.ModuleName:
 		default:

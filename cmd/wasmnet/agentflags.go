@@ -26,6 +26,7 @@ type agentFlags struct {
 	noRSync      bool
 	noDirGrants  bool
 	defaultLimit time.Duration
+	benchStop    string // how guests are made stoppable; only bench changes it
 	keepAlive    time.Duration
 	storeLimit   sizeFlag
 	cacheLimit   sizeFlag
@@ -52,6 +53,8 @@ func (f *agentFlags) registerAgent(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noRSync, "no-rsync", false, "refuse rsync requests (they write files outside the sandbox)")
 	fs.BoolVar(&f.noDirGrants, "no-dir-grants", false, "refuse executions that ask for preopened directories")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", 0, "run-time limit of executions that set none (0: none)")
+	fs.StringVar(&f.benchStop, "bench-stop", "instrument", "how guests are made stoppable: instrument, context-checks, none (for wasmnet bench)")
+	fs.MarkHidden("bench-stop")
 }
 
 // registerServe registers the flags of `wasmnet serve`: nothing beyond
@@ -102,6 +105,12 @@ func (f *agentFlags) config() host.Config {
 	}
 	if f.defaultLimit > 0 {
 		cfg = cfg.WithDefaultTimeLimit(f.defaultLimit)
+	}
+	switch f.benchStop {
+	case "context-checks":
+		cfg = cfg.WithStopMechanism(host.StopContextChecks)
+	case "none":
+		cfg = cfg.WithStopMechanism(host.StopNone)
 	}
 	cfg = cfg.WithKeepAliveTimeout(f.keepAlive)
 	cfg = cfg.WithModuleStoreLimit(int64(f.storeLimit)).WithCompilationCacheLimit(int64(f.cacheLimit))

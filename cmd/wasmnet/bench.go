@@ -117,6 +117,9 @@ type bench struct {
 	done   map[string]benchResult
 	live   *gateway.Gateway // a running gateway shared by the figures that need one
 	probes []probe
+
+	corpus      []byte // wordcount's input, made on first use
+	corpusWords int    // distinct words in corpus
 }
 
 func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) error {
@@ -134,7 +137,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 		o.agent = self
 	}
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
-	b.probes = append(rawProbes(), gatewayProbes()...)
+	b.probes = append(append(rawProbes(), gatewayProbes()...), stopProbes()...)
 	selected, err := b.select_(o.only)
 	if err != nil {
 		return err

@@ -1,6 +1,10 @@
 package instrument
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // rewriteElems shifts the function indices of element segments, in each of
 // their eight encodings.
@@ -66,9 +70,15 @@ func (m *module) rewriteElems() error {
 	return nil
 }
 
-// checkCode is the budget check: when the counter is zero, ask the host
-// for a new budget; then count this step.
-func (m *module) checkCode() []byte {
+// LoopStride is how many iterations a loop runs, in one call of its
+// function, between two decrements of the module's counter: the loop
+// counts in a local of its own, which the compiler keeps in a register,
+// and touches the global only every LoopStride iterations.
+const LoopStride = 32
+
+// globalCheck counts one step on the module's counter and, when it runs
+// out, asks the host for a new budget.
+func (m *module) globalCheck() []byte {
 	var c []byte
 	c = appendU32(append(c, 0x23), m.fuelGlobal) // global.get
 	c = append(c, 0x45, 0x04, 0x40)              // i32.eqz; if
@@ -80,8 +90,31 @@ func (m *module) checkCode() []byte {
 	return appendU32(append(c, 0x24), m.fuelGlobal)
 }
 
-// rewriteCode puts the check at the start of every function body and
-// after every loop header, and shifts the function indices of calls.
+// loopCheck counts one iteration down in local and every LoopStride of
+// them resets it and runs the global check. The common path is a
+// decrement and a branch on a register.
+func (m *module) loopCheck(local uint32) []byte {
+	c := []byte{0x02, 0x40}                         // block
+	c = appendU32(append(c, 0x20), local)           // local.get
+	c = append(c, 0x41, 0x01, 0x6b)                 // i32.const 1; i32.sub
+	c = appendU32(append(c, 0x22), local)           // local.tee
+	c = append(c, 0x0d, 0x00)                       // br_if 0
+	c = append(c, m.strideInit(local)...)           // local = LoopStride
+	c = append(append(c, m.globalCheck()...), 0x0b) // ...; end
+	return c
+}
+
+// strideInit sets local to LoopStride, at a function's entry and when the
+// count ran out.
+func (m *module) strideInit(local uint32) []byte {
+	c := appendI32([]byte{0x41}, LoopStride) // i32.const
+	return appendU32(append(c, 0x21), local) // local.set
+}
+
+// rewriteCode adds the checks to every function body: after every loop
+// header, and at the entry of functions that call others (a function that
+// neither loops nor calls runs a bounded number of instructions, so its
+// callers' checks cover it); and it shifts the function indices of calls.
 func (m *module) rewriteCode() error {
 	i := m.find(secCode)
 	if i < 0 {
@@ -92,10 +125,13 @@ func (m *module) rewriteCode() error {
 	if err != nil {
 		return err
 	}
-	check := m.checkCode()
-	x := &exprRewriter{shift: m.shift, check: check}
+	if n != len(m.funcTypes) {
+		return fmt.Errorf("instrument: %d function bodies for %d functions", n, len(m.funcTypes))
+	}
+	entry := m.globalCheck()
+	x := &exprRewriter{shift: m.shift}
 	body := appendU32(make([]byte, 0, len(r.b)+len(r.b)/8), uint32(n))
-	var fn []byte
+	var fn, code []byte
 	for f := range n {
 		size, err := r.u32()
 		if err != nil {
@@ -110,21 +146,40 @@ func (m *module) rewriteCode() error {
 		if err != nil {
 			return err
 		}
+		locals := uint64(m.params[m.funcTypes[f]])
 		for range groups {
-			if _, err := fr.u32(); err != nil {
+			k, err := fr.u32()
+			if err != nil {
 				return err
 			}
+			locals += uint64(k)
 			if _, err := fr.byte(); err != nil {
 				return err
 			}
 		}
-		fn = append(append(fn[:0], src[:fr.off]...), check...)
-		if fn, err = x.rewrite(fr, fn); err != nil {
+		if locals >= 50000 { // wazero's limit on a function's locals
+			return fmt.Errorf("instrument: function %d has %d locals", m.importedFuncs+uint32(f), locals)
+		}
+		x.check = m.loopCheck(uint32(locals))
+		if code, err = x.rewrite(fr, code[:0]); err != nil {
 			return fmt.Errorf("instrument: function %d: %w", m.importedFuncs+uint32(f), err)
 		}
 		if !fr.done() {
 			return fmt.Errorf("instrument: function %d: bytes after its end", m.importedFuncs+uint32(f))
 		}
+		fn = fn[:0]
+		if x.loops {
+			fn = appendU32(fn, uint32(groups+1))
+			fn = append(fn, src[lenOfU32(src):localsEnd(src, groups)]...)
+			fn = append(fn, 1, 0x7f)
+			fn = append(fn, m.strideInit(uint32(locals))...)
+		} else {
+			fn = append(fn, src[:localsEnd(src, groups)]...)
+		}
+		if x.calls {
+			fn = append(fn, entry...)
+		}
+		fn = append(fn, code...)
 		body = append(appendU32(body, uint32(len(fn))), fn...)
 	}
 	if !r.done() {
@@ -134,10 +189,33 @@ func (m *module) rewriteCode() error {
 	return nil
 }
 
+// localsEnd returns the offset after the local declarations of a function
+// body that was parsed once already.
+func localsEnd(src []byte, groups int) int {
+	r := &reader{b: src}
+	r.u32()
+	for range groups {
+		r.u32()
+		r.byte()
+	}
+	return r.off
+}
+
 // rewriteNames shifts the function indices of the name section, so that
 // stack traces still name the guest's functions. A name section that does
-// not parse is dropped: it is only debugging information.
+// not parse is dropped: it is only debugging information. So are DWARF
+// sections, whose code offsets the rewrite invalidates: a wrong source
+// line is worse than none.
 func (m *module) rewriteNames() error {
+	m.sections = slices.DeleteFunc(m.sections, func(s section) bool {
+		r := &reader{b: s.body}
+		k, err := r.vecLen()
+		if s.id != secCustom || err != nil {
+			return false
+		}
+		name, err := r.bytes(k)
+		return err == nil && strings.HasPrefix(string(name), ".debug_")
+	})
 	for i := range m.sections {
 		s := &m.sections[i]
 		if s.id != secCustom {

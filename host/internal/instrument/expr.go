@@ -10,6 +10,9 @@ import "fmt"
 type exprRewriter struct {
 	shift func(uint32) uint32 // function index in the old module -> new
 	check []byte              // inserted after each loop header; nil in constant expressions
+
+	// What the last expression rewritten holds.
+	loops, calls bool
 }
 
 // rewrite reads an expression from r up to and including its final end
@@ -17,6 +20,7 @@ type exprRewriter struct {
 func (x *exprRewriter) rewrite(r *reader, out []byte) ([]byte, error) {
 	depth := 0
 	span := r.off // start of bytes not yet copied to out
+	x.loops, x.calls = false, false
 	for {
 		at := r.off
 		op, err := r.byte()
@@ -34,6 +38,7 @@ func (x *exprRewriter) rewrite(r *reader, out []byte) ([]byte, error) {
 				return nil, err
 			}
 			depth++
+			x.loops = true
 			if x.check != nil {
 				out = append(out, r.b[span:r.off]...)
 				out = append(out, x.check...)
@@ -49,10 +54,12 @@ func (x *exprRewriter) rewrite(r *reader, out []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
+			x.calls = x.calls || op != 0xd2
 			out = append(out, r.b[span:at]...)
 			out = appendU32(append(out, op), x.shift(idx))
 			span = r.off
 		default:
+			x.calls = x.calls || op == 0x11 || op == 0x13 // call_indirect, return_call_indirect
 			if err := skipImmediates(r, op); err != nil {
 				return nil, fmt.Errorf("%w at offset %d", err, at)
 			}

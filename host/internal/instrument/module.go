@@ -36,6 +36,7 @@ const (
 	secCustom = 0
 	secType   = 1
 	secImport = 2
+	secFunc   = 3
 	secGlobal = 6
 	secExport = 7
 	secStart  = 8
@@ -60,11 +61,14 @@ type module struct {
 	yieldFunc     uint32 // index of the added import
 	fuelGlobal    uint32 // index of the added global
 	initial       int32
+	params        []uint32 // parameter count per type
+	funcTypes     []uint32 // type index per defined function
 }
 
-// Module returns wasm rewritten to call ImportModule.ImportName after at
-// most budget function entries and loop iterations, and then after as
-// many as that call returns. It fails on a module it cannot parse; such a
+// Module returns wasm rewritten to call ImportModule.ImportName after
+// budget checks, and then after as many as that call returns. A check is
+// the entry into a function that calls others, or LoopStride iterations
+// of a loop. It fails on a module it cannot parse; such a
 // module would not compile either.
 func Module(wasm []byte, budget int32) ([]byte, error) {
 	if budget <= 0 {
@@ -74,7 +78,7 @@ func Module(wasm []byte, budget int32) ([]byte, error) {
 	if err := m.split(wasm); err != nil {
 		return nil, err
 	}
-	steps := []func() error{m.addType, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.rewriteNames}
+	steps := []func() error{m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.rewriteNames}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -163,6 +167,7 @@ func (m *module) addType() error {
 	if err != nil {
 		return err
 	}
+	found := false
 	for t := 0; t < n; t++ {
 		form, err := r.byte()
 		if err != nil {
@@ -172,7 +177,7 @@ func (m *module) addType() error {
 			return fmt.Errorf("instrument: type %d has form 0x%02x, not func", t, form)
 		}
 		start := r.off
-		for range 2 {
+		for j := range 2 {
 			k, err := r.vecLen()
 			if err != nil {
 				return err
@@ -180,11 +185,17 @@ func (m *module) addType() error {
 			if _, err := r.bytes(k); err != nil {
 				return err
 			}
+			if j == 0 {
+				m.params = append(m.params, uint32(k))
+			}
 		}
-		if bytes.Equal(r.b[start:r.off], []byte{0, 1, 0x7f}) {
+		if bytes.Equal(r.b[start:r.off], []byte{0, 1, 0x7f}) && !found {
 			m.yieldType = uint32(t)
-			return nil
+			found = true
 		}
+	}
+	if found {
+		return nil
 	}
 	m.yieldType = uint32(n)
 	body := appendU32(nil, uint32(n+1))
@@ -201,6 +212,31 @@ func lenOfU32(b []byte) int {
 		}
 	}
 	return len(b)
+}
+
+// readFuncs reads the type of each defined function, to know the index
+// of the local the rewrite adds after its parameters and locals.
+func (m *module) readFuncs() error {
+	i := m.find(secFunc)
+	if i < 0 {
+		return nil
+	}
+	r := &reader{b: m.sections[i].body}
+	n, err := r.vecLen()
+	if err != nil {
+		return err
+	}
+	for range n {
+		t, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if int(t) >= len(m.params) {
+			return fmt.Errorf("instrument: function of unknown type %d", t)
+		}
+		m.funcTypes = append(m.funcTypes, t)
+	}
+	return nil
 }
 
 // addImport counts the imported functions and globals and appends the

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/corpus"
+	"github.com/wasmnet/wasmnet/internal/wordcount"
+)
+
+// The price of stoppable guests: the compute kernels under each way of
+// making a guest stoppable, each on an agent of its own started with the
+// hidden --bench-stop flag, against the same kernels unchecked; and what a
+// spinning guest costs the other channels of its agent.
+
+const (
+	wordcountBytes = 16 << 20
+	echoBigBytes   = 2 << 20
+	goalStopCost   = 1.25
+)
+
+var (
+	goalStop      = &goal{text: fmt.Sprintf("<= %.2fx unchecked", goalStopCost), ratio: true, bound: goalStopCost}
+	goalSpinEcho  = &goal{text: "<= 50 ms", bound: 50}
+	goalSpinClose = &goal{text: "<= 100 ms", bound: 100}
+)
+
+// stopMechanisms are the --bench-stop values, with the key suffix of
+// their figures.
+var stopMechanisms = []struct{ flag, suffix, name string }{
+	{"none", "unchecked", "unchecked (cannot be stopped)"},
+	{"instrument", "instrumented", "instrumented (the default)"},
+	{"context-checks", "ctxchecks", "wazero's WithCloseOnContextDone"},
+}
+
+func stopProbes() []probe {
+	var probes []probe
+	for _, m := range stopMechanisms {
+		var figs []figure
+		for _, g := range []string{"primes-c", "wordcount-c", "primes-go"} {
+			f := figure{key: "stop-" + g + "-" + m.suffix, name: g + ", " + m.name, unit: "ms"}
+			if m.flag != "none" {
+				f.limit = "stop-" + g + "-unchecked"
+			}
+			if m.flag == "instrument" {
+				f.goal = goalStop
+			}
+			figs = append(figs, f)
+		}
+		probes = append(probes, probe{figures: figs, run: func(b *bench) ([]float64, error) { return b.stopCost(m.flag) }})
+	}
+	probes = append(probes, probe{figures: []figure{
+		{key: "spin-echo", name: "2 MiB echo while another guest spins", unit: "ms", goal: goalSpinEcho},
+		{key: "spin-close", name: "Channel.Close until a spinning guest ended", unit: "ms", goal: goalSpinClose},
+	}, run: (*bench).spin})
+	return probes
+}
+
+// stopCost runs the three kernels on a fresh agent using mechanism flag.
+func (b *bench) stopCost(flag string) ([]float64, error) {
+	gw, err := gateway.Make(b.ctx, "exec="+b.opts.agent+" agent --bench-stop="+flag, gateway.WithOutput(b.log))
+	if err != nil {
+		return nil, err
+	}
+	defer gw.Exit(context.Background())
+	var out []float64
+	for _, run := range []func(*gateway.Gateway) (float64, error){
+		func(gw *gateway.Gateway) (float64, error) { return b.primesOn(gw, "primes-c") },
+		b.wordcountOn,
+		func(gw *gateway.Gateway) (float64, error) { return b.primesOn(gw, "primes") },
+	} {
+		ms, err := run(gw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}
+
+func (b *bench) primesOn(gw *gateway.Gateway, name string) (float64, error) {
+	m, err := b.warm(gw, name)
+	if err != nil {
+		return 0, err
+	}
+	ch, err := gw.RemoteExec(b.ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	start := time.Now()
+	if err := ch.Send([]any{primesLow, primesHigh}); err != nil {
+		return 0, err
+	}
+	got, err := ch.Receive(b.ctx)
+	if err != nil {
+		return 0, err
+	}
+	if got != int64(primesExpect) {
+		return 0, fmt.Errorf("%s: counted %v primes, want %d", name, got, primesExpect)
+	}
+	return millis(time.Since(start)), nil
+}
+
+// wordcountOn counts the words of a generated 16 MiB corpus in the C
+// wordcount guest, sent in 1 MiB chunks.
+func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
+	if b.corpus == nil {
+		var buf bytes.Buffer
+		if err := corpus.Generate(&buf, wordcountBytes, 1); err != nil {
+			return 0, err
+		}
+		b.corpus = buf.Bytes()
+		counts := map[string]int64{}
+		wordcount.Count(string(b.corpus), counts)
+		b.corpusWords = len(counts)
+	}
+	m, err := b.warm(gw, "wordcount-c")
+	if err != nil {
+		return 0, err
+	}
+	ch, err := gw.RemoteExec(b.ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	start := time.Now()
+	for rest := b.corpus; len(rest) > 0; {
+		n := min(len(rest), 1<<20)
+		if err := ch.Send(rest[:n]); err != nil {
+			return 0, err
+		}
+		rest = rest[n:]
+	}
+	if err := ch.Send(nil); err != nil {
+		return 0, err
+	}
+	got, err := ch.Receive(b.ctx)
+	if err != nil {
+		return 0, err
+	}
+	if counts, ok := got.(map[string]any); !ok || len(counts) != b.corpusWords {
+		return 0, fmt.Errorf("wordcount-c: got %T with %d words, want %d words", got, lenMap(got), b.corpusWords)
+	}
+	return millis(time.Since(start)), nil
+}
+
+func lenMap(v any) int {
+	m, _ := v.(map[string]any)
+	return len(m)
+}
+
+// spin measures, on the live agent, a 2 MiB echo through the C echo guest
+// while the spin guest computes, then how long after its Channel.Close
+// the spinning execution has ended.
+func (b *bench) spin() ([]float64, error) {
+	gw, err := b.liveGateway()
+	if err != nil {
+		return nil, err
+	}
+	echo, err := b.warm(gw, "echo-c")
+	if err != nil {
+		return nil, err
+	}
+	spinner, err := b.warm(gw, "spin")
+	if err != nil {
+		return nil, err
+	}
+	if err := b.waitIdle(gw); err != nil {
+		return nil, err
+	}
+	spinCh, err := gw.RemoteExec(b.ctx, spinner)
+	if err != nil {
+		return nil, err
+	}
+	defer spinCh.Close()
+	ch, err := gw.RemoteExec(b.ctx, echo)
+	if err != nil {
+		return nil, err
+	}
+	defer ch.Close()
+	big := bytes.Repeat([]byte{0x5a}, echoBigBytes)
+	time.Sleep(20 * time.Millisecond) // the spinner is computing by now
+	var worst time.Duration
+	for range 5 {
+		start := time.Now()
+		if err := ch.Send(big); err != nil {
+			return nil, err
+		}
+		got, err := ch.Receive(b.ctx)
+		if err != nil {
+			return nil, err
+		}
+		if g, _ := got.([]byte); !bytes.Equal(g, big) {
+			return nil, errors.New("spin-echo: the echo differs")
+		}
+		worst = max(worst, time.Since(start))
+	}
+	ch.Close()
+	start := time.Now()
+	spinCh.Close()
+	if err := b.waitIdle(gw); err != nil {
+		return nil, err
+	}
+	return []float64{millis(worst), millis(time.Since(start))}, nil
+}
+
+// waitIdle waits until the agent runs no execution, for at most 10 s.
+func (b *bench) waitIdle(gw *gateway.Gateway) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := gw.RemoteStatus(b.ctx)
+		if err != nil {
+			return err
+		}
+		if st.Executing == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still %d executions after 10 s", st.Executing)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,159 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/sshdtest"
+	"github.com/wasmnet/wasmnet/internal/testutil"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
+)
+
+// A guest that computes without calling the host stalls neither its agent
+// nor, through it, the link: over ssh= a stalled agent missed keepalives
+// and lost its results, and over socket= it froze `wasmnet serve` for
+// every client (issue 10). Bounds are generous; wasmnet bench measures
+// the goals (spin-echo, spin-close).
+const spinBound = 5 * time.Second
+
+// checkSpinning runs a spin guest on g and, beside it, 2 MiB echoes and a
+// primes count; then closes the spinner's channel and waits for it to end.
+func checkSpinning(t *testing.T, g *gateway.Gateway) {
+	t.Helper()
+	spin := remoteExec(t, g, "spin")
+	echo := remoteExec(t, g, "echo")
+	time.Sleep(50 * time.Millisecond)
+	big := bytes.Repeat([]byte("spinning"), 256<<10)
+	for i := range 3 {
+		took := within(t, spinBound, fmt.Sprintf("2 MiB echo %d while a guest spins", i), func() {
+			if err := echo.SendContext(ctxFor(t, time.Minute), big); err != nil {
+				t.Fatal(err)
+			}
+			v, err := echo.Receive(ctxFor(t, time.Minute))
+			if b, _ := v.([]byte); err != nil || !bytes.Equal(b, big) {
+				t.Fatalf("echo: %d bytes, %v", len(b), err)
+			}
+		})
+		t.Logf("2 MiB echo %d while a guest spins: %v", i, took)
+	}
+	if got := runPrimes(t, g, [][2]int64{{0, 100000}}); len(got) != 1 || got[0] != 9592 {
+		t.Fatalf("primes beside a spinning guest: %v", got)
+	}
+	echo.Close()
+	spin.Close()
+	took := within(t, spinBound, "Channel.Close until the spinning guest ended", func() {
+		for {
+			st, err := g.RemoteStatus(ctxFor(t, time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Executing == 0 {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	t.Logf("Channel.Close until the spinning guest ended: %v", took)
+}
+
+func TestSpinningGuestSSH(t *testing.T) {
+	warm(t)
+	s := startSSHD(t)
+	home := s.ClientHome(t, false, false)
+	kh := filepath.Join(home, "kh")
+	if err := os.WriteFile(kh, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := makeGateway(t, fmt.Sprintf("ssh=%s@%s//identity=%s//known_hosts=%s", s.User, s.Addr(), s.UserKey, kh))
+	checkSpinning(t, g)
+	// Exit with a guest still spinning leaves no agent behind.
+	remoteExec(t, g, "spin")
+	time.Sleep(50 * time.Millisecond)
+	exitGateway(t, g)
+	waitNoProcs(t, s.agentProcs(), spinBound)
+}
+
+func TestSpinningGuestSocket(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	clientKey := filepath.Join(dir, "client_key")
+	pub := sshdtest.WriteKey(t, clientKey).PublicKey()
+	authorized := filepath.Join(dir, "authorized_keys")
+	os.WriteFile(authorized, ssh.MarshalAuthorizedKey(pub), 0o600)
+	hostKey := filepath.Join(dir, "host_key")
+	hostPub := sshdtest.WriteKey(t, hostKey).PublicKey()
+	serve, addr := startServeCmd(t, "--host-key", hostKey, "--authorized-keys", authorized)
+	knownHosts := filepath.Join(dir, "known_hosts")
+	os.WriteFile(knownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostPub)+"\n"), 0o600)
+	spec := "socket=" + addr + "//identity=" + clientKey + "//known_hosts=" + knownHosts
+
+	g := makeGateway(t, spec)
+	checkSpinning(t, g)
+
+	// Terminate ends the spinning guest: serve goes on answering.
+	grp := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(&testutil.SyncBuffer{})))
+	if _, err := grp.MakeGateway(ctxFor(t, time.Minute), spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := grp.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "spin")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	within(t, spinBound, "Group.Terminate of a spinning guest over socket=", func() { grp.Terminate(2 * time.Second) })
+	if got := runEcho(t, g, []any{"after terminate"}); len(got) != 1 {
+		t.Fatalf("echo after another client's Terminate: %v", got)
+	}
+
+	// SIGTERM stops serve while a guest spins in it.
+	remoteExec(t, g, "spin")
+	time.Sleep(50 * time.Millisecond)
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("serve after SIGTERM: %v", err)
+	case <-time.After(spinBound):
+		t.Fatalf("wasmnet serve still runs %v after SIGTERM with a spinning guest", spinBound)
+	}
+}
+
+// startServeCmd is startServe that also returns the process, for tests
+// that signal it.
+func startServeCmd(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(testwasm.Agent(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &testutil.SyncBuffer{}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if err != nil || !ok {
+		t.Fatalf("wasmnet serve said %q, %v", line, err)
+	}
+	return cmd, addr
+}
