@@ -52,9 +52,13 @@ func sshSpec(t *testing.T, s string) Spec {
 
 func dialTest(t *testing.T, spec string) (*link, bootReport, error) {
 	t.Helper()
+	// The stand-in is built before the clock starts: on a loaded machine
+	// its go build alone took the 30 s, and the dial then failed at once
+	// with an i/o timeout.
+	agent := standinAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, rep, err := dialSSHReport(ctx, sshSpec(t, spec), standinAgent(t), nil)
+	l, rep, err := dialSSHReport(ctx, sshSpec(t, spec), agent, nil)
 	if err == nil {
 		t.Cleanup(func() { l.kill(); l.wait() })
 	}
@@ -128,12 +132,13 @@ func TestSSHConcurrentBootstraps(t *testing.T) {
 	s.ClientHome(t, true, true)
 	spec := "ssh=" + s.User + "@" + s.Addr()
 	const n = 4
+	agent := standinAgent(t) // built now, not in the timed part
 	errs := make(chan error, n)
 	for range n {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			l, _, err := dialSSHReport(ctx, sshSpec(t, spec), standinAgent(t), nil)
+			l, _, err := dialSSHReport(ctx, sshSpec(t, spec), agent, nil)
 			if err != nil {
 				errs <- err
 				return
