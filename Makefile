@@ -8,6 +8,9 @@ LDFLAGS := -X main.version=$(VERSION)
 
 GO_EXAMPLES := $(patsubst wasm-examples/%/main.go,%,$(wildcard wasm-examples/*/main.go))
 GO_EXAMPLE_WASM := $(foreach n,$(GO_EXAMPLES),wasm-examples/$(n)/$(n).wasm)
+# The same guests built as reactors, whose initialised state the agent
+# keeps as an image (RATIONALE.md): what wasmnet bench measures Go guests with.
+GO_REACTOR_EXAMPLES := echo flood primes
 FUZZTIME ?= 5s
 
 include mk/polyglot.mk
@@ -26,7 +29,7 @@ STARLARK_WASM := internal/starlarkwasm/bin/starlark.wasm
 starlark: $(STARLARK_WASM)
 .PHONY: $(STARLARK_WASM)
 $(STARLARK_WASM):
-	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -o $@ ./guest/starlark
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ ./guest/starlark
 
 # Always handed to go build, which knows what changed.
 .PHONY: $(WASMNET)
@@ -41,6 +44,10 @@ examples-go:
 		mode=; [ $$n = reactor ] && mode=-buildmode=c-shared; \
 		echo "go build wasm-examples/$$n/$$n.wasm"; \
 		GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath $$mode -o wasm-examples/$$n/$$n.wasm ./wasm-examples/$$n || exit 1; \
+	done
+	@for n in $(GO_REACTOR_EXAMPLES); do \
+		echo "go build -buildmode=c-shared wasm-examples/$$n/$$n-reactor.wasm"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o wasm-examples/$$n/$$n-reactor.wasm ./wasm-examples/$$n || exit 1; \
 	done
 
 DEMO_CORPUS := $(BIN)/demo-corpus

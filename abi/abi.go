@@ -40,6 +40,12 @@ const (
 	FuncCloseSend  = "close_send"
 )
 
+// GoMainExport is the function a reactor guest (a module with _initialize
+// and no _start, such as Go's -buildmode=c-shared) exports to run its main
+// program; the Go SDK exports it. An agent calls it when a client names no
+// entry point. It takes and returns nothing.
+const GoMainExport = "wasmnet_main"
+
 // Result is what a host function returns: Ok, or a negative error code.
 // Functions that return a handle return it as a non-negative Result.
 type Result int32

@@ -79,6 +79,7 @@ type Status struct {
 	HeapAlloc     int64  `msgpack:"heap_alloc"`     // Go heap in use
 	UptimeNanos   int64  `msgpack:"uptime_ns"`
 	CompileCache  string `msgpack:"compile_cache"` // the disk cache directory, if any
+	ImageStarts   int64  `msgpack:"image_starts"`  // executions restored from an initialised image
 }
 
 // DialRequest asks a hop agent to dial a TCP address and bridge it to a

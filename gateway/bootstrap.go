@@ -60,12 +60,13 @@ var bootScript = strings.Join([]string{
 	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; "p:$o/$g="*) h=${x#*=}; z=${h#*:}; h=${h%%:*};; esac; done;`,
 	`c="${HOME:-.}/.cache/wasmnet";`,
 	`echo "wasmnet-boot $o $g $s $m";`,
-	// The cache holds code this user runs: it must be this user's, no
-	// link, writable by no one else (ls -ld: no w in the group and other
-	// places), or it is not used.
-	`q() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && case $(ls -ld "$1") in d????-??-*) true;; *) false;; esac; };`,
+	// The cache holds code this user runs: it and its parent must be this
+	// user's and no link, or it is not used; then no one else may write to
+	// them (chmod, as the mode cannot be read without ls, which a remote
+	// PATH may lack). A cached agent must be this user's file too.
+	`q() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ]; };`,
 	`[ -e "$c" ] || [ -L "$c" ] || (umask 077; mkdir -p "$c") 2>/dev/null;`,
-	`q "${c%/*}" && q "$c" || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link): no agent cache" >&2; c=; };`,
+	`q "${c%/*}" && q "$c" && chmod go-w "${c%/*}" 2>/dev/null && chmod 700 "$c" 2>/dev/null || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link): no agent cache" >&2; c=; };`,
 	`r=cached; x=;`,
 	`if [ -n "$f" ]; then r=given;`,
 	// A cached agent of the wrong size (truncated by a full disk, a crash
@@ -276,6 +277,13 @@ func btoi(b bool) int {
 
 // failed reports what the script said, with the remote stderr.
 func (b *booter) failed(kind error, said string) error {
+	// The script exits after its error line; its stderr is all there once
+	// the session has ended.
+	go b.w.wait()
+	select {
+	case <-b.w.done:
+	case <-time.After(2 * time.Second):
+	}
 	msg := fmt.Sprintf("%v: %s", kind, said)
 	if s := strings.TrimSpace(b.stderr.String()); s != "" {
 		msg += "; stderr: " + s

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -294,11 +295,12 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 		// a second request after one succeeded sends it again.
 		err = g.uploads.do(ctx, m.sum, attempt > 0, func() error {
 			g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, len(m.bytes))
-			up, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+			up, err := m.uploadBody()
 			if err != nil {
 				return err
 			}
-			_, err = g.mux.Call(ctx, channel.KindModule, up)
+			_, err = g.mux.Call(ctx, channel.KindModule, *up)
+			runtime.KeepAlive(up) // shared with other gateways' uploads until written
 			return err
 		})
 		if err != nil {

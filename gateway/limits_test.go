@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -80,7 +82,7 @@ func heapInUse() int64 {
 
 // TestModuleSentAndCompiledOnce checks content addressing: the second
 // RemoteExec of a module uploads nothing and compiles nothing, and a new
-// agent with the same disk cache compiles nothing either.
+// agent with the same disk cache neither compiles it nor is sent its bytes.
 func TestModuleSentAndCompiledOnce(t *testing.T) {
 	cache := t.TempDir()
 	spec := "popen//env:XDG_CACHE_HOME=" + cache
@@ -114,6 +116,9 @@ func TestModuleSentAndCompiledOnce(t *testing.T) {
 	g.Exit(testCtx(t))
 
 	fresh := run(popen(t, spec))
+	if fresh.ModuleUploads != 0 {
+		t.Fatalf("fresh agent with a warm cache was sent the module's bytes %d times; want 0", fresh.ModuleUploads)
+	}
 	if fresh.Compilations != 0 || fresh.CacheLoads != 1 {
 		t.Fatalf("fresh agent with a warm cache: %d compilations, %d cache loads; want 0 and 1",
 			fresh.Compilations, fresh.CacheLoads)
@@ -177,5 +182,44 @@ func TestTimeLimitStopsLoopingGuest(t *testing.T) {
 	echo.Send("alive")
 	if v := receive(t, echo); v != "alive" {
 		t.Fatalf("got %v", v)
+	}
+}
+
+// TestModuleOnDiskTampered checks that a module file an agent kept on disk
+// is used only if its bytes still hash to its name: a changed file makes
+// the agent ask the client for the bytes, and the guest runs as sent.
+func TestModuleOnDiskTampered(t *testing.T) {
+	cache := t.TempDir()
+	spec := "popen//env:XDG_CACHE_HOME=" + cache
+	m := module(t, "echo")
+	g := popen(t, spec)
+	ch, err := g.RemoteExec(testCtx(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Close()
+	g.Exit(testCtx(t))
+	kept, err := filepath.Glob(filepath.Join(cache, "wasmnet", "compile", "modules", "*.wasm"))
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("modules kept on disk: %v %v, want one", kept, err)
+	}
+	if err := os.WriteFile(kept[0], wasmImporting("env", "evil"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g = popen(t, spec)
+	ch, err = g.RemoteExec(testCtx(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Send("still echo")
+	if v := receive(t, ch); v != "still echo" {
+		t.Fatalf("got %v", v)
+	}
+	st, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ModuleUploads != 1 {
+		t.Fatalf("agent took a tampered module file: %d uploads, want 1", st.ModuleUploads)
 	}
 }

@@ -6,6 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"weak"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/channel"
 )
 
 // A Module is WebAssembly code to run, addressed by the sha256 of its
@@ -14,11 +20,44 @@ import (
 // A Module from Source or WithSource also carries a program, which the
 // interpreter module receives first.
 type Module struct {
-	name  string
-	sum   string
-	bytes []byte
-	prog  *program // a source guest's program, or nil
-	err   error    // why the module cannot run (Source without an interpreter)
+	name   string
+	sum    string
+	bytes  []byte
+	prog   *program      // a source guest's program, or nil
+	err    error         // why the module cannot run (Source without an interpreter)
+	upload *moduleUpload // shared by the copies of one Module
+}
+
+// moduleUpload is a module's upload request, encoded once for the uploads
+// under way: a Group that sends a 4 MB module to 64 agents at once holds
+// one encoding, not 64. It is held weakly, so that a Module does not keep
+// a second copy of its bytes once no upload needs it.
+type moduleUpload struct {
+	mu   sync.Mutex
+	body weak.Pointer[[]byte]
+}
+
+// uploadBody returns the encoded channel.ModuleUpload of m. The caller
+// keeps the pointer until its upload is written, so that concurrent
+// uploads share it.
+func (m Module) uploadBody() (*[]byte, error) {
+	encode := func() (*[]byte, error) {
+		b, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		return &b, err
+	}
+	if m.upload == nil { // a zero Module
+		return encode()
+	}
+	m.upload.mu.Lock()
+	defer m.upload.mu.Unlock()
+	if p := m.upload.body.Value(); p != nil {
+		return p, nil
+	}
+	p, err := encode()
+	if err == nil {
+		m.upload.body = weak.Make(p)
+	}
+	return p, err
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.
@@ -39,7 +78,7 @@ func LoadModule(path string) (Module, error) {
 func ModuleBytes(b []byte) Module {
 	sum := sha256.Sum256(b)
 	s := hex.EncodeToString(sum[:])
-	return Module{name: s[:12], sum: s, bytes: b}
+	return Module{name: s[:12], sum: s, bytes: b, upload: &moduleUpload{}}
 }
 
 // Name is the module's file name, or the start of its hash.

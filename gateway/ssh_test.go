@@ -233,10 +233,11 @@ func TestBootScriptRefusesOpenCache(t *testing.T) {
 	good := append([]byte(fmt.Sprintf("%s %d\n", hash, gz.Len())), gz.Bytes()...)
 
 	for name, plant := range map[string]func(home string) string{
-		"world-writable": func(home string) string {
+		"another user's": func(home string) string {
 			c := filepath.Join(home, ".cache", "wasmnet")
 			os.MkdirAll(c, 0o755)
 			os.Chmod(c, 0o777)
+			os.Chown(c, 4242, 4242)
 			return c
 		},
 		"link": func(home string) string {
@@ -247,6 +248,9 @@ func TestBootScriptRefusesOpenCache(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			if name == "another user's" && os.Getuid() != 0 {
+				t.Skip("needs root to make another user's directory (CI runs as root)")
+			}
 			home := t.TempDir()
 			dir := plant(home)
 			planted := filepath.Join(dir, "agent-"+hash)
@@ -276,6 +280,28 @@ func TestBootScriptRefusesOpenCache(t *testing.T) {
 				t.Errorf("the temporary agent directory was left behind: %v", left)
 			}
 		})
+	}
+
+	// A world-writable cache of this user's is made private before use,
+	// and an agent in it that is not this user's file never runs.
+	if os.Getuid() == 0 {
+		home := t.TempDir()
+		c := filepath.Join(home, ".cache", "wasmnet")
+		os.MkdirAll(c, 0o777)
+		os.Chmod(filepath.Join(home, ".cache"), 0o777)
+		os.Chmod(c, 0o777)
+		planted := filepath.Join(c, "agent-"+hash)
+		os.WriteFile(planted, []byte("#!/bin/sh\necho planted\n"), 0o755)
+		os.Chown(planted, 4242, 4242)
+		out := runBootScript(t, home, good, plat)
+		if strings.Contains(out, "planted") || !strings.HasSuffix(out, "\nagent\n") {
+			t.Fatalf("another user's agent in the cache: %q", out)
+		}
+		for d, want := range map[string]os.FileMode{c: 0o700, filepath.Join(home, ".cache"): 0o755} {
+			if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != want {
+				t.Errorf("%s after use: %v, want mode %v", d, err, want)
+			}
+		}
 	}
 
 	// A new cache is made private.

@@ -52,9 +52,8 @@ func sshSpec(t *testing.T, s string) Spec {
 
 func dialTest(t *testing.T, spec string) (*link, bootReport, error) {
 	t.Helper()
-	// The stand-in is built before the clock starts: on a loaded machine
-	// its go build alone took the 30 s, and the dial then failed at once
-	// with an i/o timeout.
+	// The stand-in agent is built first: on a loaded machine its build
+	// alone can take the 30 s that bound the dial.
 	agent := standinAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -58,6 +58,9 @@ func guestCall(fn func(e *execution, mod api.Module, stack []uint64) abi.Result)
 			stack[0] = resultWord(abi.ErrUnavailable)
 			return
 		}
+		if e.initing {
+			e.initABI = true // what the guest got must not enter an image
+		}
 		stack[0] = resultWord(fn(e, mod, stack))
 	}
 }

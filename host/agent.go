@@ -28,12 +28,14 @@ type agent struct {
 	muxReady chan struct{} // closed once mux is set
 	started  time.Time
 
-	ctx       context.Context // ends every execution
-	terminate context.CancelFunc
-	execs     sync.WaitGroup
-	memory    memoryPools // linear memories of ended executions, for reuse
-	running   atomic.Int64
-	total     atomic.Int64
+	ctx         context.Context // ends every execution
+	terminate   context.CancelFunc
+	execs       sync.WaitGroup
+	memory      memoryPools // linear memories of ended executions, for reuse
+	running     atomic.Int64
+	total       atomic.Int64
+	imageStarts atomic.Int64 // executions restored from a reactor's snapshot
+	idle        idleRelease
 }
 
 // Serve runs the agent on conn until the client goes away, asks it to
@@ -46,6 +48,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		return err
 	}
 	defer a.runtimes.close(context.Background())
+	defer a.idle.stop()
 	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
 	defer cancelHello()
 	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
@@ -112,6 +115,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		started:  time.Now(),
 		muxReady: make(chan struct{}),
 	}
+	a.idle.running = &a.running
 	a.ctx, a.terminate = context.WithCancel(ctx)
 	return a, nil
 }
@@ -199,5 +203,6 @@ func (a *agent) status() channel.Status {
 		HeapAlloc:     int64(ms.HeapAlloc),
 		UptimeNanos:   int64(time.Since(a.started)),
 		CompileCache:  a.store.cacheDir,
+		ImageStarts:   a.imageStarts.Load(),
 	}
 }

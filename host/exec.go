@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
 )
 
@@ -26,9 +27,13 @@ type execution struct {
 	ctx     context.Context // ends with the run-time limit or the agent
 	cancel  context.CancelFunc
 	memory  *limitedAllocator
+	stdout  *outputWriter
 	stderr  *outputWriter
 	limit   time.Duration
 	maxMsg  int
+	image   *imagePlan    // nil: the module starts without an image
+	initABI bool          // the guest called the ABI during its _initialize
+	initing bool          // the guest is in its _initialize
 	stored  *storedModule // its module, released when it ends
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
@@ -54,6 +59,9 @@ const maxHandles = 1 << 16
 // its own goroutine.
 func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
 	stored := a.store.acquire(req.Module)
+	if stored == nil {
+		stored = a.store.fromDisk(ctx, req.Module)
+	}
 	if stored == nil {
 		return &channel.ExecReply{NeedModule: true}, nil
 	}
@@ -108,6 +116,9 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
+	if e.image = stored.image.plan(req); e.image != nil {
+		e.memory.image = e.image.memory()
+	}
 	entry, err := entryPoint(compiled, req.Entry)
 	if err != nil {
 		return nil, err
@@ -125,9 +136,9 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		e.ctx, e.cancel = context.WithCancel(a.ctx)
 	}
 	e.ctx = context.WithValue(e.ctx, execKey{}, e)
-	stdout := newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
+	e.stdout = newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
 	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
-	mc, err := moduleConfig(req, stdout, e.stderr)
+	mc, err := moduleConfig(req, e.stdout, e.stderr)
 	if err != nil {
 		e.cancel()
 		return nil, err
@@ -156,6 +167,14 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 		}
 		return nil, fmt.Errorf("exec: instantiate: %w", err)
 	}
+	if err := e.image.restore(mod); err != nil {
+		mod.Close(context.Background())
+		e.cancel()
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	if e.image != nil && e.image.snap != nil {
+		a.imageStarts.Add(1)
+	}
 	a.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
@@ -165,10 +184,16 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	return &channel.ExecReply{}, nil
 }
 
-// entryPoint checks the requested export exists: _start by default.
+// entryPoint checks the requested export exists: by default _start, or
+// for a reactor built with the Go SDK, the SDK's entry that runs main.
 func entryPoint(m wazero.CompiledModule, entry string) (string, error) {
 	if entry == "" {
 		entry = "_start"
+		if _, ok := m.ExportedFunctions()[entry]; !ok {
+			if _, ok := m.ExportedFunctions()[abi.GoMainExport]; ok {
+				entry = abi.GoMainExport
+			}
+		}
 	}
 	f, ok := m.ExportedFunctions()[entry]
 	if !ok {
@@ -205,6 +230,7 @@ func moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazer
 
 func (e *execution) run(mod api.Module, entry string) {
 	defer e.agent.execs.Done()
+	defer e.agent.idle.ended()
 	defer e.agent.cfg.execLimit.release()
 	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
@@ -229,10 +255,20 @@ func (e *execution) run(mod api.Module, entry string) {
 }
 
 func (e *execution) call(mod api.Module, entry string) error {
-	if entry != "_start" {
+	if entry != "_start" && (e.image == nil || e.image.snap == nil) {
 		if init := mod.ExportedFunction("_initialize"); init != nil {
-			if _, err := init.Call(e.ctx); err != nil {
+			e.initing = true
+			_, err := init.Call(e.ctx)
+			e.initing = false
+			if err != nil {
+				if e.image != nil {
+					e.image.initFailed()
+				}
 				return err
+			}
+			if e.image != nil {
+				clean := !e.initABI && !e.stderr.wrote.Load() && !e.stdout.wrote.Load()
+				e.image.takeSnapshot(mod, clean)
 			}
 		}
 	}
@@ -262,6 +298,11 @@ func (e *execution) describe(err error) string {
 			return fmt.Sprintf("guest exited with status %d: %s", exit.ExitCode(), tail)
 		}
 		return fmt.Sprintf("guest exited with status %d", exit.ExitCode())
+	}
+	// A Go reactor that panics ends in unreachable, after printing its
+	// panic, which says more than the trap.
+	if t := panicText(e.stderr.tail()); strings.HasPrefix(t, "panic: ") {
+		return "guest trapped: " + t
 	}
 	return "guest trapped: " + err.Error()
 }

@@ -15,10 +15,14 @@ import (
 type limitedAllocator struct {
 	limit    uint64
 	pools    *memoryPools
+	image    *memImage // the memory starts as this image; nil: zeros
 	exceeded atomic.Bool
 }
 
 func (a *limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
+	if a.image != nil {
+		return a.image.newMemory(a, max)
+	}
 	return &limitedMemory{alloc: a, max: max}
 }
 

@@ -2,6 +2,7 @@ package host
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -16,6 +17,7 @@ type outputWriter struct {
 	channel uint32
 	stream  uint8
 	forward bool
+	wrote   atomic.Bool // the guest wrote something
 
 	mu   sync.Mutex
 	keep int
@@ -27,6 +29,9 @@ func newOutputWriter(m *channel.Mux, ch uint32, stream uint8, forward bool, keep
 }
 
 func (w *outputWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		w.wrote.Store(true)
+	}
 	if w.keep > 0 {
 		w.mu.Lock()
 		w.buf = append(w.buf, p...)

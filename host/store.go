@@ -25,6 +25,7 @@ import (
 type moduleStore struct {
 	runtimes *runtimes
 	cacheDir string // "" without a disk cache
+	maxImage uint64 // the largest initial memory to keep an image of
 	limit    int64  // bytes of modules kept in memory; 0 for no bound
 
 	// compileMu serialises compilations, so that the files the disk cache
@@ -42,6 +43,7 @@ type moduleStore struct {
 	cacheLoads    atomic.Int64
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
+	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
 	evictions     atomic.Int64
 }
 
@@ -51,10 +53,11 @@ type storedModule struct {
 	// compiled holds the module's code per runtime kind; the moduleStore's
 	// mu guards it, and size, refs, evicted and elem.
 	compiled [2]wazero.CompiledModule
-	err      error // why the module cannot run; kept so it is not uploaded again
-	size     int64 // what it is counted for against the store's limit
-	refs     int   // executions starting or running with it
-	evicted  bool  // out of the store: closed when refs falls to 0
+	err      error        // why the module cannot run; kept so it is not uploaded again
+	image    *moduleImage // nil: the module starts without an image
+	size     int64        // what it is counted for against the store's limit
+	refs     int          // executions starting or running with it
+	evicted  bool         // out of the store: closed when refs falls to 0
 	elem     *list.Element
 }
 
@@ -64,7 +67,7 @@ type storedModule struct {
 const compiledFactor = 4
 
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
-	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, mods: map[string]*storedModule{}}
+	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit, mods: map[string]*storedModule{}}
 	if cacheDir != "" {
 		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit}
 	}
@@ -103,20 +106,28 @@ func (s *moduleStore) count() int {
 // WebAssembly, or that imports what the agent lacks, is stored with its
 // error, which is also returned.
 func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
+	return s.addFrom(ctx, sum, b, true)
+}
+
+// addFrom is add for bytes uploaded by a client or read from disk.
+func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploaded bool) error {
 	got := sha256.Sum256(b)
 	if hex.EncodeToString(got[:]) != sum {
 		return fmt.Errorf("module upload: the bytes hash to %x, not %s", got[:8], short(sum))
 	}
-	s.uploads.Add(1)
-	s.uploadedBytes.Add(int64(len(b)))
+	if uploaded {
+		s.uploads.Add(1)
+		s.uploadedBytes.Add(int64(len(b)))
+	}
 	if m := s.acquire(sum); m != nil {
 		s.release(m)
 		return m.err
 	}
 	// Compiled at once, so that a module that cannot run is refused at
 	// upload, for the runtime most executions use.
-	stored := &storedModule{sum: sum, bytes: b}
-	compiled, err := s.compile(ctx, sum, b, unlimited)
+	code, image := newModuleImage(b, s.maxImage)
+	stored := &storedModule{sum: sum, bytes: code, image: image}
+	compiled, err := s.compile(ctx, sum, code, unlimited)
 	if err == nil {
 		err = checkImports(compiled)
 	}
@@ -130,6 +141,9 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 		stored.bytes = nil
 	}
 	stored.compiled[unlimited] = compiled
+	if stored.err == nil && uploaded {
+		s.keep(sum, b)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.mods[sum]; old != nil {
@@ -149,7 +163,7 @@ func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
 // the code compiled for each runtime kind, or, for a module kept only for
 // its error, that error.
 func (m *storedModule) weight() int64 {
-	n := int64(256 + len(m.bytes))
+	n := int64(256+len(m.bytes)) + m.image.weight()
 	if m.err != nil {
 		n += int64(len(m.err.Error()))
 	}
@@ -184,6 +198,7 @@ func (s *moduleStore) evictLocked() {
 }
 
 func (m *storedModule) closeLocked() {
+	m.image.close()
 	for i, c := range m.compiled {
 		if c != nil {
 			c.Close(context.Background())

@@ -45,6 +45,9 @@ type cliRun struct {
 func startCLI(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *testutil.SyncBuffer, *testutil.SyncBuffer) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, agentBin(t), args...)
+	// A run that outlives its bound prints its goroutines before it dies.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -232,6 +235,7 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 	if r.code != 0 {
 		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
 	}
+	t.Logf("run's summary:\n%s", r.stderr)
 	got := map[string]int64{}
 	for line := range strings.Lines(r.stdout) {
 		var e struct {

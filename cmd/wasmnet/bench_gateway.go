@@ -30,7 +30,18 @@ var (
 	goalFan64  = &goal{text: "<= 400 ms", bound: 400}
 	goalRSS    = &goal{text: "<= 12 MiB", bound: 12}
 	goalPrimes = &goal{text: "<= 2x native", ratio: true, bound: 2}
+
+	// Goals for Go guests, built as reactors (make examples builds
+	// <name>-reactor.wasm): from the issue "Go guests as fast as C guests".
+	goalPopenGo  = &goal{text: "<= 15 ms", bound: 15}
+	goalExecGo   = &goal{text: "<= 150 µs, <= 2x C", bound: 150, maxRatio: 2}
+	goalBulkGo   = &goal{text: ">= 0.60x raw", ratio: true, bound: 0.6}
+	goalRSSGo    = &goal{text: "<= 16 MiB", bound: 16}
+	goalClientGo = &goal{text: "<= 64 MiB", bound: 64}
 )
+
+// rssExecs is how many Go executions the agent of rss-go runs first.
+const rssExecs = 200
 
 func gatewayProbes() []probe {
 	return []probe{
@@ -41,10 +52,15 @@ func gatewayProbes() []probe {
 		{figures: []figure{
 			{key: "popen-go", name: "popen start to first item, Go echo", unit: "ms", limit: "raw-spawn"},
 		}, run: func(b *bench) ([]float64, error) { return b.popen("echo", false) }},
+		{figures: []figure{
+			{key: "popen-go-r", name: "popen start to first item, Go echo reactor", unit: "ms", limit: "raw-spawn", goal: goalPopenGo},
+		}, run: func(b *bench) ([]float64, error) { return b.popen("echo-reactor", false) }},
 		{figures: []figure{{key: "exec-c", name: "RemoteExec to first item, cached, C echo", unit: "µs", limit: "raw-rtt", goal: goalExec}},
 			run: func(b *bench) ([]float64, error) { return b.exec("echo-c") }},
 		{figures: []figure{{key: "exec-go", name: "RemoteExec to first item, cached, Go echo", unit: "µs", limit: "raw-rtt"}},
 			run: func(b *bench) ([]float64, error) { return b.exec("echo") }},
+		{figures: []figure{{key: "exec-go-r", name: "RemoteExec to first item, cached, Go echo reactor", unit: "µs", limit: "exec-c", goal: goalExecGo}},
+			run: func(b *bench) ([]float64, error) { return b.exec("echo-reactor") }},
 		{figures: []figure{{key: "exec-star", name: "RemoteExec to first item, cached, Starlark echo (source)", unit: "µs", limit: "raw-rtt"}},
 			run: func(b *bench) ([]float64, error) { return b.exec(starlarkEcho) }},
 		{figures: []figure{{key: "rtt-c", name: "round trip client-guest-client, C echo", unit: "µs", limit: "raw-rtt", goal: goalRTT}},
@@ -63,22 +79,40 @@ func gatewayProbes() []probe {
 			run: func(b *bench) ([]float64, error) { return b.bulk("flood-c") }},
 		{figures: []figure{{key: "bulk-go", name: "bulk 1 MiB items client to guest, Go flood", unit: "MB/s", higher: true, limit: "raw-bw"}},
 			run: func(b *bench) ([]float64, error) { return b.bulk("flood") }},
+		{figures: []figure{{key: "bulk-go-r", name: "bulk 1 MiB items client to guest, Go flood reactor", unit: "MB/s", higher: true, limit: "raw-bw", goal: goalBulkGo}},
+			run: func(b *bench) ([]float64, error) { return b.bulk("flood-reactor") }},
 		{figures: []figure{
 			{key: "fanout16", name: "16 popen gateways: create+exec+collect", unit: "ms", limit: "raw-fanout16", goal: goalFan16},
 			{key: "fanout16-term", name: "16 popen gateways: Terminate", unit: "ms"},
-		}, run: func(b *bench) ([]float64, error) { return b.fanout(16) }},
+		}, run: func(b *bench) ([]float64, error) { return b.fanout(16, "echo-c") }},
+		{figures: []figure{
+			{key: "fanout16-go", name: "16 popen gateways: create+exec+collect, Go echo reactor", unit: "ms", limit: "raw-fanout16", goal: goalFan16},
+			{key: "fanout16-go-term", name: "16 popen gateways: Terminate", unit: "ms"},
+		}, run: func(b *bench) ([]float64, error) { return b.fanout(16, "echo-reactor") }},
 		{figures: []figure{
 			{key: "fanout64", name: "64 popen gateways: create+exec+collect", unit: "ms", limit: "raw-fanout64", goal: goalFan64},
 			{key: "fanout64-term", name: "64 popen gateways: Terminate", unit: "ms"},
-		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout(64) }},
+		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout(64, "echo-c") }},
+		{figures: []figure{
+			{key: "fanout64-go", name: "64 popen gateways: create+exec+collect, Go echo reactor", unit: "ms", limit: "raw-fanout64", goal: goalFan64},
+			{key: "fanout64-go-term", name: "64 popen gateways: Terminate", unit: "ms"},
+		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout(64, "echo-reactor") }},
 		{figures: []figure{
 			{key: "rss", name: "idle agent RSS", unit: "MiB", limit: "raw-rss", goal: goalRSS},
 			{key: "rss-after-exec", name: "idle agent RSS after one C echo exec", unit: "MiB", limit: "raw-rss"},
 		}, run: (*bench).idleRSS},
+		{figures: []figure{
+			{key: "rss-go", name: fmt.Sprintf("idle agent RSS after %d Go echo reactor execs", rssExecs), unit: "MiB", limit: "raw-rss", goal: goalRSSGo},
+		}, run: (*bench).idleRSSGo},
 		{figures: []figure{{key: "primes-c", name: "primes kernel in the C guest", unit: "ms", limit: "native-primes", goal: goalPrimes}},
 			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes-c") }},
 		{figures: []figure{{key: "primes-go", name: "primes kernel in the Go guest", unit: "ms", limit: "native-primes"}},
 			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes") }},
+		{figures: []figure{{key: "primes-go-r", name: "primes kernel in the Go guest reactor", unit: "ms", limit: "native-primes"}},
+			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes-reactor") }},
+		// Last, so that it covers every figure before it.
+		{figures: []figure{{key: "client-rss", name: "client (this bench) peak RSS over the run", unit: "MiB", goal: goalClientGo}},
+			trials: 1, run: func(b *bench) ([]float64, error) { return []float64{mib(peakRSS())}, nil }},
 	}
 }
 
@@ -333,14 +367,14 @@ func (b *bench) bulk(name string) ([]float64, error) {
 	return []float64{bulkTotal / time.Since(start).Seconds() / 1e6}, nil
 }
 
-// fanout starts n popen gateways as a Group, runs the C echo guest on all,
+// fanout starts n popen gateways as a Group, runs an echo guest on all,
 // collects one item from each, and then terminates the group.
-func (b *bench) fanout(n int) ([]float64, error) {
+func (b *bench) fanout(n int, name string) ([]float64, error) {
 	live, err := b.liveGateway()
 	if err != nil {
 		return nil, err
 	}
-	m, err := b.warm(live, "echo-c")
+	m, err := b.warm(live, name)
 	if err != nil {
 		return nil, err
 	}
@@ -374,6 +408,60 @@ func (b *bench) fanout(n int) ([]float64, error) {
 		return nil, err
 	}
 	return []float64{millis(collected), millis(time.Since(start))}, nil
+}
+
+// idleRSSGo reads a fresh agent's resident memory after it ran rssExecs
+// executions of the Go echo reactor, one at a time.
+func (b *bench) idleRSSGo() ([]float64, error) {
+	live, err := b.liveGateway()
+	if err != nil {
+		return nil, err
+	}
+	m, err := b.warm(live, "echo-reactor")
+	if err != nil {
+		return nil, err
+	}
+	gw, err := b.makeGateway(b.ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer gw.Exit(context.Background())
+	for i := range rssExecs {
+		ch, err := gw.RemoteExec(b.ctx, m)
+		if err == nil {
+			err = echoOnce(b.ctx, ch, i&127)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ch.Close()
+		if err := ch.WaitClose(b.ctx); err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
+	if _, err := idleStatus(b.ctx, gw); err != nil {
+		return nil, err
+	}
+	// An agent gives freed memory back after 250 ms without executions.
+	time.Sleep(500 * time.Millisecond)
+	st, err := gw.RemoteStatus(b.ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []float64{mib(st.RSS)}, nil
+}
+
+// idleStatus waits until gw's agent runs nothing and returns its status.
+func idleStatus(ctx context.Context, gw *gateway.Gateway) (gateway.Status, error) {
+	var st gateway.Status
+	var err error
+	for range 1000 { // an execution ends just after its channel closes
+		if st, err = gw.RemoteStatus(ctx); err != nil || st.Executing == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return st, err
 }
 
 // idleRSS reads a fresh agent's resident memory after its hello, and again

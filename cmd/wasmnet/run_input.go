@@ -141,6 +141,9 @@ func (s splitter) split(ctx context.Context, path string, emit func(*chunk) erro
 		return fmt.Errorf("--input: %w", err)
 	}
 	defer f.Close()
+	// A read from a pipe or FIFO that gets no data ends when ctx does: the
+	// runtime's poller makes Close wake it.
+	defer context.AfterFunc(ctx, func() { f.Close() })()
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("--input: %w", err)
@@ -167,6 +170,9 @@ func (s splitter) split(ctx context.Context, path string, emit func(*chunk) erro
 			return s.last(path, base, buf, again, emit)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return fmt.Errorf("--input: %w", err)
 		}
 		cut := scanned + wordcount.Complete(buf[scanned:])

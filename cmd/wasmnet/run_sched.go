@@ -176,6 +176,7 @@ func (e *execution) stop() {
 // run deals the chunks from chunks (closed at the end of input; nil
 // without input) and handles events until every execution has ended.
 func (j *job) run(ctx context.Context, chunks <-chan *chunk) error {
+	defer j.endInput() // so that every sender ends, however run does
 	var pending *chunk
 	for {
 		if pending == nil && len(j.queue) > 0 {

@@ -15,8 +15,10 @@ import (
 )
 
 // starlarkBuildArgs are the go build arguments of the interpreter guest,
-// the same as the Makefile's, so that both give the same bytes.
-var starlarkBuildArgs = []string{"build", "-trimpath", "-buildvcs=false"}
+// the same as the Makefile's, so that both give the same bytes. It is a
+// reactor, so that an agent starts it from an image of the initialised
+// interpreter (RATIONALE.md, "Why are modules started from an image?").
+var starlarkBuildArgs = []string{"build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared"}
 
 // Starlark returns the path of the Starlark interpreter guest (guest/starlark)
 // built from the current sources, as make starlark builds it.

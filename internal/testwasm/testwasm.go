@@ -47,6 +47,18 @@ var builds atomic.Int64
 // with -buildmode=c-shared.
 func Go(t testing.TB, name string) string {
 	t.Helper()
+	return goBuild(t, name, name == "reactor")
+}
+
+// GoReactor is Go with -buildmode=c-shared for any example: a reactor
+// whose main the Go SDK's wasmnet_main export runs.
+func GoReactor(t testing.TB, name string) string {
+	t.Helper()
+	return goBuild(t, name, true)
+}
+
+func goBuild(t testing.TB, name string, reactor bool) string {
+	t.Helper()
 	root := Root(t)
 	dir := filepath.Join("wasm-examples", name)
 	if _, err := os.Stat(filepath.Join(root, dir, "main.go")); err != nil {
@@ -55,8 +67,10 @@ func Go(t testing.TB, name string) string {
 	goTool := requireTool(t, "go", "to build Go guests")
 
 	args := []string{"build", "-trimpath"}
-	if name == "reactor" {
+	key := "go-" + name
+	if reactor {
 		args = append(args, "-buildmode=c-shared")
+		key = "go-reactor-" + name
 	}
 
 	h := sha256.New()
@@ -66,7 +80,7 @@ func Go(t testing.TB, name string) string {
 		t.Fatalf("testwasm: hashing the sources of %s: %v", name, err)
 	}
 
-	return buildCached(t, "go-"+name, h.Sum(nil), func(out string) *exec.Cmd {
+	return buildCached(t, key, h.Sum(nil), func(out string) *exec.Cmd {
 		cmd := exec.Command(goTool, append(args, "-o", out, "./"+filepath.ToSlash(dir))...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")

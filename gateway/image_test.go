@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testwasm"
+)
+
+// imageRun runs one execution of the imagecheck guest and returns its report.
+func imageRun(t *testing.T, g *Gateway, m Module, secret, command string, opts ...ExecOption) map[string]any {
+	t.Helper()
+	ch, err := g.RemoteExec(testCtx(t), m, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Send(map[string]any{"secret": secret, "command": command}); err != nil {
+		t.Fatal(err)
+	}
+	v := receive(t, ch).(map[string]any)
+	_, err = ch.Receive(testCtx(t))
+	if command == "trap" {
+		if err == nil || !strings.Contains(err.Error(), "imagecheck: trap") {
+			t.Fatalf("trap: got %v, want the guest's panic", err)
+		}
+	}
+	ch.Close()
+	return v
+}
+
+// TestImageNeverLeaks runs a guest that writes a secret into a variable,
+// the heap and memory it grows (once returning, once trapping), and then
+// executions that look for it anywhere in their memory, as a command and
+// as a reactor restored from the agent's image of its initialised state.
+// Every reactor execution after the first also shows that the globals
+// were restored: the Go runtime keeps its stack pointer in one, and traps
+// at once when it starts from the module's initial value.
+func TestImageNeverLeaks(t *testing.T) {
+	builds := map[string]string{
+		"command": testwasm.Go(t, "imagecheck"),
+		"reactor": testwasm.GoReactor(t, "imagecheck"),
+	}
+	for name, path := range builds {
+		t.Run(name, func(t *testing.T) {
+			m, err := LoadModule(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := popen(t, "popen")
+			const secret = "image-secret-7f3a91c2"
+			for i, command := range []string{"write", "look", "trap", "look", "write", "look"} {
+				got := imageRun(t, g, m, secret, command)
+				if got["found"] != int64(0) || got["runs"] != int64(1) || got["init_runs"] != int64(1) {
+					t.Fatalf("execution %d (%s) found state of an earlier one: %v", i, command, got)
+				}
+			}
+			st, err := g.RemoteStatus(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The first reactor execution runs _initialize and is
+			// imaged; the others are restored from it.
+			if want := map[string]int64{"command": 0, "reactor": 5}[name]; st.ImageStarts != want {
+				t.Fatalf("%d executions restored from an image, want %d", st.ImageStarts, want)
+			}
+		})
+	}
+}
+
+// TestImageNotTakenWithArgs checks that a reactor asked for arguments or
+// environment runs its own _initialize, which reads them, and that an
+// execution with them does not become the image of one without.
+func TestImageNotTakenWithArgs(t *testing.T) {
+	reactor, err := LoadModule(testwasm.GoReactor(t, "sandbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := popen(t, "popen")
+	run := func(opts ...ExecOption) map[string]any {
+		ch, err := g.RemoteExec(testCtx(t), reactor, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return receive(t, ch).(map[string]any)
+	}
+	first := run(WithArgs("first-arg"))
+	second := run()
+	third := run(WithArgs("third-arg"))
+	fourth := run()
+	if a := first["args"].([]any); len(a) != 2 || a[1] != "first-arg" {
+		t.Fatalf("first execution's args: %v", a)
+	}
+	if a := second["args"].([]any); len(a) != 1 {
+		t.Fatalf("second execution sees args %v, want only the program name", a)
+	}
+	if a := third["args"].([]any); len(a) != 2 || a[1] != "third-arg" {
+		t.Fatalf("third execution's args: %v", a)
+	}
+	if a := fourth["args"].([]any); len(a) != 1 {
+		t.Fatalf("fourth execution, from the image, sees args %v", a)
+	}
+	st, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ImageStarts != 1 {
+		t.Fatalf("%d executions restored from an image, want 1 (the fourth)", st.ImageStarts)
+	}
+}
+
+// TestIdleAgentGivesMemoryBack runs guests that grow their memory to
+// about 48 MiB and checks that the agent, once idle, is back near the
+// size it had before them.
+func TestIdleAgentGivesMemoryBack(t *testing.T) {
+	m, err := LoadModule(testwasm.GoReactor(t, "imagecheck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := popen(t, "popen")
+	imageRun(t, g, m, "warm-up", "look")
+	before := idleRSS(t, g)
+	for range 3 {
+		imageRun(t, g, m, "grow", "write")
+	}
+	after := idleRSS(t, g)
+	if after > before+16<<20 {
+		t.Fatalf("idle agent RSS %d MiB after guests of 48 MiB, %d MiB before them", after>>20, before>>20)
+	}
+}
+
+// idleRSS waits until g's agent has run nothing for a second and returns
+// its RSS.
+func idleRSS(t *testing.T, g *Gateway) int64 {
+	t.Helper()
+	for range 600 {
+		st, err := g.RemoteStatus(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Executing == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	st, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RSS == 0 {
+		t.Fatal("the agent reports no RSS (no /proc?)")
+	}
+	return st.RSS
+}

@@ -1,0 +1,146 @@
+package host
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"unsafe"
+
+	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
+)
+
+// memImage is an image of linear memory in a memfd, written once. Pages
+// that are zero are left as holes, so they cost no memory. An execution
+// maps it MAP_PRIVATE: the pages it reads are shared with every other
+// execution, the pages it writes are its own copies, and unmapping them
+// gives them back to the system at once.
+type memImage struct {
+	f    *os.File // nil for an all-zero image
+	size uint64   // bytes in the file, a multiple of the system's page size
+}
+
+func newMemImage(b []byte) (*memImage, error) {
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return &memImage{}, nil
+	}
+	page := os.Getpagesize()
+	size := (len(b) + page - 1) / page * page
+	fd, err := unix.MemfdCreate("wasmnet-image", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("host: image: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "wasmnet-image")
+	if err := f.Truncate(int64(size)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("host: image: %w", err)
+	}
+	// Write runs of non-zero pages; the rest of the file reads as zeros.
+	for off := 0; off < len(b); {
+		for off < len(b) && isZero(b[off:min(off+page, len(b))]) {
+			off += page
+		}
+		end := off
+		for end < len(b) && !isZero(b[end:min(end+page, len(b))]) {
+			end += page
+		}
+		if end > off {
+			if _, err := f.WriteAt(b[off:min(end, len(b))], int64(off)); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("host: image: %w", err)
+			}
+		}
+		off = end
+	}
+	return &memImage{f: f, size: uint64(size)}, nil
+}
+
+// weight is the image's size in bytes (its holes included).
+func (img *memImage) weight() int64 { return int64(img.size) }
+
+func (img *memImage) close() {
+	if img.f != nil {
+		img.f.Close()
+	}
+}
+
+var zeroPage [64 << 10]byte
+
+func isZero(b []byte) bool {
+	for len(b) > len(zeroPage) {
+		if !bytes.Equal(b[:len(zeroPage)], zeroPage[:]) {
+			return false
+		}
+		b = b[len(zeroPage):]
+	}
+	return bytes.Equal(b, zeroPage[:len(b)])
+}
+
+// newMemory maps a fresh memory for one instance: the image, then zeros,
+// reserved up to the instance's limit so that it never moves when it grows.
+func (img *memImage) newMemory(a *limitedAllocator, max uint64) experimental.LinearMemory {
+	page := uint64(os.Getpagesize())
+	reserve := (min(a.limit, max) + page - 1) / page * page
+	reserve = max64(reserve, img.size)
+	m, err := unix.Mmap(-1, 0, int(reserve), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err == nil && img.size > 0 {
+		_, err = unix.MmapPtr(int(img.f.Fd()), 0, unsafe.Pointer(unsafe.SliceData(m)), uintptr(img.size),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		if err != nil {
+			unix.Munmap(m)
+		}
+	}
+	if err != nil {
+		// Out of address space: copy the image into an ordinary memory.
+		return &copiedMemory{limitedMemory: limitedMemory{alloc: a, max: max}, img: img}
+	}
+	return &mappedMemory{alloc: a, max: max, mapping: m}
+}
+
+func max64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// mappedMemory is a linear memory in a mapping of its own.
+type mappedMemory struct {
+	alloc   *limitedAllocator
+	max     uint64
+	mapping []byte
+}
+
+func (m *mappedMemory) Reallocate(size uint64) []byte {
+	if size > m.alloc.limit || size > m.max || size > uint64(len(m.mapping)) {
+		m.alloc.exceeded.Store(true)
+		return nil
+	}
+	return m.mapping[:size]
+}
+
+func (m *mappedMemory) Free() {
+	if m.mapping != nil {
+		unix.Munmap(m.mapping)
+		m.mapping = nil
+	}
+}
+
+// copiedMemory is an ordinary memory that starts with a copy of an image.
+type copiedMemory struct {
+	limitedMemory
+	img    *memImage
+	filled bool
+}
+
+func (m *copiedMemory) Reallocate(size uint64) []byte {
+	b := m.limitedMemory.Reallocate(size)
+	if b != nil && !m.filled && m.img.f != nil {
+		m.img.f.ReadAt(b[:min(uint64(len(b)), m.img.size)], 0)
+		m.filled = true
+	}
+	return b
+}

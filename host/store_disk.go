@@ -1,0 +1,97 @@
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Module bytes on disk: an agent with a compilation cache also keeps every
+// module it was sent, by sha256, so that the next agent process on the
+// machine (every popen gateway is one) does not need the client to send
+// the bytes again (RATIONALE.md, "Why does an agent keep modules on
+// disk?"). A file is only ever used after its bytes hash to its name.
+
+// modulesDir is under the compilation cache, beside wazero's own folder.
+const modulesDir = "modules"
+
+// maxStoredModule bounds what an agent reads back from disk.
+const maxStoredModule = 1 << 30
+
+func (s *moduleStore) modulePath(sum string) (string, bool) {
+	if s.cacheDir == "" || len(sum) != 64 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(sum); err != nil {
+		return "", false
+	}
+	return filepath.Join(s.cacheDir, modulesDir, sum+".wasm"), true
+}
+
+// fromDisk loads, checks and stores a module kept on disk by an earlier
+// agent, and returns it acquired; or returns nil.
+func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
+	path, ok := s.modulePath(sum)
+	if !ok {
+		return nil
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > maxStoredModule {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > maxStoredModule {
+		return nil
+	}
+	if err := s.addFrom(ctx, sum, b, false); err != nil {
+		if m := s.acquire(sum); m != nil {
+			return m // a module that cannot run, refused as from a client
+		}
+		// The bytes do not hash to sum: drop the file, so that the
+		// upload that follows replaces it.
+		os.Remove(path)
+		return nil
+	}
+	s.diskLoads.Add(1)
+	return s.acquire(sum)
+}
+
+// keep writes an uploaded module to disk, atomically; a failure only
+// means the next agent asks for the bytes. It holds compileMu, so that no
+// compilation sees the file appear (diskCache tells a compilation from a
+// cache load by the files it adds). The files count against the disk
+// cache's limit like wazero's.
+func (s *moduleStore) keep(sum string, b []byte) error {
+	s.compileMu.Lock()
+	defer s.compileMu.Unlock()
+	path, ok := s.modulePath(sum)
+	if !ok {
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("host: keep module: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
+	if err != nil {
+		return fmt.Errorf("host: keep module: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("host: keep module: %w", err)
+	}
+	if s.disk != nil {
+		s.disk.trim()
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+// Command imagecheck is a test guest for instance images: it reports what
+// it finds of earlier executions in its variables and anywhere in its
+// linear memory, then does what it is told. Build it as a command or as a
+// reactor (-buildmode=c-shared); the tests run both.
+//
+// It receives a secret string and a command, and sends back a map:
+// "runs" and "init_runs" (1 in a fresh instance), "found" (how many
+// copies of the secret, xor-masked, it found in memory that it did not
+// write itself in this execution). Then, for "write", it writes the
+// masked secret into a package variable and a 16 MiB heap buffer (the
+// memory grows for it) and returns; for "trap" it does so and panics.
+package main
+
+import (
+	"bytes"
+	"unsafe"
+
+	"github.com/wasmnet/wasmnet/guest"
+)
+
+var (
+	runs     int
+	initRuns int
+	kept     []byte // the masked secret, left in memory by "write"
+	big      []byte
+)
+
+func init() { initRuns++ }
+
+const mask = 0x5a
+
+func main() {
+	ch := guest.Channel()
+	runs++
+	var req struct {
+		Secret  string `msgpack:"secret"`
+		Command string `msgpack:"command"`
+	}
+	if err := ch.ReceiveInto(&req); err != nil {
+		panic(err)
+	}
+	masked := make([]byte, len(req.Secret))
+	for i := range masked {
+		masked[i] = req.Secret[i] ^ mask
+	}
+	// Grow the heap past where the last execution wrote, then look at
+	// everything below its end.
+	probe := make([]byte, 24<<20)
+	probe[len(probe)-1] = 1
+	last := unsafe.Pointer(&probe[len(probe)-1])
+	end := uintptr(last)
+	const start = 4096
+	// Linear memory from address 4096 (below it Go keeps nothing) up to
+	// the probe's end, reached from a real pointer.
+	mem := unsafe.Slice((*byte)(unsafe.Add(last, -int(end-start))), end-start)
+	own := uintptr(unsafe.Pointer(&masked[0]))
+	found := 0
+	for off := 0; ; {
+		i := bytes.Index(mem[off:], masked)
+		if i < 0 {
+			break
+		}
+		if uintptr(start+off+i) != own {
+			found++
+		}
+		off += i + 1
+	}
+	if err := ch.Send(map[string]any{"runs": runs, "init_runs": initRuns, "found": found}); err != nil {
+		panic(err)
+	}
+	switch req.Command {
+	case "write", "trap":
+		kept = masked
+		big = make([]byte, 16<<20)
+		for i := 0; i+len(masked) <= len(big); i += 1 << 20 {
+			copy(big[i:], masked)
+		}
+		if req.Command == "trap" {
+			panic("imagecheck: trap after writing the secret")
+		}
+	}
+	probe = nil
+}
