@@ -18,8 +18,9 @@ type Config struct {
 	// KeepAliveTimeout how long the peer may be silent before it is taken
 	// for gone (default 3 x KeepAlive). A timeout alone pings nothing: it
 	// is announced in the hello, and the peer pings at least four times
-	// per timeout. Zero disables both, which suits a pipe to a local
-	// process that ends with its parent.
+	// per timeout. When both sides enforce one, each enforces the shorter,
+	// so that both notice a cut link alike. Zero disables both, which
+	// suits a pipe to a local process that ends with its parent.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
 	// AcceptBacklog is how many channels the peer opened may wait for

@@ -143,7 +143,7 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 	m.lastRecv.Store(time.Now().UnixNano())
 	m.loops.Add(1)
 	go m.readLoop()
-	if m.pingEvery() > 0 || cfg.KeepAliveTimeout > 0 {
+	if m.pingEvery() > 0 || m.timeout() > 0 {
 		m.loops.Add(1)
 		go m.keepAlive()
 	}

@@ -131,12 +131,13 @@ func TestSSHConcurrentBootstraps(t *testing.T) {
 	s.ClientHome(t, true, true)
 	spec := "ssh=" + s.User + "@" + s.Addr()
 	const n = 4
+	agent := standinAgent(t) // built now, not in the timed part
 	errs := make(chan error, n)
 	for range n {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			l, _, err := dialSSHReport(ctx, sshSpec(t, spec), standinAgent(t), nil)
+			l, _, err := dialSSHReport(ctx, sshSpec(t, spec), agent, nil)
 			if err != nil {
 				errs <- err
 				return
