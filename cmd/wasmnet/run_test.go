@@ -154,9 +154,12 @@ func TestRunGuestPanic(t *testing.T) {
 	}
 }
 
+// TestRunTimeout: --timeout ends a run whose guests never end. (A guest
+// that waits for input, such as sleeper, ends at the end of its input,
+// which run now gives by a half-close; spin computes forever.)
 func TestRunTimeout(t *testing.T) {
 	start := time.Now()
-	_, stderr, code := wasmnet(t, "run", "-g", "2*popen", "--timeout", "500ms", testwasm.Go(t, "sleeper"))
+	_, stderr, code := wasmnet(t, "run", "-g", "2*popen", "--timeout", "500ms", testwasm.Go(t, "spin"))
 	if code != 1 || !strings.Contains(stderr, "timed out") {
 		t.Fatalf("exit status %d, want 1 and a timeout\n%s", code, stderr)
 	}
