@@ -204,8 +204,10 @@ func attackAgent(t *testing.T, conn io.ReadWriter) channel.Status {
 		w.Write(rawFrame(6, channel.KindStatus, 4, nil))
 		written <- w.Flush()
 	}()
+	// Requests are served concurrently, so the answers may come in any
+	// order: read until all four are in.
 	answers := map[uint32][]byte{}
-	for answers[4] == nil {
+	for len(answers) < 4 {
 		var h [10]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
 			t.Fatalf("reading the agent: %v (answers so far: %d)", err, len(answers))
