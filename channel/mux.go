@@ -200,13 +200,9 @@ func (m *Mux) fail(err error) {
 		m.wdata.Broadcast()
 		m.wspace.Broadcast()
 		m.wmu.Unlock()
-		if !errors.Is(err, ErrMuxClosed) {
-			m.conn.Close()
-		} else {
-			// The writer flushes and closes; a peer that does not read
-			// must not hold us forever.
-			time.AfterFunc(time.Second, func() { m.conn.Close() })
-		}
+		// Waiters learn of the end before the conn is closed: closing an
+		// arbitrary conn may block (an SSH session on a dead link waits
+		// behind its stuck writer).
 		m.mu.Lock()
 		chans := m.chans
 		m.chans = map[uint32]*Channel{}
@@ -218,6 +214,13 @@ func (m *Mux) fail(err error) {
 		}
 		for _, reply := range calls {
 			reply <- response{err: &connLostError{err}}
+		}
+		if !errors.Is(err, ErrMuxClosed) {
+			m.conn.Close()
+		} else {
+			// The writer flushes and closes; a peer that does not read
+			// must not hold us forever.
+			time.AfterFunc(time.Second, func() { m.conn.Close() })
 		}
 	})
 }
