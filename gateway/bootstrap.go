@@ -212,7 +212,7 @@ func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, ag
 	pr, pw := io.Pipe()
 	go pump(pw, &startCheckReader{r: b.out, check: w.startCheck("ssh "+name, stderr)})
 	l := &link{
-		conn: &sessionConn{r: pr, w: stdin},
+		conn: &sessionConn{r: pr, w: stdin, cut: client.Close},
 		wait: w.wait,
 		kill: func() error {
 			sess.Signal(ssh.SIGKILL)
@@ -405,13 +405,35 @@ func pump(pw *io.PipeWriter, r io.Reader) {
 type sessionConn struct {
 	r *io.PipeReader
 	w io.WriteCloser
+	// cut ends the whole SSH connection: the last resort when the
+	// session's own close cannot be sent.
+	cut func() error
 }
+
+// sessionCloseGrace is how long closing a session may wait for the SSH
+// connection to take its close message. A write stuck on a dead link (the
+// peer's window full, the kernel's send buffer full) holds the channel's
+// write lock; the close waits behind it for as long as TCP retransmits,
+// which is many minutes.
+const sessionCloseGrace = 5 * time.Second
 
 func (c *sessionConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *sessionConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// Close closes the session's stdin, and cuts the SSH connection when that
+// cannot be done in sessionCloseGrace: a connection whose writes are stuck
+// that long is as good as lost for every session on it.
 func (c *sessionConn) Close() error {
 	c.r.Close()
-	return c.w.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.w.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(sessionCloseGrace):
+		c.cut()
+		return <-done
+	}
 }
 
 // agentFile is an agent binary's sha256 and, once needed, its gzip form.
