@@ -408,6 +408,11 @@ type sessionConn struct {
 	// cut ends the whole SSH connection: the last resort when the
 	// session's own close cannot be sent.
 	cut func() error
+
+	// The mux's writer and the gateway's watch may both close the conn;
+	// x/crypto/ssh's CloseWrite is not safe for concurrent use.
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // sessionCloseGrace is how long closing a session may wait for the SSH
@@ -424,16 +429,18 @@ func (c *sessionConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 // cannot be done in sessionCloseGrace: a connection whose writes are stuck
 // that long is as good as lost for every session on it.
 func (c *sessionConn) Close() error {
-	c.r.Close()
-	done := make(chan error, 1)
-	go func() { done <- c.w.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(sessionCloseGrace):
-		c.cut()
-		return <-done
-	}
+	c.closeOnce.Do(func() {
+		c.r.Close()
+		done := make(chan error, 1)
+		go func() { done <- c.w.Close() }()
+		select {
+		case c.closeErr = <-done:
+		case <-time.After(sessionCloseGrace):
+			c.cut()
+			c.closeErr = <-done
+		}
+	})
+	return c.closeErr
 }
 
 // agentFile is an agent binary's sha256 and, once needed, its gzip form.
