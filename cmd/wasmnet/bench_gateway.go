@@ -156,6 +156,16 @@ func (b *bench) warm(gw *gateway.Gateway, name string) (gateway.Module, error) {
 	return m, nil
 }
 
+// warmOnLive warms module name on the live gateway, so that a new agent
+// finds its compiled code in the disk cache.
+func (b *bench) warmOnLive(name string) (gateway.Module, error) {
+	live, err := b.liveGateway()
+	if err != nil {
+		return gateway.Module{}, err
+	}
+	return b.warm(live, name)
+}
+
 // echoOnce sends one small integer and waits for it to come back.
 func echoOnce(ctx context.Context, ch *channel.Channel, v int) error {
 	if err := ch.Send(v); err != nil {
@@ -175,11 +185,7 @@ func echoOnce(ctx context.Context, ch *channel.Channel, v int) error {
 // the module's compiled code coming from the disk cache; with exit, also
 // Exit until the agent has been reaped.
 func (b *bench) popen(name string, exit bool) ([]float64, error) {
-	live, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(live, name)
+	m, err := b.warmOnLive(name)
 	if err != nil {
 		return nil, err
 	}
@@ -370,11 +376,7 @@ func (b *bench) bulk(name string) ([]float64, error) {
 // fanout starts n popen gateways as a Group, runs an echo guest on all,
 // collects one item from each, and then terminates the group.
 func (b *bench) fanout(n int, name string) ([]float64, error) {
-	live, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(live, name)
+	m, err := b.warmOnLive(name)
 	if err != nil {
 		return nil, err
 	}
@@ -413,11 +415,7 @@ func (b *bench) fanout(n int, name string) ([]float64, error) {
 // idleRSSGo reads a fresh agent's resident memory after it ran rssExecs
 // executions of the Go echo reactor, one at a time.
 func (b *bench) idleRSSGo() ([]float64, error) {
-	live, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(live, "echo-reactor")
+	m, err := b.warmOnLive("echo-reactor")
 	if err != nil {
 		return nil, err
 	}
@@ -467,11 +465,7 @@ func idleStatus(ctx context.Context, gw *gateway.Gateway) (gateway.Status, error
 // idleRSS reads a fresh agent's resident memory after its hello, and again
 // once it has run the C echo guest to its end.
 func (b *bench) idleRSS() ([]float64, error) {
-	live, err := b.liveGateway()
-	if err != nil {
-		return nil, err
-	}
-	m, err := b.warm(live, "echo-c")
+	m, err := b.warmOnLive("echo-c")
 	if err != nil {
 		return nil, err
 	}
