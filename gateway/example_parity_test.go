@@ -8,13 +8,14 @@ import (
 	"slices"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/gateway/inproc"
 )
 
 // ReceiveItem names the gateway of every item and ends each channel with
 // one End entry, as execnet's make_receive_queue(endmarker).
 func ExampleMultiChannel_ReceiveItem() {
 	ctx := context.Background()
-	group := gateway.NewGroup()
+	group := gateway.NewGroup(gateway.WithGatewayOptions(inproc.Transport()))
 	defer group.Terminate(5e9)
 	if _, err := group.MakeGateways(ctx, "inproc//id=a", "inproc//id=b"); err != nil {
 		log.Fatal(err)
@@ -50,7 +51,7 @@ func ExampleMultiChannel_ReceiveItem() {
 // guest's loop over the channel ends, then it sends the sum.
 func Example_closeSend() {
 	ctx := context.Background()
-	gw, err := gateway.Make(ctx, "inproc")
+	gw, err := gateway.Make(ctx, "inproc", inproc.Transport())
 	if err != nil {
 		log.Fatal(err)
 	}

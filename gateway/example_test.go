@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"slices"
 	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/gateway/inproc"
+	"github.com/wasmnet/wasmnet/host"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -26,12 +29,13 @@ func load(name string) gateway.Module {
 	return m
 }
 
-// The examples use "inproc" gateways, an agent on a goroutine of this
-// process; "popen" or "ssh=host" work the same way.
+// The examples use "inproc" gateways, an agent on goroutines of this
+// process that gateway/inproc adds; "popen" or "ssh=host" work the same way
+// without it.
 
 func ExampleMake() {
 	ctx := context.Background()
-	gw, err := gateway.Make(ctx, "inproc//id=local")
+	gw, err := gateway.Make(ctx, "inproc//id=local", inproc.Transport())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,9 +44,29 @@ func ExampleMake() {
 	// Output: local inproc
 }
 
+// NewClient runs a gateway over any stream that reaches an agent: here a
+// pipe to an agent this process serves; a net.Conn to `wasmnet serve
+// --insecure-plain` or an SSH channel work the same way.
+func ExampleNewClient() {
+	ctx := context.Background()
+	clientEnd, agentEnd := net.Pipe()
+	served := make(chan error, 1)
+	go func() { served <- host.Serve(ctx, agentEnd, host.NewConfig().WithVersion("v1.2.3")) }()
+	gw, err := gateway.NewClient(ctx, clientEnd, gateway.WithID("piped"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(gw.ID(), gw.Info().Version)
+	gw.Exit(ctx)
+	fmt.Println(<-served)
+	// Output:
+	// piped v1.2.3
+	// <nil>
+}
+
 func ExampleGateway_RemoteExec() {
 	ctx := context.Background()
-	gw, err := gateway.Make(ctx, "inproc")
+	gw, err := gateway.Make(ctx, "inproc", inproc.Transport())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -60,7 +84,7 @@ func ExampleGateway_RemoteExec() {
 
 func ExampleGroup() {
 	ctx := context.Background()
-	group := gateway.NewGroup()
+	group := gateway.NewGroup(gateway.WithGatewayOptions(inproc.Transport()))
 	defer group.Terminate(5 * time.Second)
 	if _, err := group.MakeGateways(ctx, "2*inproc", "inproc//id=extra"); err != nil {
 		log.Fatal(err)
@@ -76,7 +100,7 @@ func ExampleGroup() {
 
 func ExampleMultiChannel() {
 	ctx := context.Background()
-	group := gateway.NewGroup()
+	group := gateway.NewGroup(gateway.WithGatewayOptions(inproc.Transport()))
 	defer group.Terminate(5 * time.Second)
 	if _, err := group.MakeGateways(ctx, "3*inproc"); err != nil {
 		log.Fatal(err)
@@ -107,4 +131,23 @@ func ExampleMultiChannel() {
 	// gw0 map[be:2 not:1 or:1 to:2]
 	// gw1 map[be:2 not:1 or:1 to:2]
 	// gw2 map[be:2 not:1 or:1 to:2]
+}
+
+// Source runs a program on a gateway with one call, as execnet's
+// gw.remote_exec("...") does.
+func ExampleSource() {
+	ctx := context.Background()
+	gw, err := gateway.Make(ctx, "inproc", inproc.Transport())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Exit(ctx)
+	ch, err := gw.RemoteExec(ctx, gateway.Source("channel.send(channel.receive() * 2)"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ch.Send(21)
+	v, err := ch.Receive(ctx)
+	fmt.Println(v, err)
+	// Output: 42 <nil>
 }

@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/buildinfo"
 	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
@@ -47,18 +47,21 @@ type Gateway struct {
 // Make starts or reaches the agent that spec names and exchanges hellos
 // with it. ctx bounds only that start.
 func Make(ctx context.Context, spec string, opts ...Option) (*Gateway, error) {
-	sp, err := ParseSpec(spec)
+	cfg := newMakeConfig(opts)
+	sp, err := parseSpec(spec, cfg.transports)
 	if err != nil {
 		return nil, err
 	}
-	var cfg makeConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	return makeGateway(ctx, sp, &cfg)
+	return makeGateway(ctx, sp, cfg)
 }
 
 func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error) {
+	return newGateway(ctx, sp, cfg, func() (*link, time.Duration, error) { return openLink(ctx, sp, cfg) })
+}
+
+// newGateway opens a link with open and exchanges hellos over it: the one
+// way every gateway, from a spec or from NewClient, starts.
+func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*link, time.Duration, error)) (*Gateway, error) {
 	id := sp.ID
 	if id == "" {
 		id = cfg.id
@@ -72,7 +75,7 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	}
 	start := time.Now()
 	tr.Printf("gateway %s: starting %s", id, sp)
-	g, err := startGateway(ctx, id, sp, cfg, tr)
+	g, err := startGateway(ctx, id, sp, cfg, tr, open)
 	if err != nil {
 		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
 		return nil, err
@@ -82,9 +85,9 @@ func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error
 	return g, nil
 }
 
-// startGateway opens sp's transport and exchanges hellos over it.
-func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *trace.Tracer) (*Gateway, error) {
-	l, keepAlive, err := openLink(ctx, sp, cfg)
+// startGateway opens the link and exchanges hellos over it.
+func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *trace.Tracer, open func() (*link, time.Duration, error)) (*Gateway, error) {
+	l, keepAlive, err := open()
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +107,7 @@ func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *
 		KeepAlive: keepAlive,
 		Handler:   channel.HandlerFunc(g.serve),
 		Owner:     g,
-		Info:      channel.Info{Version: moduleVersion()},
+		Info:      channel.Info{Version: buildinfo.ModuleVersion()},
 	})
 	if err != nil {
 		l.kill()
@@ -119,28 +122,14 @@ func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *
 	return g, nil
 }
 
+// networkKeepAlive is the keepalive of gateways that reach their agent over
+// a network (ssh=, socket=), where a link may die without a word; a local
+// process's end is seen at once.
+const networkKeepAlive = 5 * time.Second
+
 // helloTimeout bounds the wait for an agent's hello once its transport is
 // up; generous, for agents under emulation or on loaded hosts.
 const helloTimeout = time.Minute
-
-// moduleVersion is the version of the wasmnet module this program was
-// built from, as the Go toolchain recorded it: what a client says in its
-// hello and what an in-process agent reports.
-func moduleVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	for _, dep := range info.Deps {
-		if dep.Path == "github.com/wasmnet/wasmnet" {
-			return dep.Version
-		}
-	}
-	if v := info.Main.Version; info.Main.Path == "github.com/wasmnet/wasmnet" && v != "" {
-		return v
-	}
-	return "dev"
-}
 
 // openLink starts the transport sp names, and says what keepalive suits it.
 func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {
@@ -154,22 +143,23 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		}
 		return openViaLink(ctx, sp, hop, cfg)
 	}
+	if dial, ok := cfg.transports[sp.Type]; ok {
+		l, err := dialTransport(ctx, sp, dial)
+		return l, 0, err
+	}
 	switch sp.Type {
 	case "popen":
 		l, err := startPopen(ctx, sp, cfg)
-		return l, 0, err
-	case "inproc":
-		l, err := startInProcess(ctx, sp)
 		return l, 0, err
 	case "exec":
 		l, err := startExec(ctx, sp)
 		return l, 0, err
 	case "ssh":
 		l, _, err := dialSSHPooled(ctx, sp, agentBinaries(cfg), nil, cfg.sshPool)
-		return l, 5 * time.Second, err
+		return l, networkKeepAlive, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, nil)
-		return l, 5 * time.Second, err
+		return l, networkKeepAlive, err
 	}
 	return nil, 0, fmt.Errorf("gateway: spec %s: %s gateways are not supported yet", sp, sp.Type)
 }

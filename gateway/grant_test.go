@@ -94,7 +94,7 @@ type attacker struct {
 
 func newAttacker(t *testing.T, g grantTree, readOnly bool) *attacker {
 	t.Helper()
-	gw, err := Make(testCtx(t), "inproc", WithOutput(&testutil.SyncBuffer{}))
+	gw, err := Make(testCtx(t), "inproc", withInproc(), WithOutput(&testutil.SyncBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}

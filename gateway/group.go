@@ -106,8 +106,9 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 		return nil, errors.New("gateway: group: no spec given")
 	}
 	sps := make([]Spec, len(expanded))
+	transports := newMakeConfig(g.opts).transports
 	for i, s := range expanded {
-		if sps[i], err = ParseSpec(s); err != nil {
+		if sps[i], err = parseSpec(s, transports); err != nil {
 			return nil, err
 		}
 	}
@@ -212,15 +213,12 @@ func (g *Group) start(ctx context.Context, sp Spec, id string, hop func(id strin
 	if sp.Via != "" && hop(sp.Via) == nil {
 		return nil, fmt.Errorf("via=%s: the group has no gateway %q", sp.Via, sp.Via)
 	}
-	var cfg makeConfig
-	for _, o := range g.opts {
-		o(&cfg)
-	}
+	cfg := newMakeConfig(g.opts)
 	cfg.id = id
 	cfg.via = hop
 	cfg.sshPool = g.sshPool
 	sp.ID = id
-	return makeGateway(ctx, sp, &cfg)
+	return makeGateway(ctx, sp, cfg)
 }
 
 // reserve assigns ids to sps, checking explicit ones for duplicates among

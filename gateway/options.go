@@ -71,6 +71,16 @@ type makeConfig struct {
 	trace     *trace.Tracer
 	traceSet  bool
 	sshPool   *sshPool // a Group's shared SSH connections; nil: none
+	// transports maps the spec types WithTransport added to their dialers.
+	transports map[string]DialFunc
+}
+
+func newMakeConfig(opts []Option) *makeConfig {
+	var cfg makeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &cfg
 }
 
 // WithOutput sends guests' stdout and stderr lines, tagged with gateway and
@@ -85,8 +95,8 @@ func WithOutput(w io.Writer) Option { return func(c *makeConfig) { c.output = w 
 func WithAgentPath(path string) Option { return func(c *makeConfig) { c.agentPath = path } }
 
 // WithKeepAlive pings the agent at this interval and takes it for dead
-// after three silent intervals. The default is 5 s for network gateways and
-// none for local processes.
+// after three silent intervals. The default is 5 s for network gateways
+// (networkKeepAlive) and none for local processes.
 func WithKeepAlive(d time.Duration) Option { return func(c *makeConfig) { c.keepAlive = d } }
 
 // WithTrace writes the gateway's debug trace (lifecycle, requests, channel

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-
-	"github.com/wasmnet/wasmnet/host"
 )
 
 // startPopen starts a local agent process, `wasmnet agent`, speaking the
@@ -51,28 +48,4 @@ func localAgent(sp Spec, cfg *makeConfig) (string, error) {
 		return p, nil
 	}
 	return "", errors.New("gateway: popen: no wasmnet agent binary: put wasmnet on PATH, set $WASMNET_AGENT, or pass //agent=PATH")
-}
-
-// startInProcess runs an agent on a goroutine of this process, joined by a
-// pipe: the transport of tests and examples, with nothing to install.
-func startInProcess(ctx context.Context, sp Spec) (*link, error) {
-	clientEnd, agentEnd := net.Pipe()
-	served := make(chan error, 1)
-	agentCtx, stop := context.WithCancel(context.Background())
-	go func() {
-		served <- host.Serve(agentCtx, agentEnd, host.NewConfig().WithVersion(moduleVersion()))
-	}()
-	w := newWaiter(func() error {
-		err := <-served
-		stop()
-		return err
-	})
-	return &link{
-		conn: clientEnd,
-		wait: w.wait,
-		kill: func() error {
-			stop()
-			return clientEnd.Close()
-		},
-	}, nil
 }

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -122,25 +120,4 @@ func TestStarlarkExampleCallback(t *testing.T) {
 		}
 		mu.Unlock()
 	}
-}
-
-// ExampleSource runs source on a gateway with one call, as execnet's
-// gw.remote_exec("...") does.
-func ExampleSource() {
-	ctx := context.Background()
-	gw, err := Make(ctx, "inproc")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer gw.Exit(ctx)
-	ch, err := gw.RemoteExec(ctx, Source("channel.send(channel.receive() * 2)"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	ch.Send(21)
-	v, err := ch.Receive(ctx)
-	fmt.Println(v, err)
-	// Output: 42 <nil>
 }

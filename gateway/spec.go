@@ -10,8 +10,28 @@ import (
 // Spec is a parsed gateway specification, the string form of which is
 // type[=value]//key[=value]//... as in execnet: "popen", "popen//id=w1",
 // "ssh=build@10.0.0.7:22//chdir=/tmp/w//env:LANG=C", "exec=qemu-aarch64-static wasmnet agent".
+//
+// The types:
+//
+//   - popen: a local `wasmnet agent` process on stdin and stdout (agent=PATH).
+//   - ssh=[USER@]HOST[:PORT]: the agent on a host reached by SSH, uploaded
+//     there first when the host lacks that build (identity=, known_hosts=,
+//     insecure_ignore_host_key, agent=, connect_timeout=).
+//   - socket=HOST[:PORT]: one agent of a `wasmnet serve` server (identity=,
+//     known_hosts=, insecure_ignore_host_key, insecure_plain,
+//     connect_timeout=).
+//   - exec=COMMAND: any command that runs an agent on its stdio, such as
+//     "qemu-aarch64-static wasmnet agent".
+//   - inproc: an agent on goroutines of this process, joined by a pipe, for
+//     tests and examples. It is not built in, so that clients need not link
+//     the agent: gateway/inproc adds it (inproc.Transport), and so does
+//     the wasmnet command. WithTransport adds types of one's own the same way.
+//
+// Every type takes id=, chdir=DIR (the agent's working directory, created if
+// missing), env:NAME=VALUE and via=ID (reach the agent through the agent of
+// gateway ID of the same group, as ssh -J; not for inproc).
 type Spec struct {
-	Type  string // popen, ssh, socket or exec
+	Type  string // popen, ssh, socket, exec, or a type given to WithTransport
 	Value string // what follows "type=": the host for ssh and socket, the command for exec
 	ID    string // the gateway id; empty means one is chosen (gw0, gw1, ...)
 	Chdir string // the agent's working directory, created if missing
@@ -29,12 +49,16 @@ var keysByType = map[string][]string{
 	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout"},
 	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout"},
 	"exec":   {},
-	"inproc": {},
 }
 
 // ParseSpec parses a gateway specification. An unknown type or key, a
-// repeated key or a missing type is an error that names it.
-func ParseSpec(s string) (Spec, error) {
+// repeated key or a missing type is an error that names it. The types are
+// the built-in ones; Make and Group also know those given to WithTransport.
+func ParseSpec(s string) (Spec, error) { return parseSpec(s, nil) }
+
+// parseSpec is ParseSpec that also knows the types of transports, which
+// take the common keys only and a value only if their dialer does.
+func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 	parts := strings.Split(s, "//")
 	head := parts[0]
 	if head == "" {
@@ -42,12 +66,19 @@ func ParseSpec(s string) (Spec, error) {
 	}
 	var sp Spec
 	sp.Type, sp.Value, _ = strings.Cut(head, "=")
-	allowed, ok := keysByType[sp.Type]
-	if !ok {
+	allowed, builtIn := keysByType[sp.Type]
+	_, added := transports[sp.Type]
+	switch {
+	case builtIn && added:
+		return Spec{}, fmt.Errorf("gateway: spec %q: WithTransport cannot replace the built-in type %q", s, sp.Type)
+	case !builtIn && !added && sp.Type == "inproc":
+		return Spec{}, fmt.Errorf("gateway: spec %q: inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions", s)
+	case !builtIn && !added:
 		return Spec{}, fmt.Errorf("gateway: spec %q: unknown gateway type %q (want popen, ssh, socket or exec)", s, sp.Type)
-	}
-	if err := sp.checkValue(); err != nil {
-		return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+	case builtIn:
+		if err := sp.checkValue(); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+		}
 	}
 	seen := map[string]bool{}
 	for _, part := range parts[1:] {
@@ -68,7 +99,7 @@ func ParseSpec(s string) (Spec, error) {
 
 func (sp *Spec) checkValue() error {
 	switch sp.Type {
-	case "popen", "inproc":
+	case "popen":
 		if sp.Value != "" {
 			return fmt.Errorf("%s takes no value", sp.Type)
 		}

@@ -29,10 +29,10 @@ func openViaLink(ctx context.Context, sp Spec, hop *Gateway, cfg *makeConfig) (*
 	switch sp.Type {
 	case "ssh":
 		l, err := dialSSH(ctx, sp, agentBinaries(cfg), hop.dialThrough)
-		return l, 5 * time.Second, err
+		return l, networkKeepAlive, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, hop.dialThrough)
-		return l, 5 * time.Second, err
+		return l, networkKeepAlive, err
 	case "popen":
 		l, err := hop.runThrough(ctx, []string{selfAgent, "agent"}, sp.Env, sp.Chdir)
 		return l, 0, err

@@ -93,7 +93,7 @@ func TestWorkerOutlivesHandleLimit(t *testing.T) {
 	}
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprintf("keep=%v", keep), func(t *testing.T) {
-			g, err := Make(testCtx(t), "inproc", WithOutput(&testutil.SyncBuffer{}))
+			g, err := Make(testCtx(t), "inproc", withInproc(), WithOutput(&testutil.SyncBuffer{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestWorkerMillionTasks(t *testing.T) {
 	if !*longTests {
 		t.Skip("long test: run with -long or WASMNET_LONG=1")
 	}
-	g, err := Make(testCtx(t), "inproc", WithOutput(&testutil.SyncBuffer{}))
+	g, err := Make(testCtx(t), "inproc", withInproc(), WithOutput(&testutil.SyncBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestWorkerMillionTasks(t *testing.T) {
 // it may cannot take one more; the channel is then closed with an error,
 // so the client waiting on it does not wait forever.
 func TestHandleLimitRefusalClosesBothSides(t *testing.T) {
-	g, err := Make(testCtx(t), "inproc", WithOutput(&testutil.SyncBuffer{}))
+	g, err := Make(testCtx(t), "inproc", withInproc(), WithOutput(&testutil.SyncBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/gateway/inproc"
 )
 
 // fleetFlags are the gateway flags of run, rsync and status: -g SPEC,
@@ -45,8 +46,10 @@ func (f *fleetFlags) list() ([]string, error) {
 	return out, nil
 }
 
-// group returns a new group bounded by --max-gateways.
+// group returns a new group bounded by --max-gateways. It knows inproc
+// specs, as the binary links the agent anyway.
 func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
+	opts = append(opts, inproc.Transport())
 	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
 		gateway.WithMaxParallel(f.maxParallel))
 }
