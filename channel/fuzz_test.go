@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // FuzzValue checks that decoding any bytes either fails cleanly or yields a
@@ -120,12 +122,12 @@ func FuzzHello(f *testing.F) {
 // body the peers exchange, the way host and gateway decode them.
 func FuzzBody(f *testing.F) {
 	seeds := []any{
-		&ExecRequest{Channel: 1, Module: "ab", Args: []string{"x"}, Dirs: []DirGrant{{Host: "/a", Guest: "/b"}}, TimeLimit: 5},
-		&ExecReply{NeedModule: true}, &ModuleUpload{Module: "ab", Bytes: []byte{0, 'a', 's', 'm'}},
-		&Output{Channel: 3, Stream: 2, Data: []byte("out\n")}, &Status{Version: "v", ABI: []int{1}, Channels: 2},
-		&DialRequest{Channel: 1, Network: "tcp", Address: "127.0.0.1:22"},
-		&CommandRequest{Channel: 1, Argv: []string{"@self", "agent"}}, &RSyncRequest{Channel: 1, Dest: "d"},
-		[]RSyncEntry{{Path: "a", Mode: 0o644, Size: 3, SHA256: make([]byte, 32)}}, []string{"a"}, &RSyncSummary{Files: 1},
+		&wire.ExecRequest{Channel: 1, Module: "ab", Args: []string{"x"}, Dirs: []wire.DirGrant{{Host: "/a", Guest: "/b"}}, TimeLimit: 5},
+		&wire.ExecReply{NeedModule: true}, &wire.ModuleUpload{Module: "ab", Bytes: []byte{0, 'a', 's', 'm'}},
+		&wire.Output{Channel: 3, Stream: 2, Data: []byte("out\n")}, &wire.Status{Version: "v", ABI: []int{1}, Channels: 2},
+		&wire.DialRequest{Channel: 1, Network: "tcp", Address: "127.0.0.1:22"},
+		&wire.CommandRequest{Channel: 1, Argv: []string{"@self", "agent"}}, &wire.RSyncRequest{Channel: 1, Dest: "d"},
+		[]wire.RSyncEntry{{Path: "a", Mode: 0o644, Size: 3, SHA256: make([]byte, 32)}}, []string{"a"}, &wire.RSyncSummary{Files: 1},
 	}
 	for i, v := range seeds {
 		b, err := Marshal(v)
@@ -140,27 +142,27 @@ func FuzzBody(f *testing.F) {
 		var dst any
 		switch kind % 11 {
 		case 0:
-			dst = new(ExecRequest)
+			dst = new(wire.ExecRequest)
 		case 1:
-			dst = new(ExecReply)
+			dst = new(wire.ExecReply)
 		case 2:
-			dst = new(ModuleUpload)
+			dst = new(wire.ModuleUpload)
 		case 3:
-			dst = new(Output)
+			dst = new(wire.Output)
 		case 4:
-			dst = new(Status)
+			dst = new(wire.Status)
 		case 5:
-			dst = new(DialRequest)
+			dst = new(wire.DialRequest)
 		case 6:
-			dst = new(CommandRequest)
+			dst = new(wire.CommandRequest)
 		case 7:
-			dst = new(RSyncRequest)
+			dst = new(wire.RSyncRequest)
 		case 8:
-			dst = new([]RSyncEntry)
+			dst = new([]wire.RSyncEntry)
 		case 9:
 			dst = new([]string)
 		case 10:
-			dst = new(RSyncSummary)
+			dst = new(wire.RSyncSummary)
 		}
 		if err := UnmarshalInto(b, dst); err == nil {
 			// What decodes is one well-formed value.

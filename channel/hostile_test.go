@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // The tests in this file play a careless or hostile peer with hand-made
@@ -21,7 +23,7 @@ func TestCallWithDoneContextSendsNothing(t *testing.T) {
 	m, p := newRawPeer(t, RoleClient, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.Call(ctx, KindStatus, nil); !errors.Is(err, context.Canceled) {
+	if _, err := m.Call(ctx, wire.KindStatus, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Call with a cancelled ctx: %v, want context.Canceled", err)
 	}
 	p.write(framePing, 0, 7, nil)
@@ -35,7 +37,7 @@ func TestLateAnswerToCancelledCallIsDropped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := m.Call(ctx, KindStatus, nil)
+		_, err := m.Call(ctx, wire.KindStatus, nil)
 		errc <- err
 	}()
 	h, _ := p.readUntil(frameRequest)
@@ -54,7 +56,7 @@ func TestLateAnswerToCancelledCallIsDropped(t *testing.T) {
 		h, _ := p.readUntil(frameRequest)
 		p.write(frameResponse, 0, h.id, []byte{0xc0})
 	}()
-	if out, err := m.Call(testCtx(t), KindStatus, nil); err != nil || string(out) != "\xc0" {
+	if out, err := m.Call(testCtx(t), wire.KindStatus, nil); err != nil || string(out) != "\xc0" {
 		t.Fatalf("next call: %q, %v", out, err)
 	}
 }
@@ -67,7 +69,7 @@ func deepArray(n int) []byte {
 
 func TestDeepValueIsRefused(t *testing.T) {
 	deep := deepArray(8 << 20) // 8 MiB; Go's stack overflows long before
-	var req ExecRequest
+	var req wire.ExecRequest
 	if err := UnmarshalInto(deep, &req); err == nil || !strings.Contains(err.Error(), "nested deeper") {
 		t.Fatalf("UnmarshalInto: %v, want a depth error", err)
 	}

@@ -71,7 +71,7 @@ func isWasmnetExecutable(path string) bool {
 // agentBinaries returns the agentBinary function ssh bootstraps use under
 // cfg: WithAgentPath's binary for this machine's platform, else
 // agentForPlatform.
-func agentBinaries(cfg *makeConfig) func(goos, goarch string) (string, error) {
+func agentBinaries(cfg *makeConfig) agentBinaryFunc {
 	if cfg.agentPath == "" {
 		return agentForPlatform
 	}

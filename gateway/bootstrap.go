@@ -124,7 +124,7 @@ func bootPlatforms() [][2]string {
 }
 
 // bootArgs builds the script's arguments for sp.
-func bootArgs(sp Spec, agentBinary func(goos, goarch string) (string, error)) ([]string, error) {
+func bootArgs(sp Spec, agentBinary agentBinaryFunc) ([]string, error) {
 	var args []string
 	if sp.Chdir != "" {
 		args = append(args, "d:"+sp.Chdir)
@@ -168,7 +168,7 @@ func shellQuote(s string) string {
 // bootstrap runs bootScript in a new session of client and returns the
 // started agent's link. ctx bounds the bootstrap; on its end the session is
 // closed. name is the host as the spec gives it, for messages.
-func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary func(goos, goarch string) (string, error)) (*link, bootReport, error) {
+func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary agentBinaryFunc) (*link, bootReport, error) {
 	var rep bootReport
 	args, err := bootArgs(sp, agentBinary)
 	if err != nil {
@@ -232,7 +232,7 @@ type booter struct {
 	doing  string // what the bootstrap is doing, for a timeout's message
 }
 
-func (b *booter) run(agentBinary func(goos, goarch string) (string, error)) (bootReport, error) {
+func (b *booter) run(agentBinary agentBinaryFunc) (bootReport, error) {
 	var rep bootReport
 	f, err := b.line()
 	if err != nil || len(f) != 4 {
@@ -292,7 +292,7 @@ func (b *booter) failed(kind error, said string) error {
 }
 
 // upload streams the agent for rep's platform.
-func (b *booter) upload(rep bootReport, agentBinary func(goos, goarch string) (string, error)) error {
+func (b *booter) upload(rep bootReport, agentBinary agentBinaryFunc) error {
 	if rep.GOOS == "unknown" || rep.GOARCH == "unknown" {
 		return fmt.Errorf("%w: no agent for this platform (uname %s)", ErrUploadFailed, rep.Uname)
 	}

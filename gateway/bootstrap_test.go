@@ -65,7 +65,7 @@ func TestSSHSetupFailures(t *testing.T) {
 		s.ClientHome(t, true, true)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, _, err := dialSSHReport(ctx, sshSpec(t, "ssh="+s.User+"@"+s.Addr()), standinAgent(t), nil)
+		_, _, err := dialSSH(ctx, sshSpec(t, "ssh="+s.User+"@"+s.Addr()), standinAgent(t), nil, nil)
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out while waiting for the remote shell") ||
 			errors.Is(err, ErrNoPOSIXShell) || strings.Contains(err.Error(), "POSIX") {
 			t.Fatalf("got %v; want a timeout that does not blame the shell", err)

@@ -18,10 +18,29 @@ import (
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/buildinfo"
 	"github.com/wasmnet/wasmnet/internal/trace"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
-// Status is an agent's report on itself.
-type Status = channel.Status
+// Status is an agent's report on itself, as RemoteStatus returns it.
+type Status struct {
+	Version       string // the agent's build
+	OS, Arch      string
+	PID           int
+	ABI           []int // the guest ABI versions it serves
+	Channels      int   // open channels
+	Executing     int   // executions running now
+	Executions    int64 // started since the agent began
+	ModulesCached int   // compiled modules in memory
+	Compilations  int64 // compilations that produced new machine code
+	CacheLoads    int64 // modules loaded from the disk cache
+	ModuleUploads int64 // modules received from clients
+	UploadedBytes int64 // their total size
+	RSS           int64 // resident memory in bytes, where known
+	HeapAlloc     int64 // Go heap in use
+	UptimeNanos   int64
+	CompileCache  string // the disk cache directory, if any
+	ImageStarts   int64  // executions restored from an initialised image
+}
 
 // A Gateway is a connection to one agent. It outlives the ctx it was made
 // with and ends with Exit, its group's Terminate, or the agent's loss.
@@ -155,7 +174,7 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 		l, err := startExec(ctx, sp)
 		return l, 0, err
 	case "ssh":
-		l, _, err := dialSSHPooled(ctx, sp, agentBinaries(cfg), nil, cfg.sshPool)
+		l, _, err := dialSSH(ctx, sp, agentBinaries(cfg), nil, cfg.sshPool)
 		return l, networkKeepAlive, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, nil)
@@ -243,7 +262,7 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: remote exec %s: %w", g.id, m.name, err)
 	}
-	req := channel.ExecRequest{Channel: ch.ID(), Module: m.sum, OutputToPeer: true}
+	req := wire.ExecRequest{Channel: ch.ID(), Module: m.sum, OutputToPeer: true}
 	for _, o := range opts {
 		o(&req)
 	}
@@ -261,17 +280,17 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	return ch, nil
 }
 
-func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) error {
+func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 	body, err := msgpack.Marshal(req)
 	if err != nil {
 		return err
 	}
 	for attempt := range 2 {
-		out, err := g.mux.Call(ctx, channel.KindExec, body)
+		out, err := g.mux.Call(ctx, wire.KindExec, body)
 		if err != nil {
 			return err
 		}
-		var reply channel.ExecReply
+		var reply wire.ExecReply
 		if err := channel.UnmarshalInto(out, &reply); err != nil {
 			return fmt.Errorf("malformed exec reply: %w", err)
 		}
@@ -289,7 +308,7 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 			if err != nil {
 				return err
 			}
-			_, err = g.mux.Call(ctx, channel.KindModule, *up)
+			_, err = g.mux.Call(ctx, wire.KindModule, *up)
 			runtime.KeepAlive(up) // shared with other gateways' uploads until written
 			return err
 		})
@@ -302,15 +321,16 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *channel.ExecRequest) 
 
 // RemoteStatus asks the agent for its status.
 func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
-	out, err := g.mux.Call(ctx, channel.KindStatus, nil)
+	out, err := g.mux.Call(ctx, wire.KindStatus, nil)
 	if err != nil {
 		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
 	}
-	var st Status
+	var st wire.Status
 	if err := channel.UnmarshalInto(out, &st); err != nil {
 		return Status{}, fmt.Errorf("gateway %s: status: %w", g.id, err)
 	}
-	return st, nil
+	// The conversion compiles only while Status has wire.Status's fields.
+	return Status(st), nil
 }
 
 // Exit asks the agent to end and waits until it has; when ctx ends first,
@@ -324,7 +344,7 @@ func (g *Gateway) RemoteStatus(ctx context.Context) (Status, error) {
 func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
 		g.tr.Printf("gateway %s: exit", g.id)
-		g.mux.Notify(channel.KindTerminate, nil)
+		g.mux.Notify(wire.KindTerminate, nil)
 		g.mux.Close()
 	})
 	select {
@@ -384,10 +404,10 @@ func (g *Gateway) setOnExit(fn func(*Gateway)) {
 
 // serve handles what the agent sends unasked: guest output.
 func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []byte) ([]byte, error) {
-	if kind != channel.KindOutput {
+	if kind != wire.KindOutput {
 		return nil, fmt.Errorf("the client serves no request of kind %d", kind)
 	}
-	var o channel.Output
+	var o wire.Output
 	if err := channel.UnmarshalInto(body, &o); err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // A Module is WebAssembly code to run, addressed by the sha256 of its
@@ -37,12 +37,12 @@ type moduleUpload struct {
 	body weak.Pointer[[]byte]
 }
 
-// uploadBody returns the encoded channel.ModuleUpload of m. The caller
+// uploadBody returns the encoded wire.ModuleUpload of m. The caller
 // keeps the pointer until its upload is written, so that concurrent
 // uploads share it.
 func (m Module) uploadBody() (*[]byte, error) {
 	encode := func() (*[]byte, error) {
-		b, err := msgpack.Marshal(&channel.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		b, err := msgpack.Marshal(&wire.ModuleUpload{Module: m.sum, Bytes: m.bytes})
 		return &b, err
 	}
 	if m.upload == nil { // a zero Module

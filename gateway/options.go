@@ -4,58 +4,61 @@ import (
 	"io"
 	"time"
 
-	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/trace"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // An ExecOption configures one RemoteExec.
-type ExecOption func(*channel.ExecRequest)
+type ExecOption func(*execRequest)
+
+// execRequest is the request a RemoteExec sends, which ExecOptions fill in.
+type execRequest = wire.ExecRequest
 
 // WithArgs sets the guest's arguments after argv[0].
 func WithArgs(args ...string) ExecOption {
-	return func(r *channel.ExecRequest) { r.Args = append(r.Args, args...) }
+	return func(r *execRequest) { r.Args = append(r.Args, args...) }
 }
 
 // WithEnv adds NAME=VALUE entries to the guest's environment, which is
 // otherwise empty.
 func WithEnv(kv ...string) ExecOption {
-	return func(r *channel.ExecRequest) { r.Env = append(r.Env, kv...) }
+	return func(r *execRequest) { r.Env = append(r.Env, kv...) }
 }
 
 // WithMemoryLimit bounds the guest's linear memory in bytes (default 256 MiB).
 func WithMemoryLimit(bytes uint64) ExecOption {
-	return func(r *channel.ExecRequest) { r.MemoryLimit = bytes }
+	return func(r *execRequest) { r.MemoryLimit = bytes }
 }
 
 // WithTimeLimit bounds the guest's run time; it is stopped and its channel
 // closed with an error when the limit passes.
 func WithTimeLimit(d time.Duration) ExecOption {
-	return func(r *channel.ExecRequest) { r.TimeLimit = d }
+	return func(r *execRequest) { r.TimeLimit = d }
 }
 
 // WithEntry calls the named export instead of _start, after _initialize
 // when the module has one (reactor modules built with //go:wasmexport).
 func WithEntry(name string) ExecOption {
-	return func(r *channel.ExecRequest) { r.Entry = name }
+	return func(r *execRequest) { r.Entry = name }
 }
 
 // WithWalltime grants the time of day; by default the guest sees a fake
 // one (a real monotonic clock and real sleeping it has by default).
-func WithWalltime() ExecOption { return func(r *channel.ExecRequest) { r.Walltime = true } }
+func WithWalltime() ExecOption { return func(r *execRequest) { r.Walltime = true } }
 
 // WithFakeClock runs the guest on deterministic clocks: time advances only
 // as the guest reads it, and sleeps return at once. For reproducible runs;
 // a Go guest's runtime paces its memory management by the clock and may
 // then run out of memory (RATIONALE.md).
-func WithFakeClock() ExecOption { return func(r *channel.ExecRequest) { r.FakeClock = true } }
+func WithFakeClock() ExecOption { return func(r *execRequest) { r.FakeClock = true } }
 
 // WithRandom grants real randomness; by default it is deterministic.
-func WithRandom() ExecOption { return func(r *channel.ExecRequest) { r.Random = true } }
+func WithRandom() ExecOption { return func(r *execRequest) { r.Random = true } }
 
 // WithDir preopens the agent's directory host as guest in the guest.
 func WithDir(host, guest string, readOnly bool) ExecOption {
-	return func(r *channel.ExecRequest) {
-		r.Dirs = append(r.Dirs, channel.DirGrant{Host: host, Guest: guest, ReadOnly: readOnly})
+	return func(r *execRequest) {
+		r.Dirs = append(r.Dirs, wire.DirGrant{Host: host, Guest: guest, ReadOnly: readOnly})
 	}
 }
 

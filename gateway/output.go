@@ -6,7 +6,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // outputTagger writes guests' stdout and stderr to one writer, a line at a
@@ -36,7 +36,7 @@ const maxPartialLine = 64 << 10
 
 // write takes one piece of output. Each byte is copied at most twice (into
 // the partial line, out to w), so time is linear in the output.
-func (t *outputTagger) write(o channel.Output) {
+func (t *outputTagger) write(o wire.Output) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := outputKey{o.Channel, o.Stream}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // TestOutputWithoutNewlines feeds 8 MiB without a newline, in pieces: it
@@ -21,12 +21,12 @@ func TestOutputWithoutNewlines(t *testing.T) {
 			piece[j] = 'a' + byte((i+j)%26)
 		}
 		want.Write(piece)
-		tg.write(channel.Output{Channel: 1, Stream: 1, Data: piece})
+		tg.write(wire.Output{Channel: 1, Stream: 1, Data: piece})
 		if held := len(tg.partial[outputKey{1, 1}]); held >= maxPartialLine {
 			t.Fatalf("after %d pieces the tagger holds %d bytes", i+1, held)
 		}
 	}
-	tg.write(channel.Output{Channel: 1, Stream: 1, Data: []byte("end\n")})
+	tg.write(wire.Output{Channel: 1, Stream: 1, Data: []byte("end\n")})
 	want.WriteString("end")
 	var got strings.Builder
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -51,9 +51,9 @@ func TestOutputLinesAcrossPieces(t *testing.T) {
 	var out bytes.Buffer
 	tg := newOutputTagger("gw", &out)
 	for _, s := range []string{"he", "llo\nwor", "ld\n\nx"} {
-		tg.write(channel.Output{Channel: 3, Stream: 2, Data: []byte(s)})
+		tg.write(wire.Output{Channel: 3, Stream: 2, Data: []byte(s)})
 	}
-	tg.write(channel.Output{Channel: 3, Stream: 1, Data: []byte("other\n")})
+	tg.write(wire.Output{Channel: 3, Stream: 1, Data: []byte("other\n")})
 	tg.flush()
 	want := "[gw ch3 err] hello\n[gw ch3 err] world\n[gw ch3 err] \n[gw ch3 out] other\n[gw ch3 err] x\n"
 	if out.String() != want {
@@ -66,7 +66,7 @@ func BenchmarkOutputWithoutNewlines(b *testing.B) {
 	tg := newOutputTagger("gw", discard{})
 	b.SetBytes(int64(len(piece)))
 	for b.Loop() {
-		tg.write(channel.Output{Channel: 1, Stream: 1, Data: piece})
+		tg.write(wire.Output{Channel: 1, Stream: 1, Data: piece})
 	}
 }
 

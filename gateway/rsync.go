@@ -14,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // An RSyncOption configures RSync.
@@ -110,8 +111,8 @@ func newRSyncConfig(opts []RSyncOption) *rsyncConfig {
 // A manifest is a source tree as RSync describes it to agents.
 type manifest struct {
 	src     string
-	entries []channel.RSyncEntry
-	files   map[string]*channel.RSyncEntry // regular files by path
+	entries []wire.RSyncEntry
+	files   map[string]*wire.RSyncEntry // regular files by path
 }
 
 // buildManifest walks src, hashing every regular file, parents before
@@ -126,7 +127,7 @@ func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, 
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("source %s is not a directory", src)
 	}
-	m := &manifest{src: root, files: map[string]*channel.RSyncEntry{}}
+	m := &manifest{src: root, files: map[string]*wire.RSyncEntry{}}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == root {
 			return err
@@ -162,12 +163,12 @@ func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, 
 
 // manifestEntry describes the file at p, or returns nil for a kind RSync
 // does not copy (devices, sockets, pipes).
-func manifestEntry(p, rel string, d fs.DirEntry) (*channel.RSyncEntry, error) {
+func manifestEntry(p, rel string, d fs.DirEntry) (*wire.RSyncEntry, error) {
 	fi, err := d.Info()
 	if err != nil {
 		return nil, err
 	}
-	e := &channel.RSyncEntry{Path: rel, Mode: uint32(fi.Mode().Perm())}
+	e := &wire.RSyncEntry{Path: rel, Mode: uint32(fi.Mode().Perm())}
 	switch {
 	case fi.IsDir():
 		e.Dir = true
@@ -232,11 +233,11 @@ func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, cfg *r
 		}
 		ch.CloseWithError("rsync: client: " + err.Error())
 	}()
-	body, err := msgpack.Marshal(&channel.RSyncRequest{Channel: ch.ID(), Dest: dest, Delete: cfg.delete})
+	body, err := msgpack.Marshal(&wire.RSyncRequest{Channel: ch.ID(), Dest: dest, Delete: cfg.delete})
 	if err != nil {
 		return RSyncStats{}, err
 	}
-	if _, err := g.mux.Call(ctx, channel.KindRSync, body); err != nil {
+	if _, err := g.mux.Call(ctx, wire.KindRSync, body); err != nil {
 		return RSyncStats{}, err
 	}
 	if err := ch.SendContext(ctx, m.entries); err != nil {
@@ -255,7 +256,7 @@ func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, cfg *r
 			cfg.onFile(g, dest, p)
 		}
 	}
-	var sum channel.RSyncSummary
+	var sum wire.RSyncSummary
 	if err := ch.ReceiveInto(ctx, &sum); err != nil {
 		return RSyncStats{}, err
 	}

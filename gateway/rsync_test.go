@@ -17,6 +17,7 @@ import (
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // writeTree makes a source tree with nested directories, an empty file, a
@@ -193,11 +194,11 @@ func doctored(t *testing.T, dirs []string, p string) *manifest {
 		os.WriteFile(full, []byte("x"), 0o644)
 	}
 	sum := sha256.Sum256([]byte("x"))
-	m := &manifest{src: src, files: map[string]*channel.RSyncEntry{}}
+	m := &manifest{src: src, files: map[string]*wire.RSyncEntry{}}
 	for _, d := range dirs {
-		m.entries = append(m.entries, channel.RSyncEntry{Path: d, Mode: 0o755, Dir: true})
+		m.entries = append(m.entries, wire.RSyncEntry{Path: d, Mode: 0o755, Dir: true})
 	}
-	m.entries = append(m.entries, channel.RSyncEntry{Path: p, Mode: 0o644, Size: 1, SHA256: sum[:]})
+	m.entries = append(m.entries, wire.RSyncEntry{Path: p, Mode: 0o644, Size: 1, SHA256: sum[:]})
 	m.files[p] = &m.entries[len(m.entries)-1]
 	return m
 }

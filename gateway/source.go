@@ -73,7 +73,7 @@ func (m Module) IsSource() bool { return m.prog != nil }
 
 // sendProgram hands a source module's program to the interpreter that
 // just started on ch.
-func sendProgram(ctx context.Context, ch *channel.Channel, m Module, req *channel.ExecRequest) error {
+func sendProgram(ctx context.Context, ch *channel.Channel, m Module, req *execRequest) error {
 	if m.prog == nil {
 		return nil
 	}

@@ -20,35 +20,30 @@ const defaultConnectTimeout = 30 * time.Second
 // dialFunc opens a network connection; a via= hop supplies its own.
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// dialSSH starts an agent over SSH for ssh=[user@]host[:port] (see
-// dialSSHReport). ctx bounds the connect and the bootstrap, not the link.
-func dialSSH(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (path string, err error), dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*link, error) {
-	l, _, err := dialSSHReport(ctx, sp, agentBinary, dial)
-	return l, err
-}
+// agentBinaryFunc returns the path of a wasmnet binary for goos/goarch,
+// which an ssh bootstrap uploads to a host that lacks that build.
+type agentBinaryFunc func(goos, goarch string) (path string, err error)
 
-// dialSSHReport is dialSSH that also says how the agent was started.
+// dialSSH starts an agent over SSH for ssh=[user@]host[:port] and says how
+// it was started (also in the link's boot). ctx bounds the connect and the
+// bootstrap, not the link. dial nil means a net.Dialer; the connection then
+// comes from pool (and goes back to it when the agent ends) unless pool is
+// nil, while a via= hop's dial makes a connection of its own.
 //
 // ~/.ssh/config ($HOME honoured) applies as in OpenSSH: Host aliases,
 // HostName, User, Port, IdentityFile, ProxyJump. Keys come from the
 // ssh-agent at $SSH_AUTH_SOCK, then from identity=PATH or else the config's
 // IdentityFile or else ~/.ssh/id_ed25519, id_ecdsa, id_rsa. Host keys are
 // checked against known_hosts=PATH or ~/.ssh/known_hosts unless the option
-// insecure_ignore_host_key is given. dial nil means a net.Dialer. Errors wrap
-// ErrHostUnreachable, ErrAuthRefused, ErrHostKeyUnknown, ErrHostKeyMismatch,
-// ErrNoPOSIXShell or ErrUploadFailed; an agent that exits before it speaks
-// fails the first Read of the link with an *AgentStartError.
-func dialSSHReport(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc) (*link, bootReport, error) {
-	return dialSSHPooled(ctx, sp, agentBinary, dial, nil)
-}
-
-// dialSSHPooled is dialSSHReport that takes its connection from pool (and
-// gives it back when the agent ends) unless pool is nil or dial is given.
-func dialSSHPooled(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc, pool *sshPool) (*link, bootReport, error) {
+// insecure_ignore_host_key is given. Errors wrap ErrHostUnreachable,
+// ErrAuthRefused, ErrHostKeyUnknown, ErrHostKeyMismatch, ErrNoPOSIXShell or
+// ErrUploadFailed; an agent that exits before it speaks fails the first
+// Read of the link with an *AgentStartError.
+func dialSSH(ctx context.Context, sp Spec, agentBinary agentBinaryFunc, dial dialFunc, pool *sshPool) (*link, bootReport, error) {
 	if dial != nil {
-		pool = nil // a via= hop's connection is its own
+		pool = nil
 	}
-	l, rep, err := dialSSHReport1(ctx, sp, agentBinary, dial, pool)
+	l, rep, err := connectAndBoot(ctx, sp, agentBinary, dial, pool)
 	if err != nil {
 		return nil, rep, fmt.Errorf("gateway: ssh %s: %w", sp.Value, err)
 	}
@@ -56,7 +51,9 @@ func dialSSHPooled(ctx context.Context, sp Spec, agentBinary func(goos, goarch s
 	return l, rep, nil
 }
 
-func dialSSHReport1(ctx context.Context, sp Spec, agentBinary func(goos, goarch string) (string, error), dial dialFunc, pool *sshPool) (*link, bootReport, error) {
+// connectAndBoot is dialSSH but for its error's prefix: it connects through
+// the spec's hops and bootstraps the agent on the last.
+func connectAndBoot(ctx context.Context, sp Spec, agentBinary agentBinaryFunc, dial dialFunc, pool *sshPool) (*link, bootReport, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return nil, bootReport{}, err

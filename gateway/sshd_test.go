@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // standinAgent is an agentBinary that offers the stand-in agent for this
 // platform only.
-func standinAgent(t *testing.T) func(goos, goarch string) (string, error) {
+func standinAgent(t *testing.T) agentBinaryFunc {
 	path := sshdtest.Standin(t)
 	return func(goos, goarch string) (string, error) {
 		if goos == runtime.GOOS && goarch == runtime.GOARCH {
@@ -57,7 +57,7 @@ func dialTest(t *testing.T, spec string) (*link, bootReport, error) {
 	agent := standinAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, rep, err := dialSSHReport(ctx, sshSpec(t, spec), agent, nil)
+	l, rep, err := dialSSH(ctx, sshSpec(t, spec), agent, nil, nil)
 	if err == nil {
 		t.Cleanup(func() { l.kill(); l.wait() })
 	}
@@ -137,7 +137,7 @@ func TestSSHConcurrentBootstraps(t *testing.T) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			l, _, err := dialSSHReport(ctx, sshSpec(t, spec), agent, nil)
+			l, _, err := dialSSH(ctx, sshSpec(t, spec), agent, nil, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -407,7 +407,7 @@ func TestSSHNoAgentForPlatform(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _, err := dialSSHReport(ctx, sshSpec(t, "ssh="+s.User+"@"+s.Addr()), none, nil)
+	_, _, err := dialSSH(ctx, sshSpec(t, "ssh="+s.User+"@"+s.Addr()), none, nil, nil)
 	if !errors.Is(err, ErrUploadFailed) || !strings.Contains(err.Error(), "make agents") {
 		t.Fatalf("got %v; want ErrUploadFailed saying to run make agents", err)
 	}

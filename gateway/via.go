@@ -13,11 +13,12 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // A via= gateway reaches its agent through another gateway's agent, as ssh
 // -J does: the hop only dials a TCP address or runs a command with the byte
-// stream bridged to a channel (channel.KindDial, channel.KindCommand).
+// stream bridged to a channel (wire.KindDial, wire.KindCommand).
 // Everything else, SSH included, runs here, so credentials never leave the
 // client and the hop needs no SSH code.
 
@@ -28,7 +29,7 @@ const selfAgent = "@self"
 func openViaLink(ctx context.Context, sp Spec, hop *Gateway, cfg *makeConfig) (*link, time.Duration, error) {
 	switch sp.Type {
 	case "ssh":
-		l, err := dialSSH(ctx, sp, agentBinaries(cfg), hop.dialThrough)
+		l, _, err := dialSSH(ctx, sp, agentBinaries(cfg), hop.dialThrough, nil)
 		return l, networkKeepAlive, err
 	case "socket":
 		l, err := dialSocket(ctx, sp, hop.dialThrough)
@@ -54,9 +55,9 @@ func (g *Gateway) dialThrough(ctx context.Context, network, addr string) (net.Co
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: dial %s: %w", g.id, addr, err)
 	}
-	body, err := msgpack.Marshal(&channel.DialRequest{Channel: ch.ID(), Network: network, Address: addr})
+	body, err := msgpack.Marshal(&wire.DialRequest{Channel: ch.ID(), Network: network, Address: addr})
 	if err == nil {
-		_, err = g.mux.Call(ctx, channel.KindDial, body)
+		_, err = g.mux.Call(ctx, wire.KindDial, body)
 	}
 	if err != nil {
 		ch.Close()
@@ -72,9 +73,9 @@ func (g *Gateway) runThrough(ctx context.Context, argv, env []string, dir string
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: run %s: %w", g.id, argv[0], err)
 	}
-	body, err := msgpack.Marshal(&channel.CommandRequest{Channel: ch.ID(), Argv: argv, Env: env, Dir: dir})
+	body, err := msgpack.Marshal(&wire.CommandRequest{Channel: ch.ID(), Argv: argv, Env: env, Dir: dir})
 	if err == nil {
-		_, err = g.mux.Call(ctx, channel.KindCommand, body)
+		_, err = g.mux.Call(ctx, wire.KindCommand, body)
 	}
 	if err != nil {
 		ch.Close()

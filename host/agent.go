@@ -17,6 +17,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // agent is the state of one Serve call.
@@ -152,8 +153,8 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		}
 	}()
 	switch kind {
-	case channel.KindExec:
-		var req channel.ExecRequest
+	case wire.KindExec:
+		var req wire.ExecRequest
 		if err := channel.UnmarshalInto(body, &req); err != nil {
 			return nil, fmt.Errorf("exec: malformed request: %w", err)
 		}
@@ -162,31 +163,31 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 			return nil, err
 		}
 		return msgpack.Marshal(reply)
-	case channel.KindModule:
-		var up channel.ModuleUpload
+	case wire.KindModule:
+		var up wire.ModuleUpload
 		if err := channel.UnmarshalInto(body, &up); err != nil {
 			return nil, fmt.Errorf("module upload: malformed request: %w", err)
 		}
 		return nil, a.store.add(ctx, up.Module, up.Bytes)
-	case channel.KindStatus:
+	case wire.KindStatus:
 		return msgpack.Marshal(a.status())
-	case channel.KindTerminate:
+	case wire.KindTerminate:
 		a.terminate()
 		return nil, nil
-	case channel.KindDial:
+	case wire.KindDial:
 		return nil, a.dial(body)
-	case channel.KindCommand:
+	case wire.KindCommand:
 		return nil, a.command(body)
-	case channel.KindRSync:
+	case wire.KindRSync:
 		return nil, a.rsync(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }
 
-func (a *agent) status() channel.Status {
+func (a *agent) status() wire.Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return channel.Status{
+	return wire.Status{
 		Version:       a.cfg.version,
 		OS:            runtime.GOOS,
 		Arch:          runtime.GOARCH,

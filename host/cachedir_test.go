@@ -12,8 +12,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 func mode(t *testing.T, p string) os.FileMode {
@@ -124,11 +124,11 @@ func TestAgentIgnoresPlantedCache(t *testing.T) {
 	a := startAgent(t, cfg)
 	startAgent(t, cfg) // a second agent from the same Config says nothing more
 	runToEnd(t, a, variant(0, 0))
-	out, err := a.client.Call(context.Background(), channel.KindStatus, nil)
+	out, err := a.client.Call(context.Background(), wire.KindStatus, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st channel.Status
+	var st wire.Status
 	msgpack.Unmarshal(out, &st)
 	if st.CompileCache != "" {
 		t.Errorf("agent uses cache %q", st.CompileCache)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // execution is one running guest instance and the channels it holds. Its
@@ -65,13 +66,13 @@ const maxHandles = 1 << 16
 // exec starts an execution: synchronously up to a ready instance, so that
 // every reason it cannot start reaches RemoteExec, then the guest runs on
 // its own goroutine.
-func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.ExecReply, error) {
+func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecReply, error) {
 	stored := a.store.acquire(req.Module)
 	if stored == nil {
 		stored = a.store.fromDisk(ctx, req.Module)
 	}
 	if stored == nil {
-		return &channel.ExecReply{NeedModule: true}, nil
+		return &wire.ExecReply{NeedModule: true}, nil
 	}
 	running := false // until then, this function releases stored
 	defer func() {
@@ -192,7 +193,7 @@ func (a *agent) exec(ctx context.Context, req *channel.ExecRequest) (*channel.Ex
 	running = true
 	e.stored = stored
 	go e.run(mod, entry)
-	return &channel.ExecReply{}, nil
+	return &wire.ExecReply{}, nil
 }
 
 // entryPoint checks the requested export exists: by default _start, or
@@ -243,7 +244,7 @@ func (e *execution) sleep(ns int64) {
 // sleeps, but not the time of day (RATIONALE.md, "Why does a guest get a
 // real monotonic clock by default?"); WithFakeClock gives it wazero's
 // fake clocks, which advance only as the guest reads them.
-func (e *execution) moduleConfig(req *channel.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
+func (e *execution) moduleConfig(req *wire.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().

@@ -8,6 +8,7 @@ import (
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // TestExitIsEndOfInput: when the client exits, a guest waiting in receive
@@ -26,7 +27,7 @@ func TestExitIsEndOfInput(t *testing.T) {
 			a := startAgent(t, NewConfig().WithLog(log))
 			var chans []*channel.Channel
 			for range 4 {
-				ch := a.exec(t, wasm, channel.ExecRequest{})
+				ch := a.exec(t, wasm, wire.ExecRequest{})
 				if err := ch.Send("ready?"); err != nil {
 					t.Fatal(err)
 				}

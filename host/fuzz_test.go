@@ -9,6 +9,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // FuzzServeRequest sends arbitrary request bodies of every kind but
@@ -17,12 +18,12 @@ import (
 // refused, so that no fuzzed body runs a command or writes a file.
 func FuzzServeRequest(f *testing.F) {
 	for kind, v := range map[uint8]any{
-		channel.KindExec:    &channel.ExecRequest{Channel: 1, Module: "00", Args: []string{"a"}},
-		channel.KindModule:  &channel.ModuleUpload{Module: "00", Bytes: []byte("\x00asm\x01\x00\x00\x00")},
-		channel.KindStatus:  nil,
-		channel.KindDial:    &channel.DialRequest{Channel: 1, Network: "tcp", Address: "127.0.0.1:1"},
-		channel.KindCommand: &channel.CommandRequest{Channel: 1, Argv: []string{"true"}},
-		channel.KindRSync:   &channel.RSyncRequest{Channel: 1, Dest: "x"},
+		wire.KindExec:    &wire.ExecRequest{Channel: 1, Module: "00", Args: []string{"a"}},
+		wire.KindModule:  &wire.ModuleUpload{Module: "00", Bytes: []byte("\x00asm\x01\x00\x00\x00")},
+		wire.KindStatus:  nil,
+		wire.KindDial:    &wire.DialRequest{Channel: 1, Network: "tcp", Address: "127.0.0.1:1"},
+		wire.KindCommand: &wire.CommandRequest{Channel: 1, Argv: []string{"true"}},
+		wire.KindRSync:   &wire.RSyncRequest{Channel: 1, Dest: "x"},
 	} {
 		b, err := msgpack.Marshal(v)
 		if err != nil {
@@ -30,7 +31,7 @@ func FuzzServeRequest(f *testing.F) {
 		}
 		f.Add(kind, b)
 	}
-	f.Add(channel.KindExec, append(make([]byte, 1<<12), 0x90))
+	f.Add(wire.KindExec, append(make([]byte, 1<<12), 0x90))
 	client, agent := net.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -46,13 +47,13 @@ func FuzzServeRequest(f *testing.F) {
 		<-done
 	})
 	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
-		if kind == channel.KindTerminate {
-			kind = channel.KindStatus
+		if kind == wire.KindTerminate {
+			kind = wire.KindStatus
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		m.Call(ctx, kind, body)
-		if _, err := m.Call(ctx, channel.KindStatus, nil); err != nil {
+		if _, err := m.Call(ctx, wire.KindStatus, nil); err != nil {
 			t.Fatalf("the agent stopped serving after a kind %d request of %d bytes: %v", kind, len(body), err)
 		}
 	})

@@ -13,7 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // A directory grant is mounted as a rootFS, not with wazero's
@@ -27,7 +27,7 @@ import (
 
 // grantDirs opens the directories an execution is granted. The returned
 // function closes them; it must run after the guest's module is closed.
-func grantDirs(dirs []channel.DirGrant) (wazero.FSConfig, func(), error) {
+func grantDirs(dirs []wire.DirGrant) (wazero.FSConfig, func(), error) {
 	fsc := wazero.NewFSConfig()
 	var roots []*os.Root
 	closeAll := func() {

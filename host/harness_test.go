@@ -11,6 +11,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // testAgent is an agent served on a pipe, with a client mux on the other
@@ -37,7 +38,7 @@ func startAgent(t *testing.T, cfg Config) *testAgent {
 }
 
 // exec starts wasm on a new channel, uploading it when the agent asks.
-func (a *testAgent) exec(t *testing.T, wasm []byte, req channel.ExecRequest) *channel.Channel {
+func (a *testAgent) exec(t *testing.T, wasm []byte, req wire.ExecRequest) *channel.Channel {
 	t.Helper()
 	// Generous: a Go guest compiles in seconds, or minutes under -race
 	// on a loaded machine.
@@ -54,19 +55,19 @@ func (a *testAgent) exec(t *testing.T, wasm []byte, req channel.ExecRequest) *ch
 		t.Fatal(err)
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		out, err := a.client.Call(ctx, channel.KindExec, body)
+		out, err := a.client.Call(ctx, wire.KindExec, body)
 		if err != nil {
 			t.Fatalf("exec: %v", err)
 		}
-		var reply channel.ExecReply
+		var reply wire.ExecReply
 		if err := msgpack.Unmarshal(out, &reply); err != nil {
 			t.Fatal(err)
 		}
 		if !reply.NeedModule {
 			return ch
 		}
-		up, _ := msgpack.Marshal(&channel.ModuleUpload{Module: req.Module, Bytes: wasm})
-		if _, err := a.client.Call(ctx, channel.KindModule, up); err != nil {
+		up, _ := msgpack.Marshal(&wire.ModuleUpload{Module: req.Module, Bytes: wasm})
+		if _, err := a.client.Call(ctx, wire.KindModule, up); err != nil {
 			t.Fatalf("upload: %v", err)
 		}
 	}
@@ -77,7 +78,7 @@ func (a *testAgent) exec(t *testing.T, wasm []byte, req channel.ExecRequest) *ch
 // exit does what Gateway.Exit does and waits for Serve to return.
 func (a *testAgent) exit(t *testing.T) error {
 	t.Helper()
-	a.client.Notify(channel.KindTerminate, nil)
+	a.client.Notify(wire.KindTerminate, nil)
 	a.client.Close()
 	select {
 	case err := <-a.served:

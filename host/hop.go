@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // The two hop primitives a via= gateway needs: dial a TCP address, or run a
@@ -20,7 +21,7 @@ func (a *agent) dial(body []byte) error {
 	if !a.cfg.allowHops {
 		return errors.New("dial: this agent serves no hops")
 	}
-	var req channel.DialRequest
+	var req wire.DialRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil {
 		return fmt.Errorf("dial: malformed request: %w", err)
 	}
@@ -41,7 +42,7 @@ func (a *agent) command(body []byte) error {
 	if !a.cfg.allowHops {
 		return errors.New("command: this agent serves no hops")
 	}
-	var req channel.CommandRequest
+	var req wire.CommandRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil || len(req.Argv) == 0 {
 		return fmt.Errorf("command: malformed request: %v", err)
 	}

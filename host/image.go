@@ -7,8 +7,8 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/host/internal/wasmimage"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // moduleImage lets an agent start a module from a memory image instead of
@@ -94,7 +94,7 @@ type imagePlan struct {
 // taken with no arguments, environment, directories, clock or randomness,
 // because the Go runtime reads those in _initialize; a request for any
 // of them runs _initialize itself.
-func (img *moduleImage) plan(req *channel.ExecRequest) *imagePlan {
+func (img *moduleImage) plan(req *wire.ExecRequest) *imagePlan {
 	if img == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // TestServeEndsWithASilentClient: a client that says hello and then
@@ -54,7 +55,7 @@ func TestServeKeepsAnIdleClient(t *testing.T) {
 		t.Fatalf("Serve ended with an idle, live client: %v", err)
 	case <-time.After(4 * time.Second):
 	}
-	if _, err := m.Call(context.Background(), channel.KindStatus, nil); err != nil {
+	if _, err := m.Call(context.Background(), wire.KindStatus, nil); err != nil {
 		t.Fatalf("status after idling: %v", err)
 	}
 }

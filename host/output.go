@@ -7,6 +7,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // outputWriter receives a guest's stdout or stderr. It forwards each write
@@ -46,11 +47,11 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 		piece := min(maxOutputPiece, w.mux.Peer().MaxFrame-outputOverhead)
 		for rest := p; len(rest) > 0; {
 			n := min(len(rest), piece)
-			body, err := msgpack.Marshal(&channel.Output{Channel: w.channel, Stream: w.stream, Data: rest[:n]})
+			body, err := msgpack.Marshal(&wire.Output{Channel: w.channel, Stream: w.stream, Data: rest[:n]})
 			if err == nil {
 				// A client gone away is noticed by the channel; the
 				// guest's write still succeeds.
-				w.mux.Notify(channel.KindOutput, body)
+				w.mux.Notify(wire.KindOutput, body)
 			}
 			rest = rest[n:]
 		}

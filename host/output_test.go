@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // TestOutputSplitBelowPeerLimit writes more in one call than the client
@@ -21,10 +22,10 @@ func TestOutputSplitBelowPeerLimit(t *testing.T) {
 	pieces := 0
 	client := &channel.Config{MaxFrame: 64 << 10, Handler: channel.HandlerFunc(
 		func(_ context.Context, _ *channel.Mux, kind uint8, body []byte) ([]byte, error) {
-			if kind != channel.KindOutput {
+			if kind != wire.KindOutput {
 				return nil, errors.New("not served")
 			}
-			var o channel.Output
+			var o wire.Output
 			if err := channel.UnmarshalInto(body, &o); err != nil {
 				t.Error(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // The receiving side of RSync (PROTOCOL.md, "RSync"). It writes outside any
@@ -31,7 +32,7 @@ func (a *agent) rsync(body []byte) error {
 	if !a.cfg.allowRSync {
 		return errors.New("rsync: this agent refuses rsync")
 	}
-	var req channel.RSyncRequest
+	var req wire.RSyncRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil {
 		return fmt.Errorf("rsync: malformed request: %w", err)
 	}
@@ -72,13 +73,13 @@ type rsyncReceiver struct {
 	root    *os.Root
 	ch      *channel.Channel
 	delete  bool
-	entries map[string]*channel.RSyncEntry // by path
-	pending map[string]bool                // files asked for and not yet received
-	sum     channel.RSyncSummary
+	entries map[string]*wire.RSyncEntry // by path
+	pending map[string]bool             // files asked for and not yet received
+	sum     wire.RSyncSummary
 }
 
 func (r *rsyncReceiver) run(ctx context.Context) error {
-	var manifest []channel.RSyncEntry
+	var manifest []wire.RSyncEntry
 	if err := r.ch.ReceiveInto(ctx, &manifest); err != nil {
 		return fmt.Errorf("receiving the manifest: %w", err)
 	}
@@ -115,8 +116,8 @@ func (r *rsyncReceiver) run(ctx context.Context) error {
 
 // checkManifest refuses paths that are not clean and local, duplicates,
 // and entries whose parent is not a directory named earlier.
-func checkManifest(m []channel.RSyncEntry) (map[string]*channel.RSyncEntry, error) {
-	byPath := make(map[string]*channel.RSyncEntry, len(m))
+func checkManifest(m []wire.RSyncEntry) (map[string]*wire.RSyncEntry, error) {
+	byPath := make(map[string]*wire.RSyncEntry, len(m))
 	for i := range m {
 		e := &m[i]
 		if !localSlashPath(e.Path) {
@@ -150,7 +151,7 @@ func localSlashPath(p string) bool {
 // apply makes directories and links, fixes the modes of files whose
 // content is already right, and returns the files whose content it needs.
 // Something of another kind at a manifest path is replaced.
-func (r *rsyncReceiver) apply(m []channel.RSyncEntry) ([]string, error) {
+func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 	needed := []string{}
 	for i := range m {
 		e := &m[i]
@@ -208,7 +209,7 @@ func (r *rsyncReceiver) apply(m []channel.RSyncEntry) ([]string, error) {
 
 // sameKind reports whether fi is what e describes: a directory, a symbolic
 // link or a regular file.
-func sameKind(fi fs.FileInfo, e *channel.RSyncEntry) bool {
+func sameKind(fi fs.FileInfo, e *wire.RSyncEntry) bool {
 	switch {
 	case e.Dir:
 		return fi.IsDir()
@@ -218,7 +219,7 @@ func sameKind(fi fs.FileInfo, e *channel.RSyncEntry) bool {
 	return fi.Mode().IsRegular()
 }
 
-func entryPerm(e *channel.RSyncEntry) fs.FileMode { return fs.FileMode(e.Mode) & fs.ModePerm }
+func entryPerm(e *wire.RSyncEntry) fs.FileMode { return fs.FileMode(e.Mode) & fs.ModePerm }
 
 func (r *rsyncReceiver) sameContent(name string, sum []byte) (bool, error) {
 	f, err := r.root.Open(name)
@@ -306,7 +307,7 @@ func (r *rsyncReceiver) receiveFile(ctx context.Context) error {
 
 // receiveContent writes the chunks of e's content to w until the nil that
 // ends them, and checks them against the manifest.
-func (r *rsyncReceiver) receiveContent(ctx context.Context, w io.Writer, e *channel.RSyncEntry) (int64, error) {
+func (r *rsyncReceiver) receiveContent(ctx context.Context, w io.Writer, e *wire.RSyncEntry) (int64, error) {
 	h := sha256.New()
 	var n int64
 	for {
@@ -350,7 +351,7 @@ func (r *rsyncReceiver) createTemp(dir string) (string, *os.File, error) {
 
 // fixDirModes gives the directories their modes, deepest first, once
 // nothing more is written into them.
-func (r *rsyncReceiver) fixDirModes(m []channel.RSyncEntry) error {
+func (r *rsyncReceiver) fixDirModes(m []wire.RSyncEntry) error {
 	for i := len(m) - 1; i >= 0; i-- {
 		e := &m[i]
 		if !e.Dir {

@@ -12,6 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // clientOf serves cfg's agent in-process on a loopback connection and
@@ -57,8 +58,8 @@ func TestRSyncRefusedWithoutRSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := msgpack.Marshal(&channel.RSyncRequest{Channel: ch.ID(), Dest: filepath.Join(t.TempDir(), "d")})
-	_, err = m.Call(context.Background(), channel.KindRSync, body)
+	body, _ := msgpack.Marshal(&wire.RSyncRequest{Channel: ch.ID(), Dest: filepath.Join(t.TempDir(), "d")})
+	_, err = m.Call(context.Background(), wire.KindRSync, body)
 	var remote *channel.RemoteError
 	if !errors.As(err, &remote) || !strings.Contains(err.Error(), "refuses rsync") {
 		t.Fatalf("got %v, want the agent to refuse rsync", err)
@@ -67,25 +68,25 @@ func TestRSyncRefusedWithoutRSync(t *testing.T) {
 
 func TestCheckManifest(t *testing.T) {
 	sum := make([]byte, 32)
-	file := func(p string) channel.RSyncEntry { return channel.RSyncEntry{Path: p, Size: 1, SHA256: sum} }
-	dir := func(p string) channel.RSyncEntry { return channel.RSyncEntry{Path: p, Dir: true} }
+	file := func(p string) wire.RSyncEntry { return wire.RSyncEntry{Path: p, Size: 1, SHA256: sum} }
+	dir := func(p string) wire.RSyncEntry { return wire.RSyncEntry{Path: p, Dir: true} }
 	tests := []struct {
 		name string
-		m    []channel.RSyncEntry
+		m    []wire.RSyncEntry
 		ok   bool
 	}{
-		{"tree", []channel.RSyncEntry{dir("a"), file("a/f"), {Path: "a/l", Link: "../../etc"}}, true},
-		{"dotdot", []channel.RSyncEntry{file("../f")}, false},
-		{"inner dotdot", []channel.RSyncEntry{dir("a"), file("a/../../f")}, false},
-		{"absolute", []channel.RSyncEntry{file("/etc/passwd")}, false},
-		{"dot", []channel.RSyncEntry{dir(".")}, false},
-		{"empty", []channel.RSyncEntry{file("")}, false},
-		{"unclean", []channel.RSyncEntry{dir("a"), file("a/./f")}, false},
-		{"parent missing", []channel.RSyncEntry{file("a/f")}, false},
-		{"parent a link", []channel.RSyncEntry{{Path: "a", Link: "/tmp"}, file("a/f")}, false},
-		{"parent later", []channel.RSyncEntry{file("a/f"), dir("a")}, false},
-		{"duplicate", []channel.RSyncEntry{file("f"), file("f")}, false},
-		{"short sha256", []channel.RSyncEntry{{Path: "f", SHA256: sum[:3]}}, false},
+		{"tree", []wire.RSyncEntry{dir("a"), file("a/f"), {Path: "a/l", Link: "../../etc"}}, true},
+		{"dotdot", []wire.RSyncEntry{file("../f")}, false},
+		{"inner dotdot", []wire.RSyncEntry{dir("a"), file("a/../../f")}, false},
+		{"absolute", []wire.RSyncEntry{file("/etc/passwd")}, false},
+		{"dot", []wire.RSyncEntry{dir(".")}, false},
+		{"empty", []wire.RSyncEntry{file("")}, false},
+		{"unclean", []wire.RSyncEntry{dir("a"), file("a/./f")}, false},
+		{"parent missing", []wire.RSyncEntry{file("a/f")}, false},
+		{"parent a link", []wire.RSyncEntry{{Path: "a", Link: "/tmp"}, file("a/f")}, false},
+		{"parent later", []wire.RSyncEntry{file("a/f"), dir("a")}, false},
+		{"duplicate", []wire.RSyncEntry{file("f"), file("f")}, false},
+		{"short sha256", []wire.RSyncEntry{{Path: "f", SHA256: sum[:3]}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

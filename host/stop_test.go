@@ -12,6 +12,7 @@ import (
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // Every way an execution ends stops a guest that computes without calling
@@ -24,11 +25,11 @@ func TestStopSpinningGuest(t *testing.T) {
 	}
 	running := func(a *testAgent) int {
 		t.Helper()
-		out, err := a.client.Call(t.Context(), channel.KindStatus, nil)
+		out, err := a.client.Call(t.Context(), wire.KindStatus, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st channel.Status
+		var st wire.Status
 		if err := msgpack.Unmarshal(out, &st); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestStopSpinningGuest(t *testing.T) {
 
 	t.Run("time limit", func(t *testing.T) {
 		a := startAgent(t, NewConfig())
-		ch := a.exec(t, wasm, channel.ExecRequest{TimeLimit: 200 * time.Millisecond})
+		ch := a.exec(t, wasm, wire.ExecRequest{TimeLimit: 200 * time.Millisecond})
 		var re *channel.RemoteError
 		if err := ch.WaitClose(t.Context()); !errors.As(err, &re) || !strings.Contains(re.Message, "run-time limit") {
 			t.Fatalf("got %v, want the run-time limit", err)
@@ -56,7 +57,7 @@ func TestStopSpinningGuest(t *testing.T) {
 	})
 	t.Run("channel close", func(t *testing.T) {
 		a := startAgent(t, NewConfig())
-		ch := a.exec(t, wasm, channel.ExecRequest{})
+		ch := a.exec(t, wasm, wire.ExecRequest{})
 		time.Sleep(20 * time.Millisecond)
 		if n := running(a); n != 1 {
 			t.Fatalf("%d executions running, want the spinner", n)
@@ -67,7 +68,7 @@ func TestStopSpinningGuest(t *testing.T) {
 	t.Run("client exit", func(t *testing.T) {
 		log := &testutil.SyncBuffer{}
 		a := startAgent(t, NewConfig().WithLog(log))
-		a.exec(t, wasm, channel.ExecRequest{})
+		a.exec(t, wasm, wire.ExecRequest{})
 		time.Sleep(20 * time.Millisecond)
 		start := time.Now()
 		if err := a.exit(t); err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // variant returns a module that exports _start and memory, with a custom
@@ -35,13 +35,13 @@ func variant(n int, pad int) []byte {
 	return append(b, payload...)
 }
 
-func status(t *testing.T, a *testAgent) channel.Status {
+func status(t *testing.T, a *testAgent) wire.Status {
 	t.Helper()
-	out, err := a.client.Call(context.Background(), channel.KindStatus, nil)
+	out, err := a.client.Call(context.Background(), wire.KindStatus, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st channel.Status
+	var st wire.Status
 	if err := msgpack.Unmarshal(out, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func dirBytes(t *testing.T, dir string) int64 {
 
 func runToEnd(t *testing.T, a *testAgent, wasm []byte) {
 	t.Helper()
-	ch := a.exec(t, wasm, channel.ExecRequest{})
+	ch := a.exec(t, wasm, wire.ExecRequest{})
 	if _, err := ch.Receive(context.Background()); err != io.EOF {
 		t.Fatalf("module ended with %v, want EOF", err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/trace"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // WithTrace writes the agent's debug trace, a line per request with what
@@ -14,9 +15,9 @@ import (
 func (c Config) WithTrace(w io.Writer) Config { c.trace = trace.New(w, "agent"); return c }
 
 var kindNames = map[uint8]string{
-	channel.KindExec: "exec", channel.KindModule: "module upload", channel.KindStatus: "status",
-	channel.KindTerminate: "terminate", channel.KindOutput: "output", channel.KindDial: "dial",
-	channel.KindCommand: "command", channel.KindRSync: "rsync",
+	wire.KindExec: "exec", wire.KindModule: "module upload", wire.KindStatus: "status",
+	wire.KindTerminate: "terminate", wire.KindOutput: "output", wire.KindDial: "dial",
+	wire.KindCommand: "command", wire.KindRSync: "rsync",
 }
 
 // traceRequest writes one served request: its kind, for an exec the module
@@ -31,14 +32,14 @@ func (a *agent) traceRequest(kind uint8, body []byte, start time.Time, err *erro
 		what = "unknown kind"
 	}
 	switch kind {
-	case channel.KindExec:
-		var req channel.ExecRequest
+	case wire.KindExec:
+		var req wire.ExecRequest
 		if channel.UnmarshalInto(body, &req) == nil {
 			tr.Printf("request exec of module %.12s on channel %d: %v in %v", req.Module, req.Channel, errText(*err), time.Since(start).Round(time.Microsecond))
 			return
 		}
-	case channel.KindDial:
-		var req channel.DialRequest
+	case wire.KindDial:
+		var req wire.DialRequest
 		if channel.UnmarshalInto(body, &req) == nil {
 			what += " " + req.Network + " " + req.Address
 		}

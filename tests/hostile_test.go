@@ -29,6 +29,7 @@ import (
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // fakeAgent builds internal/fakeagent once per test binary.
@@ -182,7 +183,7 @@ func rawFrame(typ, flags byte, id uint32, payload []byte) []byte {
 // requests whose bodies are 8M deep, claim counts they lack or hold 60M
 // nils, and a million channel opens; then it asks for the status. Each
 // attack must be answered with an error and the status must come.
-func attackAgent(t *testing.T, conn io.ReadWriter) channel.Status {
+func attackAgent(t *testing.T, conn io.ReadWriter) wire.Status {
 	t.Helper()
 	hello, _ := channel.Marshal(&channel.Hello{Proto: channel.ProtocolVersion, Role: channel.RoleClient, Window: 1 << 20, MaxFrame: 1 << 20})
 	r := bufio.NewReaderSize(conn, 1<<16)
@@ -190,18 +191,18 @@ func attackAgent(t *testing.T, conn io.ReadWriter) channel.Status {
 	go func() {
 		w := bufio.NewWriterSize(conn, 1<<16)
 		w.Write(rawFrame(1, 0, 0, append([]byte("WASMNET\x00"), hello...)))
-		w.Write(rawFrame(6, channel.KindExec, 1, append(bytes.Repeat([]byte{0x91}, 8<<20), 0x90)))
+		w.Write(rawFrame(6, wire.KindExec, 1, append(bytes.Repeat([]byte{0x91}, 8<<20), 0x90)))
 		var counts []byte
 		for i := range 16 {
 			counts = binary.BigEndian.AppendUint32(append(counts, 0xdd), uint32((15-i)*5+4<<20))
 		}
-		w.Write(rawFrame(6, channel.KindExec, 2, append(counts, bytes.Repeat([]byte{0xc1}, 4<<20)...)))
+		w.Write(rawFrame(6, wire.KindExec, 2, append(counts, bytes.Repeat([]byte{0xc1}, 4<<20)...)))
 		nils := binary.BigEndian.AppendUint32([]byte{0xdd}, 60<<20)
-		w.Write(rawFrame(6, channel.KindModule, 3, append(nils, bytes.Repeat([]byte{0xc0}, 60<<20)...)))
+		w.Write(rawFrame(6, wire.KindModule, 3, append(nils, bytes.Repeat([]byte{0xc0}, 60<<20)...)))
 		for i := range uint32(1 << 20) {
 			w.Write(rawFrame(2, 0, 1+2*i, nil))
 		}
-		w.Write(rawFrame(6, channel.KindStatus, 4, nil))
+		w.Write(rawFrame(6, wire.KindStatus, 4, nil))
 		written <- w.Flush()
 	}()
 	// Requests are served concurrently, so the answers may come in any
@@ -233,7 +234,7 @@ func attackAgent(t *testing.T, conn io.ReadWriter) channel.Status {
 	if len(answers) != 4 {
 		t.Fatalf("%d answers, want 4", len(answers))
 	}
-	var st channel.Status
+	var st wire.Status
 	if err := channel.UnmarshalInto(answers[4], &st); err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // A guest's escape sequences (window title, clear screen, C1 CSI, DEL,
@@ -110,11 +110,11 @@ func TestSandboxFlagsExecOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var req channel.ExecRequest
+	var req wire.ExecRequest
 	for _, o := range opts {
 		o(&req)
 	}
-	if len(req.Dirs) != 1 || req.Dirs[0] != (channel.DirGrant{Host: "/srv", Guest: "/data", ReadOnly: true}) ||
+	if len(req.Dirs) != 1 || req.Dirs[0] != (wire.DirGrant{Host: "/srv", Guest: "/data", ReadOnly: true}) ||
 		strings.Join(req.Env, ",") != "A=1=2,WASMNET_TEST_PASSED=from here" || !req.Walltime || !req.Random ||
 		req.TimeLimit != 90*time.Second || req.MemoryLimit != 512<<20 {
 		t.Fatalf("request: %+v", req)

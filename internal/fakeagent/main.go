@@ -16,6 +16,7 @@ import (
 	"os"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 const (
@@ -63,7 +64,7 @@ func main() {
 		Window: 4 << 20, MaxFrame: 64 << 20, Info: channel.Info{Version: "fake", OS: "fake", Arch: "fake", PID: os.Getpid()}})
 	p.frame(frameHello, 0, 0, append([]byte("WASMNET\x00"), hello...))
 	p.w.Flush()
-	status, _ := channel.Marshal(&channel.Status{Version: "fake", PID: os.Getpid()})
+	status, _ := channel.Marshal(&wire.Status{Version: "fake", PID: os.Getpid()})
 	attacked := false
 	var pending []uint32 // requests held back by "late"
 	for {
@@ -112,8 +113,8 @@ func attack(p *peer, mode string, id uint32, pending *[]uint32) {
 	case "output": // 128 MiB of output without a newline, then the answer
 		data := bytes.Repeat([]byte{'x'}, 1<<20)
 		for range 128 {
-			body, _ := channel.Marshal(&channel.Output{Channel: 1, Stream: 1, Data: data})
-			p.frame(frameRequest, channel.KindOutput, 0, body)
+			body, _ := channel.Marshal(&wire.Output{Channel: 1, Stream: 1, Data: data})
+			p.frame(frameRequest, wire.KindOutput, 0, body)
 		}
 		p.frame(frameResponse, 0, id, []byte{0x80})
 	case "late": // the answer comes after the next request

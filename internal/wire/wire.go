@@ -1,10 +1,14 @@
-package channel
+// Package wire holds the bodies of the requests that a wasmnet client and
+// agent exchange over a channel.Mux with Call and Notify: what host serves
+// and gateway makes. The channel package only carries them as opaque bytes,
+// and users meet them only through gateway's API, so they are internal;
+// PROTOCOL.md (in channel/) specifies them for other implementations.
+package wire
 
 import "time"
 
 // Request kinds that clients and agents exchange with Call and Notify. The
-// bodies are msgpack encodings of the structs below. The channel package
-// only carries them; host serves them and gateway makes them.
+// bodies are msgpack encodings of the structs below.
 const (
 	KindExec      uint8 = 1 // ExecRequest -> ExecReply
 	KindModule    uint8 = 2 // ModuleUpload -> nothing
