@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 )
 
 // startPopen starts a local agent process, `wasmnet agent`, speaking the
@@ -37,14 +34,7 @@ func localAgent(sp Spec, cfg *makeConfig) (string, error) {
 	if cfg.agentPath != "" {
 		return cfg.agentPath, nil
 	}
-	if self, err := os.Executable(); err == nil && strings.HasPrefix(filepath.Base(self), "wasmnet") &&
-		!strings.HasSuffix(self, ".test") {
-		return self, nil
-	}
-	if p := os.Getenv("WASMNET_AGENT"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("wasmnet"); err == nil {
+	if p := localAgentBinary(os.Executable()); p != "" {
 		return p, nil
 	}
 	return "", errors.New("gateway: popen: no wasmnet agent binary: put wasmnet on PATH, set $WASMNET_AGENT, or pass //agent=PATH")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/rss"
 	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
@@ -207,4 +208,10 @@ func (a *agent) status() wire.Status {
 		CompileCache:  a.store.cacheDir,
 		ImageStarts:   a.imageStarts.Load(),
 	}
+}
+
+// residentBytes is the agent's resident memory; 0 where there is no /proc.
+func residentBytes() int64 {
+	n, _ := rss.Self()
+	return n
 }

@@ -163,26 +163,7 @@ func startNSSSHD(t *testing.T, h *nsHost, userKey ssh.PublicKey) *nsSSHD {
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`Port %s
-ListenAddress %s
-HostKey %[3]s/host_ed25519
-AuthorizedKeysFile %[3]s/authorized_keys
-PidFile %[3]s/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-ClientAliveInterval 1
-ClientAliveCountMax 3
-SetEnv HOME=%s
-LogLevel VERBOSE
-`, s.port, h.addr, dir, s.remoteHome)
-	cfg := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := sshdtest.WriteConfig(t, dir, s.port, h.addr, s.remoteHome, "ClientAliveInterval 1", "ClientAliveCountMax 3")
 	// ip netns exec enters the namespace and execs sshd: one process.
 	cmd := exec.Command("ip", "netns", "exec", h.ns, sshdtest.SSHD, "-D", "-e", "-f", cfg)
 	cmd.Stderr = s.log

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmnet/wasmnet/internal/primes"
+	"github.com/wasmnet/wasmnet/internal/rss"
 )
 
 // The raw limits: what this machine does without wasmnet. The partner
@@ -202,7 +202,7 @@ func (b *bench) rawSpawn() ([]float64, error) {
 		return nil, err
 	}
 	spawn := time.Since(start)
-	rss, err := processRSS(p.cmd.Process.Pid)
+	resident, err := rss.Process(p.cmd.Process.Pid)
 	if err != nil {
 		p.stop()
 		return nil, err
@@ -211,7 +211,7 @@ func (b *bench) rawSpawn() ([]float64, error) {
 	if err := p.stop(); err != nil {
 		return nil, err
 	}
-	return []float64{millis(spawn), millis(time.Since(start)), mib(rss)}, nil
+	return []float64{millis(spawn), millis(time.Since(start)), mib(resident)}, nil
 }
 
 func (b *bench) rawFanout(n int) ([]float64, error) {
@@ -250,21 +250,6 @@ func (b *bench) nativePrimes() ([]float64, error) {
 		return nil, fmt.Errorf("native primes: got %d, want %d", n, primesExpect)
 	}
 	return []float64{millis(time.Since(start))}, nil
-}
-
-// processRSS reads VmRSS of a process from /proc.
-func processRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("resident memory: %w", err)
-	}
-	for line := range bytes.Lines(b) {
-		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(rest)), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("resident memory: no VmRSS in /proc")
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

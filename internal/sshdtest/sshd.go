@@ -82,26 +82,8 @@ func Start(t testing.TB, extraConfig ...string) *Server {
 		t.Fatal(err)
 	}
 	s.Port = freePort(t)
-	config := fmt.Sprintf(`Port %s
-ListenAddress 127.0.0.1
-HostKey %s/host_ed25519
-AuthorizedKeysFile %s/authorized_keys
-PidFile %s/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AllowTcpForwarding yes
-SetEnv HOME=%s
-LogLevel VERBOSE
-`, s.Port, dir, dir, dir, s.RemoteHome)
-	config += strings.Join(extraConfig, "\n") + "\n"
-	cfgPath := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	extraConfig = append([]string{"AllowTcpForwarding yes"}, extraConfig...)
+	cfgPath := WriteConfig(t, dir, s.Port, s.Host, s.RemoteHome, extraConfig...)
 	s.cmd = exec.Command(SSHD, "-D", "-e", "-f", cfgPath)
 	s.cmd.SysProcAttr = procAttr()
 	s.cmd.Stderr = s.stderr
@@ -119,6 +101,34 @@ LogLevel VERBOSE
 	})
 	WaitListening(t, s.Addr(), exited, s.Log)
 	return s
+}
+
+// WriteConfig writes dir/sshd_config for an sshd on listen:port, with its
+// host key, authorized_keys and pid file in dir, public keys the only way
+// in, and HOME=home for sessions; lines of extra are added. It returns the
+// file's path.
+func WriteConfig(t testing.TB, dir, port, listen, home string, extra ...string) string {
+	t.Helper()
+	config := fmt.Sprintf(`Port %s
+ListenAddress %s
+HostKey %[3]s/host_ed25519
+AuthorizedKeysFile %[3]s/authorized_keys
+PidFile %[3]s/sshd.pid
+StrictModes no
+UsePAM no
+PermitRootLogin yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+SetEnv HOME=%s
+LogLevel VERBOSE
+`, port, listen, dir, home)
+	config += strings.Join(extra, "\n") + "\n"
+	path := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // WaitListening waits until something accepts TCP connections at addr,
