@@ -1,6 +1,10 @@
 // Package gateway is the wasmnet client: it starts or reaches agents from a
-// spec string (popen, ssh=, socket=, exec=, via=), runs modules on them with
-// RemoteExec, and manages many at once with Group and MultiChannel.
+// spec string (popen, ssh=, socket=, exec=, via=; see Spec) or over any
+// stream (NewClient), runs modules on them with RemoteExec, and manages many
+// at once with Group and MultiChannel.
+//
+// The package does not link the agent. An agent in the client's own
+// process, the "inproc" spec of the Examples, comes from gateway/inproc.
 package gateway
 
 import (

@@ -22,10 +22,8 @@ import (
 // A gateway leaves its group when it ends, by Exit, Terminate or the loss
 // of its agent. All methods are safe for concurrent use.
 type Group struct {
-	opts        []Option
-	maxGateways int
-	maxParallel int
-	sshPool     *sshPool
+	groupConfig
+	sshPool *sshPool
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -36,18 +34,25 @@ type Group struct {
 }
 
 // A GroupOption configures NewGroup.
-type GroupOption func(*Group)
+type GroupOption func(*groupConfig)
+
+// groupConfig is what GroupOptions set; a Group keeps it unchanged.
+type groupConfig struct {
+	opts        []Option // for every gateway the group makes
+	maxGateways int
+	maxParallel int
+}
 
 // WithGatewayOptions passes opts to every gateway the group makes, for
 // example WithOutput or WithAgentPath.
 func WithGatewayOptions(opts ...Option) GroupOption {
-	return func(g *Group) { g.opts = append(g.opts, opts...) }
+	return func(c *groupConfig) { c.opts = append(c.opts, opts...) }
 }
 
 // WithMaxGateways sets how many gateways the group may hold at once.
 // Default DefaultMaxGateways.
 func WithMaxGateways(n int) GroupOption {
-	return func(g *Group) { g.maxGateways = n }
+	return func(c *groupConfig) { c.maxGateways = n }
 }
 
 // DefaultMaxParallel is how many gateways a Group starts at once unless
@@ -57,16 +62,16 @@ const DefaultMaxParallel = 64
 // WithMaxParallel sets how many gateways MakeGateways starts at once, and
 // so how many agent uploads run at once. Default DefaultMaxParallel.
 func WithMaxParallel(n int) GroupOption {
-	return func(g *Group) { g.maxParallel = max(1, n) }
+	return func(c *groupConfig) { c.maxParallel = max(1, n) }
 }
 
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	g := &Group{byID: map[string]*Gateway{}, maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel, sshPool: newSSHPool()}
+	cfg := groupConfig{maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel}
 	for _, o := range opts {
-		o(g)
+		o(&cfg)
 	}
-	return g
+	return &Group{groupConfig: cfg, byID: map[string]*Gateway{}, sshPool: newSSHPool()}
 }
 
 // MakeGateway starts the gateway spec names ("popen" when spec is empty)
