@@ -32,6 +32,7 @@ Gateways are named by spec strings:
   socket=host[:port]         an agent of a 'wasmnet serve' that authenticates by SSH key
   exec=COMMAND               any command whose stdio reaches an agent
   SPEC//via=ID               the same, reached through gateway ID
+  inproc                     an agent on goroutines of this wasmnet process
 Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.
 
 --debug (or WASMNET_DEBUG=1) traces gateway starts and ends, requests and

@@ -91,3 +91,13 @@ func TestRunHalfCloses(t *testing.T) {
 		t.Fatalf("source: exit %d, stdout %q\nstderr: %s", code, out, stderr)
 	}
 }
+
+// TestRunInproc: the CLI keeps knowing inproc specs, which package gateway
+// no longer builds in.
+func TestRunInproc(t *testing.T) {
+	out, stderr, code := wasmnet(t, "run", "-g", "2*inproc", "--send", "21", "--take", "1",
+		"-c", "channel.send(channel.receive() * 2)")
+	if code != 0 || out != "gw0: 42\ngw1: 42\n" && out != "gw1: 42\ngw0: 42\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr: %s", code, out, stderr)
+	}
+}
