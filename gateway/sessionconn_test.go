@@ -14,7 +14,7 @@ import (
 
 // TestSessionConnCloseDuringWrites closes an ssh= session's conn while
 // writers are busy on it, as the gateway's watch does while the mux's
-// writer is still sending. The writes must end with an error, not hang, and
+// writer is still sending. The writer must end with an error, not hang, and
 // under the race detector the close must not race with them (x/crypto/ssh
 // does not lock its sent-EOF flag between Write and CloseWrite).
 func TestSessionConnCloseDuringWrites(t *testing.T) {
@@ -60,22 +60,19 @@ func TestSessionConnCloseDuringWrites(t *testing.T) {
 
 		var wg sync.WaitGroup
 		chunk := make([]byte, 4<<10)
-		writing := make(chan struct{}, 2)
-		for range 2 {
-			wg.Go(func() {
-				// Bounded: a write after the close fails at once.
-				for i := range 10000 {
-					if _, err := c.Write(chunk); err != nil {
-						return
-					}
-					if i == 0 {
-						writing <- struct{}{}
-					}
+		writing := make(chan struct{})
+		wg.Go(func() {
+			// Bounded: a write after the close fails at once.
+			for i := range 10000 {
+				if _, err := c.Write(chunk); err != nil {
+					return
 				}
-				t.Errorf("round %d: 10000 writes succeeded across a Close", round)
-			})
-		}
-		<-writing
+				if i == 0 {
+					close(writing)
+				}
+			}
+			t.Errorf("round %d: 10000 writes succeeded across a Close", round)
+		})
 		<-writing
 		if err := c.Close(); err != nil {
 			t.Errorf("round %d: close: %v", round, err)
