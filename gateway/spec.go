@@ -27,9 +27,9 @@ import (
 //     the agent: gateway/inproc adds it (inproc.Transport), and so does
 //     the wasmnet command. WithTransport adds types of one's own the same way.
 //
-// Every type takes id=, chdir=DIR (the agent's working directory, created if
-// missing), env:NAME=VALUE and via=ID (reach the agent through the agent of
-// gateway ID of the same group, as ssh -J; not for inproc).
+// Every built-in type takes id=, chdir=DIR (the agent's working directory,
+// created if missing), env:NAME=VALUE and via=ID (reach the agent through
+// the agent of gateway ID of the same group, as ssh -J); inproc takes id=.
 type Spec struct {
 	Type  string // popen, ssh, socket, exec, or a type given to WithTransport
 	Value string // what follows "type=": the host for ssh and socket, the command for exec

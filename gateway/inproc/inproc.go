@@ -6,8 +6,8 @@
 // It is a package of its own because it links the agent, and with it the
 // WebAssembly runtime, into the program; package gateway alone does not.
 // An in-process agent shares the process's working directory and
-// environment, so its specs take neither chdir= nor env:, and a guest that
-// exhausts the process's memory takes the client with it.
+// environment, so its specs take neither chdir= nor env:; its guests share
+// the client's memory and CPU, and the sandbox is the same as any agent's.
 package inproc
 
 import (
