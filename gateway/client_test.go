@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
-	"github.com/wasmnet/wasmnet/gateway/inproc"
 	"github.com/wasmnet/wasmnet/host"
 )
 
@@ -94,31 +93,6 @@ func TestInprocNeedsItsPackage(t *testing.T) {
 	g := gateway.NewGroup()
 	if _, err := g.MakeGateways(clientCtx(t), "inproc"); err == nil {
 		t.Fatal("a group made an inproc gateway without inproc.Transport")
-	}
-}
-
-func TestInprocMake(t *testing.T) {
-	ctx := clientCtx(t)
-	gw, err := inproc.Make(ctx, gateway.WithID("here"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if gw.ID() != "here" || gw.Spec().Type != "inproc" {
-		t.Errorf("id %q, type %q", gw.ID(), gw.Spec().Type)
-	}
-	if err := gw.Exit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-gw.Done():
-	default:
-		t.Fatal("Exit returned before the agent ended")
-	}
-	for _, spec := range []string{"inproc//chdir=/tmp", "inproc//env:A=1", "inproc//agent=x", "inproc=x"} {
-		if gw, err := gateway.Make(ctx, spec, inproc.Transport()); err == nil {
-			gw.Exit(ctx)
-			t.Errorf("%s: made a gateway, want an error", spec)
-		}
 	}
 }
 
