@@ -61,3 +61,20 @@ func goroutineBlocked(fn string) bool {
 	}
 	return false
 }
+
+// A Receiver is what WaitStarted reads: a channel.Channel.
+type Receiver interface {
+	Receive(ctx context.Context) (any, error)
+}
+
+// WaitStarted receives the "started" item that the sleeper and spin
+// guests (wasm-examples/) send once they run, and fails the test if
+// anything else comes first.
+func WaitStarted(t testing.TB, ch Receiver) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	if v, err := ch.Receive(ctx); v != "started" || err != nil {
+		t.Fatalf("guest's first item: %v, %v; want \"started\"", v, err)
+	}
+}
