@@ -215,21 +215,14 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 		t.Fatal(err)
 	}
 	victim := servers[len(servers)-1]
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		pids := procsMatching(victim.agentProcs())
+	if !testutil.Poll(2*time.Minute, func() bool {
 		var read int64
-		for pid := range pids {
+		for pid := range procsMatching(victim.agentProcs()) {
 			read += procRead(pid)
 		}
-		if read > st.Size()+64<<10 { // the module, then input
-
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the agent on %s never read input; stderr:\n%s", victim.host.ns, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return read > st.Size()+64<<10 // the module, then input
+	}) {
+		t.Fatalf("the agent on %s never read input; stderr:\n%s", victim.host.ns, stderr.String())
 	}
 	runIP(t, "ip", "link", "set", hosts[len(hosts)-1].veth, "down")
 	t.Logf("cut the link to %s", victim.host.ns)

@@ -206,12 +206,8 @@ func openIdle(t *testing.T, addr string, n int) *idleConns {
 // connections.
 func (ic *idleConns) waitClosed(t *testing.T, n int64, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for ic.closed.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server closed %d idle connections in %v, want at least %d", ic.closed.Load(), d, n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testutil.Poll(d, func() bool { return ic.closed.Load() >= n }) {
+		t.Fatalf("the server closed %d idle connections in %v, want at least %d", ic.closed.Load(), d, n)
 	}
 }
 
@@ -322,17 +318,15 @@ func TestSecurityServeLimits(t *testing.T) {
 // one frees a moment after its guest returns, not when its channel closes.
 func execWhenFree(t *testing.T, g *gateway.Gateway) *channel.Channel {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ch, err := g.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "echo"))
-		if err == nil {
-			return ch
-		}
-		if !strings.Contains(err.Error(), "limit of") || time.Now().After(deadline) {
-			t.Fatalf("echo on %s: %v", g.ID(), err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var ch *channel.Channel
+	var err error
+	if !testutil.Poll(time.Minute, func() bool {
+		ch, err = g.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "echo"))
+		return err == nil || !strings.Contains(err.Error(), "limit of")
+	}) || err != nil {
+		t.Fatalf("echo on %s: %v", g.ID(), err)
 	}
+	return ch
 }
 
 func mustRead(t *testing.T, p string) []byte {
