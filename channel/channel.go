@@ -8,6 +8,8 @@ import (
 	"io"
 	"iter"
 	"sync"
+
+	"github.com/wasmnet/wasmnet/internal/blockhook"
 )
 
 // A Channel is one two-way, ordered stream of msgpack values on a Mux.
@@ -147,14 +149,18 @@ func (c *Channel) ReceiveRaw(ctx context.Context) ([]byte, error) {
 		if p != nil || err != nil {
 			return p, err
 		}
+		// Tests learn from the hook that a receiver waits here.
+		leave := blockhook.Enter(ctx)
 		select {
 		case <-c.ready:
 		case <-c.closedC:
 			// Once closed, pop always answers: an item sent before the
 			// close, or the end.
 		case <-ctx.Done():
+			leave()
 			return nil, ctx.Err()
 		}
+		leave()
 	}
 }
 

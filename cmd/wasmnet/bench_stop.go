@@ -185,7 +185,10 @@ func (b *bench) spin() ([]float64, error) {
 		return nil, err
 	}
 	defer spinCh.Close()
-	time.Sleep(20 * time.Millisecond) // the spinner is computing by now
+	// The spinner sends "started" as it begins to compute.
+	if v, err := spinCh.Receive(b.ctx); err != nil || v != "started" {
+		return nil, fmt.Errorf("spin: first item %v, %v; want \"started\"", v, err)
+	}
 	beside, err := b.worstBigEcho(gw, echo)
 	if err != nil {
 		return nil, err
