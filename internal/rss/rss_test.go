@@ -14,11 +14,17 @@ func TestSelfAndProcess(t *testing.T) {
 	if err != nil || self < 1<<20 {
 		t.Fatalf("Self: %d, %v; want at least 1 MiB", self, err)
 	}
-	byPID, err := Process(os.Getpid())
-	if err != nil || byPID < 1<<20 {
-		t.Fatalf("Process: %d, %v", byPID, err)
+	for name, read := range map[string]func(int) (int64, error){"Process": Process, "Peak": Peak} {
+		n, err := read(os.Getpid())
+		if err != nil || n < 1<<20 {
+			t.Fatalf("%s: %d, %v", name, n, err)
+		}
+		if _, err := read(-1); err == nil {
+			t.Fatalf("%s(-1) succeeded", name)
+		}
 	}
-	if _, err := Process(-1); err == nil {
-		t.Fatal("Process(-1) succeeded")
+	before, _ := Self()
+	if peak, err := PeakSelf(); err != nil || peak < before {
+		t.Fatalf("PeakSelf %d, %v; below the RSS read before it, %d", peak, err, before)
 	}
 }

@@ -1,30 +1,16 @@
 package testutil
 
 import (
-	"errors"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/rss"
 )
 
 // PeakRSS returns the peak resident memory (VmHWM) of process pid, in
 // bytes. It fails for a process that has ended, a zombie included (it has
 // no memory left to measure), and where there is no /proc.
-func PeakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("testutil: no VmHWM for pid " + strconv.Itoa(pid) + " (ended?)")
-}
+func PeakRSS(pid int) (int64, error) { return rss.Peak(pid) }
 
 // An RSSWatch follows the peak resident memory of one process while it
 // runs. Unlike wait4's ru_maxrss, which a child starts with the RSS its
