@@ -116,3 +116,32 @@ func TestWithTransport(t *testing.T) {
 		t.Error("via= on a transport of one's own made a gateway")
 	}
 }
+
+// TestExitRightAfterNewClient: an Exit at once after the hello exchange,
+// over an unbuffered pipe, still delivers the client's hello and its
+// goodbye, so the agent ends without an error. Closing the conn as soon as
+// the mux ended used to cut the writer's flush, and the agent read EOF
+// where the hello should have been.
+func TestExitRightAfterNewClient(t *testing.T) {
+	ctx := clientCtx(t)
+	for i := range 200 {
+		clientEnd, agentEnd := net.Pipe()
+		served := make(chan error, 1)
+		go func() { served <- host.Serve(ctx, agentEnd, host.NewConfig()) }()
+		gw, err := gateway.NewClient(ctx, clientEnd, gateway.WithOutput(io.Discard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.Exit(ctx); err != nil {
+			t.Fatalf("round %d: exit: %v", i, err)
+		}
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Fatalf("round %d: the agent ended with %v", i, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("round %d: the agent still serves after Exit", i)
+		}
+	}
+}

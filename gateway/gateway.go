@@ -191,7 +191,10 @@ func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Durati
 func (g *Gateway) watch() {
 	<-g.mux.Done()
 	g.tr.Printf("gateway %s: connection ended: %v", g.id, g.mux.Err())
-	g.link.conn.Close()
+	// The mux closes the conn itself: at once when it failed, after its
+	// writer flushed what was queued (a second at most) when it was
+	// closed. Closing it here too cut that flush, and an Exit right
+	// after Make could take the client's hello with it.
 	done := make(chan struct{})
 	go func() {
 		g.waitErr = g.link.wait()
