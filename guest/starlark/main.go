@@ -74,24 +74,32 @@ var fileOptions = &syntax.FileOptions{
 }
 
 func run(ch *guest.Chan, p *program) error {
+	thread := newThread(p, func(_ *starlark.Thread, msg string) { fmt.Println(msg) })
+	return execProgram(thread, p, newChannel(thread, ch))
+}
+
+// newThread returns the thread a program runs on, printing with print.
+func newThread(p *program, print func(*starlark.Thread, string)) *starlark.Thread {
 	if p.File == "" {
 		p.File = "<source>"
 	}
-	thread := &starlark.Thread{
-		Name:  p.File,
-		Print: func(_ *starlark.Thread, msg string) { fmt.Println(msg) },
-	}
+	thread := &starlark.Thread{Name: p.File, Print: print}
 	if !p.Clock {
 		starlarktime.SetNow(thread, func() (time.Time, error) {
 			return time.Time{}, errors.New("time.now: the clock is not granted to this guest (the client grants it with gateway.WithWalltime)")
 		})
 	}
+	return thread
+}
+
+// execProgram runs p on thread with channel as its channel.
+func execProgram(thread *starlark.Thread, p *program, channel starlark.Value) error {
 	args := []starlark.Value{}
 	for _, a := range os.Args[1:] {
 		args = append(args, starlark.String(a))
 	}
 	predeclared := starlark.StringDict{
-		"channel":    newChannel(thread, ch),
+		"channel":    channel,
 		"newchannel": starlark.NewBuiltin("newchannel", newChannelBuiltin),
 		"json":       json.Module,
 		"math":       math.Module,
