@@ -8,6 +8,8 @@ import (
 	"io"
 	"iter"
 	"sync"
+
+	"github.com/wasmnet/wasmnet/internal/blockhook"
 )
 
 // A Channel is one two-way, ordered stream of msgpack values on a Mux.
@@ -147,15 +149,35 @@ func (c *Channel) ReceiveRaw(ctx context.Context) ([]byte, error) {
 		if p != nil || err != nil {
 			return p, err
 		}
+		// Tests learn from the hook that a receiver waits here.
+		leave := blockhook.Enter(ctx)
 		select {
 		case <-c.ready:
 		case <-c.closedC:
 			// Once closed, pop always answers: an item sent before the
 			// close, or the end.
 		case <-ctx.Done():
+			leave()
 			return nil, ctx.Err()
 		}
+		leave()
 	}
+}
+
+// ReceiveRawFunc is ReceiveRaw that lends the message to fn instead of
+// giving it away: msg is valid only until fn returns, and fn must not keep
+// it, because the channel reuses its memory for a later message. For large
+// messages that are consumed at once (decoded, copied, written out) it
+// saves an allocation per message and the garbage collection behind it.
+// ReceiveRawFunc returns ReceiveRaw's error, or else fn's.
+func (c *Channel) ReceiveRawFunc(ctx context.Context, fn func(msg []byte) error) error {
+	p, err := c.ReceiveRaw(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(p)
+	c.mux.bufs.put(p)
+	return err
 }
 
 func (c *Channel) isCallback() bool {
@@ -173,11 +195,13 @@ func (c *Channel) Receive(ctx context.Context) (any, error) {
 	if c.isCallback() {
 		return nil, ErrCallback
 	}
-	p, err := c.ReceiveRaw(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return decodeValue(p, c.mux)
+	var v any
+	err := c.ReceiveRawFunc(ctx, func(p []byte) (err error) {
+		// decodeValue copies every string and byte string it returns.
+		v, err = decodeValue(p, c.mux)
+		return err
+	})
+	return v, err
 }
 
 // ReceiveInto receives the next item and decodes it into dst, which may

@@ -368,11 +368,12 @@ func TestCloseEndsReceivers(t *testing.T) {
 	cm, am := muxPair(t, osPipePair, nil, nil)
 	c, _ := channelPair(t, cm, am)
 	errc := make(chan error, 1)
+	ctx, blocked := testutil.BlockedContext(context.Background())
 	go func() {
-		_, err := c.Receive(context.Background())
+		_, err := c.Receive(ctx)
 		errc <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	testutil.WaitBlocked(t, blocked, 1)
 	cm.Close()
 	select {
 	case err := <-errc:

@@ -66,6 +66,8 @@ type Mux struct {
 	done      chan struct{}
 	loops     sync.WaitGroup // reader, writer, keepalive
 	handlers  tracker        // request handlers and channel callbacks
+
+	bufs bufPool // large payloads, back from ReceiveRawFunc
 }
 
 // tracker counts goroutines that may start at any time, even while someone
@@ -245,13 +247,13 @@ func (m *Mux) readLoop() {
 		// Small payloads are cut from a shared arena: one allocation
 		// serves many messages, and each keeps only its own slice.
 		var payload []byte
-		if n := int(h.length); n <= 4096 {
+		if n := int(h.length); n < minPooled {
 			if len(arena) < n {
 				arena = make([]byte, 64<<10)
 			}
 			payload, arena = arena[:n:n], arena[n:]
 		} else {
-			payload = make([]byte, n)
+			payload = m.bufs.get(n)
 		}
 		if _, err := io.ReadFull(m.br, payload); err != nil {
 			m.fail(fmt.Errorf("channel: truncated %s frame (%d bytes announced): %w", h.typ, h.length, err))

@@ -50,6 +50,9 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 		m.fail(err)
 		return err
 	}
+	if !control && len(prefix)+len(payload) >= minLargeWrite {
+		return m.writeLarge(typ, flags, id, prefix, payload)
+	}
 	if !control && !m.writing && len(m.wbuf) == 0 && len(prefix)+len(payload) <= maxDirectWrite &&
 		time.Since(m.lastWrite) > idleGap {
 		return m.writeDirect(typ, flags, id, prefix, payload)
@@ -96,6 +99,47 @@ func (m *Mux) writeDirect(typ frameType, flags uint8, id uint32, prefix, payload
 	return nil
 }
 
+// minLargeWrite is the size from which a data frame is written from the
+// sender's slice rather than copied into the batch: for a big message the
+// copy cost as much as the write, and grew a batch buffer per message that
+// the writer dropped again whenever it caught up.
+const minLargeWrite = 64 << 10
+
+// writeLarge writes one large frame on the caller's goroutine, after the
+// frames queued before it and any write under way. It is called with wmu
+// held and releases it. Frames queued meanwhile wait for it, so the frames
+// of each channel stay in order.
+func (m *Mux) writeLarge(typ frameType, flags uint8, id uint32, prefix, payload []byte) error {
+	for (m.writing || len(m.wbuf) > 0) && !m.wclosed {
+		m.wspace.Wait()
+	}
+	if m.wclosed {
+		m.wmu.Unlock()
+		return &connLostError{m.err}
+	}
+	m.writing = true
+	head := appendHeader(m.direct[:0], typ, flags, id, len(prefix)+len(payload))
+	head = append(head, prefix...)
+	m.wmu.Unlock()
+	_, err := m.conn.Write(head)
+	if err == nil {
+		_, err = m.conn.Write(payload)
+	}
+	m.wmu.Lock()
+	m.direct = head[:0]
+	m.writing = false
+	m.lastWrite = time.Now()
+	m.wdata.Broadcast()  // the writer waits for writes under way to end
+	m.wspace.Broadcast() // so may other large frames
+	m.wmu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("channel: write: %w", err)
+		m.fail(err)
+		return err
+	}
+	return nil
+}
+
 func (m *Mux) writeLoop() {
 	defer m.loops.Done()
 	for {
@@ -119,6 +163,7 @@ func (m *Mux) writeLoop() {
 		m.wmu.Lock()
 		m.writing = false
 		m.lastWrite = time.Now()
+		m.wspace.Broadcast() // a large frame waits for writes under way
 		if cap(batch) <= 4*maxPendingWrite {
 			m.wspare = batch[:0]
 		}

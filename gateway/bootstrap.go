@@ -409,8 +409,11 @@ type sessionConn struct {
 	// session's own close cannot be sent.
 	cut func() error
 
-	// The mux's writer and the gateway's watch may both close the conn;
-	// x/crypto/ssh's CloseWrite is not safe for concurrent use.
+	// x/crypto/ssh's channel reads its sent-EOF flag in Write without a
+	// lock and sets it in CloseWrite (the race tailscale/tailscale#5209
+	// reports), so writes and the close take turns on wmu.
+	// The mux's writer and the gateway's watch may both close the conn.
+	wmu       sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -422,8 +425,12 @@ type sessionConn struct {
 // which is many minutes.
 const sessionCloseGrace = 5 * time.Second
 
-func (c *sessionConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
-func (c *sessionConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *sessionConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *sessionConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.w.Write(p)
+}
 
 // Close closes the session's stdin, and cuts the SSH connection when that
 // cannot be done in sessionCloseGrace: a connection whose writes are stuck
@@ -432,7 +439,12 @@ func (c *sessionConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.r.Close()
 		done := make(chan error, 1)
-		go func() { done <- c.w.Close() }()
+		go func() {
+			// A write stuck on a dead link holds wmu until cut ends it.
+			c.wmu.Lock()
+			defer c.wmu.Unlock()
+			done <- c.w.Close()
+		}()
 		select {
 		case c.closeErr = <-done:
 		case <-time.After(sessionCloseGrace):

@@ -154,6 +154,7 @@ func TestCallbackEndmarker(t *testing.T) {
 func TestCallbackEndmarkerWhenAgentKilled(t *testing.T) {
 	g := popen(t, "popen")
 	ch := remoteExec(t, g, "sleeper")
+	testutil.WaitStarted(t, ch)
 	done := make(chan any, 1)
 	ch.SetCallback(func(v any) { done <- v }, "END")
 	proc, err := os.FindProcess(g.Info().PID)

@@ -139,7 +139,7 @@ func TestExecCloseUnblocksRead(t *testing.T) {
 		_, err := l.conn.Read(make([]byte, 1))
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitGoroutineBlocked(t, "gateway.(*procConn).Read")
 	l.conn.Close()
 	select {
 	case err := <-done:

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,28 +42,6 @@ func ids(gws []*Gateway) []string {
 		out = append(out, gw.ID())
 	}
 	return out
-}
-
-// processGone reports whether pid has ended and been reaped (or is a zombie
-// about to be).
-func processGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return strings.HasPrefix(rest, "Z")
-}
-
-// eventually polls cond for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestGroupIDsAndOrder(t *testing.T) {
@@ -133,10 +110,10 @@ func TestGroupExitRemovesGateway(t *testing.T) {
 	if err := gws[1].Exit(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "gw1 leaves the group", func() bool { return g.Gateway("gw1") == nil })
+	testutil.WaitFor(t, "gw1 leaves the group", func() bool { return g.Gateway("gw1") == nil })
 	// Agent loss too.
 	gws[2].kill()
-	eventually(t, "gw2 leaves the group", func() bool { return g.Gateway("gw2") == nil })
+	testutil.WaitFor(t, "gw2 leaves the group", func() bool { return g.Gateway("gw2") == nil })
 	if got := ids(g.Gateways()); !reflect.DeepEqual(got, []string{"gw0"}) {
 		t.Fatalf("group holds %v", got)
 	}
@@ -148,11 +125,12 @@ func TestGroupTerminate(t *testing.T) {
 	g := newGroup(t)
 	gws := makeGateways(t, g, "3*popen")
 	for i, name := range []string{"sleeper", "spin"} {
-		if _, err := gws[i].RemoteExec(testCtx(t), module(t, name)); err != nil {
+		ch, err := gws[i].RemoteExec(testCtx(t), module(t, name))
+		if err != nil {
 			t.Fatal(err)
 		}
+		testutil.WaitStarted(t, ch)
 	}
-	time.Sleep(100 * time.Millisecond) // let the guests start blocking and spinning
 	var pids []int
 	for _, gw := range gws {
 		pids = append(pids, gw.Info().PID)
@@ -164,7 +142,7 @@ func TestGroupTerminate(t *testing.T) {
 	}
 	t.Logf("Terminate: %v", err)
 	for i, pid := range pids {
-		if pid == 0 || !processGone(pid) {
+		if pid == 0 || testutil.ProcessRunning(pid) {
 			t.Errorf("agent %d (pid %d) still runs after Terminate", i, pid)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -133,16 +134,14 @@ func TestIdleAgentGivesMemoryBack(t *testing.T) {
 // its RSS.
 func idleRSS(t *testing.T, g *Gateway) int64 {
 	t.Helper()
-	for range 600 {
+	testutil.WaitFor(t, "the agent to run nothing", func() bool {
 		st, err := g.RemoteStatus(testCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Executing == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return st.Executing == 0
+	})
+	// Idle for a second: what is measured is the memory an agent keeps.
 	time.Sleep(time.Second)
 	st, err := g.RemoteStatus(testCtx(t))
 	if err != nil {

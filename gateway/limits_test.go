@@ -132,14 +132,16 @@ func TestExitEndsPendingReceives(t *testing.T) {
 	pid := g.Info().PID
 	const n = 8
 	errs := make(chan error, n)
+	waitCtx, blocked := testutil.BlockedContext(context.Background())
 	for range n {
 		ch := remoteExec(t, g, "sleeper")
+		testutil.WaitStarted(t, ch)
 		go func() {
-			_, err := ch.Receive(context.Background())
+			_, err := ch.Receive(waitCtx)
 			errs <- err
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitBlocked(t, blocked, n)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

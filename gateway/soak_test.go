@@ -22,13 +22,10 @@ func measure(t *testing.T) resources {
 	t.Helper()
 	// Goroutines of gateways just ended may take a moment to return.
 	var r resources
-	for range 50 {
+	testutil.Poll(time.Second, func() bool {
 		r = resources{runtime.NumGoroutine(), countFDs(t), countChildren(t)}
-		if r.children == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return r.children == 0
+	})
 	return r
 }
 
@@ -139,15 +136,12 @@ func TestSoakPopenCycles(t *testing.T) {
 	// The agent closes its side as each guest returns, a moment after the
 	// client saw the close: wait for the count to settle.
 	var st1 Status
-	for range 100 {
+	testutil.Poll(2*time.Second, func() bool {
 		if st1, err = g.RemoteStatus(testCtx(t)); err != nil {
 			t.Fatal(err)
 		}
-		if st1.Channels <= st0.Channels && st1.Executing == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return st1.Channels <= st0.Channels && st1.Executing == 0
+	})
 	after = measure(t)
 	t.Logf("%d executions on one gateway: agent channels %d -> %d, %+v before, %+v after", execs, st0.Channels, st1.Channels, before, after)
 	if st1.Channels > st0.Channels {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,26 +53,37 @@ func checkEchoWhileSpinning(t *testing.T, g *Gateway, echo *channel.Channel) {
 func waitExecuting(t *testing.T, g *Gateway, n int) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	testutil.WaitFor(t, fmt.Sprintf("the agent to run %d executions", n), func() bool {
 		st, err := g.RemoteStatus(testCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Executing == n {
-			return time.Since(start)
-		}
-		if time.Since(start) > generousBound {
-			t.Fatalf("agent still runs %d executions after %v, want %d", st.Executing, generousBound, n)
-		}
-		time.Sleep(time.Millisecond)
+		return st.Executing == n
+	})
+	took := time.Since(start)
+	if took > generousBound {
+		t.Errorf("the agent took %v to run %d executions", took, n)
 	}
+	return took
+}
+
+// waitAgentGone waits until the agent pid has ended and returns how long
+// that took since start, failing the test past generousBound.
+func waitAgentGone(t *testing.T, pid int, start time.Time, after string) time.Duration {
+	t.Helper()
+	testutil.WaitProcessEnded(t, pid)
+	took := time.Since(start)
+	if took > generousBound {
+		t.Errorf("agent %d still ran %v after %s", pid, took, after)
+	}
+	return took
 }
 
 func TestSpinningGuestDoesNotStallAgent(t *testing.T) {
 	g := popen(t, "popen")
 	spin := remoteExec(t, g, "spin")
 	echo := remoteExec(t, g, "echo")
-	time.Sleep(50 * time.Millisecond) // the spinner is computing by now
+	testutil.WaitStarted(t, spin)
 	checkEchoWhileSpinning(t, g, echo)
 	// Status reads the agent's memory statistics, which stops the world.
 	if st, err := g.RemoteStatus(testCtx(t)); err != nil || st.Executing != 2 {
@@ -95,7 +107,7 @@ func TestCloseStopsEachSpinningGuest(t *testing.T) {
 	g := popen(t, "popen")
 	for range 3 {
 		spin := remoteExec(t, g, "spin")
-		time.Sleep(20 * time.Millisecond)
+		testutil.WaitStarted(t, spin)
 		spin.Close()
 	}
 	waitExecuting(t, g, 0)
@@ -112,20 +124,13 @@ func TestCloseStopsEachSpinningGuest(t *testing.T) {
 func TestExitStopsSpinningGuest(t *testing.T) {
 	out := &testutil.SyncBuffer{}
 	g := popen(t, "popen", WithOutput(out))
-	remoteExec(t, g, "spin")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitStarted(t, remoteExec(t, g, "spin"))
 	pid := g.Info().PID
 	start := time.Now()
 	if err := g.Exit(testCtx(t)); err != nil {
 		t.Logf("Exit: %v", err)
 	}
-	for !processGone(pid) {
-		if time.Since(start) > generousBound {
-			t.Fatalf("agent %d still runs %v after Exit", pid, generousBound)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Logf("Exit until the agent was gone: %v", time.Since(start))
+	t.Logf("Exit until the agent was gone: %v", waitAgentGone(t, pid, start, "Exit"))
 	if strings.Contains(out.String(), "still running at exit") {
 		t.Errorf("the agent exited with its guest still running:\n%s", out)
 	}
@@ -136,38 +141,30 @@ func TestExitStopsSpinningGuest(t *testing.T) {
 // killed with it.
 func TestAgentWithoutClientStopsSpinning(t *testing.T) {
 	g := popen(t, "exec=setsid "+testwasm.Agent(t)+" agent")
-	remoteExec(t, g, "spin")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitStarted(t, remoteExec(t, g, "spin"))
 	pid := g.Info().PID
+	// In a session of its own the agent outlives a failed test unless killed.
+	t.Cleanup(func() {
+		if testutil.ProcessRunning(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	g.Exit(testCtx(t))
 	start := time.Now()
-	for !processGone(pid) {
-		if time.Since(start) > generousBound {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("agent %d still runs %v after its client left", pid, generousBound)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Logf("client gone until the agent was gone: %v", time.Since(start))
+	t.Logf("client gone until the agent was gone: %v", waitAgentGone(t, pid, start, "its client left"))
 }
 
 // SIGTERM ends an agent whose guest spins.
 func TestSIGTERMStopsAgentWithSpinningGuest(t *testing.T) {
 	g := popen(t, "popen")
 	spin := remoteExec(t, g, "spin")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitStarted(t, spin)
 	pid := g.Info().PID
 	start := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for !processGone(pid) {
-		if time.Since(start) > generousBound {
-			t.Fatalf("agent %d still runs %v after SIGTERM", pid, generousBound)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Logf("SIGTERM until the agent was gone: %v", time.Since(start))
+	t.Logf("SIGTERM until the agent was gone: %v", waitAgentGone(t, pid, start, "SIGTERM"))
 	if err := spin.WaitClose(testCtx(t)); err == nil {
 		t.Fatal("the spinning guest's channel closed without an error")
 	}

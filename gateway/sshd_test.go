@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // TestMain fails the run if a test leaves a goroutine behind, and removes
@@ -249,12 +250,10 @@ func TestSSHAgentAuth(t *testing.T) {
 		t.Fatalf("ssh-agent: %v", err)
 	}
 	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "ssh-agent's socket", func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	if out, err := exec.Command("ssh-add", s.UserKey).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-add: %v: %s", err, out)

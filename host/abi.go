@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,13 +188,27 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 		return abi.ErrMemory
 	}
 	if h.pending == nil {
-		if code := e.next(h, timeout); code != abi.Ok {
+		delivered := false
+		code := e.next(h, timeout, func(msg []byte) bool {
+			mem.WriteUint32Le(lenOut, uint32(len(msg)))
+			if uint32(len(msg)) > capacity {
+				return false
+			}
+			mem.Write(buf, msg)
+			e.grant(msg)
+			delivered = true
+			return true
+		})
+		if code != abi.Ok {
 			// After the peer's CloseSend the guest may still send: only a
 			// channel closed both ways is released.
 			if code == abi.ErrClosed && h.ch.IsClosed() {
 				e.release(id)
 			}
 			return code
+		}
+		if delivered {
+			return abi.Ok
 		}
 	}
 	msg, code := h.pending, abi.Result(h.code)
@@ -212,19 +227,27 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 	return code
 }
 
-// next waits for h's next message and leaves it in h.pending.
-func (e *execution) next(h *handle, timeout int64) abi.Result {
+// next waits for h's next message and lends it to deliver, which reports
+// whether it took it; a message it did not take (the guest's buffer is too
+// small) is copied to h.pending, as is a remote error.
+func (e *execution) next(h *handle, timeout int64, deliver func(msg []byte) bool) abi.Result {
 	ctx := e.ctx
 	if timeout >= 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout))
 		defer cancel()
 	}
-	msg, err := h.ch.ReceiveRaw(ctx)
+	// Lent, not given: a large message's buffer goes back to the channel
+	// once it is in the guest's memory.
+	err := h.ch.ReceiveRawFunc(ctx, func(msg []byte) error {
+		if !deliver(msg) {
+			h.pending, h.code = bytes.Clone(msg), int32(abi.Ok)
+		}
+		return nil
+	})
 	var remote *channel.RemoteError
 	switch {
 	case err == nil:
-		h.pending, h.code = msg, int32(abi.Ok)
 		return abi.Ok
 	case errors.As(err, &remote):
 		h.pending, h.code = []byte(remote.Message), int32(abi.ErrRemote)

@@ -37,12 +37,7 @@ func TestStopSpinningGuest(t *testing.T) {
 	waitIdle := func(a *testAgent) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for running(a) != 0 {
-			if time.Since(start) > 10*time.Second {
-				t.Fatal("the guest still runs 10 s after it should have stopped")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testutil.WaitFor(t, "the guest to stop", func() bool { return running(a) == 0 })
 		return time.Since(start)
 	}
 
@@ -57,7 +52,7 @@ func TestStopSpinningGuest(t *testing.T) {
 	t.Run("channel close", func(t *testing.T) {
 		a := startAgent(t, NewConfig())
 		ch := a.exec(t, wasm, channel.ExecRequest{})
-		time.Sleep(20 * time.Millisecond)
+		testutil.WaitStarted(t, ch)
 		if n := running(a); n != 1 {
 			t.Fatalf("%d executions running, want the spinner", n)
 		}
@@ -67,8 +62,7 @@ func TestStopSpinningGuest(t *testing.T) {
 	t.Run("client exit", func(t *testing.T) {
 		log := &testutil.SyncBuffer{}
 		a := startAgent(t, NewConfig().WithLog(log))
-		a.exec(t, wasm, channel.ExecRequest{})
-		time.Sleep(20 * time.Millisecond)
+		testutil.WaitStarted(t, a.exec(t, wasm, channel.ExecRequest{}))
 		start := time.Now()
 		if err := a.exit(t); err != nil {
 			t.Fatalf("Serve: %v", err)

@@ -70,13 +70,8 @@ func TestBadSSH(t *testing.T) {
 			makeFails(t, tt.spec, 30*time.Second, tt.want, tt.texts...)
 			// sshd forks a process per connection: it must go with the
 			// failed login.
-			deadline := time.Now().Add(5 * time.Second)
-			for d := descendants(sshdPid); len(d) > 0; d = descendants(sshdPid) {
-				if time.Now().After(deadline) {
-					t.Errorf("sshd (pid %d) still has connection processes %v 5s after the failure", sshdPid, d)
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
+			if !testutil.Poll(5*time.Second, func() bool { return len(descendants(sshdPid)) == 0 }) {
+				t.Errorf("sshd (pid %d) still has connection processes %v 5s after the failure", sshdPid, descendants(sshdPid))
 			}
 			if left := procsMatching(s.agentProcs()); len(left) > 0 {
 				t.Errorf("agents started: %v", left)

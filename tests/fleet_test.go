@@ -33,8 +33,8 @@ import (
 
 const fleetSize = 32
 
-// fleetCLI runs the wasmnet CLI, bounded to 3 minutes, and returns its
-// stdout, stderr, exit status, wall time and peak RSS in bytes.
+// cliRun is what a run of the wasmnet CLI gave: stdout, stderr, exit
+// status, wall time and the client's peak RSS in bytes.
 type cliRun struct {
 	stdout, stderr string
 	code           int
@@ -42,39 +42,46 @@ type cliRun struct {
 	maxRSS         int64
 }
 
-func startCLI(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *testutil.SyncBuffer, *testutil.SyncBuffer) {
+// cliProc is a CLI process started by startCLI.
+type cliProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *testutil.SyncBuffer
+	start          time.Time
+	rss            *testutil.RSSWatch
+}
+
+func startCLI(t *testing.T, ctx context.Context, args ...string) *cliProc {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, agentBin(t), args...)
 	// A run that outlives its bound prints its goroutines before it dies.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
 	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr testutil.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	p := &cliProc{cmd: cmd, stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}, start: time.Now()}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &stdout, &stderr
+	// Not the rusage of wait4: the child's ru_maxrss would start at this
+	// test binary's RSS when it forked (428 MiB in CI), not the client's.
+	p.rss = testutil.WatchRSS(cmd.Process.Pid)
+	return p
 }
 
-func finishCLI(t *testing.T, cmd *exec.Cmd, stdout, stderr *testutil.SyncBuffer, start time.Time) cliRun {
-	t.Helper()
-	if cmd.ProcessState == nil {
-		cmd.Wait()
+// finish waits for the process, if nobody has, and returns its results.
+func (p *cliProc) finish() cliRun {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Wait()
 	}
-	r := cliRun{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode(), took: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSS = ru.Maxrss << 10
-	}
-	return r
+	return cliRun{stdout: p.stdout.String(), stderr: p.stderr.String(), code: p.cmd.ProcessState.ExitCode(),
+		took: time.Since(p.start), maxRSS: p.rss.Peak()}
 }
 
+// runCLI runs the wasmnet CLI, bounded to 3 minutes.
 func runCLI(t *testing.T, args ...string) cliRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	start := time.Now()
-	cmd, stdout, stderr := startCLI(t, ctx, args...)
-	return finishCLI(t, cmd, stdout, stderr, start)
+	return startCLI(t, ctx, args...).finish()
 }
 
 // fleet starts the hosts and their sshds and writes an inventory naming
@@ -194,9 +201,9 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	start := time.Now()
-	cmd, stdout, stderr := startCLI(t, ctx, "run", "-g", "@"+inv, "--max-parallel", "8", "--input", fifo,
+	p := startCLI(t, ctx, "run", "-g", "@"+inv, "--max-parallel", "8", "--input", fifo,
 		"--chunk-size", "16KiB", "--merge", "--json", guest)
+	cmd, stderr := p.cmd, p.stderr
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	defer cmd.Process.Kill()
@@ -208,21 +215,14 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 		t.Fatal(err)
 	}
 	victim := servers[len(servers)-1]
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		pids := procsMatching(victim.agentProcs())
+	if !testutil.Poll(2*time.Minute, func() bool {
 		var read int64
-		for pid := range pids {
+		for pid := range procsMatching(victim.agentProcs()) {
 			read += procRead(pid)
 		}
-		if read > st.Size()+64<<10 { // the module, then input
-
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the agent on %s never read input; stderr:\n%s", victim.host.ns, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return read > st.Size()+64<<10 // the module, then input
+	}) {
+		t.Fatalf("the agent on %s never read input; stderr:\n%s", victim.host.ns, stderr.String())
 	}
 	runIP(t, "ip", "link", "set", hosts[len(hosts)-1].veth, "down")
 	t.Logf("cut the link to %s", victim.host.ns)
@@ -231,7 +231,7 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 	}
 	w.Close()
 	<-exited
-	r := finishCLI(t, cmd, stdout, stderr, start)
+	r := p.finish()
 	if r.code != 0 {
 		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
 	}

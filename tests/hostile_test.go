@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -245,18 +245,12 @@ func attackAgent(t *testing.T, conn io.ReadWriter) channel.Status {
 
 // vmHWM returns a process's peak resident memory.
 func vmHWM(t *testing.T, pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	t.Helper()
+	hwm, err := testutil.PeakRSS(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
+	return hwm
 }
 
 // maxAgentHWM bounds an attacked agent's peak memory: its 60 MB frame, read

@@ -387,13 +387,8 @@ func TestNetnsPrimesAndCut(t *testing.T) {
 	// session, whose agent then sees its stdin close.
 	for _, s := range servers {
 		waitNoProcs(t, s.agentProcs(), 15*time.Second)
-		deadline := time.Now().Add(15 * time.Second)
-		for d := descendants(s.pid); len(d) > 0; d = descendants(s.pid) {
-			if time.Now().After(deadline) {
-				t.Errorf("sshd in %s still has session processes %v", s.host.ns, d)
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testutil.Poll(15*time.Second, func() bool { return len(descendants(s.pid)) == 0 }) {
+			t.Errorf("sshd in %s still has session processes %v", s.host.ns, descendants(s.pid))
 		}
 	}
 }

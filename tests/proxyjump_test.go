@@ -46,20 +46,19 @@ func innerHost(t *testing.T, hop *nsHost) *nsHost {
 // ns, asking ss inside it (the test's own namespace may have no route).
 func waitListeningIn(t *testing.T, ns, port string, exited <-chan struct{}, log func() string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := exec.Command("ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :"+port).Output()
-		if err == nil && strings.TrimSpace(string(out)) != "" {
-			return
-		}
+	var err error
+	listening := testutil.Poll(10*time.Second, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("the server in %s exited: %s", ns, log())
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listening on port %s in %s after 10s (%v)\n%s", port, ns, err, log())
-		}
+		var out []byte
+		out, err = exec.Command("ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :"+port).Output()
+		return err == nil && strings.TrimSpace(string(out)) != ""
+	})
+	if !listening {
+		t.Fatalf("nothing listening on port %s in %s after 10s (%v)\n%s", port, ns, err, log())
 	}
 }
 

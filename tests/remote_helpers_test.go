@@ -281,30 +281,16 @@ func descendants(pid int) []int {
 // and fails naming those left.
 func waitNoProcs(t testing.TB, sub string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := procsMatching(sub)
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%v after the end, processes matching %q remain: %v", d, sub, left)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testutil.Poll(d, func() bool { return len(procsMatching(sub)) == 0 }) {
+		t.Errorf("%v after the end, processes matching %q remain: %v", d, sub, procsMatching(sub))
 	}
 }
 
 // waitGone waits up to d until pid has exited, and fails if it has not.
 func waitGone(t testing.TB, pid int, what string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for testutil.ProcessRunning(pid) {
-		if time.Now().After(deadline) {
-			t.Errorf("%s (pid %d) still running %v later", what, pid, d)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(d, func() bool { return !testutil.ProcessRunning(pid) }) {
+		t.Errorf("%s (pid %d) still running %v later", what, pid, d)
 	}
 }
 

@@ -1,24 +1,16 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
-
 	"github.com/wasmnet/wasmnet/gateway"
-	"github.com/wasmnet/wasmnet/internal/sshdtest"
 	"github.com/wasmnet/wasmnet/internal/testutil"
-	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // A guest that computes without calling the host stalls neither its agent
@@ -34,7 +26,7 @@ func checkSpinning(t *testing.T, g *gateway.Gateway) {
 	t.Helper()
 	spin := remoteExec(t, g, "spin")
 	echo := remoteExec(t, g, "echo")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitStarted(t, spin)
 	big := bytes.Repeat([]byte("spinning"), 256<<10)
 	for i := range 3 {
 		took := within(t, spinBound, fmt.Sprintf("2 MiB echo %d while a guest spins", i), func() {
@@ -54,16 +46,13 @@ func checkSpinning(t *testing.T, g *gateway.Gateway) {
 	echo.Close()
 	spin.Close()
 	took := within(t, spinBound, "Channel.Close until the spinning guest ended", func() {
-		for {
+		testutil.WaitFor(t, "the agent to run nothing", func() bool {
 			st, err := g.RemoteStatus(ctxFor(t, time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Executing == 0 {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
+			return st.Executing == 0
+		})
 	})
 	t.Logf("Channel.Close until the spinning guest ended: %v", took)
 }
@@ -79,26 +68,16 @@ func TestSpinningGuestSSH(t *testing.T) {
 	g := makeGateway(t, fmt.Sprintf("ssh=%s@%s//identity=%s//known_hosts=%s", s.User, s.Addr(), s.UserKey, kh))
 	checkSpinning(t, g)
 	// Exit with a guest still spinning leaves no agent behind.
-	remoteExec(t, g, "spin")
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitStarted(t, remoteExec(t, g, "spin"))
 	exitGateway(t, g)
 	waitNoProcs(t, s.agentProcs(), spinBound)
 }
 
 func TestSpinningGuestSocket(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("HOME", dir)
-	t.Setenv("SSH_AUTH_SOCK", "")
-	clientKey := filepath.Join(dir, "client_key")
-	pub := sshdtest.WriteKey(t, clientKey).PublicKey()
-	authorized := filepath.Join(dir, "authorized_keys")
-	os.WriteFile(authorized, ssh.MarshalAuthorizedKey(pub), 0o600)
-	hostKey := filepath.Join(dir, "host_key")
-	hostPub := sshdtest.WriteKey(t, hostKey).PublicKey()
-	serve, addr := startServeCmd(t, "--host-key", hostKey, "--authorized-keys", authorized)
-	knownHosts := filepath.Join(dir, "known_hosts")
-	os.WriteFile(knownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostPub)+"\n"), 0o600)
-	spec := "socket=" + addr + "//identity=" + clientKey + "//known_hosts=" + knownHosts
+	k := newServeKeys(t)
+	clientKey, authorized := k.client("client_key")
+	serve := k.start(authorized, "")
+	spec := k.spec(serve, clientKey)
 
 	g := makeGateway(t, spec)
 	checkSpinning(t, g)
@@ -108,52 +87,27 @@ func TestSpinningGuestSocket(t *testing.T) {
 	if _, err := grp.MakeGateway(ctxFor(t, time.Minute), spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := grp.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "spin")); err != nil {
+	mc, err := grp.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "spin"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitStarted(t, mc.Channels()[0])
 	within(t, spinBound, "Group.Terminate of a spinning guest over socket=", func() { grp.Terminate(2 * time.Second) })
 	if got := runEcho(t, g, []any{"after terminate"}); len(got) != 1 {
 		t.Fatalf("echo after another client's Terminate: %v", got)
 	}
 
 	// SIGTERM stops serve while a guest spins in it.
-	remoteExec(t, g, "spin")
-	time.Sleep(50 * time.Millisecond)
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+	testutil.WaitStarted(t, remoteExec(t, g, "spin"))
+	if err := serve.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- serve.Wait() }()
+	go func() { done <- serve.cmd.Wait() }()
 	select {
 	case err := <-done:
 		t.Logf("serve after SIGTERM: %v", err)
 	case <-time.After(spinBound):
 		t.Fatalf("wasmnet serve still runs %v after SIGTERM with a spinning guest", spinBound)
 	}
-}
-
-// startServeCmd is startServe that also returns the process, for tests
-// that signal it.
-func startServeCmd(t *testing.T, args ...string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(testwasm.Agent(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &testutil.SyncBuffer{}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if err != nil || !ok {
-		t.Fatalf("wasmnet serve said %q, %v", line, err)
-	}
-	return cmd, addr
 }

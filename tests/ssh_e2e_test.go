@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // agentCache is where the bootstrap installs agents on s.
@@ -138,15 +139,10 @@ func TestSSHAgentAuthMake(t *testing.T) {
 		t.Fatalf("ssh-agent (apt-get install -y openssh-client): %v", err)
 	}
 	t.Cleanup(func() { sshAgent.Process.Kill(); sshAgent.Wait() })
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("ssh-agent made no socket at %s in 5s", sock)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "ssh-agent's socket at "+sock, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	if out, err := exec.Command("ssh-add", s.UserKey).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-add: %v: %s", err, out)

@@ -99,6 +99,8 @@ func startPartner(self, mode string) (*partner, error) {
 	if err != nil {
 		return nil, err
 	}
+	growPipe(inW)
+	growPipe(outW)
 	cmd := exec.Command(self, "bench", "partner", mode)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
 	err = cmd.Start()

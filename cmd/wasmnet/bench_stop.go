@@ -54,7 +54,8 @@ func stopProbes() []probe {
 		probes = append(probes, probe{figures: figs, run: func(b *bench) ([]float64, error) { return b.stopCost(m.flag) }})
 	}
 	probes = append(probes, probe{figures: []figure{
-		{key: "spin-echo", name: "2 MiB echo while another guest spins", unit: "ms", goal: goalSpinEcho},
+		{key: "echo-2m", name: "2 MiB echo, no other guest running", unit: "ms"},
+		{key: "spin-echo", name: "2 MiB echo while another guest spins", unit: "ms", limit: "echo-2m", goal: goalSpinEcho},
 		{key: "spin-close", name: "Channel.Close until a spinning guest ended", unit: "ms", goal: goalSpinClose},
 	}, run: (*bench).spin})
 	return probes
@@ -173,40 +174,58 @@ func (b *bench) spin() ([]float64, error) {
 	if err := b.waitIdle(gw); err != nil {
 		return nil, err
 	}
+	// The same echoes without the spinner are the limit: what the echo
+	// costs on this machine at this moment.
+	alone, err := b.worstBigEcho(gw, echo)
+	if err != nil {
+		return nil, err
+	}
 	spinCh, err := gw.RemoteExec(b.ctx, spinner)
 	if err != nil {
 		return nil, err
 	}
 	defer spinCh.Close()
-	ch, err := gw.RemoteExec(b.ctx, echo)
+	// The spinner sends "started" as it begins to compute.
+	if v, err := spinCh.Receive(b.ctx); err != nil || v != "started" {
+		return nil, fmt.Errorf("spin: first item %v, %v; want \"started\"", v, err)
+	}
+	beside, err := b.worstBigEcho(gw, echo)
 	if err != nil {
 		return nil, err
 	}
-	defer ch.Close()
-	big := bytes.Repeat([]byte{0x5a}, echoBigBytes)
-	time.Sleep(20 * time.Millisecond) // the spinner is computing by now
-	var worst time.Duration
-	for range 5 {
-		start := time.Now()
-		if err := ch.Send(big); err != nil {
-			return nil, err
-		}
-		got, err := ch.Receive(b.ctx)
-		if err != nil {
-			return nil, err
-		}
-		if g, _ := got.([]byte); !bytes.Equal(g, big) {
-			return nil, errors.New("spin-echo: the echo differs")
-		}
-		worst = max(worst, time.Since(start))
-	}
-	ch.Close()
 	start := time.Now()
 	spinCh.Close()
 	if err := b.waitIdle(gw); err != nil {
 		return nil, err
 	}
-	return []float64{millis(worst), millis(time.Since(start))}, nil
+	return []float64{millis(alone), millis(beside), millis(time.Since(start))}, nil
+}
+
+// worstBigEcho runs a fresh execution of echo and returns the slowest of
+// five 2 MiB round trips through it.
+func (b *bench) worstBigEcho(gw *gateway.Gateway, echo gateway.Module) (time.Duration, error) {
+	ch, err := gw.RemoteExec(b.ctx, echo)
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	big := bytes.Repeat([]byte{0x5a}, echoBigBytes)
+	var worst time.Duration
+	for range 5 {
+		start := time.Now()
+		if err := ch.Send(big); err != nil {
+			return 0, err
+		}
+		got, err := ch.Receive(b.ctx)
+		if err != nil {
+			return 0, err
+		}
+		if g, _ := got.([]byte); !bytes.Equal(g, big) {
+			return 0, errors.New("spin-echo: the echo differs")
+		}
+		worst = max(worst, time.Since(start))
+	}
+	return worst, nil
 }
 
 // waitIdle waits until the agent runs no execution, for at most 10 s.

@@ -32,18 +32,6 @@ func readBytes(pid int) int64 {
 	return 0
 }
 
-// waitFor polls cond every 20 ms for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 3000 {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // TestRunSurvivesLostGateway kills one of four agents in the middle of a
 // --merge wordcount fed through a FIFO, so that the run cannot end before
 // the test has killed it. The merged counts must equal the reference, the
@@ -76,7 +64,9 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, testwasm.Agent(t), "run", "-g", "4*popen", "--input", fifo,
+			// The trace says when each gateway's guest has answered.
+			trace := filepath.Join(t.TempDir(), "trace")
+			cmd := exec.CommandContext(ctx, testwasm.Agent(t), "run", "--debug="+trace, "-g", "4*popen", "--input", fifo,
 				"--chunk-size", "4KiB", "--merge", "--json", "--retries", tc.retries, testwasm.Go(t, "wordcount"))
 			var stdout, stderr testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -105,7 +95,7 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "four agents that read input", func() bool {
+			testutil.WaitFor(t, "four agents that read input", func() bool {
 				agents = children(cmd.Process.Pid)
 				if len(agents) != 4 {
 					return false
@@ -129,7 +119,10 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			}
 			w.Close()
 			if tc.stopFirst {
-				time.Sleep(time.Second) // let the other guests have their end of input
+				// Let the other guests have their end of input and answer.
+				testutil.WaitFor(t, "three gateways whose guest answered", func() bool {
+					return len(answered(trace)) >= 3
+				})
 				syscall.Kill(victim, syscall.SIGKILL)
 			}
 			err = cmd.Wait()
@@ -163,4 +156,22 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answered returns the gateways whose executions ended normally, as the
+// client's lines of a --debug trace say ("gateway gw2: channel 5 closed").
+func answered(trace string) map[string]bool {
+	b, _ := os.ReadFile(trace)
+	gws := map[string]bool{}
+	for line := range strings.Lines(string(b)) {
+		_, event, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " client[")
+		if !ok || !strings.HasSuffix(event, " closed") {
+			continue
+		}
+		_, event, _ = strings.Cut(event, "] gateway ")
+		if id, rest, ok := strings.Cut(event, ": channel "); ok && !strings.Contains(rest, ":") {
+			gws[id] = true
+		}
+	}
+	return gws
 }

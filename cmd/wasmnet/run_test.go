@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/internal/corpus"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 	"github.com/wasmnet/wasmnet/internal/wordcount"
 )
@@ -187,21 +188,23 @@ func children(pid int) []int {
 	return out
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
-}
-
 // TestRunInterrupt interrupts runs whose guests block in a receive or spin:
-// the status is 130 and no agent is left.
+// the status is 130 and no agent is left. Their input is a FIFO that stays
+// open and empty, so that the sleeper waits for input that never ends.
 func TestRunInterrupt(t *testing.T) {
 	for _, guest := range []string{"sleeper", "spin"} {
 		t.Run(guest, func(t *testing.T) {
-			cmd := exec.Command(testwasm.Agent(t), "run", "-g", "3*popen", testwasm.Go(t, guest))
+			fifo := filepath.Join(t.TempDir(), "input")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Read-write, so that opening it does not wait for wasmnet.
+			w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			cmd := exec.Command(testwasm.Agent(t), "run", "-g", "3*popen", "--input", fifo, testwasm.Go(t, guest))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			stdout, _ := cmd.StdoutPipe()
@@ -209,23 +212,33 @@ func TestRunInterrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cmd.Process.Kill()
-			go bufio.NewScanner(stdout).Scan()
+			started := make(chan struct{}, 16)
+			go func() { // ends when wasmnet ends and its stdout closes
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					if strings.HasSuffix(sc.Text(), `: "started"`) {
+						started <- struct{}{}
+					}
+				}
+			}()
 			waited := make(chan error, 1)
 			go func() { waited <- cmd.Wait() }()
 
-			var agents []int
-			for deadline := time.Now().Add(30 * time.Second); len(agents) < 3; time.Sleep(20 * time.Millisecond) {
+			// Each guest prints gwN: "started" once it runs.
+			timeout := time.After(testutil.WaitTimeout)
+			for range 3 {
 				select {
+				case <-started:
 				case <-waited:
 					t.Fatalf("wasmnet ended early\n%s", stderr.String())
-				default:
+				case <-timeout:
+					t.Fatalf("the guests did not start\n%s", stderr.String())
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the agents did not start: %v\n%s", agents, stderr.String())
-				}
-				agents = children(cmd.Process.Pid)
 			}
-			time.Sleep(300 * time.Millisecond) // let the guests start
+			agents := children(cmd.Process.Pid)
+			if len(agents) != 3 {
+				t.Fatalf("wasmnet runs %d agents, want 3: %v", len(agents), agents)
+			}
 			cmd.Process.Signal(syscall.SIGINT)
 
 			select {
@@ -241,7 +254,7 @@ func TestRunInterrupt(t *testing.T) {
 				t.Fatalf("exit status %d, want 130\n%s", code, stderr.String())
 			}
 			for _, pid := range agents {
-				if alive(pid) {
+				if testutil.ProcessRunning(pid) {
 					syscall.Kill(pid, syscall.SIGKILL)
 					t.Errorf("agent %d outlived wasmnet", pid)
 				}

@@ -18,13 +18,25 @@ const WaitTimeout = time.Minute
 // Accept where there is one.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
+	if !Poll(WaitTimeout, cond) {
+		t.Fatalf("waited %v for %s", WaitTimeout, what)
+	}
+}
+
+// Poll calls cond, at first every millisecond and then at most every
+// 50 ms, until it holds or d has passed, and reports whether it held. It
+// is WaitFor for a test that bounds the wait itself, because the time is
+// what it checks, or that reports a condition that did not come with
+// more than WaitFor says.
+func Poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
 	for delay := time.Millisecond; !cond(); delay = min(2*delay, 50*time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", WaitTimeout, what)
+			return false
 		}
 		time.Sleep(delay)
 	}
+	return true
 }
 
 // ProcessRunning reports whether pid is a process that has not ended. A

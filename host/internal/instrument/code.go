@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/wasmnet/wasmnet/host/internal/wasmbin"
 )
 
 // rewriteElems shifts the function indices of element segments, in each of
@@ -13,53 +15,53 @@ func (m *module) rewriteElems() error {
 	if i < 0 {
 		return nil
 	}
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
-	body := appendU32(nil, uint32(n))
+	body := wasmbin.AppendU32(nil, uint32(n))
 	x := &exprRewriter{shift: m.shift}
 	for seg := range n {
-		flags, err := r.u32()
+		flags, err := r.U32()
 		if err != nil {
 			return err
 		}
 		if flags > 7 {
 			return fmt.Errorf("instrument: element segment %d has flags %d", seg, flags)
 		}
-		body = appendU32(body, flags)
-		start := r.off
+		body = wasmbin.AppendU32(body, flags)
+		start := r.Off
 		if flags&3 == 2 { // explicit table index
-			if err := r.skipLEB(5); err != nil {
+			if err := r.SkipLEB(5); err != nil {
 				return err
 			}
 		}
-		body = append(body, r.b[start:r.off]...)
+		body = append(body, r.B[start:r.Off]...)
 		if flags&1 == 0 { // active: offset expression
 			if body, err = x.rewrite(r, body); err != nil {
 				return err
 			}
 		}
 		if flags&3 != 0 { // elemkind or reftype
-			c, err := r.byte()
+			c, err := r.Byte()
 			if err != nil {
 				return err
 			}
 			body = append(body, c)
 		}
-		count, err := r.vecLen()
+		count, err := r.VecLen()
 		if err != nil {
 			return err
 		}
-		body = appendU32(body, uint32(count))
+		body = wasmbin.AppendU32(body, uint32(count))
 		for range count {
 			if flags&4 != 0 {
 				body, err = x.rewrite(r, body)
 			} else {
 				var idx uint32
-				idx, err = r.u32()
-				body = appendU32(body, m.shift(idx))
+				idx, err = r.U32()
+				body = wasmbin.AppendU32(body, m.shift(idx))
 			}
 			if err != nil {
 				return fmt.Errorf("instrument: element segment %d: %w", seg, err)
@@ -80,14 +82,14 @@ const LoopStride = 32
 // out, asks the host for a new budget.
 func (m *module) globalCheck() []byte {
 	var c []byte
-	c = appendU32(append(c, 0x23), m.fuelGlobal) // global.get
-	c = append(c, 0x45, 0x04, 0x40)              // i32.eqz; if
-	c = appendU32(append(c, 0x10), m.yieldFunc)  // call yield
-	c = appendU32(append(c, 0x24), m.fuelGlobal) // global.set
-	c = append(c, 0x0b)                          // end
-	c = appendU32(append(c, 0x23), m.fuelGlobal) // global.get
-	c = append(c, 0x41, 0x01, 0x6b)              // i32.const 1; i32.sub
-	return appendU32(append(c, 0x24), m.fuelGlobal)
+	c = wasmbin.AppendU32(append(c, 0x23), m.fuelGlobal) // global.get
+	c = append(c, 0x45, 0x04, 0x40)                      // i32.eqz; if
+	c = wasmbin.AppendU32(append(c, 0x10), m.yieldFunc)  // call yield
+	c = wasmbin.AppendU32(append(c, 0x24), m.fuelGlobal) // global.set
+	c = append(c, 0x0b)                                  // end
+	c = wasmbin.AppendU32(append(c, 0x23), m.fuelGlobal) // global.get
+	c = append(c, 0x41, 0x01, 0x6b)                      // i32.const 1; i32.sub
+	return wasmbin.AppendU32(append(c, 0x24), m.fuelGlobal)
 }
 
 // loopCheck counts one iteration down in local and every LoopStride of
@@ -95,9 +97,9 @@ func (m *module) globalCheck() []byte {
 // decrement and a branch on a register.
 func (m *module) loopCheck(local uint32) []byte {
 	c := []byte{0x02, 0x40}                         // block
-	c = appendU32(append(c, 0x20), local)           // local.get
+	c = wasmbin.AppendU32(append(c, 0x20), local)   // local.get
 	c = append(c, 0x41, 0x01, 0x6b)                 // i32.const 1; i32.sub
-	c = appendU32(append(c, 0x22), local)           // local.tee
+	c = wasmbin.AppendU32(append(c, 0x22), local)   // local.tee
 	c = append(c, 0x0d, 0x00)                       // br_if 0
 	c = append(c, m.strideInit(local)...)           // local = LoopStride
 	c = append(append(c, m.globalCheck()...), 0x0b) // ...; end
@@ -107,8 +109,8 @@ func (m *module) loopCheck(local uint32) []byte {
 // strideInit sets local to LoopStride, at a function's entry and when the
 // count ran out.
 func (m *module) strideInit(local uint32) []byte {
-	c := appendI32([]byte{0x41}, LoopStride) // i32.const
-	return appendU32(append(c, 0x21), local) // local.set
+	c := wasmbin.AppendI32([]byte{0x41}, LoopStride) // i32.const
+	return wasmbin.AppendU32(append(c, 0x21), local) // local.set
 }
 
 // rewriteCode adds the checks to every function body: after every loop
@@ -120,8 +122,8 @@ func (m *module) rewriteCode() error {
 	if i < 0 {
 		return nil
 	}
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
@@ -130,30 +132,30 @@ func (m *module) rewriteCode() error {
 	}
 	entry := m.globalCheck()
 	x := &exprRewriter{shift: m.shift}
-	body := appendU32(make([]byte, 0, len(r.b)+len(r.b)/8), uint32(n))
+	body := wasmbin.AppendU32(make([]byte, 0, len(r.B)+len(r.B)/8), uint32(n))
 	var fn, code []byte
 	for f := range n {
-		size, err := r.u32()
+		size, err := r.U32()
 		if err != nil {
 			return err
 		}
-		src, err := r.bytes(int(size))
+		src, err := r.Bytes(int(size))
 		if err != nil {
 			return err
 		}
-		fr := &reader{b: src}
-		groups, err := fr.vecLen()
+		fr := &wasmbin.Reader{B: src}
+		groups, err := fr.VecLen()
 		if err != nil {
 			return err
 		}
 		locals := uint64(m.params[m.funcTypes[f]])
 		for range groups {
-			k, err := fr.u32()
+			k, err := fr.U32()
 			if err != nil {
 				return err
 			}
 			locals += uint64(k)
-			if _, err := fr.byte(); err != nil {
+			if _, err := fr.Byte(); err != nil {
 				return err
 			}
 		}
@@ -164,13 +166,13 @@ func (m *module) rewriteCode() error {
 		if code, err = x.rewrite(fr, code[:0]); err != nil {
 			return fmt.Errorf("instrument: function %d: %w", m.importedFuncs+uint32(f), err)
 		}
-		if !fr.done() {
+		if !fr.Done() {
 			return fmt.Errorf("instrument: function %d: bytes after its end", m.importedFuncs+uint32(f))
 		}
 		fn = fn[:0]
 		if x.loops {
-			fn = appendU32(fn, uint32(groups+1))
-			fn = append(fn, src[lenOfU32(src):localsEnd(src, groups)]...)
+			fn = wasmbin.AppendU32(fn, uint32(groups+1))
+			fn = append(fn, src[wasmbin.LenOfU32(src):localsEnd(src, groups)]...)
 			fn = append(fn, 1, 0x7f)
 			fn = append(fn, m.strideInit(uint32(locals))...)
 		} else {
@@ -180,9 +182,9 @@ func (m *module) rewriteCode() error {
 			fn = append(fn, entry...)
 		}
 		fn = append(fn, code...)
-		body = append(appendU32(body, uint32(len(fn))), fn...)
+		body = append(wasmbin.AppendU32(body, uint32(len(fn))), fn...)
 	}
-	if !r.done() {
+	if !r.Done() {
 		return fmt.Errorf("instrument: bytes after the code section's functions")
 	}
 	m.sections[i].body = body
@@ -192,13 +194,13 @@ func (m *module) rewriteCode() error {
 // localsEnd returns the offset after the local declarations of a function
 // body that was parsed once already.
 func localsEnd(src []byte, groups int) int {
-	r := &reader{b: src}
-	r.u32()
+	r := &wasmbin.Reader{B: src}
+	r.U32()
 	for range groups {
-		r.u32()
-		r.byte()
+		r.U32()
+		r.Byte()
 	}
-	return r.off
+	return r.Off
 }
 
 // rewriteNames shifts the function indices of the name section, so that
@@ -208,12 +210,12 @@ func localsEnd(src []byte, groups int) int {
 // line is worse than none.
 func (m *module) rewriteNames() error {
 	m.sections = slices.DeleteFunc(m.sections, func(s section) bool {
-		r := &reader{b: s.body}
-		k, err := r.vecLen()
+		r := &wasmbin.Reader{B: s.body}
+		k, err := r.VecLen()
 		if s.id != secCustom || err != nil {
 			return false
 		}
-		name, err := r.bytes(k)
+		name, err := r.Bytes(k)
 		return err == nil && strings.HasPrefix(string(name), ".debug_")
 	})
 	for i := range m.sections {
@@ -221,16 +223,16 @@ func (m *module) rewriteNames() error {
 		if s.id != secCustom {
 			continue
 		}
-		r := &reader{b: s.body}
-		k, err := r.vecLen()
+		r := &wasmbin.Reader{B: s.body}
+		k, err := r.VecLen()
 		if err != nil {
 			continue
 		}
-		name, err := r.bytes(k)
+		name, err := r.Bytes(k)
 		if err != nil || string(name) != "name" {
 			continue
 		}
-		body, err := m.names(r, append([]byte(nil), s.body[:r.off]...))
+		body, err := m.names(r, append([]byte(nil), s.body[:r.Off]...))
 		if err != nil {
 			m.sections = append(m.sections[:i], m.sections[i+1:]...)
 			return nil
@@ -241,17 +243,17 @@ func (m *module) rewriteNames() error {
 	return nil
 }
 
-func (m *module) names(r *reader, body []byte) ([]byte, error) {
-	for !r.done() {
-		id, err := r.byte()
+func (m *module) names(r *wasmbin.Reader, body []byte) ([]byte, error) {
+	for !r.Done() {
+		id, err := r.Byte()
 		if err != nil {
 			return nil, err
 		}
-		size, err := r.u32()
+		size, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
-		sub, err := r.bytes(int(size))
+		sub, err := r.Bytes(int(size))
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +262,7 @@ func (m *module) names(r *reader, body []byte) ([]byte, error) {
 				return nil, err
 			}
 		}
-		body = append(appendU32(append(body, id), uint32(len(sub))), sub...)
+		body = append(wasmbin.AppendU32(append(body, id), uint32(len(sub))), sub...)
 	}
 	return body, nil
 }
@@ -268,40 +270,40 @@ func (m *module) names(r *reader, body []byte) ([]byte, error) {
 // shiftNameMap shifts the function indices that key a name map, or an
 // indirect name map whose inner maps are copied as they are.
 func (m *module) shiftNameMap(b []byte, indirect bool) ([]byte, error) {
-	r := &reader{b: b}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: b}
+	n, err := r.VecLen()
 	if err != nil {
 		return nil, err
 	}
-	out := appendU32(nil, uint32(n))
+	out := wasmbin.AppendU32(nil, uint32(n))
 	for range n {
-		idx, err := r.u32()
+		idx, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
-		out = appendU32(out, m.shift(idx))
-		start := r.off
+		out = wasmbin.AppendU32(out, m.shift(idx))
+		start := r.Off
 		inner := 1
 		if indirect {
-			if inner, err = r.vecLen(); err != nil {
+			if inner, err = r.VecLen(); err != nil {
 				return nil, err
 			}
 		}
 		for range inner {
 			if indirect {
-				if _, err := r.u32(); err != nil {
+				if _, err := r.U32(); err != nil {
 					return nil, err
 				}
 			}
-			k, err := r.vecLen()
+			k, err := r.VecLen()
 			if err != nil {
 				return nil, err
 			}
-			if _, err := r.bytes(k); err != nil {
+			if _, err := r.Bytes(k); err != nil {
 				return nil, err
 			}
 		}
-		out = append(out, r.b[start:r.off]...)
+		out = append(out, r.B[start:r.Off]...)
 	}
 	return out, nil
 }

@@ -1,6 +1,10 @@
 package instrument
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wasmnet/wasmnet/host/internal/wasmbin"
+)
 
 // exprRewriter copies one expression (a function body or a constant
 // expression), shifting function indices and inserting the budget check
@@ -17,47 +21,47 @@ type exprRewriter struct {
 
 // rewrite reads an expression from r up to and including its final end
 // and appends the rewritten expression to out.
-func (x *exprRewriter) rewrite(r *reader, out []byte) ([]byte, error) {
+func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 	depth := 0
-	span := r.off // start of bytes not yet copied to out
+	span := r.Off // start of bytes not yet copied to out
 	x.loops, x.calls = false, false
 	for {
-		at := r.off
-		op, err := r.byte()
+		at := r.Off
+		op, err := r.Byte()
 		if err != nil {
 			return nil, err
 		}
 		switch op {
 		case 0x02, 0x04: // block, if
-			if err := r.skipLEB(5); err != nil {
+			if err := r.SkipLEB(5); err != nil {
 				return nil, err
 			}
 			depth++
 		case 0x03: // loop
-			if err := r.skipLEB(5); err != nil {
+			if err := r.SkipLEB(5); err != nil {
 				return nil, err
 			}
 			depth++
 			x.loops = true
 			if x.check != nil {
-				out = append(out, r.b[span:r.off]...)
+				out = append(out, r.B[span:r.Off]...)
 				out = append(out, x.check...)
-				span = r.off
+				span = r.Off
 			}
 		case 0x0b: // end
 			if depth == 0 {
-				return append(out, r.b[span:r.off]...), nil
+				return append(out, r.B[span:r.Off]...), nil
 			}
 			depth--
 		case 0x10, 0x12, 0xd2: // call, return_call, ref.func
-			idx, err := r.u32()
+			idx, err := r.U32()
 			if err != nil {
 				return nil, err
 			}
 			x.calls = x.calls || op != 0xd2
-			out = append(out, r.b[span:at]...)
-			out = appendU32(append(out, op), x.shift(idx))
-			span = r.off
+			out = append(out, r.B[span:at]...)
+			out = wasmbin.AppendU32(append(out, op), x.shift(idx))
+			span = r.Off
 		default:
 			x.calls = x.calls || op == 0x11 || op == 0x13 // call_indirect, return_call_indirect
 			if err := skipImmediates(r, op); err != nil {
@@ -68,55 +72,55 @@ func (x *exprRewriter) rewrite(r *reader, out []byte) ([]byte, error) {
 }
 
 // skipImmediates skips the immediates of every other opcode.
-func skipImmediates(r *reader, op byte) error {
+func skipImmediates(r *wasmbin.Reader, op byte) error {
 	switch {
 	case op == 0x00, op == 0x01, op == 0x05, op == 0x0f, op == 0x1a, op == 0x1b,
 		op >= 0x45 && op <= 0xc4, op == 0xd1:
 		// unreachable, nop, else, return, drop, select, numeric, ref.is_null
 		return nil
 	case op == 0x0c, op == 0x0d: // br, br_if
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case op == 0x0e: // br_table
-		n, err := r.vecLen()
+		n, err := r.VecLen()
 		if err != nil {
 			return err
 		}
 		for i := 0; i <= n; i++ {
-			if err := r.skipLEB(5); err != nil {
+			if err := r.SkipLEB(5); err != nil {
 				return err
 			}
 		}
 		return nil
 	case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
-		if err := r.skipLEB(5); err != nil {
+		if err := r.SkipLEB(5); err != nil {
 			return err
 		}
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case op == 0x1c: // select t*
-		n, err := r.vecLen()
+		n, err := r.VecLen()
 		if err != nil {
 			return err
 		}
-		_, err = r.bytes(n)
+		_, err = r.Bytes(n)
 		return err
 	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case op >= 0x28 && op <= 0x3e: // loads and stores
 		return skipMemarg(r)
 	case op == 0x3f, op == 0x40: // memory.size, memory.grow
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case op == 0x41: // i32.const
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case op == 0x42: // i64.const
-		return r.skipLEB(10)
+		return r.SkipLEB(10)
 	case op == 0x43:
-		_, err := r.bytes(4)
+		_, err := r.Bytes(4)
 		return err
 	case op == 0x44:
-		_, err := r.bytes(8)
+		_, err := r.Bytes(8)
 		return err
 	case op == 0xd0: // ref.null heaptype
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case op == 0xfc:
 		return skipFC(r)
 	case op == 0xfd:
@@ -129,21 +133,21 @@ func skipImmediates(r *reader, op byte) error {
 
 // skipMemarg skips alignment and offset; with multiple memories, bit 6 of
 // the alignment says a memory index follows.
-func skipMemarg(r *reader) error {
-	align, err := r.u32()
+func skipMemarg(r *wasmbin.Reader) error {
+	align, err := r.U32()
 	if err != nil {
 		return err
 	}
 	if align&0x40 != 0 {
-		if err := r.skipLEB(5); err != nil {
+		if err := r.SkipLEB(5); err != nil {
 			return err
 		}
 	}
-	return r.skipLEB(10) // offset: u64 with memory64
+	return r.SkipLEB(10) // offset: u64 with memory64
 }
 
-func skipFC(r *reader) error {
-	sub, err := r.u32()
+func skipFC(r *wasmbin.Reader) error {
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
@@ -151,18 +155,18 @@ func skipFC(r *reader) error {
 	case sub <= 7: // trunc_sat
 		return nil
 	case sub == 8, sub == 10, sub == 12, sub == 14: // memory.init, memory.copy, table.init, table.copy
-		if err := r.skipLEB(5); err != nil {
+		if err := r.SkipLEB(5); err != nil {
 			return err
 		}
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case sub <= 17: // data.drop, memory.fill, elem.drop, table.grow/size/fill
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	}
 	return fmt.Errorf("instrument: unknown opcode 0xfc %d", sub)
 }
 
-func skipSIMD(r *reader) error {
-	sub, err := r.u32()
+func skipSIMD(r *wasmbin.Reader) error {
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
@@ -170,16 +174,16 @@ func skipSIMD(r *reader) error {
 	case sub <= 11 || sub == 92 || sub == 93: // loads, stores, load_zero
 		return skipMemarg(r)
 	case sub == 12 || sub == 13: // v128.const, i8x16.shuffle
-		_, err := r.bytes(16)
+		_, err := r.Bytes(16)
 		return err
 	case sub >= 21 && sub <= 34: // extract_lane, replace_lane
-		_, err := r.byte()
+		_, err := r.Byte()
 		return err
 	case sub >= 84 && sub <= 91: // load_lane, store_lane
 		if err := skipMemarg(r); err != nil {
 			return err
 		}
-		_, err := r.byte()
+		_, err := r.Byte()
 		return err
 	case sub <= 0x113: // every other SIMD and relaxed SIMD op has none
 		return nil
@@ -187,14 +191,14 @@ func skipSIMD(r *reader) error {
 	return fmt.Errorf("instrument: unknown opcode 0xfd %d", sub)
 }
 
-func skipAtomic(r *reader) error {
-	sub, err := r.u32()
+func skipAtomic(r *wasmbin.Reader) error {
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
 	switch {
 	case sub == 0x03: // atomic.fence
-		_, err := r.byte()
+		_, err := r.Byte()
 		return err
 	case sub <= 0x02 || sub >= 0x10 && sub <= 0x4e:
 		return skipMemarg(r)

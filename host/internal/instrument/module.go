@@ -21,6 +21,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/wasmnet/wasmnet/host/internal/wasmbin"
 )
 
 // The host function the rewritten module imports: () -> i32, returning the
@@ -87,7 +89,7 @@ func Module(wasm []byte, budget int32) ([]byte, error) {
 	out := append([]byte(nil), wasm[:8]...)
 	for _, s := range m.sections {
 		out = append(out, s.id)
-		out = appendU32(out, uint32(len(s.body)))
+		out = wasmbin.AppendU32(out, uint32(len(s.body)))
 		out = append(out, s.body...)
 	}
 	return out, nil
@@ -97,18 +99,18 @@ func (m *module) split(wasm []byte) error {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:8], []byte("\x00asm\x01\x00\x00\x00")) {
 		return errors.New("instrument: not a WebAssembly 1.0 binary module")
 	}
-	r := &reader{b: wasm, off: 8}
+	r := &wasmbin.Reader{B: wasm, Off: 8}
 	last := 0
-	for !r.done() {
-		id, err := r.byte()
+	for !r.Done() {
+		id, err := r.Byte()
 		if err != nil {
 			return err
 		}
-		n, err := r.u32()
+		n, err := r.U32()
 		if err != nil {
 			return err
 		}
-		body, err := r.bytes(int(n))
+		body, err := r.Bytes(int(n))
 		if err != nil {
 			return fmt.Errorf("instrument: section %d: %w", id, err)
 		}
@@ -162,34 +164,34 @@ func (m *module) shift(idx uint32) uint32 {
 // addType finds or appends the type () -> i32 of the host function.
 func (m *module) addType() error {
 	i := m.ensure(secType)
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
 	found := false
 	for t := 0; t < n; t++ {
-		form, err := r.byte()
+		form, err := r.Byte()
 		if err != nil {
 			return err
 		}
 		if form != 0x60 {
 			return fmt.Errorf("instrument: type %d has form 0x%02x, not func", t, form)
 		}
-		start := r.off
+		start := r.Off
 		for j := range 2 {
-			k, err := r.vecLen()
+			k, err := r.VecLen()
 			if err != nil {
 				return err
 			}
-			if _, err := r.bytes(k); err != nil {
+			if _, err := r.Bytes(k); err != nil {
 				return err
 			}
 			if j == 0 {
 				m.params = append(m.params, uint32(k))
 			}
 		}
-		if bytes.Equal(r.b[start:r.off], []byte{0, 1, 0x7f}) && !found {
+		if bytes.Equal(r.B[start:r.Off], []byte{0, 1, 0x7f}) && !found {
 			m.yieldType = uint32(t)
 			found = true
 		}
@@ -198,20 +200,10 @@ func (m *module) addType() error {
 		return nil
 	}
 	m.yieldType = uint32(n)
-	body := appendU32(nil, uint32(n+1))
-	body = append(body, r.b[lenOfU32(r.b):]...)
+	body := wasmbin.AppendU32(nil, uint32(n+1))
+	body = append(body, r.B[wasmbin.LenOfU32(r.B):]...)
 	m.sections[i].body = append(body, 0x60, 0, 1, 0x7f)
 	return nil
-}
-
-// lenOfU32 is the length of the LEB128 at the start of b.
-func lenOfU32(b []byte) int {
-	for i, c := range b {
-		if c&0x80 == 0 {
-			return i + 1
-		}
-	}
-	return len(b)
 }
 
 // readFuncs reads the type of each defined function, to know the index
@@ -221,13 +213,13 @@ func (m *module) readFuncs() error {
 	if i < 0 {
 		return nil
 	}
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
 	for range n {
-		t, err := r.u32()
+		t, err := r.U32()
 		if err != nil {
 			return err
 		}
@@ -243,19 +235,19 @@ func (m *module) readFuncs() error {
 // host function's import.
 func (m *module) addImport() error {
 	i := m.ensure(secImport)
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
 	for range n {
 		var names [2]string
 		for j := range names {
-			k, err := r.vecLen()
+			k, err := r.VecLen()
 			if err != nil {
 				return err
 			}
-			s, err := r.bytes(k)
+			s, err := r.Bytes(k)
 			if err != nil {
 				return err
 			}
@@ -269,24 +261,24 @@ func (m *module) addImport() error {
 		}
 	}
 	m.yieldFunc = m.importedFuncs
-	body := appendU32(nil, uint32(n+1))
-	body = append(body, r.b[lenOfU32(r.b):]...)
-	body = appendName(appendName(body, ImportModule), ImportName)
-	m.sections[i].body = appendU32(append(body, 0x00), m.yieldType)
+	body := wasmbin.AppendU32(nil, uint32(n+1))
+	body = append(body, r.B[wasmbin.LenOfU32(r.B):]...)
+	body = wasmbin.AppendName(wasmbin.AppendName(body, ImportModule), ImportName)
+	m.sections[i].body = wasmbin.AppendU32(append(body, 0x00), m.yieldType)
 	return nil
 }
 
-func (m *module) skipImportDesc(r *reader) error {
-	kind, err := r.byte()
+func (m *module) skipImportDesc(r *wasmbin.Reader) error {
+	kind, err := r.Byte()
 	if err != nil {
 		return err
 	}
 	switch kind {
 	case 0x00: // func
 		m.importedFuncs++
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	case 0x01: // table: reftype limits
-		if _, err := r.byte(); err != nil {
+		if _, err := r.Byte(); err != nil {
 			return err
 		}
 		return skipLimits(r)
@@ -294,27 +286,27 @@ func (m *module) skipImportDesc(r *reader) error {
 		return skipLimits(r)
 	case 0x03: // global: valtype mut
 		m.globals++
-		_, err := r.bytes(2)
+		_, err := r.Bytes(2)
 		return err
 	case 0x04: // tag
-		if _, err := r.byte(); err != nil {
+		if _, err := r.Byte(); err != nil {
 			return err
 		}
-		return r.skipLEB(5)
+		return r.SkipLEB(5)
 	}
 	return fmt.Errorf("unknown import kind 0x%02x", kind)
 }
 
-func skipLimits(r *reader) error {
-	flags, err := r.byte()
+func skipLimits(r *wasmbin.Reader) error {
+	flags, err := r.Byte()
 	if err != nil {
 		return err
 	}
-	if err := r.skipLEB(10); err != nil {
+	if err := r.SkipLEB(10); err != nil {
 		return err
 	}
 	if flags&1 != 0 {
-		return r.skipLEB(10)
+		return r.SkipLEB(10)
 	}
 	return nil
 }
@@ -323,15 +315,15 @@ func skipLimits(r *reader) error {
 // hold ref.func) and appends the counter.
 func (m *module) addGlobal() error {
 	i := m.ensure(secGlobal)
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
-	body := appendU32(nil, uint32(n+1))
+	body := wasmbin.AppendU32(nil, uint32(n+1))
 	x := &exprRewriter{shift: m.shift}
 	for range n {
-		t, err := r.bytes(2) // valtype mut
+		t, err := r.Bytes(2) // valtype mut
 		if err != nil {
 			return err
 		}
@@ -342,7 +334,7 @@ func (m *module) addGlobal() error {
 	}
 	m.fuelGlobal = m.globals + uint32(n)
 	body = append(body, 0x7f, 0x01, 0x41)
-	m.sections[i].body = append(appendI32(body, m.initial), 0x0b)
+	m.sections[i].body = append(wasmbin.AppendI32(body, m.initial), 0x0b)
 	return nil
 }
 
@@ -351,33 +343,33 @@ func (m *module) rewriteExports() error {
 	if i < 0 {
 		return nil
 	}
-	r := &reader{b: m.sections[i].body}
-	n, err := r.vecLen()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
 	if err != nil {
 		return err
 	}
-	body := appendU32(nil, uint32(n))
+	body := wasmbin.AppendU32(nil, uint32(n))
 	for range n {
-		k, err := r.vecLen()
+		k, err := r.VecLen()
 		if err != nil {
 			return err
 		}
-		name, err := r.bytes(k)
+		name, err := r.Bytes(k)
 		if err != nil {
 			return err
 		}
-		kind, err := r.byte()
+		kind, err := r.Byte()
 		if err != nil {
 			return err
 		}
-		idx, err := r.u32()
+		idx, err := r.U32()
 		if err != nil {
 			return err
 		}
 		if kind == 0x00 {
 			idx = m.shift(idx)
 		}
-		body = appendU32(append(appendName(body, string(name)), kind), idx)
+		body = wasmbin.AppendU32(append(wasmbin.AppendName(body, string(name)), kind), idx)
 	}
 	m.sections[i].body = body
 	return nil
@@ -388,11 +380,11 @@ func (m *module) rewriteStart() error {
 	if i < 0 {
 		return nil
 	}
-	r := &reader{b: m.sections[i].body}
-	idx, err := r.u32()
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	idx, err := r.U32()
 	if err != nil {
 		return err
 	}
-	m.sections[i].body = appendU32(nil, m.shift(idx))
+	m.sections[i].body = wasmbin.AppendU32(nil, m.shift(idx))
 	return nil
 }

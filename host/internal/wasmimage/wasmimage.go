@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wasmnet/wasmnet/host/internal/wasmbin"
 )
 
 // GlobalPrefix starts the names under which Split exports mutable globals:
@@ -65,18 +67,18 @@ func Split(wasm []byte, maxMemory uint64) (*Module, error) {
 		return nil, errors.New("wasmimage: not a WebAssembly 1.0 binary module")
 	}
 	var secs []section
-	r := &reader{b: wasm, off: 8}
+	r := &wasmbin.Reader{B: wasm, Off: 8}
 	last := 0
-	for !r.done() {
-		id, err := r.byte()
+	for !r.Done() {
+		id, err := r.Byte()
 		if err != nil {
 			return nil, err
 		}
-		n, err := r.u32()
+		n, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
-		body, err := r.bytes(int(n))
+		body, err := r.Bytes(int(n))
 		if err != nil {
 			return nil, fmt.Errorf("wasmimage: section %d: %w", id, err)
 		}
@@ -162,42 +164,42 @@ func Split(wasm []byte, maxMemory uint64) (*Module, error) {
 
 func appendSection(out []byte, id byte, body []byte) []byte {
 	out = append(out, id)
-	out = appendU32(out, uint32(len(body)))
+	out = wasmbin.AppendU32(out, uint32(len(body)))
 	return append(out, body...)
 }
 
 // scanImports counts imported globals and refuses an imported memory.
 func scanImports(body []byte) (globals uint32, err error) {
-	r := &reader{b: body}
-	n, err := r.u32()
+	r := &wasmbin.Reader{B: body}
+	n, err := r.U32()
 	if err != nil {
 		return 0, err
 	}
 	for range n {
 		for range 2 { // module and field names
-			l, err := r.u32()
+			l, err := r.U32()
 			if err != nil {
 				return 0, err
 			}
-			if _, err := r.bytes(int(l)); err != nil {
+			if _, err := r.Bytes(int(l)); err != nil {
 				return 0, err
 			}
 		}
-		kind, err := r.byte()
+		kind, err := r.Byte()
 		if err != nil {
 			return 0, err
 		}
 		switch kind {
 		case 0: // func
-			_, err = r.u32()
+			_, err = r.U32()
 		case 1: // table: reftype, limits
-			if _, err = r.byte(); err == nil {
+			if _, err = r.Byte(); err == nil {
 				_, err = limits(r)
 			}
 		case 2:
 			return 0, fmt.Errorf("%w: imports its memory", ErrUnsupported)
 		case 3: // global: valtype, mut
-			if _, err = r.bytes(2); err == nil {
+			if _, err = r.Bytes(2); err == nil {
 				globals++
 			}
 		default:
@@ -210,26 +212,26 @@ func scanImports(body []byte) (globals uint32, err error) {
 	return globals, nil
 }
 
-func limits(r *reader) (min uint32, err error) {
-	flag, err := r.byte()
+func limits(r *wasmbin.Reader) (min uint32, err error) {
+	flag, err := r.Byte()
 	if err != nil {
 		return 0, err
 	}
 	if flag > 1 {
 		return 0, fmt.Errorf("%w: limits flag %#x (shared or 64-bit memory)", ErrUnsupported, flag)
 	}
-	if min, err = r.u32(); err != nil {
+	if min, err = r.U32(); err != nil {
 		return 0, err
 	}
 	if flag == 1 {
-		_, err = r.u32()
+		_, err = r.U32()
 	}
 	return min, err
 }
 
 func memoryMin(body []byte) (uint32, error) {
-	r := &reader{b: body}
-	n, err := r.u32()
+	r := &wasmbin.Reader{B: body}
+	n, err := r.U32()
 	if err != nil {
 		return 0, err
 	}
@@ -244,14 +246,14 @@ func mutableGlobals(body []byte, first uint32) ([]uint32, error) {
 	if body == nil {
 		return nil, nil
 	}
-	r := &reader{b: body}
-	n, err := r.u32()
+	r := &wasmbin.Reader{B: body}
+	n, err := r.U32()
 	if err != nil {
 		return nil, err
 	}
 	var out []uint32
 	for i := range n {
-		vt, err := r.bytes(2)
+		vt, err := r.Bytes(2)
 		if err != nil {
 			return nil, err
 		}
@@ -273,11 +275,11 @@ func mutableGlobals(body []byte, first uint32) ([]uint32, error) {
 // constExpr reads a constant expression. It returns the value of a lone
 // i32.const, and errNotConst for any other valid expression, which a
 // global's initialiser may be and a data offset may not.
-func constExpr(r *reader) (v int64, err error) {
+func constExpr(r *wasmbin.Reader) (v int64, err error) {
 	known := true
 	first := true
 	for {
-		op, err := r.byte()
+		op, err := r.Byte()
 		if err != nil {
 			return 0, err
 		}
@@ -288,7 +290,7 @@ func constExpr(r *reader) (v int64, err error) {
 			}
 			return v, nil
 		case 0x41, 0x42: // i32.const, i64.const
-			x, err := r.s64()
+			x, err := r.S64()
 			if err != nil {
 				return 0, err
 			}
@@ -297,16 +299,16 @@ func constExpr(r *reader) (v int64, err error) {
 			}
 			v = x
 		case 0x43:
-			_, err = r.bytes(4)
+			_, err = r.Bytes(4)
 			known = false
 		case 0x44:
-			_, err = r.bytes(8)
+			_, err = r.Bytes(8)
 			known = false
 		case 0x23, 0xd2: // global.get, ref.func
-			_, err = r.u32()
+			_, err = r.U32()
 			known = false
 		case 0xd0: // ref.null
-			_, err = r.byte()
+			_, err = r.Byte()
 			known = false
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant arithmetic
 			known = false
@@ -324,25 +326,25 @@ var errNotConst = fmt.Errorf("%w: a data offset that is not an i32 constant", Er
 
 func (m *Module) addExports(body []byte, has bool, mutable []uint32) ([]byte, error) {
 	var n uint32
-	r := &reader{b: body}
+	r := &wasmbin.Reader{B: body}
 	if has {
 		var err error
-		if n, err = r.u32(); err != nil {
+		if n, err = r.U32(); err != nil {
 			return nil, err
 		}
 		for range n {
-			l, err := r.u32()
+			l, err := r.U32()
 			if err != nil {
 				return nil, err
 			}
-			name, err := r.bytes(int(l))
+			name, err := r.Bytes(int(l))
 			if err != nil {
 				return nil, err
 			}
-			if _, err := r.byte(); err != nil {
+			if _, err := r.Byte(); err != nil {
 				return nil, err
 			}
-			if _, err := r.u32(); err != nil {
+			if _, err := r.U32(); err != nil {
 				return nil, err
 			}
 			switch s := string(name); {
@@ -358,17 +360,17 @@ func (m *Module) addExports(body []byte, has bool, mutable []uint32) ([]byte, er
 	if m.Command {
 		m.Reactor = false
 	}
-	out := appendU32(nil, n+uint32(len(mutable)))
+	out := wasmbin.AppendU32(nil, n+uint32(len(mutable)))
 	if has {
-		out = append(out, body[lenOfU32(body):]...)
+		out = append(out, body[wasmbin.LenOfU32(body):]...)
 	}
 	for _, g := range mutable {
 		name := GlobalPrefix + strconv.FormatUint(uint64(g), 10)
 		m.Globals = append(m.Globals, name)
-		out = appendU32(out, uint32(len(name)))
+		out = wasmbin.AppendU32(out, uint32(len(name)))
 		out = append(out, name...)
 		out = append(out, 3) // global
-		out = appendU32(out, g)
+		out = wasmbin.AppendU32(out, g)
 	}
 	return out, nil
 }
@@ -405,20 +407,20 @@ func applyData(body []byte, size uint64) ([]byte, error) {
 
 // segments calls fn with each active segment of a data section.
 func segments(body []byte, fn func(off uint32, b []byte) error) error {
-	r := &reader{b: body}
-	n, err := r.u32()
+	r := &wasmbin.Reader{B: body}
+	n, err := r.U32()
 	if err != nil {
 		return err
 	}
 	for range n {
-		flag, err := r.u32()
+		flag, err := r.U32()
 		if err != nil {
 			return err
 		}
 		switch flag {
 		case 0:
 		case 2:
-			idx, err := r.u32()
+			idx, err := r.U32()
 			if err != nil {
 				return err
 			}
@@ -432,11 +434,11 @@ func segments(body []byte, fn func(off uint32, b []byte) error) error {
 		if err != nil {
 			return err
 		}
-		l, err := r.u32()
+		l, err := r.U32()
 		if err != nil {
 			return err
 		}
-		b, err := r.bytes(int(l))
+		b, err := r.Bytes(int(l))
 		if err != nil {
 			return err
 		}

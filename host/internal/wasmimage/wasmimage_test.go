@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/wasmnet/wasmnet/host/internal/wasmbin"
 )
 
 // module assembles a module from sections (id, body).
@@ -14,7 +15,7 @@ func module(sections ...[]byte) []byte {
 	out := []byte("\x00asm\x01\x00\x00\x00")
 	for _, s := range sections {
 		out = append(out, s[0])
-		out = appendU32(out, uint32(len(s)-1))
+		out = wasmbin.AppendU32(out, uint32(len(s)-1))
 		out = append(out, s[1:]...)
 	}
 	return out

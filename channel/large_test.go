@@ -1,0 +1,113 @@
+package channel
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// payloadFor is message seq of channel ch: its size alternates between
+// sizes that are batched, written directly and written from the sender's
+// slice, and its bytes say whose it is.
+func payloadFor(ch, seq int) []byte {
+	sizes := []int{10, 20 << 10, minLargeWrite, 300 << 10, 1}
+	b := bytes.Repeat([]byte{byte(ch*31 + seq)}, sizes[seq%len(sizes)])
+	return fmt.Appendf(b, "|%d/%d", ch, seq)
+}
+
+// TestLargeAndSmallFramesKeepOrder sends large and small messages on
+// several channels at once: the large ones bypass the writer's batch, and
+// each channel must still receive its own messages, whole and in order.
+func TestLargeAndSmallFramesKeepOrder(t *testing.T) {
+	eachTransport(t, func(t *testing.T, cm, am *Mux) {
+		const channels, perChannel = 4, 40
+		var wg sync.WaitGroup
+		for c := range channels {
+			send, recv := channelPair(t, cm, am)
+			wg.Go(func() {
+				for seq := range perChannel {
+					if err := send.Send(payloadFor(c, seq)); err != nil {
+						t.Errorf("channel %d: send %d: %v", c, seq, err)
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				for seq := range perChannel {
+					v, err := recv.Receive(testCtx(t))
+					if err != nil {
+						t.Errorf("channel %d: receive %d: %v", c, seq, err)
+						return
+					}
+					if got, want := v.([]byte), payloadFor(c, seq); !bytes.Equal(got, want) {
+						t.Errorf("channel %d: message %d is %d bytes ending %q, want %d ending %q",
+							c, seq, len(got), got[max(0, len(got)-8):], len(want), want[len(want)-8:])
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
+// TestReceivedValuesOutliveTheBuffer checks that a received byte string is
+// the receiver's own: the buffer it arrived in goes back to the channel and
+// is filled by later messages.
+func TestReceivedValuesOutliveTheBuffer(t *testing.T) {
+	cm, am := muxPair(t, osPipePair, nil, nil)
+	send, recv := channelPair(t, cm, am)
+	const n = 8
+	go func() {
+		for i := range n {
+			send.Send(bytes.Repeat([]byte{byte('a' + i)}, 256<<10))
+		}
+	}()
+	var got [][]byte
+	for range n {
+		v, err := recv.Receive(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v.([]byte))
+	}
+	for i, b := range got {
+		if want := bytes.Repeat([]byte{byte('a' + i)}, 256<<10); !bytes.Equal(b, want) {
+			t.Errorf("message %d changed after later messages arrived", i)
+		}
+	}
+}
+
+// TestReceiveRawFunc lends each message to the function, whole, and the
+// function's error comes back.
+func TestReceiveRawFunc(t *testing.T) {
+	cm, am := muxPair(t, osPipePair, nil, nil)
+	send, recv := channelPair(t, cm, am)
+	const n = 16
+	go func() {
+		for i := range n {
+			send.Send(payloadFor(1, i))
+		}
+		send.Send("stop")
+	}()
+	for i := range n {
+		err := recv.ReceiveRawFunc(testCtx(t), func(msg []byte) error {
+			v, err := decodeValue(msg, nil)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(v.([]byte), payloadFor(1, i)) {
+				return fmt.Errorf("message %d differs", i)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := fmt.Errorf("stop")
+	if err := recv.ReceiveRawFunc(testCtx(t), func([]byte) error { return stop }); err != stop {
+		t.Errorf("ReceiveRawFunc returned %v, want fn's error", err)
+	}
+}
