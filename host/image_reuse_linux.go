@@ -26,13 +26,15 @@ import (
 // and gets the image's bytes back; beyond it, a page mapped to this
 // memory alone is cleared (one merely read is the kernel's shared zero
 // page). Pages the execution never wrote are left alone. When pagemap
-// cannot be read, or the execution wrote more than maxResetBytes, the
-// memory is unmapped instead.
+// cannot be read or does not show writes as reset expects, or the
+// execution wrote more than maxResetBytes, the memory is unmapped instead.
 type memReuse struct {
 	mu     sync.Mutex // held while resetting, so that close waits for it
 	free   []keptMemory
 	bytes  uint64 // the pages written in the kept memories
 	closed bool
+	probed bool // usable was set
+	usable bool // pagemap shows written pages as reset expects
 }
 
 type keptMemory struct {
@@ -79,6 +81,12 @@ func (r *memReuse) put(img *memImage, m []byte, used uint64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || len(r.free) >= maxReused {
+		return false
+	}
+	if !r.probed {
+		r.usable, r.probed = img.pagemapShowsWrites(), true
+	}
+	if !r.usable {
 		return false
 	}
 	written, ok := img.reset(m, used, maxResetBytes-r.bytes)
@@ -155,4 +163,43 @@ func (img *memImage) reset(m []byte, used, limit uint64) (uint64, bool) {
 		}
 	}
 	return uint64(len(dirty)) * page, true
+}
+
+// pagemapShowsWrites checks what reset relies on, with pages of its own:
+// a page read and then written in a private mapping of the image, and one
+// written beyond it, are present, not the file's, and mapped only there.
+// A kernel without the last flag (before Linux 4.2) would have reset skip
+// written pages, so memories are then never reused.
+func (img *memImage) pagemapShowsWrites() bool {
+	page := os.Getpagesize()
+	m, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(m)
+	if img.f != nil {
+		_, err := unix.MmapPtr(int(img.f.Fd()), 0, unsafe.Pointer(unsafe.SliceData(m)), uintptr(page),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		if err != nil {
+			return false
+		}
+	}
+	m[0] ^= 0xff // a read, then a write: the guest's common case
+	m[page] = 1
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var entries [16]byte
+	first := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m)))) / uint64(page)
+	if _, err := f.ReadAt(entries[:], int64(first*8)); err != nil {
+		return false
+	}
+	for i := range 2 {
+		if binary.LittleEndian.Uint64(entries[i*8:])&(pmPresent|pmFile|pmOwn) != pmPresent|pmOwn {
+			return false
+		}
+	}
+	return true
 }

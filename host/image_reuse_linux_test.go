@@ -72,9 +72,12 @@ func TestMemoryResetForReuse(t *testing.T) {
 	}
 	first := unsafe.SliceData(b)
 	m.Free()
+	if len(img.reuse.free) != 1 {
+		t.Fatal("the memory was not kept for reuse")
+	}
 
 	m, b = startMemory(t, img, 32)
-	if unsafe.SliceData(b) != first {
+	if unsafe.SliceData(b) != first || len(img.reuse.free) != 0 {
 		t.Fatal("the memory was not reused")
 	}
 	checkFresh(t, b, image)
