@@ -21,9 +21,11 @@
 // the Starlark backtrace (file:line:col of each frame); the client receives
 // it as a *channel.RemoteError.
 //
-// Build it (make starlark does) with:
+// Build it (make starlark does) as a reactor, which an agent starts from
+// an image of its initialised state, the interpreter's start-up program
+// included (warm.go):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -trimpath -o starlark.wasm ./guest/starlark
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o starlark.wasm ./guest/starlark
 package main
 
 import (
