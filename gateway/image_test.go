@@ -50,7 +50,7 @@ func TestImageNeverLeaks(t *testing.T) {
 			}
 			g := popen(t, "popen")
 			const secret = "image-secret-7f3a91c2"
-			for i, command := range []string{"write", "look", "trap", "look", "write", "look"} {
+			for i, command := range []string{"write", "look", "trap", "look", "write", "look", "note", "look", "note", "note", "trap", "look"} {
 				got := imageRun(t, g, m, secret, command)
 				if got["found"] != int64(0) || got["runs"] != int64(1) || got["init_runs"] != int64(1) {
 					t.Fatalf("execution %d (%s) found state of an earlier one: %v", i, command, got)
@@ -62,7 +62,7 @@ func TestImageNeverLeaks(t *testing.T) {
 			}
 			// The first reactor execution runs _initialize and is
 			// imaged; the others are restored from it.
-			if want := map[string]int64{"command": 0, "reactor": 5}[name]; st.ImageStarts != want {
+			if want := map[string]int64{"command": 0, "reactor": 11}[name]; st.ImageStarts != want {
 				t.Fatalf("%d executions restored from an image, want %d", st.ImageStarts, want)
 			}
 		})

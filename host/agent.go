@@ -118,6 +118,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		muxReady: make(chan struct{}),
 	}
 	a.idle.running = &a.running
+	a.idle.release = a.store.releaseKept
 	a.ctx, a.terminate = context.WithCancel(ctx)
 	return a, nil
 }

@@ -19,6 +19,7 @@ const idleReleaseAfter = 250 * time.Millisecond
 // one (RATIONALE.md, "Why does an idle agent give back its memory?").
 type idleRelease struct {
 	running *atomic.Int64
+	release func() // drops what the agent keeps for the next execution
 
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -36,17 +37,20 @@ func (r *idleRelease) ended() {
 		return
 	}
 	if r.timer == nil {
-		r.timer = time.AfterFunc(idleReleaseAfter, r.release)
+		r.timer = time.AfterFunc(idleReleaseAfter, r.idle)
 		return
 	}
 	r.timer.Reset(idleReleaseAfter)
 }
 
-func (r *idleRelease) release() {
+func (r *idleRelease) idle() {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
 	if !stopped && r.running.Load() == 0 {
+		if r.release != nil {
+			r.release()
+		}
 		// The first collection moves pooled memories to the pools'
 		// victim caches; the second frees them.
 		runtime.GC()

@@ -83,6 +83,19 @@ func (img *moduleImage) close() {
 	img.tried = true
 }
 
+// releaseKept unmaps the memories the images keep for reuse.
+func (img *moduleImage) releaseKept() {
+	if img == nil {
+		return
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	img.data.releaseKept()
+	if img.snap != nil {
+		img.snap.mem.releaseKept()
+	}
+}
+
 // imagePlan is how one execution uses its module's image.
 type imagePlan struct {
 	img  *moduleImage

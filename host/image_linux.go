@@ -18,6 +18,11 @@ import (
 type memImage struct {
 	f    *os.File // nil for an all-zero image
 	size uint64   // bytes in the file, a multiple of the system's page size
+	view []byte   // the file mapped shared and read-only, to reset memories from
+
+	// reuse keeps memories of ended executions, reset to the image
+	// (image_reuse_linux.go).
+	reuse memReuse
 }
 
 func newMemImage(b []byte) (*memImage, error) {
@@ -55,14 +60,21 @@ func newMemImage(b []byte) (*memImage, error) {
 		}
 		off = end
 	}
-	return &memImage{f: f, size: uint64(size)}, nil
+	view, err := unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("host: image: %w", err)
+	}
+	return &memImage{f: f, size: uint64(size), view: view}, nil
 }
 
 // weight is the image's size in bytes (its holes included).
 func (img *memImage) weight() int64 { return int64(img.size) }
 
 func (img *memImage) close() {
+	img.reuse.close()
 	if img.f != nil {
+		unix.Munmap(img.view)
 		img.f.Close()
 	}
 }
@@ -85,6 +97,9 @@ func (img *memImage) newMemory(a *limitedAllocator, max uint64) experimental.Lin
 	page := uint64(os.Getpagesize())
 	reserve := (min(a.limit, max) + page - 1) / page * page
 	reserve = max64(reserve, img.size)
+	if m := img.reuse.get(reserve); m != nil {
+		return &mappedMemory{alloc: a, max: max, mapping: m, img: img}
+	}
 	m, err := unix.Mmap(-1, 0, int(reserve), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err == nil && img.size > 0 {
 		_, err = unix.MmapPtr(int(img.f.Fd()), 0, unsafe.Pointer(unsafe.SliceData(m)), uintptr(img.size),
@@ -97,7 +112,7 @@ func (img *memImage) newMemory(a *limitedAllocator, max uint64) experimental.Lin
 		// Out of address space: copy the image into an ordinary memory.
 		return &copiedMemory{limitedMemory: limitedMemory{alloc: a, max: max}, img: img}
 	}
-	return &mappedMemory{alloc: a, max: max, mapping: m}
+	return &mappedMemory{alloc: a, max: max, mapping: m, img: img}
 }
 
 func max64(a, b uint64) uint64 {
@@ -112,6 +127,8 @@ type mappedMemory struct {
 	alloc   *limitedAllocator
 	max     uint64
 	mapping []byte
+	img     *memImage
+	used    uint64 // the largest size handed out: the guest wrote nothing beyond
 }
 
 func (m *mappedMemory) Reallocate(size uint64) []byte {
@@ -119,14 +136,20 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 		m.alloc.exceeded.Store(true)
 		return nil
 	}
+	m.used = max64(m.used, size)
 	return m.mapping[:size]
 }
 
+// Free gives the mapping to the image's next execution, reset to the
+// image, or unmaps it.
 func (m *mappedMemory) Free() {
-	if m.mapping != nil {
-		unix.Munmap(m.mapping)
-		m.mapping = nil
+	if m.mapping == nil {
+		return
 	}
+	if !m.img.reuse.put(m.img, m.mapping, m.used) {
+		unix.Munmap(m.mapping)
+	}
+	m.mapping = nil
 }
 
 // copiedMemory is an ordinary memory that starts with a copy of an image.

@@ -21,6 +21,8 @@ func (img *memImage) weight() int64 { return int64(len(img.data)) }
 
 func (img *memImage) close() {}
 
+func (img *memImage) releaseKept() {}
+
 func (img *memImage) newMemory(a *limitedAllocator, max uint64) experimental.LinearMemory {
 	return &copiedMemory{limitedMemory: limitedMemory{alloc: a, max: max}, img: img}
 }

@@ -198,6 +198,16 @@ func (s *moduleStore) evictLocked() {
 	}
 }
 
+// releaseKept unmaps the memories the modules' images keep for their next
+// executions.
+func (s *moduleStore) releaseKept() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.mods {
+		m.image.releaseKept()
+	}
+}
+
 func (m *storedModule) closeLocked() {
 	m.image.close()
 	for i, c := range m.compiled {

@@ -21,9 +21,11 @@
 // the Starlark backtrace (file:line:col of each frame); the client receives
 // it as a *channel.RemoteError.
 //
-// Build it (make starlark does) with:
+// Build it (make starlark does) as a reactor, which an agent starts from
+// an image of its initialised state, the interpreter's start-up program
+// included (warm.go):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -trimpath -o starlark.wasm ./guest/starlark
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o starlark.wasm ./guest/starlark
 package main
 
 import (
@@ -74,24 +76,32 @@ var fileOptions = &syntax.FileOptions{
 }
 
 func run(ch *guest.Chan, p *program) error {
+	thread := newThread(p, func(_ *starlark.Thread, msg string) { fmt.Println(msg) })
+	return execProgram(thread, p, newChannel(thread, ch))
+}
+
+// newThread returns the thread a program runs on, printing with print.
+func newThread(p *program, print func(*starlark.Thread, string)) *starlark.Thread {
 	if p.File == "" {
 		p.File = "<source>"
 	}
-	thread := &starlark.Thread{
-		Name:  p.File,
-		Print: func(_ *starlark.Thread, msg string) { fmt.Println(msg) },
-	}
+	thread := &starlark.Thread{Name: p.File, Print: print}
 	if !p.Clock {
 		starlarktime.SetNow(thread, func() (time.Time, error) {
 			return time.Time{}, errors.New("time.now: the clock is not granted to this guest (the client grants it with gateway.WithWalltime)")
 		})
 	}
+	return thread
+}
+
+// execProgram runs p on thread with channel as its channel.
+func execProgram(thread *starlark.Thread, p *program, channel starlark.Value) error {
 	args := []starlark.Value{}
 	for _, a := range os.Args[1:] {
 		args = append(args, starlark.String(a))
 	}
 	predeclared := starlark.StringDict{
-		"channel":    newChannel(thread, ch),
+		"channel":    channel,
 		"newchannel": starlark.NewBuiltin("newchannel", newChannelBuiltin),
 		"json":       json.Module,
 		"math":       math.Module,

@@ -8,7 +8,11 @@
 // copies of the secret, xor-masked, it found in memory that it did not
 // write itself in this execution). Then, for "write", it writes the
 // masked secret into a package variable and a 16 MiB heap buffer (the
-// memory grows for it) and returns; for "trap" it does so and panics.
+// memory grows for it) and returns; for "trap" it does so and panics; for
+// "note" it writes it into a package variable and a 2 MiB heap buffer
+// allocated before the probe (where the next execution's probe lies) and
+// returns: few enough pages that the agent resets this memory for the
+// next execution rather than mapping a fresh one.
 package main
 
 import (
@@ -23,6 +27,7 @@ var (
 	initRuns int
 	kept     []byte // the masked secret, left in memory by "write"
 	big      []byte
+	note     []byte
 )
 
 func init() { initRuns++ }
@@ -42,6 +47,12 @@ func main() {
 	masked := make([]byte, len(req.Secret))
 	for i := range masked {
 		masked[i] = req.Secret[i] ^ mask
+	}
+	// Filled after the look, where the probe of the next execution,
+	// which allocates no note first, will lie.
+	var noteBuf []byte
+	if req.Command == "note" {
+		noteBuf = make([]byte, 2<<20)
 	}
 	// Grow the heap past where the last execution wrote, then look at
 	// everything below its end.
@@ -69,6 +80,12 @@ func main() {
 		panic(err)
 	}
 	switch req.Command {
+	case "note":
+		kept = masked
+		note = noteBuf
+		for i := 0; i+len(masked) <= len(note); i += 64 << 10 {
+			copy(note[i:], masked)
+		}
 	case "write", "trap":
 		kept = masked
 		big = make([]byte, 16<<20)
