@@ -78,18 +78,28 @@ const (
 )
 
 // writeDirect writes one frame on the caller's goroutine. It is called
-// with wmu held and no write under way, and releases wmu.
+// with wmu held and no write under way, and releases wmu. A small payload
+// goes out in one write with its header; a large one is written from the
+// caller's slice (see writeLarge).
 func (m *Mux) writeDirect(typ frameType, flags uint8, id uint32, prefix, payload []byte) error {
 	m.writing = true
+	large := len(prefix)+len(payload) >= minLargeWrite
 	buf := appendHeader(m.direct[:0], typ, flags, id, len(prefix)+len(payload))
-	buf = append(append(buf, prefix...), payload...)
+	buf = append(buf, prefix...)
+	if !large {
+		buf = append(buf, payload...)
+	}
 	m.wmu.Unlock()
 	_, err := m.conn.Write(buf)
+	if err == nil && large {
+		_, err = m.conn.Write(payload)
+	}
 	m.wmu.Lock()
 	m.direct = buf[:0]
 	m.writing = false
 	m.lastWrite = time.Now()
-	m.wdata.Broadcast() // the writer waits for writes under way to end
+	m.wdata.Broadcast()  // the writer waits for writes under way to end
+	m.wspace.Broadcast() // so may large frames
 	m.wmu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("channel: write: %w", err)
@@ -117,27 +127,7 @@ func (m *Mux) writeLarge(typ frameType, flags uint8, id uint32, prefix, payload 
 		m.wmu.Unlock()
 		return &connLostError{m.err}
 	}
-	m.writing = true
-	head := appendHeader(m.direct[:0], typ, flags, id, len(prefix)+len(payload))
-	head = append(head, prefix...)
-	m.wmu.Unlock()
-	_, err := m.conn.Write(head)
-	if err == nil {
-		_, err = m.conn.Write(payload)
-	}
-	m.wmu.Lock()
-	m.direct = head[:0]
-	m.writing = false
-	m.lastWrite = time.Now()
-	m.wdata.Broadcast()  // the writer waits for writes under way to end
-	m.wspace.Broadcast() // so may other large frames
-	m.wmu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("channel: write: %w", err)
-		m.fail(err)
-		return err
-	}
-	return nil
+	return m.writeDirect(typ, flags, id, prefix, payload)
 }
 
 func (m *Mux) writeLoop() {
