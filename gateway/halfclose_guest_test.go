@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/wasmnet/wasmnet/channel"
-	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // TestHalfCloseByGuestSDKs: the halfclose guest of every SDK (Go, C,
@@ -14,17 +13,8 @@ import (
 // guest still receives: it forwards what arrives to a channel of its own.
 func TestHalfCloseByGuestSDKs(t *testing.T) {
 	g := popen(t, "popen")
-	paths := map[string]string{
-		"go":   testwasm.Go(t, "halfclose"),
-		"c":    testwasm.C(t, "halfclose"),
-		"rust": testwasm.Rust(t, "halfclose"),
-	}
-	for lang, path := range paths {
+	for lang, m := range everySDK(t, "halfclose") {
 		t.Run(lang, func(t *testing.T) {
-			m, err := LoadModule(path)
-			if err != nil {
-				t.Fatal(err)
-			}
 			ch, err := g.RemoteExec(testCtx(t), m)
 			if err != nil {
 				t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/wasmnet/wasmnet/channel"
-	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // TestHalfCloseGuestsAnswerAfterEndOfInput: after the client's CloseSend,
@@ -16,16 +15,7 @@ import (
 // without the nil marker and still sends its answer.
 func TestHalfCloseGuestsAnswerAfterEndOfInput(t *testing.T) {
 	g := popen(t, "popen")
-	paths := map[string]string{
-		"go":   testwasm.Go(t, "wordcount"),
-		"c":    testwasm.C(t, "wordcount"),
-		"rust": testwasm.Rust(t, "wordcount"),
-	}
-	for lang, path := range paths {
-		m, err := LoadModule(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for lang, m := range everySDK(t, "wordcount") {
 		ch, err := g.RemoteExec(testCtx(t), m)
 		if err != nil {
 			t.Fatal(err)

@@ -34,9 +34,24 @@ func popen(t testing.TB, spec string, opts ...Option) *Gateway {
 
 func module(t testing.TB, name string) Module {
 	t.Helper()
-	m, err := LoadModule(testwasm.Go(t, name))
+	return loadModule(t, testwasm.Go(t, name))
+}
+
+func loadModule(t testing.TB, path string) Module {
+	t.Helper()
+	m, err := LoadModule(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// everySDK returns example name as each guest SDK builds it, by language.
+func everySDK(t testing.TB, name string) map[string]Module {
+	t.Helper()
+	return map[string]Module{
+		"go":   loadModule(t, testwasm.Go(t, name)),
+		"c":    loadModule(t, testwasm.C(t, name)),
+		"rust": loadModule(t, testwasm.Rust(t, name)),
+	}
 }
