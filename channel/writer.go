@@ -98,8 +98,11 @@ func (m *Mux) writeDirect(typ frameType, flags uint8, id uint32, prefix, payload
 	m.direct = buf[:0]
 	m.writing = false
 	m.lastWrite = time.Now()
-	m.wdata.Broadcast()  // the writer waits for writes under way to end
-	m.wspace.Broadcast() // so may large frames
+	// The writer and large frames wait for writes under way to end; a
+	// large frame that came during a small direct write waited forever
+	// when only the writer was woken here.
+	m.wdata.Broadcast()
+	m.wspace.Broadcast()
 	m.wmu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("channel: write: %w", err)
