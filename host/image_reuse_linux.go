@@ -84,7 +84,7 @@ func (r *memReuse) put(img *memImage, m []byte, used uint64) bool {
 		return false
 	}
 	if !r.probed {
-		r.usable, r.probed = img.pagemapShowsWrites(), true
+		r.usable, r.probed = !memoryMerged() && img.pagemapShowsWrites(), true
 	}
 	if !r.usable {
 		return false
@@ -202,4 +202,13 @@ func (img *memImage) pagemapShowsWrites() bool {
 		}
 	}
 	return true
+}
+
+// memoryMerged reports whether the kernel may merge this process's
+// anonymous pages (KSM, which a parent can turn on with PR_SET_MEMORY_MERGE
+// and children inherit): a written page merged with another would no
+// longer look like this process's own, and reset would skip it.
+func memoryMerged() bool {
+	on, err := unix.PrctlRetInt(unix.PR_GET_MEMORY_MERGE, 0, 0, 0, 0)
+	return err == nil && on != 0
 }

@@ -2,9 +2,12 @@ package host
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // reuseImage is an image of 8 pages of non-zero bytes with a hole (a page
@@ -112,4 +115,27 @@ func TestMemoryNotReusedAfterLargeWrites(t *testing.T) {
 	if len(img.reuse.free) != 0 {
 		t.Fatal("kept a memory of a closed image")
 	}
+}
+
+// TestMemoryNotReusedUnderMemoryMerge: where the kernel may merge this
+// process's pages (KSM turned on with PR_SET_MEMORY_MERGE, which children
+// inherit), written pages cannot be told apart, so no memory is reused.
+func TestMemoryNotReusedUnderMemoryMerge(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_MEMORY_MERGE, 1, 0, 0, 0); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			t.Skipf("PR_SET_MEMORY_MERGE needs Linux 6.4 or later: %v", err)
+		}
+		t.Fatalf("PR_SET_MEMORY_MERGE (run as root, as CI does): %v", err)
+	}
+	defer unix.Prctl(unix.PR_SET_MEMORY_MERGE, 0, 0, 0, 0)
+	img, image := reuseImage(t)
+	m, b := startMemory(t, img, 8)
+	b[0] ^= 0xff
+	m.Free()
+	if len(img.reuse.free) != 0 {
+		t.Fatal("a memory was kept for reuse while the kernel may merge pages")
+	}
+	m, b = startMemory(t, img, 8)
+	checkFresh(t, b, image)
+	m.Free()
 }
