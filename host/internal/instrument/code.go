@@ -11,13 +11,8 @@ import (
 // rewriteElems shifts the function indices of element segments, in each of
 // their eight encodings.
 func (m *module) rewriteElems() error {
-	i := m.find(secElem)
-	if i < 0 {
-		return nil
-	}
-	r := &wasmbin.Reader{B: m.sections[i].body}
-	n, err := r.VecLen()
-	if err != nil {
+	i, r, n, err := m.vec(secElem)
+	if i < 0 || err != nil {
 		return err
 	}
 	body := wasmbin.AppendU32(nil, uint32(n))
@@ -118,13 +113,8 @@ func (m *module) strideInit(local uint32) []byte {
 // neither loops nor calls runs a bounded number of instructions, so its
 // callers' checks cover it); and it shifts the function indices of calls.
 func (m *module) rewriteCode() error {
-	i := m.find(secCode)
-	if i < 0 {
-		return nil
-	}
-	r := &wasmbin.Reader{B: m.sections[i].body}
-	n, err := r.VecLen()
-	if err != nil {
+	i, r, n, err := m.vec(secCode)
+	if i < 0 || err != nil {
 		return err
 	}
 	if n != len(m.funcTypes) {

@@ -136,6 +136,19 @@ func (m *module) find(id byte) int {
 	return -1
 }
 
+// vec opens the vector that section id's body holds: the section's index
+// (-1, and no error, when the module has none), a reader after the count,
+// and the count.
+func (m *module) vec(id byte) (int, *wasmbin.Reader, int, error) {
+	i := m.find(id)
+	if i < 0 {
+		return -1, nil, 0, nil
+	}
+	r := &wasmbin.Reader{B: m.sections[i].body}
+	n, err := r.VecLen()
+	return i, r, n, err
+}
+
 // ensure returns the index of section id, adding an empty one (a vector
 // of no elements) in its place if the module lacks it.
 func (m *module) ensure(id byte) int {
@@ -209,13 +222,8 @@ func (m *module) addType() error {
 // readFuncs reads the type of each defined function, to know the index
 // of the local the rewrite adds after its parameters and locals.
 func (m *module) readFuncs() error {
-	i := m.find(secFunc)
-	if i < 0 {
-		return nil
-	}
-	r := &wasmbin.Reader{B: m.sections[i].body}
-	n, err := r.VecLen()
-	if err != nil {
+	i, r, n, err := m.vec(secFunc)
+	if i < 0 || err != nil {
 		return err
 	}
 	for range n {
@@ -339,13 +347,8 @@ func (m *module) addGlobal() error {
 }
 
 func (m *module) rewriteExports() error {
-	i := m.find(secExport)
-	if i < 0 {
-		return nil
-	}
-	r := &wasmbin.Reader{B: m.sections[i].body}
-	n, err := r.VecLen()
-	if err != nil {
+	i, r, n, err := m.vec(secExport)
+	if i < 0 || err != nil {
 		return err
 	}
 	body := wasmbin.AppendU32(nil, uint32(n))
