@@ -265,6 +265,11 @@ func (b *bench) liveExec(name string) (*channel.Channel, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.warmExec(gw, name)
+}
+
+// warmExec runs the guest name on gw, compiled there beforehand.
+func (b *bench) warmExec(gw *gateway.Gateway, name string) (*channel.Channel, error) {
 	m, err := b.warm(gw, name)
 	if err != nil {
 		return nil, err
@@ -520,21 +525,10 @@ func (b *bench) idleRSS() ([]float64, error) {
 // guestPrimes runs the primes kernel on the native figure's range in a
 // guest on the live agent.
 func (b *bench) guestPrimes(name string) ([]float64, error) {
-	ch, err := b.liveExec(name)
+	gw, err := b.liveGateway()
 	if err != nil {
 		return nil, err
 	}
-	defer ch.Close()
-	start := time.Now()
-	if err := ch.Send([]any{primesLow, primesHigh}); err != nil {
-		return nil, err
-	}
-	got, err := ch.Receive(b.ctx)
-	if err != nil {
-		return nil, err
-	}
-	if got != int64(primesExpect) {
-		return nil, fmt.Errorf("%s: counted %v primes, want %d", name, got, primesExpect)
-	}
-	return []float64{millis(time.Since(start))}, nil
+	ms, err := b.primesOn(gw, name)
+	return []float64{ms}, err
 }

@@ -83,12 +83,9 @@ func (b *bench) stopCost(flag string) ([]float64, error) {
 	return out, nil
 }
 
+// primesOn counts the primes of [primesLow, primesHigh] in guest name on gw.
 func (b *bench) primesOn(gw *gateway.Gateway, name string) (float64, error) {
-	m, err := b.warm(gw, name)
-	if err != nil {
-		return 0, err
-	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	ch, err := b.warmExec(gw, name)
 	if err != nil {
 		return 0, err
 	}
@@ -120,11 +117,7 @@ func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
 		wordcount.Count(string(b.corpus), counts)
 		b.corpusWords = len(counts)
 	}
-	m, err := b.warm(gw, "wordcount-c")
-	if err != nil {
-		return 0, err
-	}
-	ch, err := gw.RemoteExec(b.ctx, m)
+	ch, err := b.warmExec(gw, "wordcount-c")
 	if err != nil {
 		return 0, err
 	}
