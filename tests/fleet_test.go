@@ -236,17 +236,7 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
 	}
 	t.Logf("run's summary:\n%s", r.stderr)
-	got := map[string]int64{}
-	for line := range strings.Lines(r.stdout) {
-		var e struct {
-			Key   string
-			Count int64
-		}
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("line %q: %v", line, err)
-		}
-		got[e.Key] = e.Count
-	}
+	got := testutil.MergedCounts(t, r.stdout)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("merged counts over the fleet differ from internal/wordcount's: %d words, want %d\n%s", len(got), len(want), r.stderr)
 	}

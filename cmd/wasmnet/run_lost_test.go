@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,17 +138,7 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			if !strings.Contains(stderr.String(), "LOST") {
 				t.Errorf("the summary does not mark the lost gateway:\n%s", stderr.String())
 			}
-			got := map[string]int64{}
-			for line := range strings.Lines(stdout.String()) {
-				var e struct {
-					Key   string
-					Count int64
-				}
-				if err := json.Unmarshal([]byte(line), &e); err != nil {
-					t.Fatalf("line %q: %v", line, err)
-				}
-				got[e.Key] = e.Count
-			}
+			got := testutil.MergedCounts(t, stdout.String())
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("merged counts differ from a run without failure: %d words, want %d; the %q: %d, want %d",
 					len(got), len(want), "the", got["the"], want["the"])

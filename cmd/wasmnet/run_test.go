@@ -77,17 +77,7 @@ func TestRunWordcountMatchesReference(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d\n%s", code, stderr)
 	}
-	got := map[string]int64{}
-	for line := range strings.Lines(out) {
-		var e struct {
-			Key   string
-			Count int64
-		}
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("line %q: %v", line, err)
-		}
-		got[e.Key] = e.Count
-	}
+	got := testutil.MergedCounts(t, out)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("merged counts differ from internal/wordcount's: %d words, want %d", len(got), len(want))
 	}
