@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/pipe"
 )
 
 // stderrTail is how much of an agent's stderr a link keeps.
@@ -73,8 +75,8 @@ func startProcess(ctx context.Context, argv []string, env []string, dir string) 
 		inW.Close()
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	growPipe(inW)
-	growPipe(outR)
+	pipe.Grow(inW)
+	pipe.Grow(outR)
 	cmd.Stdin, cmd.Stdout = inR, outW
 	err = cmd.Start()
 	inR.Close()

@@ -2,15 +2,10 @@
 
 package gateway
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
 // procAttr puts the process in its own group. Only Linux can also tie the
 // child's life to ours; elsewhere the agent ends when its stdin closes.
 func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
-
-func growPipe(*os.File) {}

@@ -12,6 +12,4 @@ func procAttr() *syscall.SysProcAttr {
 
 func killGroup(p *os.Process) error { return p.Kill() }
 
-func growPipe(*os.File) {}
-
 func brokenPipe(*exec.ExitError) bool { return false }

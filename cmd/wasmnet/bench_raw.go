@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmnet/wasmnet/internal/pipe"
 	"github.com/wasmnet/wasmnet/internal/primes"
 	"github.com/wasmnet/wasmnet/internal/rss"
 )
@@ -98,8 +99,9 @@ func startPartner(self, mode string) (*partner, error) {
 	if err != nil {
 		return nil, err
 	}
-	growPipe(inW)
-	growPipe(outW)
+	// The raw limit is that of the pipe gateways use.
+	pipe.Grow(inW)
+	pipe.Grow(outW)
 	cmd := exec.Command(self, "bench", "partner", mode)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
 	err = cmd.Start()
