@@ -2,9 +2,11 @@ package channel
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // payloadFor is message seq of channel ch: its size alternates between
@@ -109,5 +111,41 @@ func TestReceiveRawFunc(t *testing.T) {
 	stop := fmt.Errorf("stop")
 	if err := recv.ReceiveRawFunc(testCtx(t), func([]byte) error { return stop }); err != stop {
 		t.Errorf("ReceiveRawFunc returned %v, want fn's error", err)
+	}
+}
+
+// TestLargeSendToAPeerThatStopsReading: a large frame is written on the
+// sender's goroutine, so a peer that stops reading blocks that write; the
+// keepalive must still end it, with an error, instead of leaving the
+// sender stuck for as long as the connection stays open.
+func TestLargeSendToAPeerThatStopsReading(t *testing.T) {
+	m, _ := newRawPeer(t, RoleClient, &Config{KeepAliveTimeout: 300 * time.Millisecond})
+	c, err := m.OpenChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, 256<<10)
+	done := make(chan error, 1)
+	go func() {
+		// The peer's window (1 MiB) lets four through; the pipe takes
+		// far less, so the writes block until the keepalive gives up.
+		for range 4 {
+			if err := c.Send(msg); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("1 MiB went to a peer that reads nothing")
+		}
+		if !errors.Is(err, ErrKeepAliveTimeout) {
+			t.Errorf("send ended with %v, want the keepalive timeout", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a large send to a peer that stopped reading never ended")
 	}
 }

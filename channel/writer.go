@@ -105,9 +105,11 @@ func (m *Mux) writeDirect(typ frameType, flags uint8, id uint32, prefix, payload
 	m.wspace.Broadcast()
 	m.wmu.Unlock()
 	if err != nil {
-		err = fmt.Errorf("channel: write: %w", err)
-		m.fail(err)
-		return err
+		// The write may have failed because the mux ended for another
+		// reason (a keepalive timeout closes the conn under a blocked
+		// write): the sender learns that first cause, as queued senders do.
+		m.fail(fmt.Errorf("channel: write: %w", err))
+		return &connLostError{m.err}
 	}
 	return nil
 }
