@@ -63,6 +63,34 @@ func ExampleChannel_Receive() {
 	// true
 }
 
+// ReceiveRawFunc lends each message to a function that consumes it at
+// once, here by writing it out, so that the channel can reuse its memory.
+func ExampleChannel_ReceiveRawFunc() {
+	client, agent := connect()
+	defer client.Close()
+	defer agent.Close()
+	ch, _ := client.OpenChannel()
+	peer := peerOf(agent, ch)
+
+	go func() {
+		peer.Send("first")
+		peer.Send(2)
+		peer.Close()
+	}()
+	var err error
+	for err == nil {
+		err = ch.ReceiveRawFunc(context.Background(), func(msg []byte) error {
+			fmt.Printf("% x\n", msg) // msgpack bytes, valid only until return
+			return nil
+		})
+	}
+	fmt.Println(err)
+	// Output:
+	// a5 66 69 72 73 74
+	// 02
+	// EOF
+}
+
 func ExampleChannel_SetCallback() {
 	client, agent := connect()
 	defer client.Close()
