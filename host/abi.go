@@ -188,7 +188,6 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 		return abi.ErrMemory
 	}
 	if h.pending == nil {
-		delivered := false
 		code := e.next(h, timeout, func(msg []byte) bool {
 			mem.WriteUint32Le(lenOut, uint32(len(msg)))
 			if uint32(len(msg)) > capacity {
@@ -196,7 +195,6 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 			}
 			mem.Write(buf, msg)
 			e.grant(msg)
-			delivered = true
 			return true
 		})
 		if code != abi.Ok {
@@ -207,7 +205,7 @@ func (e *execution) receive(mod api.Module, s []uint64) abi.Result {
 			}
 			return code
 		}
-		if delivered {
+		if h.pending == nil { // delivered
 			return abi.Ok
 		}
 	}
