@@ -32,6 +32,7 @@ type agent struct {
 
 	ctx         context.Context // ends every execution
 	terminate   context.CancelFunc
+	goodbye     atomic.Bool // the client asked the agent to terminate
 	execs       sync.WaitGroup
 	memory      memoryPools // linear memories of ended executions, for reuse
 	running     atomic.Int64
@@ -77,7 +78,9 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	a.terminate()
 	a.mux.Close()
 	a.waitExecutions(time.Second)
-	if err := a.mux.Err(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, channel.ErrMuxClosed) {
+	// After the client's goodbye its side may close before the agent has
+	// written the ends of its executions: a write failing then is no fault.
+	if err := a.mux.Err(); err != nil && !a.goodbye.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, channel.ErrMuxClosed) {
 		return fmt.Errorf("host: %w", err)
 	}
 	return nil
@@ -174,6 +177,7 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	case wire.KindStatus:
 		return msgpack.Marshal(a.status())
 	case wire.KindTerminate:
+		a.goodbye.Store(true)
 		a.terminate()
 		return nil, nil
 	case wire.KindDial:
