@@ -1,7 +1,6 @@
 package host
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,18 +52,49 @@ func (d *diskCache) walk(fn func(rel string, fi fs.FileInfo)) {
 	})
 }
 
-// compiled records what a compilation of module sum for kind did to the
-// cache, given its files before: it reports whether the compilation wrote
-// a file (else the code came from the cache), and keeps the cache within
-// its limit.
-func (d *diskCache) compiled(sum string, kind runtimeKind, before map[string]bool) bool {
+// indexed returns the cache file the index names for key, and that
+// file's identity, if both exist. A compilation of code whose index entry
+// names a file needs no listing of the cache (files) to tell a cache load
+// from a compilation: wazero either loads that file or writes it anew.
+func (d *diskCache) indexed(key string) (rel string, fi os.FileInfo, ok bool) {
+	b, err := os.ReadFile(filepath.Join(d.dir, indexDir, key))
+	if err != nil || !filepath.IsLocal(string(b)) || strings.Contains(string(b), indexDir) {
+		return "", nil, false
+	}
+	fi, err = os.Stat(filepath.Join(d.dir, string(b)))
+	if err != nil {
+		return "", nil, false
+	}
+	return string(b), fi, true
+}
+
+// loadedIndexed reports whether a compilation of the code indexed as rel,
+// which was fi before it, loaded it from the cache; it then marks the
+// file used.
+func (d *diskCache) loadedIndexed(rel string, fi os.FileInfo) bool {
+	path := filepath.Join(d.dir, rel)
+	now, err := os.Stat(path)
+	if err != nil || !os.SameFile(fi, now) {
+		d.trim()
+		return false
+	}
+	t := time.Now()
+	os.Chtimes(path, t, t)
+	return true
+}
+
+// compiled records what a compilation of the code indexed as key did to
+// the cache, given its files before: it reports whether the compilation
+// wrote a file (else the code came from the cache), and keeps the cache
+// within its limit.
+func (d *diskCache) compiled(key string, before map[string]bool) bool {
 	var added []string
 	for rel := range d.files() {
 		if !before[rel] {
 			added = append(added, rel)
 		}
 	}
-	index := filepath.Join(d.dir, indexDir, fmt.Sprintf("%s-%d", sum, kind))
+	index := filepath.Join(d.dir, indexDir, key)
 	if len(added) == 0 {
 		if rel, err := os.ReadFile(index); err == nil && filepath.IsLocal(string(rel)) {
 			now := time.Now()

@@ -26,6 +26,7 @@ import (
 type moduleStore struct {
 	runtimes *runtimes
 	cacheDir string // "" without a disk cache
+	identity string // of this agent's prepared modules; "" for none (prepared.go)
 	maxImage uint64 // the largest initial memory to keep an image of
 	limit    int64  // bytes of modules kept in memory; 0 for no bound
 
@@ -45,12 +46,19 @@ type moduleStore struct {
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
 	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
+	preparedLoads atomic.Int64 // modules read from disk already prepared
 	evictions     atomic.Int64
 }
 
 type storedModule struct {
-	sum   string
-	bytes []byte // kept to compile for the other runtime kind when asked
+	sum string
+	// codeLen is the size of the code compiled, which is not kept: there
+	// is one runtime kind (runtimes.go), compiled when the module is
+	// stored.
+	codeLen int
+	// release gives back the memory the code was read into, once the
+	// module is closed; nil when the code was in the heap.
+	release func()
 	// compiled holds the module's code per runtime kind; the moduleStore's
 	// mu guards it, and size, refs, evicted and elem.
 	compiled [2]wazero.CompiledModule
@@ -59,6 +67,7 @@ type storedModule struct {
 	size     int64        // what it is counted for against the store's limit
 	refs     int          // executions starting or running with it
 	evicted  bool         // out of the store: closed when refs falls to 0
+	snapKept bool         // the image's snapshot is on disk, or never will be
 	elem     *list.Element
 }
 
@@ -71,6 +80,7 @@ func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit, mods: map[string]*storedModule{}}
 	if cacheDir != "" {
 		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit}
+		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
 	}
 	return s
 }
@@ -87,8 +97,18 @@ func (s *moduleStore) acquire(sum string) *storedModule {
 	return m
 }
 
-// release ends a use that acquire began.
+// release ends a use that acquire began. The first release after the
+// module's image gained a snapshot writes it to disk (prepared.go): the
+// execution that took it has ended for its client by then.
 func (s *moduleStore) release(m *storedModule) {
+	s.mu.Lock()
+	keep := !m.snapKept && s.identity != "" && m.err == nil
+	s.mu.Unlock()
+	if keep && s.keepSnapshot(m.sum, m.image) {
+		s.mu.Lock()
+		m.snapKept = true
+		s.mu.Unlock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m.refs--
@@ -127,8 +147,41 @@ func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploade
 	// Compiled at once, so that a module that cannot run is refused at
 	// upload, for the runtime most executions use.
 	code, image := newModuleImage(b, s.maxImage)
-	stored := &storedModule{sum: sum, bytes: code, image: image}
-	compiled, err := s.compile(ctx, sum, code, unlimited)
+	stored := &storedModule{sum: sum, image: image}
+	code, err := s.prepare(code)
+	if err != nil {
+		// Only the error is kept: a module that cannot run needs no bytes.
+		stored.err = fmt.Errorf("module %s: %w", short(sum), err)
+	} else {
+		stored.codeLen = len(code)
+		err = s.compileChecked(ctx, stored, code)
+	}
+	if err == nil {
+		if uploaded {
+			s.keep(sum, b)
+		}
+		s.keepPreparedLocked(sum, code, image)
+	}
+	return s.insert(stored)
+}
+
+// addPrepared compiles and stores a module read from disk prepared.
+func (s *moduleStore) addPrepared(ctx context.Context, sum string, p *preparedModule) error {
+	stored := &storedModule{sum: sum, image: p.image, codeLen: len(p.code), release: p.release}
+	if err := s.compileChecked(ctx, stored, p.code); err != nil {
+		return s.insert(stored)
+	}
+	stored.snapKept = s.loadSnapshot(sum, p.image)
+	// The code was read, and copied by the compiler: the file's pages
+	// need not stay in the agent's memory.
+	dropResident(p.code)
+	return s.insert(stored)
+}
+
+// compileChecked compiles code, prepared, into stored, or records in it
+// why the module cannot run, which it returns.
+func (s *moduleStore) compileChecked(ctx context.Context, stored *storedModule, code []byte) error {
+	compiled, err := s.compile(ctx, stored.sum, code, unlimited)
 	if err == nil {
 		err = checkImports(compiled)
 	}
@@ -137,23 +190,23 @@ func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploade
 			compiled.Close(context.Background())
 			compiled = nil
 		}
-		// Only the error is kept: a module that cannot run needs no bytes.
-		stored.err = fmt.Errorf("module %s: %w", short(sum), err)
-		stored.bytes = nil
+		stored.err = fmt.Errorf("module %s: %w", short(stored.sum), err)
 	}
 	stored.compiled[unlimited] = compiled
-	if stored.err == nil && uploaded {
-		s.keep(sum, b)
-	}
+	return stored.err
+}
+
+// insert adds stored to the store and returns why its module cannot run.
+func (s *moduleStore) insert(stored *storedModule) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.mods[sum]; old != nil {
+	if old := s.mods[stored.sum]; old != nil {
 		// Uploaded twice at once: keep the first.
 		stored.closeLocked()
 		return old.err
 	}
 	stored.size = stored.weight()
-	s.mods[sum] = stored
+	s.mods[stored.sum] = stored
 	stored.elem = s.lru.PushFront(stored)
 	s.bytes += stored.size
 	s.evictLocked()
@@ -164,13 +217,13 @@ func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploade
 // the code compiled for each runtime kind, or, for a module kept only for
 // its error, that error.
 func (m *storedModule) weight() int64 {
-	n := int64(256+len(m.bytes)) + m.image.weight()
+	n := int64(256+m.codeLen) + m.image.weight()
 	if m.err != nil {
 		n += int64(len(m.err.Error()))
 	}
 	for _, c := range m.compiled {
 		if c != nil {
-			n += compiledFactor * int64(len(m.bytes))
+			n += compiledFactor * int64(m.codeLen)
 		}
 	}
 	return n
@@ -216,66 +269,76 @@ func (m *storedModule) closeLocked() {
 			m.compiled[i] = nil
 		}
 	}
-	m.bytes = nil
+	if m.release != nil {
+		m.release()
+		m.release = nil
+	}
 }
 
-// compiledFor returns m's code for a runtime kind, compiling it the first
-// time that kind is asked for. m must be acquired.
-func (s *moduleStore) compiledFor(ctx context.Context, m *storedModule, kind runtimeKind) (wazero.CompiledModule, error) {
-	s.mu.Lock()
-	c := m.compiled[kind]
-	b := m.bytes
-	s.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	c, err := s.compile(ctx, m.sum, b, kind)
-	if err != nil {
-		return nil, err
-	}
+// compiledFor returns m's code for a runtime kind. m must be acquired.
+func (s *moduleStore) compiledFor(_ context.Context, m *storedModule, kind runtimeKind) (wazero.CompiledModule, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m.compiled[kind] != nil {
-		c.Close(context.Background())
-		return m.compiled[kind], nil
+	if c := m.compiled[kind]; c != nil {
+		return c, nil
 	}
-	m.compiled[kind] = c
-	if !m.evicted {
-		grown := m.weight()
-		s.bytes += grown - m.size
-		m.size = grown
-		// m is in use, so this evicts others only.
-		s.evictLocked()
-	}
-	return c, nil
+	return nil, fmt.Errorf("module %s: not compiled for runtime kind %d", short(m.sum), kind)
 }
 
-func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (wazero.CompiledModule, error) {
+// prepare returns the code to compile for module code b.
+func (s *moduleStore) prepare(b []byte) ([]byte, error) {
 	if len(b) < 4 || string(b[:4]) != "\x00asm" {
 		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
 	}
+	b, err := prepare(b, s.runtimes.stop)
+	if err != nil {
+		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+	}
+	return b, nil
+}
+
+// compile compiles code made by prepare.
+func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (wazero.CompiledModule, error) {
 	rt, err := s.runtimes.get(ctx, kind)
 	if err != nil {
 		return nil, err
 	}
-	if b, err = prepare(b, s.runtimes.stop); err != nil {
-		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
-	}
 	s.compileMu.Lock()
 	defer s.compileMu.Unlock()
-	var before map[string]bool
-	if s.disk != nil {
-		before = s.disk.files()
+	if s.disk == nil {
+		compiled, err := rt.CompileModule(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+		}
+		s.compilations.Add(1)
+		return compiled, nil
 	}
+	// The code of module sum is the same for every agent of one identity
+	// (its build), so that agent's index entry names the file wazero
+	// loads it from.
+	key := fmt.Sprintf("%s-%d", sum, kind)
+	if s.identity != "" {
+		id := sha256.Sum256([]byte(s.identity))
+		key += "-" + hex.EncodeToString(id[:8])
+	}
+	if rel, fi, ok := s.disk.indexed(key); ok {
+		compiled, err := rt.CompileModule(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+		}
+		if s.disk.loadedIndexed(rel, fi) {
+			s.cacheLoads.Add(1)
+		} else {
+			s.compilations.Add(1)
+		}
+		return compiled, nil
+	}
+	before := s.disk.files()
 	compiled, err := rt.CompileModule(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
-	if s.disk == nil {
-		s.compilations.Add(1)
-		return compiled, nil
-	}
-	if s.disk.compiled(sum, kind, before) {
+	if s.disk.compiled(key, before) {
 		s.compilations.Add(1)
 	} else {
 		s.cacheLoads.Add(1)

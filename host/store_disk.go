@@ -37,6 +37,18 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if !ok {
 		return nil
 	}
+	if p := s.loadPrepared(sum); p != nil {
+		if err := s.addPrepared(ctx, sum, p); err == nil {
+			s.diskLoads.Add(1)
+			s.preparedLoads.Add(1)
+			return s.acquire(sum)
+		}
+		// The compiler refused what this agent prepared (a module it
+		// refused would not have been kept): forget the module, to
+		// prepare it again from its bytes.
+		s.forget(sum)
+		s.removePrepared(sum)
+	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() > maxStoredModule {
 		return nil
 	}
@@ -94,4 +106,42 @@ func (s *moduleStore) keep(sum string, b []byte) error {
 		s.disk.trim()
 	}
 	return nil
+}
+
+// keepPreparedLocked writes module sum's prepared form (prepared.go),
+// holding compileMu for the reason keep does.
+func (s *moduleStore) keepPreparedLocked(sum string, code []byte, img *moduleImage) {
+	if s.identity == "" {
+		return
+	}
+	s.compileMu.Lock()
+	defer s.compileMu.Unlock()
+	if s.keepPrepared(sum, code, img) == nil && s.disk != nil {
+		s.disk.trim()
+	}
+}
+
+// removePrepared removes module sum's prepared form.
+func (s *moduleStore) removePrepared(sum string) {
+	if code, mem, ok := s.preparedPaths(sum); ok {
+		os.Remove(code)
+		os.Remove(mem)
+	}
+}
+
+// forget drops module sum from the store, as eviction does.
+func (s *moduleStore) forget(sum string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.mods[sum]
+	if m == nil {
+		return
+	}
+	s.lru.Remove(m.elem)
+	delete(s.mods, sum)
+	s.bytes -= m.size
+	m.evicted = true
+	if m.refs == 0 {
+		m.closeLocked()
+	}
 }

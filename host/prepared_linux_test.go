@@ -1,0 +1,242 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
+)
+
+// reactorBytes returns the Go example name built as a reactor.
+func reactorBytes(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testwasm.GoReactor(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// echoOnce runs the Go echo reactor wasm on a, sends v and checks the echo.
+func echoOnce(t *testing.T, a *testAgent, wasm []byte, v string) {
+	t.Helper()
+	ch := a.exec(t, wasm, wire.ExecRequest{})
+	defer ch.Close()
+	if err := ch.Send(v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ch.Receive(context.Background())
+	if err != nil || got != v {
+		t.Fatalf("echo of %q: got %v, %v", v, got, err)
+	}
+}
+
+// firstAgent runs the echo reactor wasm once on a new agent and waits
+// for that agent to end, and so for what it writes to disk.
+func firstAgent(t *testing.T, cfg Config, wasm []byte) {
+	t.Helper()
+	a := startAgent(t, cfg)
+	echoOnce(t, a, wasm, "first agent")
+	a.exit(t)
+}
+
+// preparedFiles returns the files of module wasm's prepared form in
+// cache dir, by suffix (.code, .mem, .snap, .snapmem).
+func preparedFiles(t *testing.T, dir string, wasm []byte) map[string]string {
+	t.Helper()
+	sum := sha256.Sum256(wasm)
+	paths, _ := filepath.Glob(filepath.Join(dir, preparedDir, hex.EncodeToString(sum[:])+"-*"))
+	out := map[string]string{}
+	for _, p := range paths {
+		out[filepath.Ext(p)] = p
+	}
+	return out
+}
+
+// removeModuleBytes removes the module bytes an agent keeps on disk, so
+// that a later agent can start the module only from its prepared form,
+// or else asks for an upload.
+func removeModuleBytes(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(dir, modulesDir)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPreparedModuleStartsNextAgent: a second agent on the machine starts
+// a Go reactor from what the first prepared, without its bytes (they are
+// removed from the disk here), from its code cache, and from the
+// snapshot of its initialised runtime.
+func TestPreparedModuleStartsNextAgent(t *testing.T) {
+	wasm := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	firstAgent(t, cfg, wasm)
+	files := preparedFiles(t, dir, wasm)
+	for _, ext := range []string{".code", ".mem", ".snap", ".snapmem"} {
+		if files[ext] == "" {
+			t.Fatalf("the first agent left no %s file of the module: %v", ext, files)
+		}
+	}
+	removeModuleBytes(t, dir)
+
+	b := startAgent(t, cfg)
+	echoOnce(t, b, wasm, "second agent")
+	echoOnce(t, b, wasm, "second agent again")
+	st := status(t, b)
+	if st.ModuleUploads != 0 || st.Compilations != 0 || st.CacheLoads != 1 {
+		t.Fatalf("second agent: %d uploads, %d compilations, %d cache loads; want it all from disk",
+			st.ModuleUploads, st.Compilations, st.CacheLoads)
+	}
+	if st.ImageStarts != 2 {
+		t.Fatalf("second agent: %d of 2 executions restored from the image, want both (the first from disk)", st.ImageStarts)
+	}
+}
+
+// TestDamagedPreparedModuleNeverRuns damages each file of a prepared
+// module in turn: the next agent never runs it, and starts the module
+// from its bytes (asking the client for them, as they are removed here)
+// or, for a damaged snapshot, by initialising it.
+func TestDamagedPreparedModuleNeverRuns(t *testing.T) {
+	wasm := reactorBytes(t, "echo")
+	for _, tc := range []struct{ ext, damage string }{
+		{".code", "flip"}, {".mem", "flip"}, {".snap", "flip"}, {".snapmem", "truncate"},
+	} {
+		ext, damage := tc.ext, tc.damage
+		t.Run(strings.TrimPrefix(ext, ".")+"-"+damage, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := NewConfig().WithCompilationCacheDir(dir)
+			firstAgent(t, cfg, wasm)
+			path := preparedFiles(t, dir, wasm)[ext]
+			good, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := append([]byte(nil), good...)
+			switch damage {
+			case "flip":
+				// A byte in the middle, where code or memory lies.
+				bad[len(bad)/2] ^= 0x40
+				if bad[len(bad)/2] == 0x40 {
+					bad[len(bad)/2-1] ^= 0xff
+				}
+			case "truncate":
+				bad = bad[:len(bad)-len(bad)/3]
+			}
+			if err := os.WriteFile(path, bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			removeModuleBytes(t, dir)
+
+			b := startAgent(t, cfg)
+			echoOnce(t, b, wasm, "after damage")
+			st := status(t, b)
+			snapshot := ext == ".snap" || ext == ".snapmem"
+			if want := map[bool]int64{false: 1, true: 0}[snapshot]; st.ModuleUploads != want {
+				t.Fatalf("%d uploads, want %d: the damaged %s file was used", st.ModuleUploads, want, ext)
+			}
+			if snapshot && st.ImageStarts != 0 {
+				t.Fatalf("the first execution was restored from a damaged snapshot")
+			}
+			// The agent made the files anew, good again: a third
+			// agent starts from them without the module's bytes.
+			b.exit(t)
+			removeModuleBytes(t, dir)
+			c := startAgent(t, cfg)
+			echoOnce(t, c, wasm, "third agent")
+			if st := status(t, c); st.ModuleUploads != 0 || st.ImageStarts != 1 {
+				t.Fatalf("third agent: %d uploads, %d image starts; want the files made again used", st.ModuleUploads, st.ImageStarts)
+			}
+			if snapshot {
+				return // its clock readings differ from agent to agent
+			}
+			again, err := os.ReadFile(preparedFiles(t, dir, wasm)[ext])
+			if err != nil || string(again) != string(good) {
+				t.Fatalf("the %s file made again differs from the first agent's (%v)", ext, err)
+			}
+		})
+	}
+}
+
+// TestSnapshotOnDiskNeverLeaks: the imagecheck reactor writes a secret
+// into its memory in the first agent's first execution (the one its
+// snapshot is taken from); a second agent, restored from that snapshot
+// on disk, finds no trace of it, and finds the runtime initialised once.
+func TestSnapshotOnDiskNeverLeaks(t *testing.T) {
+	wasm := reactorBytes(t, "imagecheck")
+	dir := t.TempDir()
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	const secret = "disk-image-secret-51c0de"
+	run := func(a *testAgent, command string) map[string]any {
+		ch := a.exec(t, wasm, wire.ExecRequest{})
+		defer ch.Close()
+		if err := ch.Send(map[string]any{"secret": secret, "command": command}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := ch.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.Receive(context.Background()) // the end, or the trap
+		return v.(map[string]any)
+	}
+	first := startAgent(t, cfg)
+	run(first, "write")
+	run(first, "trap")
+	first.exit(t) // the snapshot is written when the execution ends
+	if preparedFiles(t, dir, wasm)[".snapmem"] == "" {
+		t.Fatal("the first agent kept no snapshot on disk")
+	}
+	for i, command := range []string{"look", "write", "look"} {
+		b := startAgent(t, cfg)
+		got := run(b, command)
+		if fmt.Sprint(got["found"], got["runs"], got["init_runs"]) != "0 1 1" {
+			t.Fatalf("agent %d, %s: found state of an earlier execution: %v", i+2, command, got)
+		}
+		if st := status(t, b); st.ImageStarts != 1 {
+			t.Fatalf("agent %d: %d executions restored from the image on disk, want 1", i+2, st.ImageStarts)
+		}
+	}
+}
+
+// TestPreparedModulesNotWritable: an agent whose cache directory cannot
+// hold prepared modules (the name is taken by a file) runs every module
+// all the same, from its bytes.
+func TestPreparedModulesNotWritable(t *testing.T) {
+	wasm := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, preparedDir), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	echoOnce(t, startAgent(t, cfg), wasm, "first agent")
+	b := startAgent(t, cfg)
+	echoOnce(t, b, wasm, "second agent")
+	if st := status(t, b); st.ModuleUploads != 0 || st.CacheLoads != 1 {
+		t.Fatalf("second agent: %d uploads, %d cache loads; want the module from its bytes on disk", st.ModuleUploads, st.CacheLoads)
+	}
+}
+
+// TestPreparedOfAnotherAgentIgnored: a prepared module is used only by an
+// agent of the identity that made it (its build and settings).
+func TestPreparedOfAnotherAgentIgnored(t *testing.T) {
+	h := &preparedHeader{identity: "agent A"}
+	dir := t.TempDir()
+	code := filepath.Join(dir, "m.code")
+	if err := os.WriteFile(code, newPreparedCode(h, []byte("\x00asm\x01\x00\x00\x00")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readPrepared(code, filepath.Join(dir, "m.mem"), "agent A"); err != nil {
+		t.Fatalf("agent A's own prepared module: %v", err)
+	}
+	if _, err := readPrepared(code, filepath.Join(dir, "m.mem"), "agent B"); err == nil {
+		t.Fatal("agent B used agent A's prepared module")
+	}
+}
