@@ -50,6 +50,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type preparedModule struct {
 	code    []byte // instrumented code, without data
 	image   *moduleImage
+	mapping []byte // what holds code, to drop from memory once compiled
 	release func() // gives back code's memory; nil when the heap holds it
 }
 

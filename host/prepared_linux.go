@@ -49,7 +49,7 @@ func readPrepared(codePath, memPath, identity string) (*preparedModule, error) {
 		unix.Munmap(code)
 		return nil, err
 	}
-	p := &preparedModule{code: body, release: func() { unix.Munmap(code) }}
+	p := &preparedModule{code: body, mapping: code, release: func() { unix.Munmap(code) }}
 	if !h.image {
 		return p, nil
 	}

@@ -174,7 +174,7 @@ func (s *moduleStore) addPrepared(ctx context.Context, sum string, p *preparedMo
 	stored.snapKept = s.loadSnapshot(sum, p.image)
 	// The code was read, and copied by the compiler: the file's pages
 	// need not stay in the agent's memory.
-	dropResident(p.code)
+	dropResident(p.mapping)
 	return s.insert(stored)
 }
 
