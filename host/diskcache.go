@@ -24,10 +24,29 @@ type diskCache struct {
 // cache file that holds its code.
 const indexDir = "wasmnet-index"
 
-// files returns the cache files, by path relative to the directory.
+// files returns the files wazero wrote to the cache, by path relative to
+// the directory. The folders of wasmnet's own files are left out: the
+// agent writes them holding compileMu, so that they never appear during a
+// compilation, and listing them would cost each new agent a syscall per
+// module kept. No file is stat'ed: a name is what tells a file added.
 func (d *diskCache) files() map[string]bool {
 	out := map[string]bool{}
-	d.walk(func(rel string, _ fs.FileInfo) { out[rel] = true })
+	filepath.WalkDir(d.dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(d.dir, p)
+		if e.IsDir() {
+			if rel == indexDir || rel == modulesDir || rel == preparedDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.Type().IsRegular() {
+			out[rel] = true
+		}
+		return nil
+	})
 	return out
 }
 
