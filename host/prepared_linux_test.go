@@ -240,3 +240,84 @@ func TestPreparedOfAnotherAgentIgnored(t *testing.T) {
 		t.Fatal("agent B used agent A's prepared module")
 	}
 }
+
+// codeMapped reports whether this process runs code mapped from path.
+func codeMapped(t *testing.T, path string) bool {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(maps), "\n") {
+		if strings.Contains(line, " r-xp ") && strings.HasSuffix(line, " "+path) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCompiledCodeShared: the first agent leaves the machine code wazero
+// loaded in a file; the next maps that file over the code it loaded,
+// and runs the guest from it. A damaged file is never mapped (the guest
+// runs from wazero's copy) and is made again for the agent after.
+func TestCompiledCodeShared(t *testing.T) {
+	wasm := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	firstAgent(t, cfg, wasm)
+	path := preparedFiles(t, dir, wasm)[".exec"]
+	if path == "" {
+		t.Fatal("the first agent left no file of the module's machine code")
+	}
+	b := startAgent(t, cfg)
+	echoOnce(t, b, wasm, "shared code")
+	if !codeMapped(t, path) {
+		t.Fatalf("the second agent does not run the code from %s", path)
+	}
+	b.exit(t)
+
+	// A byte of the code changed: a guest running it would do something
+	// else, or crash the agent.
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), good...)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startAgent(t, cfg)
+	echoOnce(t, c, wasm, "damaged file")
+	echoOnce(t, c, wasm, "damaged file again")
+	c.exit(t)
+	again, err := os.ReadFile(path)
+	if err != nil || string(again) != string(good) {
+		t.Fatalf("the damaged file was not made again as it was (%v)", err)
+	}
+	d := startAgent(t, cfg)
+	echoOnce(t, d, wasm, "file made again")
+	if !codeMapped(t, path) {
+		t.Fatal("the agent after does not share the code made again")
+	}
+}
+
+// TestNewestRegion: the code a compilation added is found when the kernel
+// merged its mapping with one beside it.
+func TestNewestRegion(t *testing.T) {
+	old := codeRegion{0x10000, 0x20000}
+	before := map[codeRegion]bool{old: true, {0x90000, 0x91000}: true}
+	for _, tc := range []struct {
+		after map[codeRegion]bool
+		want  codeRegion
+	}{
+		{map[codeRegion]bool{old: true, {0x40000, 0x80000}: true}, codeRegion{0x40000, 0x80000}},
+		{map[codeRegion]bool{{0x10000, 0x60000}: true}, codeRegion{0x20000, 0x60000}},
+		{map[codeRegion]bool{{0x8000, 0x20000}: true}, codeRegion{0x8000, 0x10000}},
+		{map[codeRegion]bool{old: true}, codeRegion{}},
+	} {
+		if got := newestRegion(before, tc.after); got != tc.want {
+			t.Errorf("after %v: got %x, want %x", tc.after, got, tc.want)
+		}
+	}
+}

@@ -47,6 +47,7 @@ type moduleStore struct {
 	uploadedBytes atomic.Int64
 	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
 	preparedLoads atomic.Int64 // modules read from disk already prepared
+	sharedCode    atomic.Int64 // compiled modules whose machine code is a shared file
 	evictions     atomic.Int64
 }
 
@@ -322,9 +323,9 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		key += "-" + hex.EncodeToString(id[:8])
 	}
 	if rel, fi, ok := s.disk.indexed(key); ok {
-		compiled, err := rt.CompileModule(ctx, b)
+		compiled, err := s.compileShared(ctx, rt, sum, b)
 		if err != nil {
-			return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+			return nil, err
 		}
 		if s.disk.loadedIndexed(rel, fi) {
 			s.cacheLoads.Add(1)
@@ -334,14 +335,33 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		return compiled, nil
 	}
 	before := s.disk.files()
-	compiled, err := rt.CompileModule(ctx, b)
+	compiled, err := s.compileShared(ctx, rt, sum, b)
 	if err != nil {
-		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+		return nil, err
 	}
 	if s.disk.compiled(key, before) {
 		s.compilations.Add(1)
 	} else {
 		s.cacheLoads.Add(1)
+	}
+	return compiled, nil
+}
+
+// compileShared compiles b, and then has the machine code wazero loaded
+// or made shared with the other agents of the machine (sharedcode_linux.go).
+// compileMu must be held.
+func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (wazero.CompiledModule, error) {
+	path, _, ok := s.preparedPaths(sum)
+	var before map[codeRegion]bool
+	if ok {
+		before = codeRegions()
+	}
+	compiled, err := rt.CompileModule(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+	}
+	if before != nil && shareCode(strings.TrimSuffix(path, ".code")+".exec", before, codeRegions()) {
+		s.sharedCode.Add(1)
 	}
 	return compiled, nil
 }

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package host
+
+// Without Linux's /proc/self/maps an agent keeps the code wazero loaded
+// as it is.
+
+type codeRegion struct{}
+
+func codeRegions() map[codeRegion]bool { return nil }
+
+func shareCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return false }
