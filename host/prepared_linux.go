@@ -121,3 +121,20 @@ func openMemImage(path string, size uint64, crc uint32) (*memImage, error) {
 	dropResident(view)
 	return &memImage{f: f, size: size, view: view}, nil
 }
+
+// dropViews lets the system take back the pages of img's images that
+// resetting memories read: they are the page cache's or the memfd's, and
+// are read again when needed.
+func (img *moduleImage) dropViews() {
+	if img == nil {
+		return
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if img.data != nil {
+		dropResident(img.data.view)
+	}
+	if img.snap != nil && img.snap.mem != nil {
+		dropResident(img.snap.mem.view)
+	}
+}

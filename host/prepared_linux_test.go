@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 	"github.com/wasmnet/wasmnet/internal/wire"
@@ -320,4 +321,52 @@ func TestNewestRegion(t *testing.T) {
 			t.Errorf("after %v: got %x, want %x", tc.after, got, tc.want)
 		}
 	}
+}
+
+// residentOf returns the resident kB of this process's mappings of path.
+func residentOf(t *testing.T, path string) int {
+	t.Helper()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, in := 0, false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":"):
+			in = strings.HasSuffix(line, " "+path)
+		case in && len(fields) == 3 && fields[0] == "Rss:":
+			var n int
+			fmt.Sscan(fields[1], &n)
+			kb += n
+		}
+	}
+	return kb
+}
+
+// TestIdleAgentDropsImagePages: once idle, an agent keeps none of the
+// pages of a snapshot on disk resident (they are the page cache's), and
+// the next execution reads them again.
+func TestIdleAgentDropsImagePages(t *testing.T) {
+	wasm := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	firstAgent(t, cfg, wasm)
+	snapmem := preparedFiles(t, dir, wasm)[".snapmem"]
+	b := startAgent(t, cfg)
+	for i := range 20 {
+		echoOnce(t, b, wasm, fmt.Sprint("before idle ", i))
+	}
+	if residentOf(t, snapmem) == 0 {
+		t.Fatal("no page of the snapshot resident after 20 executions: nothing to drop")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for residentOf(t, snapmem) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle for a minute, the agent keeps %d kB of the snapshot resident", residentOf(t, snapmem))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	echoOnce(t, b, wasm, "after idle")
 }

@@ -253,12 +253,13 @@ func (s *moduleStore) evictLocked() {
 }
 
 // releaseKept unmaps the memories the modules' images keep for their next
-// executions.
+// executions, and drops the pages of the images that resets read.
 func (s *moduleStore) releaseKept() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.mods {
 		m.image.releaseKept()
+		m.image.dropViews()
 	}
 }
 
