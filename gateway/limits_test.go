@@ -208,6 +208,11 @@ func TestModuleOnDiskTampered(t *testing.T) {
 	if err := os.WriteFile(kept[0], wasmImporting("env", "evil"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Without it, the next agent would start the module from what the
+	// first prepared, and never read the module file.
+	if err := os.RemoveAll(filepath.Join(cache, "wasmnet", "compile", "prepared")); err != nil {
+		t.Fatal(err)
+	}
 	g = popen(t, spec)
 	ch, err = g.RemoteExec(testCtx(t), m)
 	if err != nil {

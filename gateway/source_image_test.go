@@ -11,10 +11,12 @@ import (
 // TestSourceStartsFromImage: the interpreter's start-up, the program it
 // runs at initialisation included, leaves an image the agent takes, so
 // every source execution after the first starts from it; and the
-// start-up program's print never reaches the client.
+// start-up program's print never reaches the client. The next agent on
+// the machine starts its first execution from the image too.
 func TestSourceStartsFromImage(t *testing.T) {
 	out := &testutil.SyncBuffer{}
-	g := popen(t, "popen//id=img", WithOutput(out))
+	spec := "popen//id=img//env:XDG_CACHE_HOME=" + t.TempDir()
+	g := popen(t, spec, WithOutput(out))
 	programs := []struct {
 		src  string
 		want any
@@ -46,5 +48,18 @@ func TestSourceStartsFromImage(t *testing.T) {
 	testutil.WaitFor(t, "the print output", func() bool { return strings.Contains(out.String(), "printed") })
 	if strings.Contains(out.String(), "warm") {
 		t.Fatalf("the start-up program's output reached the client: %q", out.String())
+	}
+	g.Exit(testCtx(t)) // the image is on disk once the execution that took it ended
+
+	next := popen(t, spec, WithOutput(out))
+	ch := runSource(t, next, programs[0].src)
+	if err := ch.Send(21); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, ch); !reflect.DeepEqual(got, programs[0].want) {
+		t.Fatalf("next agent: got %#v, want %#v", got, programs[0].want)
+	}
+	if st, err := next.RemoteStatus(testCtx(t)); err != nil || st.ImageStarts != 1 {
+		t.Fatalf("next agent: %d of 1 source executions started from the image on disk (%v)", st.ImageStarts, err)
 	}
 }
