@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // Prepared modules: what an agent makes of a module before wazero
@@ -270,7 +271,17 @@ func (s *moduleStore) loadPrepared(sum string) *preparedModule {
 		}
 		return nil
 	}
+	touch(codePath, memPath)
 	return p
+}
+
+// touch marks files used, for the disk cache's bound: the files used
+// least recently go first (diskCache.trim).
+func touch(paths ...string) {
+	now := time.Now()
+	for _, p := range paths {
+		os.Chtimes(p, now, now)
+	}
 }
 
 // A reactor's snapshot (image.go: its memory and globals after its
@@ -373,6 +384,7 @@ func (s *moduleStore) loadSnapshot(sum string, img *moduleImage) bool {
 		return false
 	}
 	img.snap, img.tried = snap, true
+	touch(base+".snap", base+".snapmem")
 	return true
 }
 

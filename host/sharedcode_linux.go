@@ -71,6 +71,7 @@ func shareCode(path string, before, after map[codeRegion]bool) bool {
 	code := unsafe.Slice(*(**byte)(unsafe.Pointer(&r.start)), size)
 	switch mapSame(path, code) {
 	case mapped:
+		touch(path)
 		return true
 	case differs:
 		return false // this agent's code, or its layout, is another's
