@@ -60,6 +60,7 @@ type storedModule struct {
 	refs     int          // executions starting or running with it
 	evicted  bool         // out of the store: closed when refs falls to 0
 	elem     *list.Element
+	kept     []*instance // instances reset for the next executions (instance.go)
 }
 
 // compiledFactor estimates the memory of a module's compiled code from the
@@ -204,11 +205,13 @@ func (s *moduleStore) releaseKept() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.mods {
+		m.closeKeptLocked()
 		m.image.releaseKept()
 	}
 }
 
 func (m *storedModule) closeLocked() {
+	m.closeKeptLocked()
 	m.image.close()
 	for i, c := range m.compiled {
 		if c != nil {
