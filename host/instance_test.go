@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wasmnet/wasmnet/abi"
+	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
@@ -139,5 +143,56 @@ func TestInstanceNotKept(t *testing.T) {
 				t.Fatalf("%d runs on a kept instance, want none", st.KeptStarts)
 			}
 		})
+	}
+}
+
+// TestReceiveAtEndOfInputIsClosed checks what a guest's receive returns
+// when its input has ended and its execution's context has ended too:
+// the client's close does both (the context through watchMain), in either
+// order, and the guest must see the end of its input, not an agent that
+// is unavailable (the Go echo guest panicked on that about once in a
+// thousand executions).
+func TestReceiveAtEndOfInputIsClosed(t *testing.T) {
+	ctx := context.Background()
+	clientEnd, agentEnd := net.Pipe()
+	agentMux := make(chan *channel.Mux, 1)
+	go func() {
+		m, err := channel.NewMux(ctx, agentEnd, channel.RoleAgent, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		agentMux <- m
+	}()
+	client, err := channel.NewMux(ctx, clientEnd, channel.RoleClient, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	agentSide := <-agentMux
+	if agentSide == nil {
+		t.FailNow()
+	}
+	defer agentSide.Close()
+	ch, err := client.OpenChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Send(1); err != nil {
+		t.Fatal(err)
+	}
+	ch.Close()
+	var main *channel.Channel
+	testutil.WaitFor(t, "the channel at the agent", func() bool { main = agentSide.Channel(ch.ID()); return main != nil })
+	if _, err := main.ReceiveRaw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.ReceiveRaw(ctx); err != io.EOF {
+		t.Fatalf("after the close: %v, want io.EOF", err)
+	}
+	e := &execution{agent: &agent{ctx: ctx}, main: main}
+	e.ctx, e.cancel = context.WithCancelCause(ctx)
+	e.cancel(nil)
+	if got := e.next(&handle{ch: main}, -1, func([]byte) bool { return true }); got != abi.ErrClosed {
+		t.Fatalf("receive at the end of input, context ended: %v, want %v", got, abi.ErrClosed)
 	}
 }
