@@ -44,6 +44,7 @@ type Status struct {
 	UptimeNanos   int64
 	CompileCache  string // the disk cache directory, if any
 	ImageStarts   int64  // executions restored from an initialised image
+	KeptStarts    int64  // executions run on an instance kept, reset, from an earlier one
 }
 
 // A Gateway is a connection to one agent. It outlives the ctx it was made

@@ -253,6 +253,11 @@ func (e *execution) next(h *handle, timeout int64, deliver func(msg []byte) bool
 			h.pending = []byte{}
 		}
 		return abi.Ok
+	case err == io.EOF, errors.Is(err, channel.ErrClosed):
+		// Before the context: the client's close also ends the
+		// execution's context (watchMain), maybe between two of the
+		// checks below.
+		return abi.ErrClosed
 	case errors.Is(context.Cause(e.ctx), errMainClosed), e.agent.ctx.Err() != nil, errors.Is(err, channel.ErrMuxClosed):
 		// Its client closed the channel, exited (Gateway.Exit) or went
 		// away: for a guest waiting on input that is the end of its
@@ -263,8 +268,6 @@ func (e *execution) next(h *handle, timeout int64, deliver func(msg []byte) bool
 		return abi.ErrUnavailable // its run-time limit; the guest is stopping
 	case errors.Is(err, context.DeadlineExceeded):
 		return abi.ErrTimeout
-	case err == io.EOF, errors.Is(err, channel.ErrClosed):
-		return abi.ErrClosed
 	}
 	return abi.ErrUnavailable
 }

@@ -38,6 +38,7 @@ type agent struct {
 	running     atomic.Int64
 	total       atomic.Int64
 	imageStarts atomic.Int64 // executions restored from a reactor's snapshot
+	keptStarts  atomic.Int64 // executions run on an instance kept from an earlier one
 	idle        idleRelease
 }
 
@@ -212,6 +213,7 @@ func (a *agent) status() wire.Status {
 		UptimeNanos:   int64(time.Since(a.started)),
 		CompileCache:  a.store.cacheDir,
 		ImageStarts:   a.imageStarts.Load(),
+		KeptStarts:    a.keptStarts.Load(),
 	}
 }
 

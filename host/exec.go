@@ -2,15 +2,14 @@ package host
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -38,6 +37,8 @@ type execution struct {
 	initABI bool          // the guest called the ABI during its _initialize
 	initing bool          // the guest is in its _initialize
 	stored  *storedModule // its module, released when it ends
+	random  io.Reader     // what the guest reads as random bytes
+	plain   bool          // the request binds nothing to the instance (plainRequest)
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
 	// closeDirs closes the directories granted, after the module.
@@ -147,12 +148,26 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	e.ctx = context.WithValue(e.ctx, execKey{}, e)
 	e.stdout = newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
 	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
-	mc, err := e.moduleConfig(req, e.stdout, e.stderr)
-	if err != nil {
+	e.random = randomFor(req)
+	e.plain = plainRequest(req)
+	if err := a.cfg.execLimit.acquire(); err != nil {
 		e.cancel(nil)
 		return nil, err
 	}
-	if err := a.cfg.execLimit.acquire(); err != nil {
+	if e.plain && e.image != nil {
+		if in := a.store.takeInstance(stored, e.memory.image, limit); in != nil {
+			in.bind(e)
+			go e.watchMain()
+			a.keptStarts.Add(1)
+			running = true
+			return e.start(stored, in, entry), nil
+		}
+	}
+	in := &instance{}
+	in.cur.Store(e)
+	mc, err := moduleConfig(req, in)
+	if err != nil {
+		a.cfg.execLimit.release()
 		e.cancel(nil)
 		return nil, err
 	}
@@ -181,19 +196,29 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	}
 	if err := e.image.restore(mod); err != nil {
 		mod.Close(context.Background())
+		a.cfg.execLimit.release()
 		e.cancel(nil)
 		return nil, fmt.Errorf("exec: %w", err)
 	}
 	if e.image != nil && e.image.snap != nil {
 		a.imageStarts.Add(1)
 	}
+	in.mod = mod
+	in.record(e, compiled, stored.image)
+	running = true
+	return e.start(stored, in, entry), nil
+}
+
+// start runs e on in, which is ready, on a goroutine of its own; the
+// execution now holds stored.
+func (e *execution) start(stored *storedModule, in *instance, entry string) *wire.ExecReply {
+	a := e.agent
 	a.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
-	running = true
 	e.stored = stored
-	go e.run(mod, entry)
-	return &wire.ExecReply{}, nil
+	go e.run(in, entry)
+	return &wire.ExecReply{}
 }
 
 // entryPoint checks the requested export exists: by default _start, or
@@ -244,16 +269,12 @@ func (e *execution) sleep(ns int64) {
 // sleeps, but not the time of day (RATIONALE.md, "Why does a guest get a
 // real monotonic clock by default?"); WithFakeClock gives it wazero's
 // fake clocks, which advance only as the guest reads them.
-func (e *execution) moduleConfig(req *wire.ExecRequest, stdout, stderr *outputWriter) (wazero.ModuleConfig, error) {
+func moduleConfig(req *wire.ExecRequest, in *instance) (wazero.ModuleConfig, error) {
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
-		WithArgs(append([]string{"guest"}, req.Args...)...).
-		WithStdout(stdout).
-		WithStderr(stderr)
-	if !req.FakeClock {
-		mc = mc.WithSysNanotime().WithNanosleep(e.sleep)
-	}
+		WithArgs(append([]string{"guest"}, req.Args...)...)
+	mc = in.config(mc, req)
 	for _, kv := range req.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -264,21 +285,18 @@ func (e *execution) moduleConfig(req *wire.ExecRequest, stdout, stderr *outputWr
 	if req.Walltime {
 		mc = mc.WithSysWalltime()
 	}
-	if req.Random {
-		mc = mc.WithRandSource(rand.Reader)
-	}
 	return mc, nil
 }
 
-func (e *execution) run(mod api.Module, entry string) {
+func (e *execution) run(in *instance, entry string) {
 	defer e.agent.execs.Done()
 	defer e.agent.idle.ended()
 	defer e.agent.cfg.execLimit.release()
 	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
 	defer e.cancel(nil)
-	err := e.call(mod, entry)
-	mod.Close(context.Background())
+	err := e.call(in, entry)
+	e.agent.store.endInstance(e.stored, in, e, err)
 	e.closeDirs()
 	if err == nil {
 		for _, h := range e.handles {
@@ -296,7 +314,8 @@ func (e *execution) run(mod api.Module, entry string) {
 	}
 }
 
-func (e *execution) call(mod api.Module, entry string) error {
+func (e *execution) call(in *instance, entry string) error {
+	mod := in.mod
 	if entry != "_start" && (e.image == nil || e.image.snap == nil) {
 		if init := mod.ExportedFunction("_initialize"); init != nil {
 			e.initing = true
@@ -314,7 +333,7 @@ func (e *execution) call(mod api.Module, entry string) error {
 			}
 		}
 	}
-	_, err := mod.ExportedFunction(entry).Call(e.ctx)
+	_, err := in.function(entry).Call(e.ctx)
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 0 {
 		return nil

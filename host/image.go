@@ -125,6 +125,17 @@ func (img *moduleImage) plan(req *wire.ExecRequest) *imagePlan {
 	return p
 }
 
+// plainMemory is the image a plain execution (plainRequest) starts from
+// now: the reactor's snapshot once taken, else the data.
+func (img *moduleImage) plainMemory() *memImage {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if img.reactor && img.snap != nil {
+		return img.snap.mem
+	}
+	return img.data
+}
+
 func (p *imagePlan) memory() *memImage {
 	if p.snap != nil {
 		return p.snap.mem

@@ -152,6 +152,15 @@ func (m *mappedMemory) Free() {
 	m.mapping = nil
 }
 
+// resetInPlace brings the memory back to its image, keeping its mapping.
+func (m *mappedMemory) resetInPlace() bool {
+	return m.mapping != nil && m.img.reuse.resetInPlace(m.img, m.mapping, m.used)
+}
+
+// setAllocator makes the memory's growth count against a's limit: the
+// limit of the execution its instance runs next.
+func (m *mappedMemory) setAllocator(a *limitedAllocator) { m.alloc = a }
+
 // copiedMemory is an ordinary memory that starts with a copy of an image.
 type copiedMemory struct {
 	limitedMemory

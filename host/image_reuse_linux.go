@@ -35,6 +35,8 @@ type memReuse struct {
 	closed bool
 	probed bool // usable was set
 	usable bool // pagemap shows written pages as reset expects
+	// pagemap is /proc/self/pagemap, open while usable.
+	pagemap *os.File
 }
 
 type keptMemory struct {
@@ -83,19 +85,45 @@ func (r *memReuse) put(img *memImage, m []byte, used uint64) bool {
 	if r.closed || len(r.free) >= maxReused {
 		return false
 	}
-	if !r.probed {
-		r.usable, r.probed = !memoryMerged() && img.pagemapShowsWrites(), true
-	}
-	if !r.usable {
+	if !r.canResetLocked(img) {
 		return false
 	}
-	written, ok := img.reset(m, used, maxResetBytes-r.bytes)
+	written, ok := img.reset(r.pagemap, m, used, maxResetBytes-r.bytes)
 	if !ok {
 		return false
 	}
 	r.free = append(r.free, keptMemory{mapping: m, written: written})
 	r.bytes += written
 	return true
+}
+
+// canResetLocked reports whether reset works here, finding out the first
+// time it is asked.
+func (r *memReuse) canResetLocked(img *memImage) bool {
+	if !r.probed && !r.closed {
+		r.probed = true
+		if f, err := os.Open("/proc/self/pagemap"); err == nil {
+			if !memoryMerged() && img.pagemapShowsWrites(f) {
+				r.pagemap, r.usable = f, true
+			} else {
+				f.Close()
+			}
+		}
+	}
+	return r.usable && !r.closed
+}
+
+// resetInPlace resets the memory m of an instance kept for reuse, whose
+// guest saw its first used bytes, to img. It reports false when m wrote
+// more than maxResetBytes or cannot be reset.
+func (r *memReuse) resetInPlace(img *memImage, m []byte, used uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.canResetLocked(img) {
+		return false
+	}
+	_, ok := img.reset(r.pagemap, m, used, maxResetBytes)
+	return ok
 }
 
 // release unmaps the kept memories, when the agent goes idle or, with
@@ -109,6 +137,10 @@ func (r *memReuse) release(closing bool) {
 	}
 	r.free, r.bytes = nil, 0
 	r.closed = r.closed || closing
+	if r.closed && r.pagemap != nil {
+		r.pagemap.Close()
+		r.pagemap, r.usable = nil, false
+	}
 }
 
 func (r *memReuse) close() { r.release(true) }
@@ -118,17 +150,12 @@ func (img *memImage) releaseKept() { img.reuse.release(false) }
 // reset brings the first used bytes of m back to the image and zeros,
 // and returns the bytes of the pages it found written, unless they are
 // more than limit.
-func (img *memImage) reset(m []byte, used, limit uint64) (uint64, bool) {
+func (img *memImage) reset(pagemap *os.File, m []byte, used, limit uint64) (uint64, bool) {
 	page := uint64(os.Getpagesize())
 	used = min((used+page-1)/page*page, uint64(len(m)))
 	if used == 0 {
 		return 0, true
 	}
-	f, err := os.Open("/proc/self/pagemap")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
 	// First find the pages written, so that a memory over the bound is
 	// left untouched for unmapping.
 	var dirty []uint64
@@ -136,7 +163,7 @@ func (img *memImage) reset(m []byte, used, limit uint64) (uint64, bool) {
 	first := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m)))) / page
 	for p, pages := uint64(0), used/page; p < pages; {
 		n := min(pages-p, uint64(len(entries)/8))
-		if _, err := f.ReadAt(entries[:n*8], int64((first+p)*8)); err != nil {
+		if _, err := pagemap.ReadAt(entries[:n*8], int64((first+p)*8)); err != nil {
 			return 0, false
 		}
 		for i := range n {
@@ -170,7 +197,7 @@ func (img *memImage) reset(m []byte, used, limit uint64) (uint64, bool) {
 // written beyond it, are present, not the file's, and mapped only there.
 // A kernel without the last flag (before Linux 4.2) would have reset skip
 // written pages, so memories are then never reused.
-func (img *memImage) pagemapShowsWrites() bool {
+func (img *memImage) pagemapShowsWrites(pagemap *os.File) bool {
 	page := os.Getpagesize()
 	m, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
@@ -186,14 +213,9 @@ func (img *memImage) pagemapShowsWrites() bool {
 	}
 	m[0] ^= 0xff // a read, then a write: the guest's common case
 	m[page] = 1
-	f, err := os.Open("/proc/self/pagemap")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
 	var entries [16]byte
 	first := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m)))) / uint64(page)
-	if _, err := f.ReadAt(entries[:], int64(first*8)); err != nil {
+	if _, err := pagemap.ReadAt(entries[:], int64(first*8)); err != nil {
 		return false
 	}
 	for i := range 2 {

@@ -16,13 +16,16 @@ type limitedAllocator struct {
 	pools    *memoryPools
 	image    *memImage // the memory starts as this image; nil: zeros
 	exceeded atomic.Bool
+	made     experimental.LinearMemory // the memory Allocate made last
 }
 
 func (a *limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
 	if a.image != nil {
-		return a.image.newMemory(a, max)
+		a.made = a.image.newMemory(a, max)
+	} else {
+		a.made = &limitedMemory{alloc: a, max: max}
 	}
-	return &limitedMemory{alloc: a, max: max}
+	return a.made
 }
 
 type limitedMemory struct {

@@ -51,11 +51,13 @@ func newRuntime(ctx context.Context, base wazero.RuntimeConfig, stop StopMechani
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: ABI module: %w", err)
 	}
-	_, err := rt.NewHostModuleBuilder(instrument.ImportModule).
-		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
-		Export(instrument.ImportName).
-		Instantiate(ctx)
+	yields := rt.NewHostModuleBuilder(instrument.ImportModule)
+	for _, name := range []string{instrument.ImportName, instrument.ImportNameStatic} {
+		yields.NewFunctionBuilder().
+			WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
+			Export(name)
+	}
+	_, err := yields.Instantiate(ctx)
 	if err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: yield module: %w", err)

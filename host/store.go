@@ -70,6 +70,7 @@ type storedModule struct {
 	evicted  bool         // out of the store: closed when refs falls to 0
 	snapKept bool         // the image's snapshot is on disk, or never will be
 	elem     *list.Element
+	kept     []*instance // instances reset for the next executions (instance.go)
 }
 
 // compiledFactor estimates the memory of a module's compiled code from the
@@ -258,12 +259,14 @@ func (s *moduleStore) releaseKept() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.mods {
+		m.closeKeptLocked()
 		m.image.releaseKept()
 		m.image.dropViews()
 	}
 }
 
 func (m *storedModule) closeLocked() {
+	m.closeKeptLocked()
 	m.image.close()
 	for i, c := range m.compiled {
 		if c != nil {

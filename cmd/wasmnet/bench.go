@@ -23,11 +23,12 @@ import (
 // figure.
 
 type benchOptions struct {
-	only     []string
-	trials   int
-	json     bool
-	examples string
-	agent    string
+	only       []string
+	trials     int
+	json       bool
+	examples   string
+	agent      string
+	cpuProfile string
 }
 
 // A figure is one line of the table.
@@ -95,10 +96,18 @@ native Go code) and their ratio. Guests come from the examples folder
   wasmnet bench --json > bench.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.cpuProfile != "" {
+				stop, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return fmt.Errorf("bench: %w", err)
+				}
+				defer stop()
+			}
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the client side to this file (agents: $WASMNET_AGENT_CPUPROFILE)")
 	f.StringSliceVar(&o.only, "only", nil, "figures to measure: keys or key prefixes (see the table), comma-separated; raw limits they need are measured too")
 	f.IntVar(&o.trials, "trials", 5, "trials per figure; the median is reported")
 	f.BoolVar(&o.json, "json", false, "print the results as JSON")

@@ -85,6 +85,7 @@ type Status struct {
 	UptimeNanos   int64  `msgpack:"uptime_ns"`
 	CompileCache  string `msgpack:"compile_cache"` // the disk cache directory, if any
 	ImageStarts   int64  `msgpack:"image_starts"`  // executions restored from an initialised image
+	KeptStarts    int64  `msgpack:"kept_starts"`   // executions run on an instance kept from an earlier one
 }
 
 // DialRequest asks a hop agent to dial a TCP address and bridge it to a

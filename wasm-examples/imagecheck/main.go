@@ -12,7 +12,10 @@
 // "note" it writes it into a package variable and a 2 MiB heap buffer
 // allocated before the probe (where the next execution's probe lies) and
 // returns: few enough pages that the agent resets this memory for the
-// next execution rather than mapping a fresh one.
+// next execution rather than mapping a fresh one. "small" writes it into
+// a package variable and a 16 KiB heap buffer and "peek" only looks, both
+// with a 16 KiB probe: their memory does not grow, so the agent keeps
+// their instance, reset, for the next execution.
 package main
 
 import (
@@ -56,7 +59,11 @@ func main() {
 	}
 	// Grow the heap past where the last execution wrote, then look at
 	// everything below its end.
-	probe := make([]byte, 24<<20)
+	probeSize := 24 << 20
+	if req.Command == "small" || req.Command == "peek" {
+		probeSize = 16 << 10
+	}
+	probe := make([]byte, probeSize)
 	probe[len(probe)-1] = 1
 	last := unsafe.Pointer(&probe[len(probe)-1])
 	end := uintptr(last)
@@ -80,6 +87,12 @@ func main() {
 		panic(err)
 	}
 	switch req.Command {
+	case "small":
+		kept = masked
+		note = make([]byte, 16<<10)
+		for i := 0; i+len(masked) <= len(note); i += 1 << 10 {
+			copy(note[i:], masked)
+		}
 	case "note":
 		kept = masked
 		note = noteBuf

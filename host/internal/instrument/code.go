@@ -178,6 +178,7 @@ func (m *module) rewriteCode() error {
 		return fmt.Errorf("instrument: bytes after the code section's functions")
 	}
 	m.sections[i].body = body
+	m.static = !x.mutates
 	return nil
 }
 

@@ -17,6 +17,9 @@ type exprRewriter struct {
 
 	// What the last expression rewritten holds.
 	loops, calls bool
+	// mutates is set, for good, by the first instruction rewritten that
+	// changes a table or drops a segment.
+	mutates bool
 }
 
 // rewrite reads an expression from r up to and including its final end
@@ -64,11 +67,22 @@ func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 			span = r.Off
 		default:
 			x.calls = x.calls || op == 0x11 || op == 0x13 // call_indirect, return_call_indirect
+			x.mutates = x.mutates || op == 0x26 || op == 0xfc && mutatesInstance(r)
 			if err := skipImmediates(r, op); err != nil {
 				return nil, fmt.Errorf("%w at offset %d", err, at)
 			}
 		}
 	}
+}
+
+// mutatesInstance reports whether the 0xfc instruction at r changes what
+// instantiation set up beside memory and globals: data.drop, table.init,
+// elem.drop, table.copy, table.grow, table.fill. It leaves r where it was.
+func mutatesInstance(r *wasmbin.Reader) bool {
+	at := r.Off
+	sub, err := r.U32()
+	r.Off = at
+	return err == nil && (sub == 9 || sub >= 12 && sub <= 15 || sub == 17)
 }
 
 // skipImmediates skips the immediates of every other opcode.

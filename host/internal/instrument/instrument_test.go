@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -45,6 +46,7 @@ func newHost(t *testing.T, budget int32) *host {
 		}
 		return budget
 	}).Export(instrument.ImportName).
+		NewFunctionBuilder().WithFunc(func() int32 { return budget }).Export(instrument.ImportNameStatic).
 		Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -190,14 +192,66 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("rewritten module does not compile: %v", err)
 			}
 			defer after.Close(ctx)
+			// No example changes a table, so each can be reset and reused.
 			if got, want := signatures(after.ImportedFunctions()), append(signatures(before.ImportedFunctions()),
-				fmt.Sprintf("%s.%s[] -> [i32]", instrument.ImportModule, instrument.ImportName)); !slices.Equal(got, want) {
+				fmt.Sprintf("%s.%s[] -> [i32]", instrument.ImportModule, instrument.ImportNameStatic)); !slices.Equal(got, want) {
 				t.Errorf("imports after the rewrite:\n%v\nwant\n%v", got, want)
 			}
 			if got, want := exports(after), exports(before); !slices.Equal(got, want) {
 				t.Errorf("exports after the rewrite:\n%v\nwant\n%v", got, want)
 			}
 		})
+	}
+}
+
+// TestStaticOnlyWithoutTableWrites checks the name of the added import: a
+// module whose functions only read their tables is static, and one with
+// any instruction that changes a table or drops a segment is not, whether
+// or not it would ever run.
+func TestStaticOnlyWithoutTableWrites(t *testing.T) {
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm not found: install Debian's wabt package")
+	}
+	const prelude = `(table $t 2 funcref) (elem $e func $f) (memory 1) (data $d "x") (func $f)`
+	static := map[string]bool{
+		"(func (drop (table.get $t (i32.const 0))) (drop (table.size $t)) (call_indirect (i32.const 0)))": true,
+		"(func (memory.init $d (i32.const 0) (i32.const 0) (i32.const 1)))":                               true,
+		"(func (table.set $t (i32.const 1) (ref.null func)))":                                             false,
+		"(func (drop (table.grow $t (ref.null func) (i32.const 1))))":                                     false,
+		"(func (table.fill $t (i32.const 0) (ref.null func) (i32.const 1)))":                              false,
+		"(func (table.copy $t $t (i32.const 0) (i32.const 1) (i32.const 1)))":                             false,
+		"(func (table.init $t $e (i32.const 0) (i32.const 0) (i32.const 1)))":                             false,
+		"(func (elem.drop $e))": false,
+		"(func (data.drop $d))": false,
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	dir := t.TempDir()
+	for fn, want := range static {
+		src := filepath.Join(dir, "m.wat")
+		if err := os.WriteFile(src, []byte("(module "+prelude+" "+fn+")"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wasm, err := exec.Command(wat2wasm, "--output=-", src).Output()
+		if err != nil {
+			t.Fatalf("wat2wasm %s: %v", fn, err)
+		}
+		out, err := instrument.Module(wasm, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compiled, err := rt.CompileModule(ctx, out)
+		if err != nil {
+			t.Fatalf("%s: rewritten module does not compile: %v", fn, err)
+		}
+		imports := compiled.ImportedFunctions()
+		_, name, _ := imports[len(imports)-1].Import()
+		if got := name == instrument.ImportNameStatic; got != want {
+			t.Errorf("%s: imports %s, static %v, want %v", fn, name, got, want)
+		}
+		compiled.Close(ctx)
 	}
 }
 

@@ -31,6 +31,14 @@ import (
 const (
 	ImportModule = "wasmnet_sys"
 	ImportName   = "yield"
+	// ImportNameStatic is the import's name instead of ImportName when
+	// no function of the module can change a table or drop a segment
+	// (table.set, table.grow, table.fill, table.copy, table.init,
+	// elem.drop, data.drop). An instance of such a module is wholly
+	// described by its memory and globals, so a host may reset one and
+	// run it again. The rewritten module carries the fact in its import,
+	// so that it survives every cache of the module and its compiled code.
+	ImportNameStatic = "yield_static"
 )
 
 // section ids in the order a module must list them.
@@ -61,10 +69,13 @@ type module struct {
 	globals       uint32 // imported and defined
 	yieldType     uint32
 	yieldFunc     uint32 // index of the added import
+	imports       int    // index of the import section
+	importsBody   []byte // the import section up to the added import
 	fuelGlobal    uint32 // index of the added global
 	initial       int32
 	params        []uint32 // parameter count per type
 	funcTypes     []uint32 // type index per defined function
+	static        bool     // no function changes a table or drops a segment
 }
 
 // Module returns wasm rewritten to call ImportModule.ImportName after
@@ -80,7 +91,7 @@ func Module(wasm []byte, budget int32) ([]byte, error) {
 	if err := m.split(wasm); err != nil {
 		return nil, err
 	}
-	steps := []func() error{m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.rewriteNames}
+	steps := []func() error{m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.nameImport, m.rewriteNames}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -270,9 +281,19 @@ func (m *module) addImport() error {
 	}
 	m.yieldFunc = m.importedFuncs
 	body := wasmbin.AppendU32(nil, uint32(n+1))
-	body = append(body, r.B[wasmbin.LenOfU32(r.B):]...)
-	body = wasmbin.AppendName(wasmbin.AppendName(body, ImportModule), ImportName)
-	m.sections[i].body = wasmbin.AppendU32(append(body, 0x00), m.yieldType)
+	m.imports, m.importsBody = i, append(body, r.B[wasmbin.LenOfU32(r.B):]...)
+	return nil
+}
+
+// nameImport writes the added import, whose name says whether the code
+// rewriteCode read can change the module's tables.
+func (m *module) nameImport() error {
+	name := ImportName
+	if m.static {
+		name = ImportNameStatic
+	}
+	body := wasmbin.AppendName(wasmbin.AppendName(m.importsBody, ImportModule), name)
+	m.sections[m.imports].body = wasmbin.AppendU32(append(body, 0x00), m.yieldType)
 	return nil
 }
 

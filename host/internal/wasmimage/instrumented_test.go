@@ -51,7 +51,9 @@ func TestSplitThenInstrument(t *testing.T) {
 	yield := func(_ context.Context, _ api.Module, s []uint64) { s[0] = 10000 }
 	if _, err := rt.NewHostModuleBuilder(instrument.ImportModule).NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
-		Export(instrument.ImportName).Instantiate(ctx); err != nil {
+		Export(instrument.ImportName).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(instrument.ImportNameStatic).Instantiate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b := rt.NewHostModuleBuilder(abi.ModuleName)

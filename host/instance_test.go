@@ -1,0 +1,198 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/abi"
+	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
+	"github.com/wasmnet/wasmnet/internal/wire"
+)
+
+// wat assembles a module in the WebAssembly text format.
+func wat(t *testing.T, src string) []byte {
+	t.Helper()
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm not found: install Debian's wabt package")
+	}
+	path := filepath.Join(t.TempDir(), "m.wat")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(wat2wasm, "--output=-", path).Output()
+	if err != nil {
+		t.Fatalf("wat2wasm: %v", err)
+	}
+	return out
+}
+
+// runToEnd runs wasm once on a and returns how its channel ended: nil for
+// a guest that returned.
+func (a *testAgent) runToEnd(t *testing.T, wasm []byte) error {
+	t.Helper()
+	ch := a.exec(t, wasm, wire.ExecRequest{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := ch.Receive(ctx)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err == nil {
+		t.Fatal("the guest sent an item")
+	}
+	return err
+}
+
+func (a *testAgent) status(t *testing.T) wire.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := a.client.Call(ctx, wire.KindStatus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st wire.Status
+	if err := msgpack.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// guestWat is a command that traps unless it runs as in a fresh instance:
+// its mutable global, a variable of its data and a byte beyond its data
+// hold what instantiation gave them. It then changes all three and does
+// what body says.
+const guestWat = `(module
+  (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (memory (export "memory") 1 4)
+  (table 2 funcref)
+  (elem (i32.const 0) $nop)
+  (global $runs (mut i32) (i32.const 0))
+  (data (i32.const 16) "\07")
+  (func $nop)
+  (func (export "_start")
+    (global.set $runs (i32.add (global.get $runs) (i32.const 1)))
+    (if (i32.ne (global.get $runs) (i32.const 1)) (then unreachable))
+    (if (i32.ne (i32.load8_u (i32.const 16)) (i32.const 7)) (then unreachable))
+    (if (i32.load8_u (i32.const 40000)) (then unreachable))
+    (i32.store8 (i32.const 16) (i32.const 8))
+    (i32.store8 (i32.const 40000) (i32.const 1))
+    BODY))`
+
+func guest(t *testing.T, body string) []byte {
+	t.Helper()
+	src := []byte(guestWat)
+	for i := 0; i+4 <= len(src); i++ {
+		if string(src[i:i+4]) == "BODY" {
+			return wat(t, string(src[:i])+body+string(src[i+4:]))
+		}
+	}
+	t.Fatal("no BODY in guestWat")
+	return nil
+}
+
+// TestKeptInstanceStartsFresh runs a guest five times on one agent: the
+// four runs after the first reuse its instance, and each finds the
+// globals and memory it would find in a fresh one.
+func TestKeptInstanceStartsFresh(t *testing.T) {
+	a := startAgent(t, NewConfig())
+	wasm := guest(t, "")
+	for i := range 5 {
+		if err := a.runToEnd(t, wasm); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if st := a.status(t); st.KeptStarts != 4 {
+		t.Fatalf("%d runs on a kept instance, want 4", st.KeptStarts)
+	}
+}
+
+// TestInstanceNotKept runs guests whose instance differs from a fresh one
+// after they end in ways memory and globals do not show, or whose ending
+// is not looked at: none is run again.
+func TestInstanceNotKept(t *testing.T) {
+	cases := map[string]string{
+		"closes stdout":   "(drop (call $fd_close (i32.const 1)))",
+		"closes stdin":    "(drop (call $fd_close (i32.const 0)))",
+		"sets a table":    "(table.set 0 (i32.const 1) (ref.func $nop))",
+		"grows memory":    "(drop (memory.grow (i32.const 1)))",
+		"traps after all": "(unreachable)",
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			a := startAgent(t, NewConfig())
+			wasm := guest(t, body)
+			for i := range 3 {
+				err := a.runToEnd(t, wasm)
+				if trap := name == "traps after all"; (err != nil) != trap {
+					t.Fatalf("run %d: %v", i, err)
+				}
+			}
+			if st := a.status(t); st.KeptStarts != 0 {
+				t.Fatalf("%d runs on a kept instance, want none", st.KeptStarts)
+			}
+		})
+	}
+}
+
+// TestReceiveAtEndOfInputIsClosed checks what a guest's receive returns
+// when its input has ended and its execution's context has ended too:
+// the client's close does both (the context through watchMain), in either
+// order, and the guest must see the end of its input, not an agent that
+// is unavailable (the Go echo guest panicked on that about once in a
+// thousand executions).
+func TestReceiveAtEndOfInputIsClosed(t *testing.T) {
+	ctx := context.Background()
+	clientEnd, agentEnd := net.Pipe()
+	agentMux := make(chan *channel.Mux, 1)
+	go func() {
+		m, err := channel.NewMux(ctx, agentEnd, channel.RoleAgent, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		agentMux <- m
+	}()
+	client, err := channel.NewMux(ctx, clientEnd, channel.RoleClient, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	agentSide := <-agentMux
+	if agentSide == nil {
+		t.FailNow()
+	}
+	defer agentSide.Close()
+	ch, err := client.OpenChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Send(1); err != nil {
+		t.Fatal(err)
+	}
+	ch.Close()
+	var main *channel.Channel
+	testutil.WaitFor(t, "the channel at the agent", func() bool { main = agentSide.Channel(ch.ID()); return main != nil })
+	if _, err := main.ReceiveRaw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.ReceiveRaw(ctx); err != io.EOF {
+		t.Fatalf("after the close: %v, want io.EOF", err)
+	}
+	e := &execution{agent: &agent{ctx: ctx}, main: main}
+	e.ctx, e.cancel = context.WithCancelCause(ctx)
+	e.cancel(nil)
+	if got := e.next(&handle{ch: main}, -1, func([]byte) bool { return true }); got != abi.ErrClosed {
+		t.Fatalf("receive at the end of input, context ended: %v, want %v", got, abi.ErrClosed)
+	}
+}
