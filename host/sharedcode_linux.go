@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,12 @@ import (
 // a guest runs are resident (RATIONALE.md, "Why do agents share the
 // compiled code of a module?"). The file's bytes are compared with the
 // memory before: a mapping only ever replaces code with the same code.
+
+// regionsMu serialises the compilations that look for the code they
+// added among the process's mappings, whichever agent of the process
+// they are for: the one piece of state in this package that is the
+// process's, as the mappings are.
+var regionsMu sync.Mutex
 
 // codeRegion is an executable anonymous mapping of this process.
 type codeRegion struct{ start, end uintptr }

@@ -5,6 +5,10 @@ package host
 // Without Linux's /proc/self/maps an agent keeps the code wazero loaded
 // as it is.
 
+import "sync"
+
+var regionsMu sync.Mutex
+
 type codeRegion struct{}
 
 func codeRegions() map[codeRegion]bool { return nil }
