@@ -46,8 +46,6 @@ type moduleStore struct {
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
 	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
-	preparedLoads atomic.Int64 // modules read from disk already prepared
-	sharedCode    atomic.Int64 // compiled modules whose machine code is a shared file
 	evictions     atomic.Int64
 }
 
@@ -369,8 +367,8 @@ func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum 
 	if err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
-	if before != nil && shareCode(strings.TrimSuffix(path, ".code")+".exec", before, codeRegions()) {
-		s.sharedCode.Add(1)
+	if before != nil {
+		shareCode(strings.TrimSuffix(path, ".code")+".exec", before, codeRegions())
 	}
 	return compiled, nil
 }

@@ -40,7 +40,6 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if p := s.loadPrepared(sum); p != nil {
 		if err := s.addPrepared(ctx, sum, p); err == nil {
 			s.diskLoads.Add(1)
-			s.preparedLoads.Add(1)
 			return s.acquire(sum)
 		}
 		// The compiler refused what this agent prepared (a module it
