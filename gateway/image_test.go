@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,60 @@ func TestKeptInstanceNeverLeaks(t *testing.T) {
 	// trap, and the first, which took the image.
 	if st.KeptStarts < 5 {
 		t.Fatalf("%d executions ran on a kept instance, want 5 or more", st.KeptStarts)
+	}
+}
+
+// TestKeptInstancesConcurrently runs executions of the reactor from
+// several goroutines at once on one agent, so that instances are kept,
+// taken and reset while others run: none finds another's secret or runs.
+func TestKeptInstancesConcurrently(t *testing.T) {
+	m, err := LoadModule(testwasm.GoReactor(t, "imagecheck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := popen(t, "popen")
+	const workers, rounds = 6, 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range rounds {
+				command := []string{"small", "peek"}[(w+i)%2]
+				ch, err := g.RemoteExec(testCtx(t), m)
+				if err == nil {
+					err = ch.Send(map[string]any{"secret": fmt.Sprintf("concurrent-secret-%d-%d", w, i), "command": command})
+				}
+				var v any
+				if err == nil {
+					v, err = ch.Receive(testCtx(t))
+				}
+				if err == nil {
+					got := v.(map[string]any)
+					if got["found"] != int64(0) || got["runs"] != int64(1) || got["init_runs"] != int64(1) {
+						err = fmt.Errorf("worker %d, execution %d (%s) found state of an earlier one: %v", w, i, command, got)
+					}
+				}
+				if ch != nil {
+					ch.Close()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KeptStarts == 0 {
+		t.Fatal("no execution ran on a kept instance")
 	}
 }
 
