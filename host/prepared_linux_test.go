@@ -264,15 +264,22 @@ func codeMapped(t *testing.T, path string) bool {
 // runs from wazero's copy) and is made again for the agent after.
 func TestCompiledCodeShared(t *testing.T) {
 	wasm := reactorBytes(t, "echo")
-	// The code of the agents of earlier tests, of the same size, is
-	// unmapped when collected: were it during a compilation here, the
-	// kernel could give its addresses to the new code, which would look
-	// like code that was there before.
-	runtime.GC()
-	time.Sleep(100 * time.Millisecond)
+	// The code of an agent that ended (of earlier tests, or the one
+	// before here), of the same size, is unmapped when collected: were it
+	// during a compilation here, the kernel could give its addresses to
+	// the new code, which would look like code that was there before and
+	// not be shared. Real agents are one per process.
+	collect := func() {
+		for range 3 {
+			runtime.GC()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	collect()
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)
 	firstAgent(t, cfg, wasm)
+	collect()
 	path := preparedFiles(t, dir, wasm)[".exec"]
 	if path == "" {
 		t.Fatal("the first agent left no file of the module's machine code")
@@ -295,10 +302,12 @@ func TestCompiledCodeShared(t *testing.T) {
 	if err := os.WriteFile(path, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	collect()
 	c := startAgent(t, cfg)
 	echoOnce(t, c, wasm, "damaged file")
 	echoOnce(t, c, wasm, "damaged file again")
 	c.exit(t)
+	collect()
 	again, err := os.ReadFile(path)
 	if err != nil || string(again) != string(good) {
 		t.Fatalf("the damaged file was not made again as it was (%v)", err)
