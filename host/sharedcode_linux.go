@@ -61,18 +61,22 @@ func codeRegions() map[codeRegion]bool {
 	return out
 }
 
-// shareCode maps the file path over the largest executable region that
-// is in after and not in before (the code a compilation just loaded),
-// when the file holds the same bytes; else it writes the region to path
-// for the next agent. It runs before any instance of the module exists,
-// so that no guest runs in the region while it is remapped. It reports
-// whether the code is now shared.
-func shareCode(path string, before, after map[codeRegion]bool) bool {
+// shareCode maps the file base-<size>.exec over the largest executable
+// region that is in after and not in before (the code a compilation just
+// loaded, of that size), when the file holds the same bytes; else it
+// writes the region there for the next agent. The size is in the name
+// because the kernel may or may not merge the code with wazero's small
+// code beside it: each layout has its file, and agents of different
+// layouts do not rewrite each other's. It runs before any instance of
+// the module exists, so that no guest runs in the region while it is
+// remapped. It reports whether the code is now shared.
+func shareCode(base string, before, after map[codeRegion]bool) bool {
 	r := newestRegion(before, after)
 	size := int(r.end - r.start)
 	if size < 1<<20 {
 		return false // none, or too small to be worth a file
 	}
+	path := base + "-" + strconv.Itoa(size) + ".exec"
 	// The region is not Go's memory: its address is reinterpreted, not
 	// converted, so that no pointer arithmetic is implied.
 	code := unsafe.Slice(*(**byte)(unsafe.Pointer(&r.start)), size)

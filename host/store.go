@@ -368,7 +368,7 @@ func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum 
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
 	if before != nil {
-		shareCode(strings.TrimSuffix(path, ".code")+".exec", before, codeRegions())
+		shareCode(strings.TrimSuffix(path, ".code"), before, codeRegions())
 	}
 	return compiled, nil
 }
