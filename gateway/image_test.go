@@ -95,11 +95,13 @@ func TestKeptInstanceNeverLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Kept: the instances of the small and peek executions that another
-	// one followed (7 of the 8 kept ones); not kept: write (it grows),
-	// trap, and the first, which took the image.
-	if st.KeptStarts < 5 {
-		t.Fatalf("%d executions ran on a kept instance, want 5 or more", st.KeptStarts)
+	// Kept: the instances of the small and peek executions, but for the
+	// first when it took the image (an earlier agent may have left that
+	// on disk); the client sees an execution end only once its instance
+	// is kept, so the next one always finds it. Not kept: write (it
+	// grows) and trap. So 7 or 8 executions run on a kept instance.
+	if st.KeptStarts != 7 && st.KeptStarts != 8 {
+		t.Fatalf("%d executions ran on a kept instance, want 7, or 8 with the image from disk", st.KeptStarts)
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
@@ -52,21 +50,6 @@ func (a *testAgent) runToEnd(t *testing.T, wasm []byte) error {
 		t.Fatal("the guest sent an item")
 	}
 	return err
-}
-
-func (a *testAgent) status(t *testing.T) wire.Status {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := a.client.Call(ctx, wire.KindStatus, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st wire.Status
-	if err := msgpack.Unmarshal(out, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 // guestWat is a command that traps unless it runs as in a fresh instance:
@@ -113,7 +96,7 @@ func TestKeptInstanceStartsFresh(t *testing.T) {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}
-	if st := a.status(t); st.KeptStarts != 4 {
+	if st := status(t, a); st.KeptStarts != 4 {
 		t.Fatalf("%d runs on a kept instance, want 4", st.KeptStarts)
 	}
 }
@@ -139,7 +122,7 @@ func TestInstanceNotKept(t *testing.T) {
 					t.Fatalf("run %d: %v", i, err)
 				}
 			}
-			if st := a.status(t); st.KeptStarts != 0 {
+			if st := status(t, a); st.KeptStarts != 0 {
 				t.Fatalf("%d runs on a kept instance, want none", st.KeptStarts)
 			}
 		})
