@@ -80,25 +80,11 @@ func (s *moduleStore) keep(sum string, b []byte) error {
 	if !ok {
 		return nil
 	}
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("host: keep module: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
+	err := writeFileOnce(path, func(f *os.File) error {
+		_, err := f.Write(b)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("host: keep module: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
 		return fmt.Errorf("host: keep module: %w", err)
 	}
 	if s.disk != nil {
