@@ -56,10 +56,6 @@ type resettableMemory interface {
 // maxKeptInstances bounds the instances kept per module.
 const maxKeptInstances = 4
 
-// deterministicSeed seeds the randomness of a guest not granted real
-// randomness: every execution reads the same bytes.
-var deterministicSeed = [32]byte{'w', 'a', 's', 'm', 'n', 'e', 't'}
-
 // config is the part of the module configuration an instance binds.
 func (in *instance) config(mc wazero.ModuleConfig, req *wire.ExecRequest) wazero.ModuleConfig {
 	mc = mc.WithStdout(instanceOutput{in, 1}).WithStderr(instanceOutput{in, 2}).WithRandSource(instanceRand{in})
@@ -101,12 +97,13 @@ func (r instanceRand) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// randomFor is what an execution reads as random bytes.
+// randomFor is what an execution reads as random bytes: real ones when
+// granted, else the same bytes for every execution.
 func randomFor(req *wire.ExecRequest) io.Reader {
 	if req.Random {
 		return crand.Reader
 	}
-	return rand.NewChaCha8(deterministicSeed)
+	return rand.NewChaCha8([32]byte{'w', 'a', 's', 'm', 'n', 'e', 't'})
 }
 
 // record notes the state of a new instance before its guest runs, so that
