@@ -179,3 +179,54 @@ func TestReceiveAtEndOfInputIsClosed(t *testing.T) {
 		t.Fatalf("receive at the end of input, context ended: %v, want %v", got, abi.ErrClosed)
 	}
 }
+
+// randomWat sends the 16 bytes WASI's random_get gives it, as a msgpack
+// bin value.
+const randomWat = `(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasmnet" "channel_main" (func $main (result i32)))
+  (import "wasmnet" "send" (func $send (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 98) "\c4\10")
+  (func (export "_start")
+    (drop (call $random_get (i32.const 100) (i32.const 16)))
+    (drop (call $send (call $main) (i32.const 98) (i32.const 18)))))`
+
+// TestRandomnessWithoutGrant checks what a guest not granted randomness
+// reads from random_get: the same bytes in every execution, whether it
+// runs on a new instance or a kept one, and not all zeros; granted, it
+// reads bytes that differ.
+func TestRandomnessWithoutGrant(t *testing.T) {
+	a := startAgent(t, NewConfig())
+	wasm := wat(t, randomWat)
+	read := func(req wire.ExecRequest) string {
+		t.Helper()
+		ch := a.exec(t, wasm, req)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		v, err := ch.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, ok := v.([]byte)
+		if !ok || len(b) != 16 {
+			t.Fatalf("the guest sent %#v", v)
+		}
+		return string(b)
+	}
+	first := read(wire.ExecRequest{})
+	for i := range 3 {
+		if got := read(wire.ExecRequest{}); got != first {
+			t.Fatalf("execution %d read %x, the first %x", i+2, got, first)
+		}
+	}
+	if first == string(make([]byte, 16)) {
+		t.Fatal("random_get gave zeros")
+	}
+	if st := status(t, a); st.KeptStarts == 0 {
+		t.Fatal("no execution ran on a kept instance")
+	}
+	if read(wire.ExecRequest{Random: true}) == read(wire.ExecRequest{Random: true}) {
+		t.Fatal("granted randomness read the same bytes twice")
+	}
+}
