@@ -6,16 +6,13 @@ import (
 	"sync"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/starlarkprog"
 	"github.com/wasmnet/wasmnet/internal/starlarkwasm"
 )
 
 // program is a source guest's program: the interpreter receives it as the
 // first message on its channel (guest/starlark documents the protocol).
-type program struct {
-	File   string `msgpack:"file"`
-	Source string `msgpack:"source"`
-	Clock  bool   `msgpack:"clock"`
-}
+type program = starlarkprog.Program
 
 // interpreter is the embedded Starlark interpreter, hashed once.
 var interpreter = sync.OnceValues(func() (Module, error) {
@@ -38,7 +35,7 @@ func Interpreter() (Module, error) { return interpreter() }
 // is used wherever a Module is: RemoteExec, Group.RemoteExec, every
 // ExecOption. The agent receives the interpreter once, addressed by its
 // sha256, and compiles it once; each execution then costs what starting
-// any Go guest costs, plus parsing src.
+// any Go guest costs, plus running src, which the client compiled once.
 //
 // Inside, the program has channel (send, receive(timeout, default), close,
 // iteration), newchannel(), print (to the gateway's output), argv, and the
@@ -64,7 +61,9 @@ func SourceFile(name, src string) Module {
 // protocol: Interpreter(), or a build of guest/starlark of one's own.
 func (m Module) WithSource(name, src string) Module {
 	m.name = name
-	m.prog = &program{File: name, Source: src}
+	// Compiled here, once per Module, rather than by the guest at every
+	// execution (RATIONALE.md, "Why does the client compile source?").
+	m.prog = &program{File: name, Source: src, Compiled: starlarkprog.Compile(name, src)}
 	return m
 }
 

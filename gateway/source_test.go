@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/starlarkprog"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
@@ -247,4 +248,43 @@ func TestSourceEmbeddedInterpreterIsCurrent(t *testing.T) {
 	if !bytes.Equal([]byte(Source("x").Name()), []byte("<source>")) || !Source("x").IsSource() {
 		t.Errorf("Source: name %q", Source("x").Name())
 	}
+}
+
+// TestSourceCompiledByTheClient checks the compiled form a client sends
+// beside the source: every name the client compiles as predeclared is one
+// the interpreter gives; the interpreter runs the compiled form when it
+// can read it, and the source when it cannot.
+func TestSourceCompiledByTheClient(t *testing.T) {
+	g := popen(t, "popen")
+	for _, name := range starlarkprog.Predeclared() {
+		src := "x = " + name + "\nchannel.send(type(x))\n"
+		if starlarkprog.Compile("prog.star", src) == nil {
+			t.Fatalf("%s: the client does not compile it", name)
+		}
+		ch := runSource(t, g, src)
+		if v, err := ch.Receive(testCtx(t)); err != nil {
+			t.Fatalf("%s: %v (value %v)", name, err, v)
+		}
+	}
+	run := func(p starlarkprog.Program) any {
+		t.Helper()
+		ch, err := g.RemoteExec(testCtx(t), starlarkInterp(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Send(&p); err != nil {
+			t.Fatal(err)
+		}
+		return receive(t, ch)
+	}
+	compiled := starlarkprog.Compile("a.star", `channel.send("compiled")`)
+	if got := run(starlarkprog.Program{File: "b.star", Source: `channel.send("source")`, Compiled: compiled}); got != "compiled" {
+		t.Fatalf("with a readable compiled form the interpreter ran %v", got)
+	}
+	for _, unreadable := range [][]byte{[]byte("not a program"), compiled[:len(compiled)/2], append([]byte("sky!"), compiled...)} {
+		if got := run(starlarkprog.Program{File: "b.star", Source: `channel.send("source")`, Compiled: unreadable}); got != "source" {
+			t.Fatalf("with an unreadable compiled form the interpreter ran %v", got)
+		}
+	}
+	checkAgentAlive(t, g)
 }

@@ -4,8 +4,9 @@
 // sha256; gateway.Source and `wasmnet run -c` use it.
 //
 // The first message on the main channel is the program, a map
-// {"file": str, "source": str, "clock": bool}; the program then runs with
-// these predeclared names:
+// {"file": str, "source": str, "compiled": bin, "clock": bool} with the
+// source or the compiled program (internal/starlarkprog); the program
+// then runs with these predeclared names:
 //
 //   - channel: the main channel, with send(v), receive(timeout=None,
 //     default=...), close(error=None); iterating over it receives until it
@@ -29,6 +30,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -39,17 +41,13 @@ import (
 	"go.starlark.net/lib/math"
 	starlarktime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
-	"go.starlark.net/syntax"
 
 	"github.com/wasmnet/wasmnet/guest"
+	"github.com/wasmnet/wasmnet/internal/starlarkprog"
 )
 
 // program is the first message a client sends.
-type program struct {
-	File   string `msgpack:"file"`
-	Source string `msgpack:"source"`
-	Clock  bool   `msgpack:"clock"`
-}
+type program = starlarkprog.Program
 
 func main() {
 	ch := guest.Channel()
@@ -63,16 +61,6 @@ func main() {
 	if err := run(ch, &p); err != nil {
 		ch.CloseWithError(errorText(err))
 	}
-}
-
-// fileOptions lets programs use Python's statements that Starlark leaves
-// out by default: execnet's examples loop with while at the top level.
-var fileOptions = &syntax.FileOptions{
-	Set:             true,
-	While:           true,
-	TopLevelControl: true,
-	GlobalReassign:  true,
-	Recursion:       true,
 }
 
 func run(ch *guest.Chan, p *program) error {
@@ -108,7 +96,17 @@ func execProgram(thread *starlark.Thread, p *program, channel starlark.Value) er
 		"time":       starlarktime.Module,
 		"argv":       starlark.NewList(args),
 	}
-	_, err := starlark.ExecFileOptions(fileOptions, thread, p.File, p.Source, predeclared)
+	// Compiled by the client: decoding costs a third of compiling, which
+	// the guest, compiled to WebAssembly, does ten times slower than the
+	// client does natively. A compiled form this interpreter cannot read
+	// (another go.starlark.net made it) leaves the source.
+	if len(p.Compiled) > 0 {
+		if prog, err := starlark.CompiledProgram(bytes.NewReader(p.Compiled)); err == nil {
+			_, err = prog.Init(thread, predeclared)
+			return err
+		}
+	}
+	_, err := starlark.ExecFileOptions(starlarkprog.FileOptions(), thread, p.File, p.Source, predeclared)
 	return err
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/vmihailenco/msgpack/v5"
 	"go.starlark.net/starlark"
+
+	"github.com/wasmnet/wasmnet/internal/starlarkprog"
 )
 
 // The interpreter runs a program at start-up, before any client's: an
@@ -49,6 +51,10 @@ func warmUp() {
 	}
 	discard := func(*starlark.Thread, string) {}
 	execProgram(newThread(&p, discard), &p, starlark.None)
+	// And compiled, as clients send programs.
+	p.Compiled = starlarkprog.Compile(p.File, p.Source)
+	execProgram(newThread(&p, discard), &p, starlark.None)
+	p.Compiled = nil
 	// And a failing one, for the backtrace a client gets.
 	p.Source = "def f():\n    fail('warm')\nf()\n"
 	if err := execProgram(newThread(&p, discard), &p, starlark.None); err != nil {
