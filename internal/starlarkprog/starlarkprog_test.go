@@ -9,11 +9,11 @@ import (
 
 func TestCompile(t *testing.T) {
 	for src, compiles := range map[string]bool{
-		"channel.send(channel.receive() * 2)":      true,
+		"channel.send(channel.receive() * 2)":        true,
 		"x = [newchannel(), json, math, time, argv]": true,
-		"while True:\n    break\n":                 true, // FileOptions: while at top level
-		"x = 1\ny = (\n":                          false,
-		"undefined_name(1)":                        false,
+		"while True:\n    break\n":                   true, // FileOptions: while at top level
+		"x = 1\ny = (\n":                             false,
+		"undefined_name(1)":                          false,
 	} {
 		b := Compile("p.star", src)
 		if (b != nil) != compiles {
