@@ -4,9 +4,10 @@
 // sha256; gateway.Source and `wasmnet run -c` use it.
 //
 // The first message on the main channel is the program, a map
-// {"file": str, "source": str, "compiled": bin, "clock": bool} with the
-// source or the compiled program (internal/starlarkprog); the program
-// then runs with these predeclared names:
+// {"file": str, "source": str, "compiled": bin, "clock": bool}: the source
+// and, when the client compiled it, the compiled program
+// (internal/starlarkprog); the program then runs with these predeclared
+// names:
 //
 //   - channel: the main channel, with send(v), receive(timeout=None,
 //     default=...), close(error=None); iterating over it receives until it
