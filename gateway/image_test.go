@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,9 +63,13 @@ func TestImageNeverLeaks(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The first reactor execution runs _initialize and is
-			// imaged; the others are restored from it.
-			if want := map[string]int64{"command": 0, "reactor": 11}[name]; st.ImageStarts != want {
-				t.Fatalf("%d executions restored from an image, want %d", st.ImageStarts, want)
+			// imaged, unless an earlier agent left that image on disk;
+			// the others are restored from it. None is kept: every
+			// command here grows the memory.
+			want := map[string][]int64{"command": {0}, "reactor": {11, 12}}[name]
+			if !slices.Contains(want, st.ImageStarts) || st.KeptStarts != 0 {
+				t.Fatalf("%d executions restored from an image and %d on a kept instance, want %v and 0",
+					st.ImageStarts, st.KeptStarts, want)
 			}
 		})
 	}
@@ -98,10 +103,12 @@ func TestKeptInstanceNeverLeaks(t *testing.T) {
 	// Kept: the instances of the small and peek executions, but for the
 	// first when it took the image (an earlier agent may have left that
 	// on disk); the client sees an execution end only once its instance
-	// is kept, so the next one always finds it. Not kept: write (it
-	// grows) and trap. So 7 or 8 executions run on a kept instance.
-	if st.KeptStarts != 7 && st.KeptStarts != 8 {
-		t.Fatalf("%d executions ran on a kept instance, want 7, or 8 with the image from disk", st.KeptStarts)
+	// is kept, so the next one finds it unless the agent went idle in
+	// between (250 ms) and dropped it. Not kept: write (it grows) and
+	// trap. So 7 or 8 executions run on a kept instance, fewer on a
+	// machine slow enough to idle between them.
+	if st.KeptStarts < 1 || st.KeptStarts > 8 {
+		t.Fatalf("%d executions ran on a kept instance, want 1 to 8 (7 or 8 unless the agent idled)", st.KeptStarts)
 	}
 }
 
@@ -195,8 +202,12 @@ func TestImageNotTakenWithArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.ImageStarts != 1 {
-		t.Fatalf("%d executions restored from an image, want 1 (the fourth)", st.ImageStarts)
+	// The fourth starts from the image, restored or on the second's
+	// kept instance; the second too when an earlier agent left the image
+	// on disk, else it takes it.
+	if n := st.ImageStarts + st.KeptStarts; n < 1 || n > 2 {
+		t.Fatalf("%d executions restored from an image and %d on a kept instance, want 1 or 2 in all (the fourth, maybe the second)",
+			st.ImageStarts, st.KeptStarts)
 	}
 }
 
