@@ -32,6 +32,28 @@ func imageRun(t *testing.T, g *Gateway, m Module, secret, command string, opts .
 	return v
 }
 
+// fresh reports whether an imagecheck report shows a fresh instance: no
+// secret of another execution, main and init run once.
+func fresh(report map[string]any) bool {
+	return report["found"] == int64(0) && report["runs"] == int64(1) && report["init_runs"] == int64(1)
+}
+
+// imageRuns runs imagecheck commands on g one after another, fails the
+// test when one finds state of an earlier one, and returns g's status.
+func imageRuns(t *testing.T, g *Gateway, m Module, secret string, commands ...string) Status {
+	t.Helper()
+	for i, command := range commands {
+		if got := imageRun(t, g, m, secret, command); !fresh(got) {
+			t.Fatalf("execution %d (%s) found state of an earlier one: %v", i, command, got)
+		}
+	}
+	st, err := g.RemoteStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // TestImageNeverLeaks runs a guest that writes a secret into a variable,
 // the heap and memory it grows (once returning, once trapping), and then
 // executions that look for it anywhere in their memory, as a command and
@@ -50,18 +72,8 @@ func TestImageNeverLeaks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := popen(t, "popen")
-			const secret = "image-secret-7f3a91c2"
-			for i, command := range []string{"write", "look", "trap", "look", "write", "look", "note", "look", "note", "note", "trap", "look"} {
-				got := imageRun(t, g, m, secret, command)
-				if got["found"] != int64(0) || got["runs"] != int64(1) || got["init_runs"] != int64(1) {
-					t.Fatalf("execution %d (%s) found state of an earlier one: %v", i, command, got)
-				}
-			}
-			st, err := g.RemoteStatus(testCtx(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := imageRuns(t, popen(t, "popen"), m, "image-secret-7f3a91c2",
+				"write", "look", "trap", "look", "write", "look", "note", "look", "note", "note", "trap", "look")
 			// The first reactor execution runs _initialize and is
 			// imaged, unless an earlier agent left that image on disk;
 			// the others are restored from it. None is kept: every
@@ -87,19 +99,8 @@ func TestKeptInstanceNeverLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := popen(t, "popen")
-	const secret = "kept-secret-0c41d9e7"
-	commands := []string{"small", "peek", "small", "small", "peek", "write", "small", "trap", "peek", "small", "peek"}
-	for i, command := range commands {
-		got := imageRun(t, g, m, secret, command)
-		if got["found"] != int64(0) || got["runs"] != int64(1) || got["init_runs"] != int64(1) {
-			t.Fatalf("execution %d (%s) found state of an earlier one: %v", i, command, got)
-		}
-	}
-	st, err := g.RemoteStatus(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := imageRuns(t, popen(t, "popen"), m, "kept-secret-0c41d9e7",
+		"small", "peek", "small", "small", "peek", "write", "small", "trap", "peek", "small", "peek")
 	// Kept: the instances of the small and peek executions, but for the
 	// first when it took the image (an earlier agent may have left that
 	// on disk); the client sees an execution end only once its instance
@@ -135,11 +136,8 @@ func TestKeptInstancesConcurrently(t *testing.T) {
 				if err == nil {
 					v, err = ch.Receive(testCtx(t))
 				}
-				if err == nil {
-					got := v.(map[string]any)
-					if got["found"] != int64(0) || got["runs"] != int64(1) || got["init_runs"] != int64(1) {
-						err = fmt.Errorf("worker %d, execution %d (%s) found state of an earlier one: %v", w, i, command, got)
-					}
+				if got, ok := v.(map[string]any); err == nil && (!ok || !fresh(got)) {
+					err = fmt.Errorf("worker %d, execution %d (%s) found state of an earlier one: %v", w, i, command, v)
 				}
 				if ch != nil {
 					ch.Close()
