@@ -204,7 +204,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		a.imageStarts.Add(1)
 	}
 	in.mod = mod
-	in.record(e, compiled, stored.image)
+	in.record(e, stored)
 	running = true
 	return e.start(stored, in, entry), nil
 }

@@ -106,11 +106,13 @@ func randomFor(req *wire.ExecRequest) io.Reader {
 	return rand.NewChaCha8([32]byte{'w', 'a', 's', 'm', 'n', 'e', 't'})
 }
 
-// record notes the state of a new instance before its guest runs, so that
-// it can be reset to it: its image, memory size and globals. img names the
-// exports of the module's mutable globals.
-func (in *instance) record(e *execution, compiled wazero.CompiledModule, img *moduleImage) {
-	if img == nil || !staticTables(compiled) {
+// record notes the state of a new instance of m before its guest runs,
+// so that it can be reset to it: its image, memory size and globals. Only
+// an instance of a plain execution of a module with static tables may be
+// kept, so only those are recorded.
+func (in *instance) record(e *execution, m *storedModule) {
+	img := m.image
+	if !e.plain || img == nil || !m.staticTables {
 		return
 	}
 	mem, ok := e.memory.made.(resettableMemory)

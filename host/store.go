@@ -69,6 +69,9 @@ type storedModule struct {
 	snapKept bool         // the image's snapshot is on disk, or never will be
 	elem     *list.Element
 	kept     []*instance // instances reset for the next executions (instance.go)
+	// staticTables is set when the module's code never changes its
+	// tables, so that its instances may be kept (instance.go).
+	staticTables bool
 }
 
 // compiledFactor estimates the memory of a module's compiled code from the
@@ -184,6 +187,7 @@ func (s *moduleStore) compileChecked(ctx context.Context, stored *storedModule, 
 	compiled, err := s.compile(ctx, stored.sum, code, unlimited)
 	if err == nil {
 		err = checkImports(compiled)
+		stored.staticTables = staticTables(compiled)
 	}
 	if err != nil {
 		if compiled != nil {
