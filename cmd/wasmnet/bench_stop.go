@@ -107,24 +107,24 @@ func (b *bench) primesOn(gw *gateway.Gateway, name string) (float64, error) {
 // wordcountOn counts the words of a generated 16 MiB corpus in the C
 // wordcount guest, sent in 1 MiB chunks.
 func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
-	if b.corpus == nil {
-		var buf bytes.Buffer
-		if err := corpus.Generate(&buf, wordcountBytes, 1); err != nil {
-			return 0, err
-		}
-		b.corpus = buf.Bytes()
-		counts := map[string]int64{}
-		wordcount.Count(string(b.corpus), counts)
-		b.corpusWords = len(counts)
+	want, err := b.wordcountCorpus()
+	if err != nil {
+		return 0, err
 	}
-	ch, err := b.warmExec(gw, "wordcount-c")
+	return b.wordcountIn(gw, "wordcount-c", b.corpus, want, 1<<20)
+}
+
+// wordcountIn counts the words of text in guest name on gw, sent in chunks
+// of chunk bytes, and checks every count against want, internal/wordcount's.
+func (b *bench) wordcountIn(gw *gateway.Gateway, name string, text []byte, want map[string]int64, chunk int) (float64, error) {
+	ch, err := b.warmExec(gw, name)
 	if err != nil {
 		return 0, err
 	}
 	defer ch.Close()
 	start := time.Now()
-	for rest := b.corpus; len(rest) > 0; {
-		n := min(len(rest), 1<<20)
+	for rest := text; len(rest) > 0; {
+		n := min(len(rest), chunk)
 		if err := ch.Send(rest[:n]); err != nil {
 			return 0, err
 		}
@@ -137,10 +137,41 @@ func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if counts, ok := got.(map[string]any); !ok || len(counts) != b.corpusWords {
-		return 0, fmt.Errorf("wordcount-c: got %T with %d words, want %d words", got, lenMap(got), b.corpusWords)
+	elapsed := time.Since(start)
+	if err := sameCounts(got, want); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
-	return millis(time.Since(start)), nil
+	return millis(elapsed), nil
+}
+
+// wordcountCorpus makes the corpus on first use and returns its reference
+// counts.
+func (b *bench) wordcountCorpus() (map[string]int64, error) {
+	if b.corpus == nil {
+		var buf bytes.Buffer
+		if err := corpus.Generate(&buf, wordcountBytes, 1); err != nil {
+			return nil, err
+		}
+		b.corpus = buf.Bytes()
+		b.corpusCounts = map[string]int64{}
+		wordcount.Count(string(b.corpus), b.corpusCounts)
+	}
+	return b.corpusCounts, nil
+}
+
+// sameCounts checks a guest's answer, a map of words to counts, against
+// the reference counts.
+func sameCounts(got any, want map[string]int64) error {
+	m, ok := got.(map[string]any)
+	if !ok || len(m) != len(want) {
+		return fmt.Errorf("got %T with %d words, want %d words", got, lenMap(got), len(want))
+	}
+	for w, n := range want {
+		if v, ok := m[w].(int64); !ok || v != n {
+			return fmt.Errorf("counted %v of %q, want %d", m[w], w, n)
+		}
+	}
+	return nil
 }
 
 func lenMap(v any) int {
