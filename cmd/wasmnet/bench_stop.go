@@ -37,21 +37,46 @@ var stopMechanisms = []struct{ flag, suffix, name string }{
 	{"context-checks", "ctxchecks", "wazero's WithCloseOnContextDone"},
 }
 
+// A stopKernel is one compute kernel the price of being stoppable is
+// measured on: every guest language on the two kernels of the main job,
+// except under wazero's context checks, which are measured on three for
+// comparison, as they cost several times more.
+type stopKernel struct {
+	key     string
+	module  string
+	primes  bool // the primes kernel; else the word count
+	checked bool // also measured under wazero's context checks
+}
+
+var stopKernels = []stopKernel{
+	{"primes-c", "primes-c", true, true},
+	{"wordcount-c", "wordcount-c", false, true},
+	{"primes-go", "primes", true, true},
+	{"wordcount-go", "wordcount", false, false},
+	{"primes-rust", "primes-rust", true, false},
+	{"wordcount-rust", "wordcount-rust", false, false},
+}
+
 func stopProbes() []probe {
 	var probes []probe
 	for _, m := range stopMechanisms {
 		var figs []figure
-		for _, g := range []string{"primes-c", "wordcount-c", "primes-go"} {
-			f := figure{key: "stop-" + g + "-" + m.suffix, name: g + ", " + m.name, unit: "ms"}
+		var kernels []stopKernel
+		for _, k := range stopKernels {
+			if m.flag == "context-checks" && !k.checked {
+				continue
+			}
+			kernels = append(kernels, k)
+			f := figure{key: "stop-" + k.key + "-" + m.suffix, name: k.key + ", " + m.name, unit: "ms"}
 			if m.flag != "none" {
-				f.limit = "stop-" + g + "-unchecked"
+				f.limit = "stop-" + k.key + "-unchecked"
 			}
 			if m.flag == "instrument" {
 				f.goal = goalStop
 			}
 			figs = append(figs, f)
 		}
-		probes = append(probes, probe{figures: figs, run: func(b *bench) ([]float64, error) { return b.stopCost(m.flag) }})
+		probes = append(probes, probe{figures: figs, run: func(b *bench) ([]float64, error) { return b.stopCost(m.flag, kernels) }})
 	}
 	probes = append(probes, probe{figures: []figure{
 		{key: "echo-2m", name: "2 MiB echo, no other guest running", unit: "ms"},
@@ -61,20 +86,25 @@ func stopProbes() []probe {
 	return probes
 }
 
-// stopCost runs the three kernels on a fresh agent using mechanism flag.
-func (b *bench) stopCost(flag string) ([]float64, error) {
+// stopCost runs kernels on a fresh agent using mechanism flag.
+func (b *bench) stopCost(flag string, kernels []stopKernel) ([]float64, error) {
 	gw, err := gateway.Make(b.ctx, "exec="+b.opts.agent+" agent --bench-stop="+flag, gateway.WithOutput(b.log))
 	if err != nil {
 		return nil, err
 	}
 	defer gw.Exit(context.Background())
+	want, err := b.wordcountCorpus()
+	if err != nil {
+		return nil, err
+	}
 	var out []float64
-	for _, run := range []func(*gateway.Gateway) (float64, error){
-		func(gw *gateway.Gateway) (float64, error) { return b.primesOn(gw, "primes-c") },
-		b.wordcountOn,
-		func(gw *gateway.Gateway) (float64, error) { return b.primesOn(gw, "primes") },
-	} {
-		ms, err := run(gw)
+	for _, k := range kernels {
+		var ms float64
+		if k.primes {
+			ms, err = b.primesOn(gw, k.module)
+		} else {
+			ms, err = b.wordcountIn(gw, k.module, b.corpus, want, 1<<20)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -102,16 +132,6 @@ func (b *bench) primesOn(gw *gateway.Gateway, name string) (float64, error) {
 		return 0, fmt.Errorf("%s: counted %v primes, want %d", name, got, primesExpect)
 	}
 	return millis(time.Since(start)), nil
-}
-
-// wordcountOn counts the words of a generated 16 MiB corpus in the C
-// wordcount guest, sent in 1 MiB chunks.
-func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
-	want, err := b.wordcountCorpus()
-	if err != nil {
-		return 0, err
-	}
-	return b.wordcountIn(gw, "wordcount-c", b.corpus, want, 1<<20)
 }
 
 // wordcountIn counts the words of text in guest name on gw, sent in chunks
