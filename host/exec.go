@@ -253,14 +253,18 @@ func (e *execution) watchMain() {
 	}
 }
 
-// sleep is the guest's nanosleep: real sleeping, which ends early when the
-// execution does, so that a guest sleeping for an hour can still be stopped.
+// sleep is the guest's nanosleep, and poll_oneoff's wait: real sleeping,
+// which ends early when the execution does, so that a guest sleeping for
+// an hour can still be stopped. It ends the guest there, as yield ends a
+// computing one: returning would let the guest go on as if it had slept,
+// and print and exit normally past its limit.
 func (e *execution) sleep(ns int64) {
 	t := time.NewTimer(time.Duration(ns))
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-e.ctx.Done():
+		panic(sys.NewExitError(stopCode(e.ctx)))
 	}
 }
 
@@ -335,10 +339,21 @@ func (e *execution) call(in *instance, entry string) error {
 	}
 	_, err := in.function(entry).Call(e.ctx)
 	var exit *sys.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 0 {
-		return nil
+	if err == nil || errors.As(err, &exit) && exit.ExitCode() == 0 {
+		return e.pastLimit()
 	}
 	return err
+}
+
+// pastLimit is the end of a guest that returned or exited normally: an
+// error if its run-time limit passed first. A host call that fails at the
+// limit (a receive, a send) returns to the guest, which may then end as
+// if nothing happened; it ran out of time all the same.
+func (e *execution) pastLimit() error {
+	if errors.Is(context.Cause(e.ctx), context.DeadlineExceeded) {
+		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
+	return nil
 }
 
 // describe turns why a guest ended into the message its client sees.
