@@ -38,6 +38,7 @@ type execution struct {
 	initing bool          // the guest is in its _initialize
 	stored  *storedModule // its module, released when it ends
 	random  io.Reader     // what the guest reads as random bytes
+	clocks  fakeClocks    // what it reads from clocks not granted
 	plain   bool          // the request binds nothing to the instance (plainRequest)
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
