@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -36,6 +37,12 @@ func grantDirs(dirs []wire.DirGrant) (wazero.FSConfig, func(), error) {
 		}
 	}
 	for _, d := range dirs {
+		// os.OpenRoot opens without O_NONBLOCK, and a FIFO named as the
+		// directory would block it until a writer came.
+		if fi, err := os.Stat(d.Host); err == nil && !fi.IsDir() {
+			closeAll()
+			return nil, nil, fmt.Errorf("exec: directory grant %s: %s is not a directory", d.Guest, d.Host)
+		}
 		root, err := os.OpenRoot(d.Host)
 		if err != nil {
 			closeAll()
@@ -69,6 +76,11 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 			return nil, experimentalsys.EISDIR
 		}
 		return nil, experimentalsys.EROFS
+	}
+	if fi, err := r.root.Stat(path); err == nil && !plainFile(fi.Mode()) {
+		// Refused before opening too: opening a device or a FIFO has
+		// effects of its own (a writer waiting for a reader goes on).
+		return nil, experimentalsys.EACCES
 	}
 	if flag&experimentalsys.O_NOFOLLOW != 0 && flag&experimentalsys.O_CREAT == 0 {
 		// os.Root follows a last-component link when it stays inside,
@@ -218,8 +230,16 @@ type rootOpener struct {
 	err  error    // the last error, for rootErrno
 }
 
+// Open opens without blocking and keeps only regular files and
+// directories, whatever the name leads to by now: opening a FIFO blocks
+// until its other end opens, a terminal's read until someone types, and
+// no limit of the execution could end either wait (SECURITY.md, "No host
+// call outlives its execution").
 func (o *rootOpener) Open(name string) (fs.File, error) {
-	f, err := o.root.OpenFile(name, o.flag, o.perm)
+	f, err := o.root.OpenFile(name, o.flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, o.perm)
+	if err == nil {
+		err = onlyPlain(f)
+	}
 	if err != nil {
 		o.err = err
 		return nil, err
@@ -227,6 +247,24 @@ func (o *rootOpener) Open(name string) (fs.File, error) {
 	o.file = f // a rewound directory replaces the old one, which wazero closes
 	return f, nil
 }
+
+// errNotPlain refuses to open what is neither a regular file nor a
+// directory.
+var errNotPlain = errors.New("exec: neither a regular file nor a directory")
+
+// onlyPlain closes f unless it is a regular file or a directory.
+func onlyPlain(f *os.File) error {
+	fi, err := f.Stat()
+	if err == nil && !plainFile(fi.Mode()) {
+		err = errNotPlain
+	}
+	if err != nil {
+		f.Close()
+	}
+	return err
+}
+
+func plainFile(m fs.FileMode) bool { return m.IsRegular() || m.IsDir() }
 
 func osFlags(flag experimentalsys.Oflag) int {
 	var out int
@@ -283,8 +321,16 @@ func errnoOf(err error) experimentalsys.Errno {
 }
 
 func rootErrno(err error, errno experimentalsys.Errno) experimentalsys.Errno {
-	if err != nil && isEscape(err) {
+	switch {
+	case err == nil:
+		return errno
+	case isEscape(err):
 		return experimentalsys.EPERM
+	case errors.Is(err, errNotPlain):
+		return experimentalsys.EACCES
+	case errors.Is(err, syscall.ENXIO):
+		// A FIFO opened for writing that no one reads, without blocking.
+		return experimentalsys.EACCES
 	}
 	return errno
 }

@@ -2,8 +2,12 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,5 +55,65 @@ func TestSecurityBlockingCallsEndAtTimeLimit(t *testing.T) {
 				t.Fatalf("the guest ended with %v, %v; want its run-time limit's error", v, err)
 			}
 		})
+	}
+}
+
+// openFIFOWat opens "fifo" in its first directory grant for reading, then
+// for writing, reads its stdin, and sends what it got as 12 bytes: the
+// errno of each open and the bytes stdin gave it.
+const openFIFOWat = `(module
+  (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasmnet" "channel_main" (func $main (result i32)))
+  (import "wasmnet" "send" (func $send (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "fifo")
+  (data (i32.const 32) "\00\01\00\00\00\01\00\00") ;; an iovec: 256 bytes at 256
+  (data (i32.const 98) "\c4\0c")
+  (func (export "_start")
+    (i32.store (i32.const 100) (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 4)
+      (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 80)))
+    (i32.store (i32.const 104) (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 4)
+      (i32.const 0) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 80)))
+    (drop (call $read (i32.const 0) (i32.const 32) (i32.const 1) (i32.const 108)))
+    (drop (call $send (call $main) (i32.const 98) (i32.const 14)))))`
+
+// TestSecurityGrantOpensNoFIFO runs a guest that opens a FIFO in its
+// directory grant, which no one else opens: opening it would wait for
+// the other end for ever, past any limit of the execution, holding its
+// slot. The guest is refused at once (EACCES) both ways, and its stdin
+// reads as empty rather than waiting.
+func TestSecurityGrantOpensNoFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Frees an agent blocked in the open, when the test fails.
+		if f, err := os.OpenFile(fifo, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	a := startAgent(t, NewConfig())
+	ch := a.exec(t, wat(t, openFIFOWat), wire.ExecRequest{
+		TimeLimit: time.Minute,
+		Dirs:      []wire.DirGrant{{Host: dir, Guest: "/g"}},
+	})
+	// Only a hang reaches this bound.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	v, err := ch.Receive(ctx)
+	if err != nil {
+		t.Fatalf("the guest ended with %v", err)
+	}
+	b, ok := v.([]byte)
+	if !ok || len(b) != 12 {
+		t.Fatalf("the guest sent %#v", v)
+	}
+	const eacces = 2 // WASI's errno
+	readErr, writeErr, stdin := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+	if readErr != eacces || writeErr != eacces || stdin != 0 {
+		t.Fatalf("opening the FIFO to read: errno %d, to write: errno %d; stdin gave %d bytes; want %d, %d, 0", readErr, writeErr, stdin, eacces, eacces)
 	}
 }
