@@ -44,6 +44,7 @@ type execution struct {
 	maxReleased uint32
 	// closeDirs closes the directories granted, after the module.
 	closeDirs func()
+	files     *execFiles // the descriptors its grants hold; nil without one
 }
 
 // handle is a channel the guest holds, with the message it was told is too
@@ -173,7 +174,8 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, err
 	}
 	if len(req.Dirs) > 0 {
-		fsc, closeDirs, err := grantDirs(req.Dirs)
+		e.files = newExecFiles(&a.cfg)
+		fsc, closeDirs, err := grantDirs(req.Dirs, e.files)
 		if err != nil {
 			a.cfg.execLimit.release()
 			e.cancel(nil)

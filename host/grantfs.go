@@ -26,14 +26,16 @@ import (
 // "..", an absolute link or a relative one (RATIONALE.md, "Why are
 // directory grants an os.Root?").
 
-// grantDirs opens the directories an execution is granted. The returned
-// function closes them; it must run after the guest's module is closed.
-func grantDirs(dirs []wire.DirGrant) (wazero.FSConfig, func(), error) {
+// grantDirs opens the directories an execution is granted, counting them
+// and what the guest opens in them in files. The returned function closes
+// them; it must run after the guest's module is closed.
+func grantDirs(dirs []wire.DirGrant, files *execFiles) (wazero.FSConfig, func(), error) {
 	fsc := wazero.NewFSConfig()
 	var roots []*os.Root
 	closeAll := func() {
 		for _, r := range roots {
 			r.Close()
+			files.give()
 		}
 	}
 	for _, d := range dirs {
@@ -43,13 +45,18 @@ func grantDirs(dirs []wire.DirGrant) (wazero.FSConfig, func(), error) {
 			closeAll()
 			return nil, nil, fmt.Errorf("exec: directory grant %s: %s is not a directory", d.Guest, d.Host)
 		}
+		if err := files.take(); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("exec: directory grant %s: %w", d.Guest, err)
+		}
 		root, err := os.OpenRoot(d.Host)
 		if err != nil {
+			files.give()
 			closeAll()
 			return nil, nil, fmt.Errorf("exec: directory grant %s: %w", d.Guest, err)
 		}
 		roots = append(roots, root)
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(&rootFS{root: root, readOnly: d.ReadOnly}, d.Guest)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(&rootFS{root: root, readOnly: d.ReadOnly, files: files}, d.Guest)
 	}
 	return fsc, closeAll, nil
 }
@@ -60,6 +67,7 @@ type rootFS struct {
 	experimentalsys.UnimplementedFS
 	root     *os.Root
 	readOnly bool
+	files    *execFiles // what its open files count against
 }
 
 // permBits keeps a guest from making setuid, setgid or sticky files,
@@ -89,18 +97,24 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	if err := r.files.take(); err != nil {
+		return nil, experimentalsys.EIO // made EMFILE or ENFILE by instantiateWASI
+	}
 	opener := &rootOpener{root: r.root, flag: osFlags(flag), perm: perm & permBits}
 	f, errno := (&sysfs.AdaptFS{FS: opener}).OpenFile(path, flag, perm)
 	if errno != 0 {
+		r.files.give()
+		r.files.noteKernelRefusal(opener.err)
 		return nil, rootErrno(opener.err, errno)
 	}
 	if flag&experimentalsys.O_DIRECTORY != 0 {
 		if dir, errno := f.IsDir(); errno != 0 || !dir {
 			f.Close()
+			r.files.give()
 			return nil, experimentalsys.ENOTDIR
 		}
 	}
-	return &rootFile{File: f, os: opener.file}, 0
+	return &rootFile{File: f, os: opener.file, files: r.files}, 0
 }
 
 func (r *rootFS) Lstat(path string) (sys.Stat_t, experimentalsys.Errno) {
@@ -295,7 +309,17 @@ func osFlags(flag experimentalsys.Oflag) int {
 // an fs.File that is really an *os.File.
 type rootFile struct {
 	experimentalsys.File
-	os *os.File
+	os     *os.File
+	files  *execFiles
+	closed bool // its descriptor was given back to files
+}
+
+func (f *rootFile) Close() experimentalsys.Errno {
+	if !f.closed {
+		f.closed = true
+		f.files.give()
+	}
+	return f.File.Close()
 }
 
 func (f *rootFile) Truncate(size int64) experimentalsys.Errno {
