@@ -35,6 +35,8 @@ type Config struct {
 	log                io.Writer
 	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
 	helloTimeout       time.Duration
+	maxOpenFiles       int           // per execution; WithMaxOpenFiles, in openfiles.go
+	files              *fileBudget   // shared by the agents made from one Config; nil: none
 	trace              *trace.Tracer // WithTrace, in trace.go
 }
 
@@ -58,6 +60,8 @@ func NewConfig() Config {
 		keepAliveTimeout:   DefaultKeepAliveTimeout,
 		log:                io.Discard,
 		helloTimeout:       30 * time.Second,
+		maxOpenFiles:       DefaultMaxOpenFiles,
+		files:              processFileBudget(),
 	}
 }
 

@@ -38,11 +38,13 @@ type execution struct {
 	initing bool          // the guest is in its _initialize
 	stored  *storedModule // its module, released when it ends
 	random  io.Reader     // what the guest reads as random bytes
+	clocks  fakeClocks    // what it reads from clocks not granted
 	plain   bool          // the request binds nothing to the instance (plainRequest)
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
 	// closeDirs closes the directories granted, after the module.
 	closeDirs func()
+	files     *execFiles // the descriptors its grants hold; nil without one
 }
 
 // handle is a channel the guest holds, with the message it was told is too
@@ -172,7 +174,8 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, err
 	}
 	if len(req.Dirs) > 0 {
-		fsc, closeDirs, err := grantDirs(req.Dirs)
+		e.files = newExecFiles(&a.cfg)
+		fsc, closeDirs, err := grantDirs(req.Dirs, e.files)
 		if err != nil {
 			a.cfg.execLimit.release()
 			e.cancel(nil)
@@ -253,14 +256,18 @@ func (e *execution) watchMain() {
 	}
 }
 
-// sleep is the guest's nanosleep: real sleeping, which ends early when the
-// execution does, so that a guest sleeping for an hour can still be stopped.
+// sleep is the guest's nanosleep, and poll_oneoff's wait: real sleeping,
+// which ends early when the execution does, so that a guest sleeping for
+// an hour can still be stopped. It ends the guest there, as yield ends a
+// computing one: returning would let the guest go on as if it had slept,
+// and print and exit normally past its limit.
 func (e *execution) sleep(ns int64) {
 	t := time.NewTimer(time.Duration(ns))
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-e.ctx.Done():
+		panic(sys.NewExitError(stopCode(e.ctx)))
 	}
 }
 
@@ -335,10 +342,21 @@ func (e *execution) call(in *instance, entry string) error {
 	}
 	_, err := in.function(entry).Call(e.ctx)
 	var exit *sys.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 0 {
-		return nil
+	if err == nil || errors.As(err, &exit) && exit.ExitCode() == 0 {
+		return e.pastLimit()
 	}
 	return err
+}
+
+// pastLimit is the end of a guest that returned or exited normally: an
+// error if its run-time limit passed first. A host call that fails at the
+// limit (a receive, a send) returns to the guest, which may then end as
+// if nothing happened; it ran out of time all the same.
+func (e *execution) pastLimit() error {
+	if errors.Is(context.Cause(e.ctx), context.DeadlineExceeded) {
+		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
+	return nil
 }
 
 // describe turns why a guest ended into the message its client sees.
