@@ -36,6 +36,8 @@ type Config struct {
 	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
 	helloTimeout       time.Duration
 	trace              *trace.Tracer // WithTrace, in trace.go
+	engine             *Engine       // WithEngine, in engine.go; nil: Serve makes its own
+	tenant             string        // WithTenant, in engine.go
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache
