@@ -32,7 +32,7 @@ type moduleStore struct {
 	// taken and used: the default, so that no client's choice shapes
 	// the state another's executions start from.
 	snapLimit uint64
-	limit    int64  // bytes of modules kept in memory; 0 for no bound
+	limit     int64 // bytes of modules kept in memory; 0 for no bound
 
 	// compileMu serialises compilations, so that the files the disk cache
 	// gains tell a real compilation from a cache load, and which file
