@@ -429,9 +429,9 @@ func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum 
 	path, _, ok := s.preparedPaths(sum)
 	var before map[codeRegion]bool
 	if ok {
-		// The mappings are the process's: compilations of other agents
-		// in it (wasmnet serve runs one per connection) must not add
-		// theirs meanwhile.
+		// The mappings are the process's: compilations of other
+		// engines in it (each Serve without a shared one has its own)
+		// must not add theirs meanwhile.
 		regionsMu.Lock()
 		defer regionsMu.Unlock()
 		before = codeRegions()
