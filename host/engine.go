@@ -18,7 +18,8 @@ import (
 //
 // What an Engine keeps is keyed by everything that shaped it, and what one
 // tenant ([Config.WithTenant]) made for itself never serves another: a
-// module counts as known to a tenant only once that tenant sent its bytes;
+// module counts as known to a named tenant only once that tenant sent its
+// bytes;
 // kept instances and reused memories go back to the tenant whose
 // executions left them; a reactor's snapshot is taken and used only under
 // the engine's default memory limit and clocks, where it depends on
@@ -107,6 +108,7 @@ func (c Config) WithEngine(e *Engine) Config { c.engine = e; return c }
 // reused memories and state made under non-default options never cross
 // tenants, and a module is run for a tenant only after that tenant sent
 // its bytes, so that no tenant learns what another runs. The default
-// tenant, "", is the user who owns the compilation cache (popen and ssh
-// agents): it may also start modules that earlier agents kept on disk.
+// tenant, "", is the user who owns the process and its compilation cache
+// (popen and ssh agents): it may run any module the engine holds or finds
+// on disk, which that user can read anyway.
 func (c Config) WithTenant(tenant string) Config { c.tenant = tenant; return c }
