@@ -205,7 +205,7 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 
 // servePlain runs an agent on a plain connection once it has spoken: until
 // then it counts among the unauthenticated ones, so that idle connections
-// cost no agent (each holds a wazero runtime) and are dropped like those
+// cost no agent (each holds a mux and its buffers) and are dropped like those
 // of an SSH server.
 func (s *server) servePlain(ctx context.Context, conn net.Conn) {
 	s.unauth.add(conn)
