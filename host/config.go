@@ -38,6 +38,8 @@ type Config struct {
 	maxOpenFiles       int           // per execution; WithMaxOpenFiles, in openfiles.go
 	files              *fileBudget   // shared by the agents made from one Config; nil: none
 	trace              *trace.Tracer // WithTrace, in trace.go
+	engine             *Engine       // WithEngine, in engine.go; nil: Serve makes its own
+	tenant             string        // WithTenant, in engine.go
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache

@@ -70,10 +70,7 @@ const maxHandles = 1 << 16
 // every reason it cannot start reaches RemoteExec, then the guest runs on
 // its own goroutine.
 func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecReply, error) {
-	stored := a.store.acquire(req.Module)
-	if stored == nil {
-		stored = a.store.fromDisk(ctx, req.Module)
-	}
+	stored := a.store.lookup(ctx, a.cfg.tenant, req.Module)
 	if stored == nil {
 		return &wire.ExecReply{NeedModule: true}, nil
 	}
@@ -107,7 +104,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		main:      main,
 		handles:   map[uint32]*handle{main.ID(): mainHandle},
 		mainH:     mainHandle,
-		memory:    &limitedAllocator{limit: limit, pools: &a.memory},
+		memory:    &limitedAllocator{limit: limit, pools: &a.memory, tenant: a.cfg.tenant},
 		limit:     req.TimeLimit,
 		maxMsg:    a.cfg.maxMessage,
 		closeDirs: func() {},
@@ -126,7 +123,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	if e.image = stored.image.plan(req); e.image != nil {
+	if e.image = stored.image.plan(req, limit == a.store.snapLimit); e.image != nil {
 		e.memory.image = e.image.memory()
 	}
 	entry, err := entryPoint(compiled, req.Entry)
@@ -157,7 +154,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, err
 	}
 	if e.plain && e.image != nil {
-		if in := a.store.takeInstance(stored, e.memory.image, limit); in != nil {
+		if in := a.store.takeInstance(stored, e.memory.image, limit, a.cfg.tenant); in != nil {
 			in.bind(e)
 			go e.watchMain()
 			a.keptStarts.Add(1)
@@ -217,6 +214,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 func (e *execution) start(stored *storedModule, in *instance, entry string) *wire.ExecReply {
 	a := e.agent
 	a.running.Add(1)
+	a.engine.running.Add(1)
 	a.total.Add(1)
 	a.execs.Add(1)
 	e.stored = stored
@@ -301,6 +299,7 @@ func (e *execution) run(in *instance, entry string) {
 	defer e.agent.cfg.execLimit.release()
 	defer e.agent.store.release(e.stored)
 	defer e.agent.running.Add(-1)
+	defer e.agent.engine.running.Add(-1)
 	defer e.cancel(nil)
 	err := e.call(in, entry)
 	e.agent.store.endInstance(e.stored, in, e, err)

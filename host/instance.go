@@ -46,6 +46,8 @@ type instance struct {
 	globals []api.MutableGlobal
 	values  []uint64
 	limit   uint64
+	// tenant is whose executions the instance ran: it runs no other's.
+	tenant string
 }
 
 // resettableMemory is a linear memory that can be brought back to its
@@ -169,6 +171,7 @@ func (in *instance) record(e *execution, m *storedModule) {
 		in.values = append(in.values, g.Get())
 	}
 	in.mem, in.image, in.limit = mem, e.memory.image, e.memory.limit
+	in.tenant = e.agent.cfg.tenant
 	in.pages = in.mod.Memory().Size() / 65536
 }
 
@@ -226,13 +229,13 @@ func (in *instance) bind(e *execution) {
 
 func (in *instance) close() { in.mod.Close(context.Background()) }
 
-// takeInstance returns an instance of m kept for executions that start
-// from image with the memory limit limit, or nil.
-func (s *moduleStore) takeInstance(m *storedModule, image *memImage, limit uint64) *instance {
+// takeInstance returns an instance of m kept for tenant's executions that
+// start from image with the memory limit limit, or nil.
+func (s *moduleStore) takeInstance(m *storedModule, image *memImage, limit uint64, tenant string) *instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, in := range m.kept {
-		if in.image == image && in.limit == limit {
+		if in.image == image && in.limit == limit && in.tenant == tenant {
 			m.kept = append(m.kept[:i], m.kept[i+1:]...)
 			return in
 		}

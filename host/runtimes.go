@@ -103,8 +103,6 @@ type runtimes struct {
 
 func (r *runtimes) get(context.Context, runtimeKind) (wazero.Runtime, error) { return r.rt, nil }
 
-func (r *runtimes) close(ctx context.Context) { r.rt.Close(ctx) }
-
 // prepare returns the module bytes to compile for a stop mechanism.
 func prepare(b []byte, stop StopMechanism) ([]byte, error) {
 	if stop != StopInstrument {
