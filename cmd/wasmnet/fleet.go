@@ -59,8 +59,8 @@ func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 const maxInventory = 4 << 20
 
 // readInventory reads an inventory: one spec (or N*SPEC) a line, blank
-// lines and lines starting with # ignored, white space around a spec
-// trimmed. Specs are checked when the gateways are made, with their line.
+// lines and comments ignored, white space around a spec trimmed. Specs are
+// checked when the gateways are made, with their line.
 func readInventory(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -85,8 +85,8 @@ func parseInventory(r io.Reader) ([]string, error) {
 		if read > maxInventory {
 			return nil, fmt.Errorf("larger than %s", formatBytes(maxInventory))
 		}
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+		line := stripComment(sc.Text())
+		if line == "" {
 			continue
 		}
 		if strings.HasPrefix(line, "@") {
@@ -104,4 +104,18 @@ func parseInventory(r io.Reader) ([]string, error) {
 		return nil, fmt.Errorf("no gateway spec in it")
 	}
 	return specs, nil
+}
+
+// stripComment returns an inventory line without its comment and the white
+// space around it. A comment starts at a # that begins the line or follows
+// white space, as in a shell or ~/.ssh/config; a # inside a spec
+// (env:TAG=a#b) is kept.
+func stripComment(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			line = line[:i]
+			break
+		}
+	}
+	return strings.TrimSpace(line)
 }
