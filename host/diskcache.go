@@ -1,11 +1,15 @@
 package host
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,6 +22,30 @@ import (
 type diskCache struct {
 	dir   string
 	limit int64 // 0 for no bound
+
+	log  io.Writer // where skipped says, once, that the cache is not written
+	warn sync.Once
+}
+
+// cacheIOError says whether err, returned by a compilation, is the disk
+// cache's: wazero returns a failed read or write of its cache file (a full
+// disk, a read-only one) as the compilation's error, which must not be
+// taken for a fault of the module.
+func cacheIOError(err error) bool {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	return errors.As(err, &pathErr) || errors.As(err, &linkErr)
+}
+
+// skipped notes that the code of a compilation could not be written to the
+// cache, for err: the agent runs it from memory, and says so once, as one
+// full disk would otherwise warn at every module.
+func (d *diskCache) skipped(err error) {
+	d.warn.Do(func() {
+		if d.log != nil {
+			fmt.Fprintf(d.log, "wasmnet agent: compilation cache %s cannot be written, modules are compiled in memory only: %v\n", d.dir, err)
+		}
+	})
 }
 
 // indexDir holds one small file per module and runtime kind, naming the
