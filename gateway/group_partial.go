@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -59,7 +58,7 @@ type FailedStart struct {
 	Index int    // among the specs, N*SPEC expanded
 	ID    string // the id it would have had
 	Spec  string
-	Err   error
+	Err   error // why, without the spec and id
 }
 
 // maxListed bounds how many failures a StartError's text names.
@@ -102,10 +101,6 @@ type batch struct {
 	started map[string]*Gateway
 	gws     []*Gateway
 	errs    []error
-
-	failed  atomic.Int64
-	tooMany func() // with partial starts: cancels the others once too few can start
-	need    int
 }
 
 // lookup finds the gateway a via= names: one of this batch or the group's.
@@ -131,22 +126,16 @@ func (b *batch) startWave(ctx context.Context, wave []int, partial bool) error {
 	for _, i := range wave {
 		eg.Go(func() error {
 			gw, err := b.startOne(ectx, i)
-			if err != nil {
-				err = fmt.Errorf("gateway: group: spec %s (%s): %w", b.expanded[i], b.ids[i], err)
-			}
 			b.mu.Lock()
 			b.gws[i], b.errs[i] = gw, err
 			if gw != nil {
 				b.started[b.ids[i]] = gw
 			}
 			b.mu.Unlock()
-			if err != nil && partial && int(b.failed.Add(1)) > len(b.sps)-b.need {
-				b.tooMany()
-			}
-			if partial {
+			if err == nil || partial {
 				return nil
 			}
-			return err
+			return fmt.Errorf("gateway: group: spec %s (%s): %w", b.expanded[i], b.ids[i], err)
 		})
 	}
 	return eg.Wait()
@@ -172,11 +161,9 @@ func (b *batch) startOne(ctx context.Context, i int) (*Gateway, error) {
 }
 
 // startPartial starts every gateway it can, wave by wave, and keeps them
-// if at least need started.
+// if at least need started. It waits for every start even once too few
+// can succeed, so that each failure is its own and not a cancellation.
 func (b *batch) startPartial(ctx context.Context, waves [][]int, need int) ([]*Gateway, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b.need, b.tooMany = need, cancel
 	for _, wave := range waves {
 		b.startWave(ctx, wave, true)
 	}

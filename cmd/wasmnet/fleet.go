@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -19,6 +20,10 @@ type fleetFlags struct {
 	specs       []string
 	maxGateways int
 	maxParallel int
+	minGateways string // run's --min-gateways
+	// minStart lets the group keep the gateways that started when others
+	// did not (gateway.WithMinGateways); nil: all or nothing.
+	minStart gateway.GroupOption
 }
 
 func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
@@ -46,12 +51,42 @@ func (f *fleetFlags) list() ([]string, error) {
 	return out, nil
 }
 
+// addMin adds --min-gateways, for commands that go on with the gateways
+// that started.
+func (f *fleetFlags) addMin(fl *pflag.FlagSet) {
+	fl.StringVar(&f.minGateways, "min-gateways", "1",
+		"fail unless at least N gateways start (a count, or a fraction of those asked for, as 0.9); the others are named and the exit status is 3")
+}
+
+// parseMin sets minStart from --min-gateways.
+func (f *fleetFlags) parseMin() error {
+	s := strings.TrimSpace(f.minGateways)
+	if strings.Contains(s, ".") {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(v > 0 && v <= 1) {
+			return fmt.Errorf("--min-gateways %q: want a count, or a fraction above 0 and at most 1", f.minGateways)
+		}
+		f.minStart = gateway.WithMinGatewaysFraction(v)
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("--min-gateways %q: want a count of at least 1, or a fraction such as 0.9", f.minGateways)
+	}
+	f.minStart = gateway.WithMinGateways(n)
+	return nil
+}
+
 // group returns a new group bounded by --max-gateways. It knows inproc
 // specs, as the binary links the agent anyway.
 func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 	opts = append(opts, inproc.Transport())
-	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
-		gateway.WithMaxParallel(f.maxParallel))
+	gopts := []gateway.GroupOption{gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
+		gateway.WithMaxParallel(f.maxParallel)}
+	if f.minStart != nil {
+		gopts = append(gopts, f.minStart)
+	}
+	return gateway.NewGroup(gopts...)
 }
 
 // maxInventory bounds an inventory file: a fleet of a few thousand specs is

@@ -119,6 +119,7 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 	}
 	fl := cmd.Flags()
 	f.fleet.add(fl, "one popen per CPU")
+	f.fleet.addMin(fl)
 	fl.StringArrayVar(&f.sends, "send", nil, "JSON value to send to every guest before any input (repeatable)")
 	fl.StringArrayVar(&f.inputs, "input", nil, "file or directory whose text is dealt out to the guests in chunks (repeatable)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "64KiB", "input chunk size (65536, 64KiB, 1MiB)")
@@ -147,6 +148,8 @@ type runState struct {
 	mu    sync.Mutex // guards stats, which senders update
 	stats []*gatewayStats
 	merge counts
+
+	notStarted *gateway.StartError // the gateways that did not start, if any
 }
 
 func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) error {
@@ -177,6 +180,9 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		return fmt.Errorf("run: %w", err)
 	}
 	execOpts = append(execOpts, gateway.WithArgs(args...))
+	if err := f.fleet.parseMin(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -263,6 +269,9 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
 	}
 	gws, err := group.MakeGateways(ctx, specs...)
+	if errors.As(err, &r.notStarted) && len(gws) > 0 {
+		err = nil // a partial fleet: report names the others
+	}
 	if err != nil {
 		return err
 	}
@@ -380,6 +389,9 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	case errors.Is(cause, errTimedOut):
 		fmt.Fprintf(r.stderr, "wasmnet: run timed out after %v; every agent was terminated\n", r.flags.timeout)
 		return exitCode(1)
+	case err != nil && r.notStarted != nil:
+		r.printNotStarted()
+		return fmt.Errorf("run: %d of %d gateways started, fewer than --min-gateways %s", r.notStarted.Started, r.notStarted.Asked, r.flags.fleet.minGateways)
 	case err != nil:
 		return err
 	}
@@ -391,8 +403,24 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
 		}
 	}
-	if failed {
-		return exitCode(1)
+	r.printNotStarted()
+	switch {
+	case failed:
+		return exitCode(exitFailure)
+	case r.notStarted != nil:
+		fmt.Fprintf(r.stderr, "wasmnet: %d of %d gateways did not start; the answer is from the %d that did\n",
+			len(r.notStarted.Failed), r.notStarted.Asked, r.notStarted.Started)
+		return exitCode(exitPartial)
 	}
 	return nil
+}
+
+// printNotStarted names each gateway that did not start, and why.
+func (r *runState) printNotStarted() {
+	if r.notStarted == nil {
+		return
+	}
+	for _, f := range r.notStarted.Failed {
+		fmt.Fprintf(r.stderr, "%s: did not start (%s): %s\n", f.ID, escapeControls(f.Spec), escapeControls(f.Err.Error()))
+	}
 }
