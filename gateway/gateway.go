@@ -66,6 +66,8 @@ type Gateway struct {
 	onExitMu sync.Mutex
 
 	uploads onceEach // module uploads, one per module however many RemoteExec ask
+
+	startTook time.Duration // set once by newGateway
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
@@ -104,6 +106,7 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
 		return nil, err
 	}
+	g.startTook = time.Since(start)
 	info := g.Info()
 	tr.Printf("gateway %s: up in %v: agent pid %d, version %s, %s/%s", id, time.Since(start).Round(time.Microsecond), info.PID, info.Version, info.OS, info.Arch)
 	return g, nil
@@ -234,6 +237,10 @@ func (g *Gateway) Info() channel.Info { return g.mux.Peer().Info }
 // It is false for a cached start and for transports without a bootstrap
 // (popen, exec=).
 func (g *Gateway) Uploaded() bool { return g.link.boot != nil && g.link.boot.Uploaded }
+
+// StartTime is how long the gateway took to start: to connect, bootstrap
+// the agent and exchange hellos with it.
+func (g *Gateway) StartTime() time.Duration { return g.startTook }
 
 // Done is closed when the agent has ended and been reaped.
 func (g *Gateway) Done() <-chan struct{} { return g.reaped }
