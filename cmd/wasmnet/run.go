@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/wasmnet/wasmnet/gateway"
 )
 
@@ -338,17 +336,34 @@ func messageLimit(gws []*gateway.Gateway) int64 {
 	return lim
 }
 
-// startAll runs the module on every gateway in parallel.
+// startAll runs the module on every gateway in parallel. A gateway lost
+// before its guest started (its agent killed while it compiled the
+// module) is marked lost, as one lost later is: the others take its share.
+// Any other failure to start (a module the agents refuse) fails the job.
 func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
 	execs := make([]*execution, len(gws))
-	var eg errgroup.Group
+	errs := make([]error, len(gws))
+	var wg sync.WaitGroup
 	for i, gw := range gws {
-		eg.Go(func() (err error) {
-			execs[i], err = j.start(ctx, gw, gw.ID())
-			return err
-		})
+		wg.Go(func() { execs[i], errs[i] = j.start(ctx, gw, gw.ID()) })
 	}
-	err := eg.Wait()
+	wg.Wait()
+	var err, lostErr error
+	started := 0
+	for i, gw := range gws {
+		switch {
+		case errs[i] == nil:
+			started++
+		case ctx.Err() == nil && (errors.Is(errs[i], io.EOF) || isGone(gw)):
+			j.lostAtStart(gw, errs[i])
+			lostErr = errs[i]
+		case err == nil:
+			err = errs[i]
+		}
+	}
+	if err == nil && started == 0 {
+		err = fmt.Errorf("every gateway was lost before its guest started: %w", lostErr)
+	}
 	for _, e := range execs {
 		if e == nil {
 			continue
@@ -360,6 +375,15 @@ func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
 		j.add(ctx, e)
 	}
 	return err
+}
+
+// lostAtStart records gw, lost with err before its guest started.
+func (j *job) lostAtStart(gw *gateway.Gateway, err error) {
+	j.lost[gw] = true
+	now := time.Now()
+	j.r.mu.Lock()
+	defer j.r.mu.Unlock()
+	j.r.stats = append(j.r.stats, &gatewayStats{id: gw.ID(), start: now, end: now, err: err, lost: true})
 }
 
 // report prints the merged counts, the summary and the errors, and turns
