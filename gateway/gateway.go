@@ -309,6 +309,9 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		if err := channel.UnmarshalInto(out, &reply); err != nil {
 			return fmt.Errorf("malformed exec reply: %w", err)
 		}
+		if reply.Warning != "" {
+			g.agentWarning(req.Channel, reply.Warning)
+		}
 		if !reply.NeedModule {
 			return nil
 		}
@@ -332,6 +335,18 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		}
 	}
 	return errors.New("the agent asked for the module again after receiving it")
+}
+
+// maxWarning bounds an agent's warning line as printed.
+const maxWarning = 4 << 10
+
+// agentWarning prints a warning of the agent with the output of the guest
+// whose exec reply carried it, as a line of its stderr.
+func (g *Gateway) agentWarning(ch uint32, line string) {
+	if len(line) > maxWarning {
+		line = line[:maxWarning] + "..."
+	}
+	g.output.write(wire.Output{Channel: ch, Stream: 2, Data: []byte(line + "\n")})
 }
 
 // RemoteStatus asks the agent for its status.
