@@ -423,6 +423,8 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 		switch {
 		case s.failed(input):
 			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
+		case s.lost && s.redealt == 0:
+			fmt.Fprintf(r.stderr, "%s: lost (%s) before it was dealt any input; the job completed\n", s.id, escapeControls(s.err.Error()))
 		case s.lost:
 			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
 		}
