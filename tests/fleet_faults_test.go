@@ -1,10 +1,10 @@
 package tests
 
 // The operator's main job on a fleet with faults (issue 24): one host's
-// sshd is down, one agent is killed during its first execution, and one
-// host's compilation cache is on a full disk. The run goes on with the
-// hosts it has, names the one that did not start, and gives the exact
-// merged answer.
+// sshd is down, one agent is killed during its first execution, one host's
+// compilation cache is on a full disk and another host's whole cache is, so
+// that its agent cannot even be uploaded. The run goes on with the hosts it
+// has, names those that did not start, and gives the exact merged answer.
 
 import (
 	"bytes"
@@ -31,15 +31,15 @@ import (
 )
 
 // fleetFaultHosts is how many hosts TestNetnsFleetFaults starts: 8, or
-// WASMNET_FLEET_HOSTS (4 to 64; `make fleet64` sets 64).
+// WASMNET_FLEET_HOSTS (5 to 64; `make fleet64` sets 64).
 func fleetFaultHosts(t *testing.T) int {
 	s := os.Getenv("WASMNET_FLEET_HOSTS")
 	if s == "" {
 		return 8
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 4 || n > 64 {
-		t.Fatalf("WASMNET_FLEET_HOSTS=%q: want 4 to 64", s)
+	if err != nil || n < 5 || n > 64 {
+		t.Fatalf("WASMNET_FLEET_HOSTS=%q: want 5 to 64", s)
 	}
 	return n
 }
@@ -49,6 +49,7 @@ const (
 	hostDown   = 0 // no sshd listens
 	hostFull   = 1 // its compilation cache is on a full tmpfs
 	hostKilled = 2 // its agent is killed during its first execution
+	hostNoRoom = 3 // its whole cache is on a full tmpfs: no room for the agent
 )
 
 // exitPartial is wasmnet's exit status for an answer from fewer gateways
@@ -56,7 +57,7 @@ const (
 const exitPartial = 3
 
 // TestNetnsFleetFaults runs a --merge wordcount over a fleet with one host
-// down, one full disk and one agent killed while its first execution
+// down, two full disks and one agent killed while its first execution
 // starts: exit status 3, the exact counts, and each fault named.
 func TestNetnsFleetFaults(t *testing.T) {
 	n := fleetFaultHosts(t)
@@ -84,6 +85,7 @@ func TestNetnsFleetFaults(t *testing.T) {
 	invPath := filepath.Join(home, "fleet.txt")
 	writeFile(t, invPath, inv)
 	fullDisk(t, servers[hostFull], filepath.Join(servers[hostFull].remoteHome, ".cache", "wasmnet", "compile"))
+	fullDisk(t, servers[hostNoRoom], filepath.Join(servers[hostNoRoom].remoteHome, ".cache"))
 
 	var text bytes.Buffer
 	corpus.Generate(&text, 4<<20, 11)
@@ -109,8 +111,9 @@ func TestNetnsFleetFaults(t *testing.T) {
 	}
 	for _, line := range []string{
 		fmt.Sprintf("h%02d: did not start", hostDown),
+		fmt.Sprintf("h%02d: did not start", hostNoRoom),
 		fmt.Sprintf("h%02d: lost", hostKilled),
-		fmt.Sprintf("1 of %d gateways did not start", n),
+		fmt.Sprintf("2 of %d gateways did not start", n),
 		"cannot be written, modules are compiled in memory only",
 	} {
 		if !strings.Contains(r.stderr, line) {
@@ -120,7 +123,7 @@ func TestNetnsFleetFaults(t *testing.T) {
 	if strings.Contains(r.stderr, "invalid WebAssembly") {
 		t.Error("an I/O error was reported as a bad module")
 	}
-	t.Logf("BENCH fleet%d faults: wordcount of 4 MiB with one host down, one agent killed, one disk full: %v, client peak RSS %.1f MiB",
+	t.Logf("BENCH fleet%d faults: wordcount of 4 MiB with one host down, one agent killed, two disks full: %v, client peak RSS %.1f MiB",
 		n, r.took.Round(time.Millisecond), float64(r.maxRSS)/(1<<20))
 }
 
