@@ -117,10 +117,9 @@ func (b *batch) lookup(id string) *Gateway {
 // the first failure cancels the others and is returned; with it, each
 // failure is kept in errs.
 func (b *batch) startWave(ctx context.Context, wave []int, partial bool) error {
-	eg, ectx := errgroup.WithContext(ctx)
-	if partial {
-		eg = &errgroup.Group{}
-		ectx = ctx
+	eg, ectx := &errgroup.Group{}, ctx
+	if !partial {
+		eg, ectx = errgroup.WithContext(ctx)
 	}
 	eg.SetLimit(b.g.maxParallel)
 	for _, i := range wave {
