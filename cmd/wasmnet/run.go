@@ -77,6 +77,11 @@ work: its chunks are dealt again to the others, or to new executions on the
 gateways left, at most --retries times per chunk. The summary marks it LOST
 and the exit status is 0 if the job completed.
 
+A gateway that does not start (sshd down, host unreachable, no room for the
+agent) costs its share, not the run: run goes on with the others, names each
+that did not start and why, and exits with status 3. --min-gateways N (or a
+fraction, 0.9) makes fewer a failure: status 1, and no answer.
+
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
 gateways are printed at the end, highest count first ("COUNT KEY" lines, or
