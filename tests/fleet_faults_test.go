@@ -48,8 +48,7 @@ func fleetFaultHosts(t *testing.T) int {
 const (
 	hostDown   = 0 // no sshd listens
 	hostFull   = 1 // its compilation cache is on a full tmpfs
-	hostKilled = 2 // its agent is killed during its first execution
-	hostNoRoom = 3 // its whole cache is on a full tmpfs: no room for the agent
+	hostNoRoom = 2 // its whole cache is on a full tmpfs: no room for the agent
 )
 
 // exitPartial is wasmnet's exit status for an answer from fewer gateways
@@ -100,7 +99,7 @@ func TestNetnsFleetFaults(t *testing.T) {
 	p := startCLI(t, ctx, "run", "--debug="+trace, "-g", "@"+invPath, "--input", input,
 		"--chunk-size", "16KiB", "--merge", "--json", guest)
 	defer p.cmd.Process.Kill()
-	killDuringFirstExec(t, trace, servers[hostKilled], fmt.Sprintf("h%02d", hostKilled))
+	killed := killDuringFirstExec(t, trace, servers)
 	r := p.finish()
 	t.Logf("run's stderr:\n%s", r.stderr)
 	if r.code != exitPartial {
@@ -112,7 +111,7 @@ func TestNetnsFleetFaults(t *testing.T) {
 	for _, line := range []string{
 		fmt.Sprintf("h%02d: did not start", hostDown),
 		fmt.Sprintf("h%02d: did not start", hostNoRoom),
-		fmt.Sprintf("h%02d: lost", hostKilled),
+		fmt.Sprintf("h%02d: lost", killed),
 		fmt.Sprintf("2 of %d gateways did not start", n),
 		"cannot be written, modules are compiled in memory only",
 	} {
@@ -167,32 +166,48 @@ func fullDisk(t *testing.T, s *nsSSHD, dir string) {
 	t.Fatalf("the tmpfs at %s took 16 MiB without filling", dir)
 }
 
-// killDuringFirstExec stops the agent of gateway id once it is up, waits
-// until the run has begun executing on the others (so that id's execution
-// is asked for and waits on the stopped agent), then kills it.
-func killDuringFirstExec(t *testing.T, trace string, s *nsSSHD, id string) {
+// killDuringFirstExec stops the agent of the first gateway to come up
+// (of the hosts with no other fault): the longest wait, as the run asks
+// for the first executions once every gateway has started. Once the run
+// has begun executing on the others, so that this gateway's execution is
+// asked for and waits on the stopped agent, it kills the agent and returns
+// the host's index.
+func killDuringFirstExec(t *testing.T, trace string, servers []*nsSSHD) int {
 	t.Helper()
-	traced := func(what string) bool {
+	read := func() string {
 		b, _ := os.ReadFile(trace)
-		return strings.Contains(string(b), what)
+		return string(b)
 	}
-	if !testutil.Poll(10*time.Minute, func() bool { return traced("] gateway " + id + ": up in") }) {
-		t.Fatalf("gateway %s never came up", id)
+	victim := -1
+	deadline := time.Now().Add(10 * time.Minute) // a hang, not a goal
+	for victim < 0 && time.Now().Before(deadline) {
+		for i := range servers {
+			if i != hostDown && i != hostFull && i != hostNoRoom && strings.Contains(read(), fmt.Sprintf("] gateway h%02d: up in", i)) {
+				victim = i
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
 	}
+	if victim < 0 {
+		t.Fatal("no gateway came up")
+	}
+	id := fmt.Sprintf("h%02d", victim)
 	var pids []int
-	for pid := range procsMatching(s.agentProcs()) {
+	for pid := range procsMatching(servers[victim].agentProcs()) {
 		syscall.Kill(pid, syscall.SIGSTOP)
 		pids = append(pids, pid)
 	}
 	if len(pids) != 1 {
-		t.Fatalf("%d agent processes on %s, want 1", len(pids), s.host.ns)
+		t.Fatalf("%d agent processes on %s, want 1", len(pids), servers[victim].host.ns)
 	}
 	defer syscall.Kill(pids[0], syscall.SIGKILL)
-	if !testutil.Poll(10*time.Minute, func() bool { return traced(": exec started on channel") }) {
+	if !testutil.Poll(testutil.WaitTimeout, func() bool { return strings.Contains(read(), ": exec started on channel") }) {
 		t.Fatal("no execution started on any gateway")
 	}
-	if traced("] gateway " + id + ": exec started on") {
+	if strings.Contains(read(), "] gateway "+id+": exec started on") {
 		t.Fatalf("%s's guest started before its agent was stopped: the test did not kill it during its first execution", id)
 	}
 	t.Logf("killing the agent of %s (pid %d), stopped while its execution was asked for", id, pids[0])
+	return victim
 }
