@@ -206,7 +206,9 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	in.mod = mod
 	in.record(e, stored)
 	running = true
-	return e.start(stored, in, entry), nil
+	reply := e.start(stored, in, entry)
+	reply.Warning = a.store.disk.takeWarning()
+	return reply, nil
 }
 
 // start runs e on in, which is ready, on a goroutine of its own; the
