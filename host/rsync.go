@@ -24,7 +24,11 @@ import (
 // manifest that reaches outside Dest: every path must be local and clean,
 // its parent must be a directory the same manifest names (created here as a
 // real directory, replacing whatever was there), and every access goes
-// through an os.Root opened on Dest, which refuses to leave it.
+// through an os.Root opened on Dest, which refuses to leave it. A file
+// already in Dest may be a hard link to one outside it, so no file is
+// changed in place (written, truncated or chmod'ed): a new file takes its
+// name by a rename, and only directories, which have no such links, have
+// their modes changed.
 
 // rsync checks a KindRSync request and Dest, then receives the tree on a
 // goroutine that Serve waits for and that ends with the agent.
@@ -175,7 +179,7 @@ func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 			if fi == nil {
 				err = r.root.Mkdir(name, 0o700)
 			} else if fi.Mode().Perm()&0o700 != 0o700 {
-				err = r.root.Chmod(name, fi.Mode().Perm()|0o700)
+				err = r.chmodDir(name, fi.Mode().Perm()|0o700)
 			}
 		case e.Link != "":
 			if fi != nil {
@@ -190,14 +194,17 @@ func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 		default:
 			var same bool
 			if fi != nil && fi.Size() == e.Size {
-				if same, err = r.sameContent(name, e.SHA256); err != nil {
+				if fi.Mode().Perm() == entryPerm(e) {
+					same, err = r.sameContent(name, e.SHA256)
+				} else {
+					same, err = r.copyWithMode(name, e)
+				}
+				if err != nil {
 					return nil, err
 				}
 			}
 			if !same {
 				needed = append(needed, e.Path)
-			} else if fi.Mode().Perm() != entryPerm(e) {
-				err = r.root.Chmod(name, entryPerm(e))
 			}
 		}
 		if err != nil {
@@ -232,6 +239,39 @@ func (r *rsyncReceiver) sameContent(name string, sum []byte) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(h.Sum(nil), sum), nil
+}
+
+// copyWithMode puts a copy of the file name, with e's mode, in its place
+// if its content is e's, and reports whether it did. A chmod in place would
+// change every hard link to the file, and one may be outside Dest.
+func (r *rsyncReceiver) copyWithMode(name string, e *wire.RSyncEntry) (bool, error) {
+	src, err := r.root.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer src.Close()
+	tmp, f, err := r.createTemp(filepath.Dir(name))
+	if err != nil {
+		return false, err
+	}
+	h := sha256.New()
+	// Another link may make the file grow while it is read.
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(src, e.Size+1))
+	same := err == nil && n == e.Size && bytes.Equal(h.Sum(nil), e.SHA256)
+	if err == nil && same {
+		err = f.Chmod(entryPerm(e))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && same {
+		err = r.root.Rename(tmp, name)
+	}
+	if err != nil || !same {
+		r.root.Remove(tmp)
+		return false, err
+	}
+	return true, nil
 }
 
 // deleteExtra removes everything under Dest that the manifest does not
@@ -363,10 +403,29 @@ func (r *rsyncReceiver) fixDirModes(m []wire.RSyncEntry) error {
 			return err
 		}
 		if fi.Mode().Perm() != entryPerm(e) {
-			if err := r.root.Chmod(name, entryPerm(e)); err != nil {
+			if err := r.chmodDir(name, entryPerm(e)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// chmodDir changes the mode of the directory name, checking on the open
+// directory, not the name, that it is one: a directory has no hard links
+// that could reach outside Dest, a file may have.
+func (r *rsyncReceiver) chmodDir(name string, perm fs.FileMode) error {
+	f, err := r.root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is no longer a directory", name)
+	}
+	return f.Chmod(perm)
 }
