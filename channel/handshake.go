@@ -30,12 +30,16 @@ func (r Role) String() string {
 
 // Info is what each side tells the other in its hello.
 type Info struct {
-	Version string           `msgpack:"version"`
-	OS      string           `msgpack:"os"`
-	Arch    string           `msgpack:"arch"`
-	PID     int              `msgpack:"pid,omitempty"`
-	ABI     []int            `msgpack:"abi,omitempty"`
-	Limits  map[string]int64 `msgpack:"limits,omitempty"`
+	Version string `msgpack:"version"`
+	OS      string `msgpack:"os"`
+	Arch    string `msgpack:"arch"`
+	PID     int    `msgpack:"pid,omitempty"`
+	// Cwd and Executable are an agent's working directory and binary at
+	// its start (execnet's _rinfo()); a client leaves them empty.
+	Cwd        string           `msgpack:"cwd,omitempty"`
+	Executable string           `msgpack:"executable,omitempty"`
+	ABI        []int            `msgpack:"abi,omitempty"`
+	Limits     map[string]int64 `msgpack:"limits,omitempty"`
 }
 
 // Hello is a side's complete hello: protocol version, role, flow-control

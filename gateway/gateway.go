@@ -27,9 +27,14 @@ import (
 
 // Status is an agent's report on itself, as RemoteStatus returns it.
 type Status struct {
-	Version       string // the agent's build
-	OS, Arch      string
-	PID           int
+	Version  string // the agent's build
+	OS, Arch string
+	PID      int
+	// Cwd and Executable are the agent's working directory and binary, as
+	// execnet's _rinfo() has them: pytest-xdist compares them to tell
+	// whether workers share a file system.
+	Cwd           string
+	Executable    string
 	ABI           []int // the guest ABI versions it serves
 	Channels      int   // open channels
 	Executing     int   // executions running now

@@ -54,6 +54,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	defer a.memory.close() // after the runtime closed the last instances
 	defer a.runtimes.close(context.Background())
 	defer a.idle.stop()
+	cwd, exe := whereAmI()
 	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
 	defer cancelHello()
 	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
@@ -63,6 +64,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
+			Cwd: cwd, Executable: exe,
 			ABI:    []int{abi.Version},
 			Limits: map[string]int64{"memory": int64(cfg.maxMemoryLimit), "message": int64(cfg.maxMessage)},
 		},
@@ -194,11 +196,14 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 func (a *agent) status() wire.Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	cwd, exe := whereAmI()
 	return wire.Status{
 		Version:       a.cfg.version,
 		OS:            runtime.GOOS,
 		Arch:          runtime.GOARCH,
 		PID:           os.Getpid(),
+		Cwd:           cwd,
+		Executable:    exe,
 		ABI:           []int{abi.Version},
 		Channels:      a.mux.NumChannels(),
 		Executing:     int(a.running.Load()),
@@ -215,6 +220,14 @@ func (a *agent) status() wire.Status {
 		ImageStarts:   a.imageStarts.Load(),
 		KeptStarts:    a.keptStarts.Load(),
 	}
+}
+
+// whereAmI returns the agent's working directory and executable, each ""
+// where it cannot be told.
+func whereAmI() (cwd, exe string) {
+	cwd, _ = os.Getwd()
+	exe, _ = os.Executable()
+	return cwd, exe
 }
 
 // residentBytes is the agent's resident memory; 0 where there is no /proc.

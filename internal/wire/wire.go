@@ -71,6 +71,8 @@ type Status struct {
 	OS            string `msgpack:"os"`
 	Arch          string `msgpack:"arch"`
 	PID           int    `msgpack:"pid"`
+	Cwd           string `msgpack:"cwd,omitempty"`        // the agent's working directory
+	Executable    string `msgpack:"executable,omitempty"` // the agent's binary
 	ABI           []int  `msgpack:"abi"`
 	Channels      int    `msgpack:"channels"`
 	Executing     int    `msgpack:"executing"`
