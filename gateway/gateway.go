@@ -98,9 +98,9 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 	if id == "" {
 		id = "gw0"
 	}
-	tr := cfg.trace
+	tr, relay := cfg.trace, cfg.traceAgents
 	if !cfg.traceSet {
-		tr = trace.FromEnv("client")
+		tr, relay = trace.FromEnv("client"), os.Getenv(trace.EnvVar) == trace.Relay
 	}
 	start := time.Now()
 	tr.Printf("gateway %s: starting %s", id, sp)
@@ -111,6 +111,10 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 	}
 	info := g.Info()
 	tr.Printf("gateway %s: up in %v: agent pid %d, version %s, %s/%s", id, time.Since(start).Round(time.Microsecond), info.PID, info.Version, info.OS, info.Arch)
+	if relay && tr.On() {
+		// An agent too old to relay ignores the notice.
+		g.mux.Notify(wire.KindTraceOn, nil)
+	}
 	return g, nil
 }
 
@@ -415,8 +419,17 @@ func (g *Gateway) setOnExit(fn func(*Gateway)) {
 	}
 }
 
-// serve handles what the agent sends unasked: guest output.
+// serve handles what the agent sends unasked: guest output and, when
+// asked for, its trace lines.
 func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []byte) ([]byte, error) {
+	if kind == wire.KindTrace {
+		var l wire.TraceLine
+		if err := channel.UnmarshalInto(body, &l); err != nil {
+			return nil, err
+		}
+		g.tr.Relayed(fmt.Sprintf("agent[%d]@%s", l.PID, g.id), l.Msg)
+		return nil, nil
+	}
 	if kind != wire.KindOutput {
 		return nil, fmt.Errorf("the client serves no request of kind %d", kind)
 	}

@@ -40,6 +40,7 @@ type agent struct {
 	imageStarts atomic.Int64 // executions restored from a reactor's snapshot
 	keptStarts  atomic.Int64 // executions run on an instance kept from an earlier one
 	idle        idleRelease
+	relay       traceRelay // the trace lines sent to the client, when it asks
 }
 
 // Serve runs the agent on conn until the client goes away, asks it to
@@ -79,7 +80,9 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	case <-a.ctx.Done():
 	}
 	a.terminate()
+	a.relay.finish(time.Second)
 	a.mux.Close()
+	a.relay.wait()
 	a.waitExecutions(time.Second)
 	// After the client's goodbye its side may close before the agent has
 	// written the ends of its executions: a write failing then is no fault.
@@ -189,6 +192,9 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return nil, a.command(body)
 	case wire.KindRSync:
 		return nil, a.rsync(body)
+	case wire.KindTraceOn:
+		a.startRelay()
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }

@@ -10,14 +10,16 @@ import "time"
 // Request kinds that clients and agents exchange with Call and Notify. The
 // bodies are msgpack encodings of the structs below.
 const (
-	KindExec      uint8 = 1 // ExecRequest -> ExecReply
-	KindModule    uint8 = 2 // ModuleUpload -> nothing
-	KindStatus    uint8 = 3 // nothing -> Status
-	KindTerminate uint8 = 4 // notify: the agent ends every execution and exits
-	KindOutput    uint8 = 5 // notify, agent to client: Output
-	KindDial      uint8 = 6 // DialRequest -> nothing; the channel becomes a byte stream
-	KindCommand   uint8 = 7 // CommandRequest -> nothing; the channel carries the command's stdio
-	KindRSync     uint8 = 8 // RSyncRequest -> nothing; the channel carries the transfer (PROTOCOL.md)
+	KindExec      uint8 = 1  // ExecRequest -> ExecReply
+	KindModule    uint8 = 2  // ModuleUpload -> nothing
+	KindStatus    uint8 = 3  // nothing -> Status
+	KindTerminate uint8 = 4  // notify: the agent ends every execution and exits
+	KindOutput    uint8 = 5  // notify, agent to client: Output
+	KindDial      uint8 = 6  // DialRequest -> nothing; the channel becomes a byte stream
+	KindCommand   uint8 = 7  // CommandRequest -> nothing; the channel carries the command's stdio
+	KindRSync     uint8 = 8  // RSyncRequest -> nothing; the channel carries the transfer (PROTOCOL.md)
+	KindTraceOn   uint8 = 9  // notify, client to agent, empty: send KindTrace lines from now on
+	KindTrace     uint8 = 10 // notify, agent to client: TraceLine
 )
 
 // ExecRequest starts a module on a channel the client opened.
@@ -88,6 +90,13 @@ type Status struct {
 	CompileCache  string `msgpack:"compile_cache"` // the disk cache directory, if any
 	ImageStarts   int64  `msgpack:"image_starts"`  // executions restored from an initialised image
 	KeptStarts    int64  `msgpack:"kept_starts"`   // executions run on an instance kept from an earlier one
+}
+
+// TraceLine is one line of an agent's debug trace, relayed to a client
+// that sent KindTraceOn (WASMNET_DEBUG=2).
+type TraceLine struct {
+	PID int    `msgpack:"pid"`
+	Msg string `msgpack:"msg"`
 }
 
 // DialRequest asks a hop agent to dial a TCP address and bridge it to a
