@@ -58,7 +58,7 @@ func (a *agent) rsync(body []byte) error {
 	if err != nil {
 		return fmt.Errorf("rsync: destination: %w", err)
 	}
-	r := &rsyncReceiver{root: root, ch: ch, delete: req.Delete}
+	r := &rsyncReceiver{root: root, dest: dest, ch: ch, delete: req.Delete}
 	a.execs.Add(1)
 	go func() {
 		defer a.execs.Done()
@@ -75,6 +75,7 @@ func (a *agent) rsync(body []byte) error {
 // rsyncReceiver is one RSync into one destination.
 type rsyncReceiver struct {
 	root    *os.Root
+	dest    string // absolute, for links into the tree
 	ch      *channel.Channel
 	delete  bool
 	entries map[string]*wire.RSyncEntry // by path
@@ -138,6 +139,8 @@ func checkManifest(m []wire.RSyncEntry) (map[string]*wire.RSyncEntry, error) {
 		switch {
 		case e.Dir && e.Link != "":
 			return nil, fmt.Errorf("manifest path %q is both a directory and a link", e.Path)
+		case e.LinkBase && !localSlashPath(e.Link):
+			return nil, fmt.Errorf("manifest path %q: a link into the tree needs a clean relative target, not %q", e.Path, e.Link)
 		case !e.Dir && e.Link == "" && (len(e.SHA256) != sha256.Size || e.Size < 0):
 			return nil, fmt.Errorf("manifest path %q: a file needs a size and a 32-byte sha256", e.Path)
 		}
@@ -182,15 +185,7 @@ func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 				err = r.chmodDir(name, fi.Mode().Perm()|0o700)
 			}
 		case e.Link != "":
-			if fi != nil {
-				if target, _ := r.root.Readlink(name); target == e.Link {
-					continue
-				}
-				if err := r.root.Remove(name); err != nil {
-					return nil, err
-				}
-			}
-			err = r.root.Symlink(e.Link, name)
+			err = r.link(name, fi != nil, r.linkTarget(e))
 		default:
 			var same bool
 			if fi != nil && fi.Size() == e.Size {
@@ -212,6 +207,29 @@ func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 		}
 	}
 	return needed, nil
+}
+
+// linkTarget is where e's link points on this side: a link into the tree
+// points into Dest.
+func (r *rsyncReceiver) linkTarget(e *wire.RSyncEntry) string {
+	if e.LinkBase {
+		return filepath.Join(r.dest, filepath.FromSlash(e.Link))
+	}
+	return e.Link
+}
+
+// link makes name a symbolic link to target, replacing the link there, if
+// any, unless it points there already.
+func (r *rsyncReceiver) link(name string, exists bool, target string) error {
+	if exists {
+		if old, _ := r.root.Readlink(name); old == target {
+			return nil
+		}
+		if err := r.root.Remove(name); err != nil {
+			return err
+		}
+	}
+	return r.root.Symlink(target, name)
 }
 
 // sameKind reports whether fi is what e describes: a directory, a symbolic
@@ -306,7 +324,8 @@ func (r *rsyncReceiver) deleteExtra() error {
 
 // receiveFile receives one file, {"path": p}, bin chunks and nil, into a
 // temporary file beside p, and renames it into place once its size and
-// sha256 match the manifest.
+// sha256 match the manifest. A file that vanished from the source since
+// it was listed, {"path": p, "gone": true}, is skipped, as execnet does.
 func (r *rsyncReceiver) receiveFile(ctx context.Context) error {
 	v, err := r.ch.Receive(ctx)
 	if err == io.EOF {
@@ -320,6 +339,9 @@ func (r *rsyncReceiver) receiveFile(ctx context.Context) error {
 		return fmt.Errorf("expected the header of a needed file, got %v", v)
 	}
 	delete(r.pending, p)
+	if gone, _ := hdr["gone"].(bool); gone {
+		return nil
+	}
 	e := r.entries[p]
 	name := filepath.FromSlash(p)
 	tmp, f, err := r.createTemp(filepath.Dir(name))

@@ -119,8 +119,9 @@ type CommandRequest struct {
 // RSyncRequest asks an agent to receive a directory tree into Dest over a
 // channel the client opened: the client sends a manifest ([]RSyncEntry),
 // the agent answers the paths it needs ([]string), the client sends each
-// as {"path": p}, bin chunks and nil, and the agent answers RSyncSummary
-// and closes the channel. Dest is created if missing; a relative Dest is
+// as {"path": p}, bin chunks and nil, or as {"path": p, "gone": true} when
+// it vanished since it was listed, and the agent answers RSyncSummary and
+// closes the channel. Dest is created if missing; a relative Dest is
 // relative to the agent's working directory.
 type RSyncRequest struct {
 	Channel uint32 `msgpack:"channel"`
@@ -138,6 +139,10 @@ type RSyncEntry struct {
 	SHA256 []byte `msgpack:"sha256,omitempty"` // 32 bytes, for files
 	Dir    bool   `msgpack:"dir,omitempty"`
 	Link   string `msgpack:"link,omitempty"` // a symbolic link's target
+	// LinkBase says that Link is a clean relative path inside the tree:
+	// the agent links to Dest/Link, as the source's absolute link pointed
+	// into the source (execnet's "linkbase").
+	LinkBase bool `msgpack:"linkbase,omitempty"`
 }
 
 // RSyncSummary is an agent's last message of an RSync: the files whose
