@@ -74,7 +74,7 @@ var bootScript = strings.Join([]string{
 	// cache, and the agent in it, between this check and the exec. Only
 	// the checked physical path is used from then on. v prints what fails.
 	`v() { y=$1; set -- /; while [ -n "$y" ] && [ "$y" != / ]; do set -- "$@" "$y"; y=${y%/*}; done;`,
-	`find "$@" -prune ! \( \( -user 0 -o -user "$(id -u)" \) \( -perm -1000 -o ! -perm -0020 ! -perm -0002 \) \) -print 2>&1; };`,
+	`find "$@" -prune ! \( \( -user 0 -o -user "$(id -u)" \) \( -type d -perm -1000 -o ! -perm -0020 ! -perm -0002 \) \) -print 2>&1; };`,
 	`[ -e "$c" ] || [ -L "$c" ] || (umask 077; mkdir -p "$c") 2>/dev/null;`,
 	`q "${c%/*}" && q "$c" && chmod go-w "${c%/*}" 2>/dev/null && chmod 700 "$c" 2>/dev/null && y=$(cd -P "$c" && pwd -P) && b=$(v "$y") && [ -z "$b" ] && c=$y || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link${b:+: }$b): no agent cache" >&2; c=; };`,
 	`r=cached; x=;`,

@@ -128,3 +128,24 @@ func toolDir(t *testing.T, tools ...string) string {
 	}
 	return bin
 }
+
+// TestSSHGroupWritableHome: a login whose HOME a group can write to (so
+// another user can swap ~/.cache between the boot script's check and its
+// exec) gets an agent from a private temporary directory, not from the
+// cache, through a real sshd (issue 23.8).
+func TestSSHGroupWritableHome(t *testing.T) {
+	sshdtest.Standin(t)
+	s := sshdtest.Start(t)
+	s.ClientHome(t, true, true)
+	if err := os.Chmod(s.RemoteHome, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	l, rep, err := dialTest(t, "ssh="+s.User+"@"+s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAndWait(t, l)
+	if !rep.Uploaded || strings.HasPrefix(rep.Agent, s.RemoteHome) {
+		t.Errorf("report %+v: want an upload outside the group-writable %s", rep, s.RemoteHome)
+	}
+}
