@@ -61,6 +61,7 @@ type Gateway struct {
 	link   *link
 	output *outputTagger
 	tr     *trace.Tracer // nil unless tracing
+	relay  bool          // the agent was asked for its trace lines
 
 	exitOnce sync.Once
 	reaped   chan struct{} // closed once the agent has ended and been reaped
@@ -113,6 +114,7 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 	tr.Printf("gateway %s: up in %v: agent pid %d, version %s, %s/%s", id, time.Since(start).Round(time.Microsecond), info.PID, info.Version, info.OS, info.Arch)
 	if relay && tr.On() {
 		// An agent too old to relay ignores the notice.
+		g.relay = true
 		g.mux.Notify(wire.KindTraceOn, nil)
 	}
 	return g, nil
@@ -362,6 +364,16 @@ func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
 		g.tr.Printf("gateway %s: exit", g.id)
 		g.mux.Notify(wire.KindTerminate, nil)
+		if g.relay {
+			// The agent sends the trace lines it still holds, then
+			// closes the connection: wait for that, briefly, so that
+			// they are read.
+			select {
+			case <-g.mux.Done():
+			case <-time.After(relayGrace):
+			case <-ctx.Done():
+			}
+		}
 		g.mux.Close()
 	})
 	select {
@@ -398,6 +410,10 @@ func (g *Gateway) traceChannel(ch *channel.Channel, what string) {
 		}
 	}()
 }
+
+// relayGrace bounds how long Exit waits for the last trace lines of an
+// agent that relays them (WithAgentTrace).
+const relayGrace = 2 * time.Second
 
 // exitGrace is how long an agent may take to end once its connection has.
 const exitGrace = 3 * time.Second
