@@ -81,7 +81,9 @@ var bootScript = strings.Join([]string{
 	`if [ -n "$f" ]; then r=given;`,
 	// A cached agent of the wrong size (truncated by a full disk, a crash
 	// of the machine) is replaced; its sha256 was checked when installed.
-	`elif [ -n "$h" ] && [ -n "$c" ] && [ -x "$c/agent-$h" ] && [ ! -L "$c/agent-$h" ] && [ -O "$c/agent-$h" ] && [ -z "$(v "$c/agent-$h")" ] && [ $(wc -c 2>/dev/null < "$c/agent-$h") -eq "$z" ] 2>/dev/null; then f="$c/agent-$h";`,
+	// Its mode is not checked: no other user can enter the 0700 cache to
+	// open it, whatever its mode says.
+	`elif [ -n "$h" ] && [ -n "$c" ] && [ -x "$c/agent-$h" ] && [ ! -L "$c/agent-$h" ] && [ -O "$c/agent-$h" ] && [ $(wc -c 2>/dev/null < "$c/agent-$h") -eq "$z" ] 2>/dev/null; then f="$c/agent-$h";`,
 	`else`,
 	// Every check that can fail before the upload is made first, so that
 	// the client reads its reason instead of writing into a closed pipe.
