@@ -30,16 +30,17 @@ func (r Role) String() string {
 
 // Info is what each side tells the other in its hello.
 type Info struct {
-	Version string `msgpack:"version"`
-	OS      string `msgpack:"os"`
-	Arch    string `msgpack:"arch"`
-	PID     int    `msgpack:"pid,omitempty"`
+	Version string           `msgpack:"version"`
+	OS      string           `msgpack:"os"`
+	Arch    string           `msgpack:"arch"`
+	PID     int              `msgpack:"pid,omitempty"`
+	ABI     []int            `msgpack:"abi,omitempty"`
+	Limits  map[string]int64 `msgpack:"limits,omitempty"`
+
 	// Cwd and Executable are an agent's working directory and binary at
 	// its start (execnet's _rinfo()); a client leaves them empty.
-	Cwd        string           `msgpack:"cwd,omitempty"`
-	Executable string           `msgpack:"executable,omitempty"`
-	ABI        []int            `msgpack:"abi,omitempty"`
-	Limits     map[string]int64 `msgpack:"limits,omitempty"`
+	Cwd        string `msgpack:"cwd,omitempty"`
+	Executable string `msgpack:"executable,omitempty"`
 }
 
 // Hello is a side's complete hello: protocol version, role, flow-control

@@ -66,17 +66,18 @@ func WithDir(host, guest string, readOnly bool) ExecOption {
 type Option func(*makeConfig)
 
 type makeConfig struct {
-	output      io.Writer
-	agentPath   string
-	keepAlive   time.Duration
-	id          string
-	via         func(id string) *Gateway
-	trace       *trace.Tracer
-	traceSet    bool
-	traceAgents bool     // ask agents for their trace lines
-	sshPool     *sshPool // a Group's shared SSH connections; nil: none
+	output    io.Writer
+	agentPath string
+	keepAlive time.Duration
+	id        string
+	via       func(id string) *Gateway
+	trace     *trace.Tracer
+	traceSet  bool
+	sshPool   *sshPool // a Group's shared SSH connections; nil: none
 	// transports maps the spec types WithTransport added to their dialers.
 	transports map[string]DialFunc
+	// traceAgents asks agents for their trace lines (WithAgentTrace).
+	traceAgents bool
 }
 
 func newMakeConfig(opts []Option) *makeConfig {

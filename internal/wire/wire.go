@@ -10,16 +10,20 @@ import "time"
 // Request kinds that clients and agents exchange with Call and Notify. The
 // bodies are msgpack encodings of the structs below.
 const (
-	KindExec      uint8 = 1  // ExecRequest -> ExecReply
-	KindModule    uint8 = 2  // ModuleUpload -> nothing
-	KindStatus    uint8 = 3  // nothing -> Status
-	KindTerminate uint8 = 4  // notify: the agent ends every execution and exits
-	KindOutput    uint8 = 5  // notify, agent to client: Output
-	KindDial      uint8 = 6  // DialRequest -> nothing; the channel becomes a byte stream
-	KindCommand   uint8 = 7  // CommandRequest -> nothing; the channel carries the command's stdio
-	KindRSync     uint8 = 8  // RSyncRequest -> nothing; the channel carries the transfer (PROTOCOL.md)
-	KindTraceOn   uint8 = 9  // notify, client to agent, empty: send KindTrace lines from now on
-	KindTrace     uint8 = 10 // notify, agent to client: TraceLine
+	KindExec      uint8 = 1 // ExecRequest -> ExecReply
+	KindModule    uint8 = 2 // ModuleUpload -> nothing
+	KindStatus    uint8 = 3 // nothing -> Status
+	KindTerminate uint8 = 4 // notify: the agent ends every execution and exits
+	KindOutput    uint8 = 5 // notify, agent to client: Output
+	KindDial      uint8 = 6 // DialRequest -> nothing; the channel becomes a byte stream
+	KindCommand   uint8 = 7 // CommandRequest -> nothing; the channel carries the command's stdio
+	KindRSync     uint8 = 8 // RSyncRequest -> nothing; the channel carries the transfer (PROTOCOL.md)
+)
+
+// The request kinds of the trace relay (WASMNET_DEBUG=2).
+const (
+	KindTraceOn uint8 = 9  // notify, client to agent, empty: send KindTrace lines from now on
+	KindTrace   uint8 = 10 // notify, agent to client: TraceLine
 )
 
 // ExecRequest starts a module on a channel the client opened.
