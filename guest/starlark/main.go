@@ -64,9 +64,17 @@ func main() {
 	}
 }
 
+// run runs p with ch as its channel. A program that closed its channel
+// and then failed cannot report on it any more: its error goes to stderr,
+// which the client shows tagged with the gateway, rather than nowhere.
 func run(ch *guest.Chan, p *program) error {
 	thread := newThread(p, func(_ *starlark.Thread, msg string) { fmt.Println(msg) })
-	return execProgram(thread, p, newChannel(thread, ch))
+	cv := newChannel(thread, ch)
+	err := execProgram(thread, p, cv)
+	if err != nil && cv.closed {
+		fmt.Fprintln(os.Stderr, errorText(err))
+	}
+	return err
 }
 
 // newThread returns the thread a program runs on, printing with print.
