@@ -38,6 +38,11 @@ const BigIntExtType int8 = 2
 // Python itself refuses to print more than 4300 digits by default.
 const MaxBigIntBytes = 1024
 
+// ArgsEnv is the environment variable that carries a compiled guest's
+// typed arguments (gateway's Module.With): one msgpack map from names to
+// values, in standard base64. It is set only when the client gave some.
+const ArgsEnv = "WASMNET_ARGS"
+
 // NoTimeout, passed as the timeout of receive, waits without a time limit.
 const NoTimeout int64 = -1
 

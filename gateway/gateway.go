@@ -274,6 +274,9 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	for _, o := range opts {
 		o(&req)
 	}
+	if m.args != nil && m.prog == nil {
+		req.Env = append(req.Env, m.args.env())
+	}
 	g.tr.Printf("gateway %s: exec %s (sha256 %.12s, %d bytes) on channel %d", g.id, m.name, m.sum, len(m.bytes), ch.ID())
 	err = g.exec(ctx, m, &req)
 	if err == nil {
