@@ -69,14 +69,24 @@ type Gateway struct {
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
-// with it. ctx bounds only that start.
+// with it. ctx bounds only that start. The gateway joins DefaultGroup
+// until it ends, and a via= in spec names a gateway of that group.
 func Make(ctx context.Context, spec string, opts ...Option) (*Gateway, error) {
 	cfg := newMakeConfig(opts)
 	sp, err := parseSpec(spec, cfg.transports)
 	if err != nil {
 		return nil, err
 	}
-	return makeGateway(ctx, sp, cfg)
+	dg := DefaultGroup()
+	if cfg.via == nil {
+		cfg.via = dg.Gateway
+	}
+	gw, err := makeGateway(ctx, sp, cfg)
+	if err != nil {
+		return nil, err
+	}
+	dg.adopt(gw)
+	return gw, nil
 }
 
 func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error) {
