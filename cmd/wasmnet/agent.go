@@ -31,6 +31,9 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			// to a broken pipe: that must be an error Serve ends on, not
 			// a SIGPIPE that kills the agent before it has cleaned up.
 			signal.Ignore(syscall.SIGPIPE)
+			if err := applyNice(); err != nil {
+				return err
+			}
 			cfg := flags.config()
 			if w, err := trace.Open(os.Getenv(trace.EnvVar)); err == nil && w != nil {
 				cfg = cfg.WithTrace(w)
