@@ -167,6 +167,9 @@ const helloTimeout = time.Minute
 
 // openLink starts the transport sp names, and says what keepalive suits it.
 func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {
+	if id, ok := sp.Options["installvia"]; ok && sp.Type == "socket" {
+		return openInstalledSocket(ctx, sp, id, cfg)
+	}
 	if sp.Via != "" {
 		var hop *Gateway
 		if cfg.via != nil {
