@@ -61,6 +61,14 @@ enum {
 /* wasmnet_strerror returns a static English name for a result code. */
 const char *wasmnet_strerror(int code);
 
+/* An integer beyond 64 bits (Python's and Starlark's 2**80) is the ext type
+ * WASMNET_BIGINT_EXT: a sign byte (0 positive, 1 negative), then the
+ * magnitude big-endian, no leading zero, at most WASMNET_MAX_BIGINT_BYTES
+ * (abi/README.md). The reader gives it as WASMNET_EXT with its payload, the
+ * writer sends one with wasmnet_write_ext; the agent refuses a malformed one. */
+#define WASMNET_BIGINT_EXT 2
+#define WASMNET_MAX_BIGINT_BYTES 1024
+
 /* Nesting limit of wasmnet_skip and wasmnet_copy. */
 #define WASMNET_MAX_DEPTH 512
 

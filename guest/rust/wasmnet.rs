@@ -58,6 +58,16 @@ pub enum Value {
     Ext(i8, Vec<u8>),
 }
 
+/// The ext type of an integer beyond 64 bits (Python's and Starlark's
+/// `2**80`): a sign byte (0 positive, 1 negative), then the magnitude
+/// big-endian, no leading zero, at most [`MAX_BIGINT_BYTES`] (abi/README.md).
+/// It decodes as `Value::Ext(BIGINT_EXT, payload)` and encodes back unchanged;
+/// a map keyed by a tuple is a `Value::Map` whose key is a `Value::Array`.
+pub const BIGINT_EXT: i8 = 2;
+
+/// The largest magnitude, in bytes, of a big integer on the wire.
+pub const MAX_BIGINT_BYTES: usize = 1024;
+
 /// The nesting limit of the decoder.
 pub const MAX_DEPTH: usize = 512;
 
