@@ -154,7 +154,7 @@ func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error 
 		}
 		sp.Via = val
 	default:
-		if err := checkToolKey(key, val); err != errNotToolKey {
+		if err := checkToolKey(key, val); !errors.Is(err, errNotToolKey) {
 			if err == nil {
 				sp.setExtra(key, val)
 			}
