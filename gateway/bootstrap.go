@@ -142,7 +142,7 @@ func bootArgs(sp Spec, agentBinary agentBinaryFunc) ([]string, error) {
 	if sp.Chdir != "" {
 		args = append(args, "d:"+sp.Chdir)
 	}
-	for _, kv := range sp.Env {
+	for _, kv := range sp.agentEnv() {
 		name, _, _ := strings.Cut(kv, "=")
 		if !isEnvName(name) {
 			return nil, fmt.Errorf("env:%s: not a valid environment variable name", name)

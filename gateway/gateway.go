@@ -77,14 +77,24 @@ type Gateway struct {
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
-// with it. ctx bounds only that start.
+// with it. ctx bounds only that start. The gateway joins DefaultGroup
+// until it ends, and a via= in spec names a gateway of that group.
 func Make(ctx context.Context, spec string, opts ...Option) (*Gateway, error) {
 	cfg := newMakeConfig(opts)
 	sp, err := parseSpec(spec, cfg.transports)
 	if err != nil {
 		return nil, err
 	}
-	return makeGateway(ctx, sp, cfg)
+	dg := DefaultGroup()
+	if cfg.via == nil {
+		cfg.via = dg.Gateway
+	}
+	gw, err := makeGateway(ctx, sp, cfg)
+	if err != nil {
+		return nil, err
+	}
+	dg.adopt(gw)
+	return gw, nil
 }
 
 func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error) {
@@ -171,6 +181,9 @@ const helloTimeout = time.Minute
 
 // openLink starts the transport sp names, and says what keepalive suits it.
 func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {
+	if id, ok := sp.Options["installvia"]; ok && sp.Type == "socket" {
+		return openInstalledSocket(ctx, sp, id, cfg)
+	}
 	if sp.Via != "" {
 		var hop *Gateway
 		if cfg.via != nil {
@@ -291,6 +304,9 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	req := wire.ExecRequest{Channel: ch.ID(), Module: m.sum, OutputToPeer: true}
 	for _, o := range opts {
 		o(&req)
+	}
+	if m.args != nil && m.prog == nil {
+		req.Env = append(req.Env, m.args.env())
 	}
 	g.tr.Printf("gateway %s: exec %s (sha256 %.12s, %d bytes) on channel %d", g.id, m.name, m.sum, len(m.bytes), ch.ID())
 	err = g.exec(ctx, m, &req)

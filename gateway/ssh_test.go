@@ -96,12 +96,12 @@ func TestResolveSSHTarget(t *testing.T) {
 
 func TestLoadSSHConfigHonoursHOME(t *testing.T) {
 	home := t.TempDir()
-	if cfg, err := loadSSHConfig(home); cfg != nil || err != nil {
+	if cfg, err := loadSSHConfig(home, ""); cfg != nil || err != nil {
 		t.Fatalf("no config file: %v, %v; want nil, nil", cfg, err)
 	}
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(testSSHConfig), 0o600)
-	cfg, err := loadSSHConfig(home)
+	cfg, err := loadSSHConfig(home, "")
 	if err != nil {
 		t.Fatal(err)
 	}

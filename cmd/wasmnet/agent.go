@@ -31,6 +31,9 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			// to a broken pipe: that must be an error Serve ends on, not
 			// a SIGPIPE that kills the agent before it has cleaned up.
 			signal.Ignore(syscall.SIGPIPE)
+			if err := applyNice(); err != nil {
+				return err
+			}
 			cfg := flags.config()
 			// With trace.Relay the client asks for the lines over the
 			// connection: written here as well, they would reach its

@@ -26,6 +26,12 @@ const (
 	KindTrace   uint8 = 10 // notify, agent to client: TraceLine
 )
 
+// AgentNiceEnv, in the environment of `wasmnet agent`, asks it to lower
+// its own priority by that many steps (0 to 19) before it serves, as a
+// spec's nice= asks. The agent removes it from its environment, so the
+// commands it runs for hops do not lower theirs again.
+const AgentNiceEnv = "WASMNET_AGENT_NICE"
+
 // ExecRequest starts a module on a channel the client opened.
 type ExecRequest struct {
 	Channel uint32 `msgpack:"channel"`
