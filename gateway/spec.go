@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wasmnet/wasmnet/internal/suggest"
 )
 
 // Spec is a parsed gateway specification, the string form of which is
@@ -96,7 +98,7 @@ func parseSpecParts(s string, transports map[string]DialFunc) (Spec, error) {
 		return Spec{}, errors.New("inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions")
 	case !builtIn && !added:
 		return Spec{}, fmt.Errorf("unknown gateway type %q%s (types: %s)", sp.Type,
-			didYouMean(sp.Type, typeNames(transports)), typeList(transports))
+			suggest.DidYouMean(sp.Type, typeNames(transports)), typeList(transports))
 	case builtIn:
 		if err := sp.checkValue(); err != nil {
 			return Spec{}, err
@@ -148,47 +150,6 @@ func typeList(transports map[string]DialFunc) string {
 	return strings.Join(names, ", ")
 }
 
-// didYouMean returns ` (did you mean "x"?)` for the candidate closest to s
-// when it is close enough to be a slip (a third of its letters, at least
-// one), else "".
-func didYouMean(s string, candidates []string) string {
-	best, bestDist := "", -1
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), c); bestDist < 0 || d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	if best == "" || bestDist > max(1, len(best)/3) {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance of a and b, bytewise; specs
-// are short, and a longer s costs only its length times the candidate's.
-func editDistance(a, b string) int {
-	if len(a) > 256 {
-		return len(a) // no slip makes a name that long
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 func (sp *Spec) checkValue() error {
 	switch sp.Type {
 	case "popen":
@@ -229,7 +190,7 @@ func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error 
 			valid := append(slices.Clone(commonKeys), allowed...)
 			valid = append(valid, "env:NAME")
 			return fmt.Errorf("unknown option %q for %s gateways%s (options: %s)", key, sp.Type,
-				didYouMean(key, valid), strings.Join(valid, ", "))
+				suggest.DidYouMean(key, valid), strings.Join(valid, ", "))
 		}
 		if sp.Options == nil {
 			sp.Options = map[string]string{}
