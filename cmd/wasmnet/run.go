@@ -103,16 +103,16 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("source") {
 				if dash := cmd.ArgsLenAtDash(); dash != 0 && len(args) > 0 {
-					return fmt.Errorf("run: with -c, guest arguments come after --: got %q", args)
+					return usagef("run: with -c, guest arguments come after --: got %q", args)
 				}
 				return runModule(cmd, &f, "", args)
 			}
 			if len(args) == 0 {
-				return errors.New("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
+				return usagef("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
 			}
 			module, guestArgs := args[0], args[1:]
 			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
-				return fmt.Errorf("run: one module, then guest arguments after --: got %q", args)
+				return usagef("run: one module, then guest arguments after --: got %q", args)
 			}
 			return runModule(cmd, &f, module, guestArgs)
 		},
@@ -154,13 +154,13 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	r := &runState{flags: f, stdout: cmd.OutOrStdout(), stderr: stderr, merge: counts{}}
 	chunkSize, err := parseSize(f.chunkSize)
 	if err != nil || chunkSize < 1 || chunkSize > 32<<20 {
-		return fmt.Errorf("run: --chunk-size %q: want 1 byte to 32 MiB", f.chunkSize)
+		return usagef("run: --chunk-size %q: want 1 byte to 32 MiB", f.chunkSize)
 	}
 	var values []any
 	for _, s := range f.sends {
 		v, err := parseJSONValue(s)
 		if err != nil {
-			return fmt.Errorf("run: %w", err)
+			return usagef("run: %w", err)
 		}
 		values = append(values, v)
 	}
@@ -376,10 +376,10 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	switch {
 	case errors.Is(cause, errInterrupted):
 		fmt.Fprintln(r.stderr, "wasmnet: interrupted; every agent was terminated")
-		return exitCode(130)
+		return exitCode(exitInterrupted)
 	case errors.Is(cause, errTimedOut):
 		fmt.Fprintf(r.stderr, "wasmnet: run timed out after %v; every agent was terminated\n", r.flags.timeout)
-		return exitCode(1)
+		return exitCode(exitTimeout)
 	case err != nil:
 		return err
 	}
@@ -392,7 +392,7 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 		}
 	}
 	if failed {
-		return exitCode(1)
+		return exitCode(exitFailure)
 	}
 	return nil
 }

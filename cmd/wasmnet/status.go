@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -52,7 +53,7 @@ connect and start the agent, and the round trip of the status request. --json pr
 				return fmt.Errorf("status: %w", err)
 			}
 			if len(specs) == 0 {
-				return fmt.Errorf("status: no gateway given (-g SPEC, -g @FILE or SPEC arguments)")
+				return usagef("status: no gateway given (-g SPEC, -g @FILE or SPEC arguments)")
 			}
 			rows, err := fleetStatus(cmd.Context(), &fleet, specs, timeout, gateway.WithOutput(cmd.ErrOrStderr()))
 			if err != nil {
@@ -68,7 +69,7 @@ connect and start the agent, and the round trip of the status request. --json pr
 			}
 			for _, r := range rows {
 				if r.Error != "" {
-					return exitCode(1)
+					return exitCode(exitFailure)
 				}
 			}
 			return nil
@@ -95,15 +96,23 @@ func fleetStatus(ctx context.Context, fleet *fleetFlags, specs []string, timeout
 	group := fleet.group(opts...)
 	defer group.Terminate(terminateTimeout)
 	rows := make([]statusRow, len(expanded))
-	sem := make(chan struct{}, max(1, fleet.maxParallel))
-	var wg sync.WaitGroup
+	dial := make([]string, len(expanded)) // each spec with its row's id
 	for i, spec := range expanded {
 		rows[i] = statusRow{ID: "gw" + strconv.Itoa(i), Spec: spec}
-		if sp, err := gateway.ParseSpec(spec); err == nil && sp.ID != "" {
+		dial[i] = spec
+		sp, err := gateway.ParseSpec(spec)
+		switch {
+		case err == nil && sp.ID != "":
 			rows[i].ID = sp.ID
-		} else if err == nil {
-			spec += "//id=" + rows[i].ID
+		case err == nil:
+			dial[i] += "//id=" + rows[i].ID
+		case !strings.HasPrefix(spec, "inproc"): // which ParseSpec does not know
+			return nil, err
 		}
+	}
+	sem := make(chan struct{}, max(1, fleet.maxParallel))
+	var wg sync.WaitGroup
+	for i, spec := range dial {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestVersionFlag(t *testing.T) {
+	out, stderr, code := wasmnet(t, "--version")
+	if code != exitOK || !strings.HasPrefix(out, "wasmnet ") || !strings.Contains(out, "protocol v1") {
+		t.Fatalf("--version: exit status %d, stdout %q\n%s", code, out, stderr)
+	}
+	if sub, _, _ := wasmnet(t, "version"); sub != out {
+		t.Errorf("--version printed %q, version %q", out, sub)
+	}
+}
+
+// TestUsageErrors checks that a mistake in the command line exits with
+// status 2 and says what was meant and what is valid.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"misspelt flag", []string{"run", "--tmeout", "1s", "-c", "1"}, []string{`did you mean "--timeout"?`, "--chunk-size", "--take"}},
+		{"unknown shorthand", []string{"status", "-x"}, []string{"unknown flag -x", "--gateway"}},
+		{"misspelt type", []string{"run", "-g", "popn", "-c", "1"}, []string{`did you mean "popen"?`, "inproc"}},
+		{"misspelt option", []string{"status", "popen//agnt=/x"}, []string{`did you mean "agent"?`, "chdir"}},
+		{"no module", []string{"run", "-g", "popen"}, []string{"name a module"}},
+		{"bad --send", []string{"run", "--send", "{x", "-c", "1"}, []string{"--send {x"}},
+		{"extra argument", []string{"version", "x"}, []string{"version: "}},
+		{"no gateway", []string{"status"}, []string{"no gateway given"}},
+		{"unknown command", []string{"rnu"}, []string{`unknown command "rnu"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := wasmnet(t, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit status %d, want %d\n%s", code, exitUsage, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Count(stderr, "wasmnet:") != 1 {
+				t.Errorf("want one wasmnet: prefix:\n%s", stderr)
+			}
+		})
+	}
+}
