@@ -40,7 +40,7 @@ exit status is 1 if any gateway failed; the others still received the tree.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			specs, err := fleet.list()
+			specs, err := fleet.listContext(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("rsync: %w", err)
 			}

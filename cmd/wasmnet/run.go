@@ -210,6 +210,11 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 // loadRunModule reads the module to run: Starlark source from -c or a .star
 // file, else a .wasm file.
 func loadRunModule(path string, f *runFlags) (gateway.Module, error) {
+	// A FIFO would block the read where neither --timeout nor a signal
+	// could end it, and a device could be endless.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return gateway.Module{}, fmt.Errorf("%s: not a regular file", path)
+	}
 	var m gateway.Module
 	switch {
 	case path == "":
@@ -255,7 +260,7 @@ func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() 
 // they send until every guest has ended or ctx ends.
 func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, execOpts []gateway.ExecOption,
 	values []any, files []string, chunkSize int, prog *progress) error {
-	specs, err := r.flags.fleet.list()
+	specs, err := r.flags.fleet.listContext(ctx)
 	if err != nil {
 		return err
 	}

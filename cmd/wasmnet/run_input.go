@@ -136,7 +136,7 @@ type splitter struct {
 // split cuts the file at path and calls emit with each chunk, which emit
 // owns. It stops when ctx ends.
 func (s splitter) split(ctx context.Context, path string, emit func(*chunk) error) error {
-	f, err := os.Open(path)
+	f, err := openInput(ctx, path)
 	if err != nil {
 		return fmt.Errorf("--input: %w", err)
 	}

@@ -48,7 +48,9 @@ connect and start the agent, and the round trip of the status request. --json pr
   wasmnet status 2*popen ssh=build@10.0.0.7//id=build --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fleet.specs = append(fleet.specs, args...)
-			specs, err := fleet.list()
+			lctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			specs, err := fleet.listContext(lctx)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
