@@ -40,14 +40,14 @@ exit status is 1 if any gateway failed; the others still received the tree.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			specs, err := fleet.listContext(cmd.Context())
+			specs, err := fleet.listContext(ctx)
 			if err != nil {
 				return fmt.Errorf("rsync: %w", err)
 			}
 			if len(specs) == 0 {
 				specs = []string{"popen"}
 			}
-			group := fleet.group(gateway.WithOutput(cmd.ErrOrStderr()))
+			group := fleet.group(gateway.WithOutput(&escapingWriter{w: cmd.ErrOrStderr()}))
 			defer group.Terminate(terminateTimeout)
 			gws, err := group.MakeGateways(ctx, specs...)
 			if err != nil {
