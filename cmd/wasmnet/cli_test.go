@@ -50,3 +50,10 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// firstRecord is the first line of what run --json printed: its first
+// item, before the records of the run's end.
+func firstRecord(out string) string {
+	line, _, _ := strings.Cut(out, "\n")
+	return line
+}

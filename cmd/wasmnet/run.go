@@ -50,8 +50,9 @@ inventory of specs, one a line; by default one popen gateway per CPU), runs
 MODULE.wasm on every one with ARGS, sends each
 --send value to every guest, deals out --input, and prints every item a guest
 sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
-valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
-object per line. Guests' stdout and stderr go to stderr, tagged with their
+valid UTF-8, else base64), or with --json one {"type":"item","gateway":"gw2",
+"value":VALUE} object per line, and at the end objects of type "error",
+"lost", "unreachable" and last "summary" (README, "Output as JSON"). Guests' stdout and stderr go to stderr, tagged with their
 gateway. A summary goes to stderr at the end.
 
 Instead of a module, run takes Starlark source (the Python dialect of
@@ -82,7 +83,7 @@ and the exit status is 0 if the job completed.
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
 gateways are printed at the end, highest count first ("COUNT KEY" lines, or
-{"key":...,"count":...} objects with --json), the first N with --top N.
+{"type":"count","key":...,"count":...} objects with --json), the first N with --top N.
 
 run ends when every guest has returned (or after --take items from each).
 The exit status is 0 only if every guest ended without error; the guests'
@@ -204,7 +205,13 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		prog.finish()
 	}
 	terr := group.Terminate(terminateTimeout)
-	return r.report(ctx, err, terr)
+	exit := r.report(ctx, err, terr)
+	if f.asJSON {
+		if perr := r.printRecords(ctx, r.stdout, err, exit, nil); perr != nil && exit == nil {
+			exit = fmt.Errorf("run: output: %w", perr)
+		}
+	}
+	return exit
 }
 
 // loadRunModule reads the module to run: Starlark source from -c or a .star
@@ -391,7 +398,7 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	for _, s := range r.stats {
 		switch {
 		case s.failed(input):
-			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
+			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(guestErrorText(s.err)))
 		case s.lost:
 			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
 		}

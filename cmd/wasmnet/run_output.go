@@ -126,12 +126,12 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 // printItem writes one received item: "gw2: VALUE" or, with asJSON,
-// {"gateway":"gw2","value":VALUE}. It streams the value (writeJSON), so
+// {"type":"item","gateway":"gw2","value":VALUE}. It streams the value (writeJSON), so
 // that printing costs little beside the value itself.
 func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
 	if asJSON {
 		var prefix bytes.Buffer
-		prefix.WriteString(`{"gateway":`)
+		prefix.WriteString(`{"type":"item","gateway":`)
 		bw := bufio.NewWriter(&prefix)
 		writeJSONString(bw, gateway)
 		bw.Flush()
@@ -219,6 +219,7 @@ func describeValue(v any) string {
 }
 
 type countEntry struct {
+	Type  string `json:"type"` // "count", with --json
 	Key   string `json:"key"`
 	Count int64  `json:"count"`
 }
@@ -239,7 +240,7 @@ func (c counts) addCounts(o counts) error {
 func (c counts) top(n int) []countEntry {
 	out := make([]countEntry, 0, len(c))
 	for k, v := range c {
-		out = append(out, countEntry{k, v})
+		out = append(out, countEntry{Key: k, Count: v})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
@@ -254,7 +255,7 @@ func (c counts) top(n int) []countEntry {
 }
 
 // print writes the merged counts: "COUNT KEY" lines, or one JSON object
-// {"key":...,"count":...} per line.
+// {"type":"count","key":...,"count":...} per line.
 func (c counts) print(w io.Writer, n int, asJSON bool) error {
 	entries := c.top(n)
 	width := 1
@@ -263,6 +264,7 @@ func (c counts) print(w io.Writer, n int, asJSON bool) error {
 	}
 	for _, e := range entries {
 		if asJSON {
+			e.Type = "count"
 			b, err := marshalJSON(e)
 			if err != nil {
 				return err
@@ -332,4 +334,17 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", f/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// guestErrorText is how run prints a guest's error after the summary. When
+// the agent built it from the guest's last words on stderr (a Go panic and
+// its goroutines, a C guest's message before exit), run has shown those
+// already, tagged with the gateway, so only the first line is repeated.
+func guestErrorText(err error) string {
+	msg := err.Error()
+	first, _, multi := strings.Cut(msg, "\n")
+	if multi && (strings.Contains(first, "guest exited with status ") || strings.Contains(first, "panic: ")) {
+		return first + " (the guest's stderr above has the rest)"
+	}
+	return msg
 }
