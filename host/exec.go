@@ -97,7 +97,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
 	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
-		return nil, errors.New("exec: this agent grants no directories")
+		return nil, errors.New("exec: this agent grants no directories" + refusedDirs)
 	}
 	mainHandle := &handle{ch: main}
 	e := &execution{

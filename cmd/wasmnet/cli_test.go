@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 func TestVersionFlag(t *testing.T) {
@@ -56,4 +58,20 @@ func TestUsageErrors(t *testing.T) {
 func firstRecord(out string) string {
 	line, _, _ := strings.Cut(out, "\n")
 	return line
+}
+
+// TestRefusalNamesTheFlag: an agent's refusal says which flag or key
+// option would allow what was refused.
+func TestRefusalNamesTheFlag(t *testing.T) {
+	agent := testwasm.Agent(t)
+	dir := t.TempDir()
+	_, stderr, code := wasmnet(t, "run", "-g", "exec="+agent+" agent --no-dir-grants", "--dir", dir+":/d", "-c", "1")
+	if code != exitFailure || !strings.Contains(stderr, "grants no directories") ||
+		!strings.Contains(stderr, "--allow-dir-grants") || !strings.Contains(stderr, "restrict") {
+		t.Errorf("directory grant: exit status %d\n%s", code, stderr)
+	}
+	out, stderr, code := wasmnet(t, "rsync", "-g", "exec="+agent+" agent --no-rsync", dir, t.TempDir())
+	if code != exitFailure || !strings.Contains(out+stderr, "--allow-rsync") {
+		t.Errorf("rsync: exit status %d\n%s%s", code, out, stderr)
+	}
 }
