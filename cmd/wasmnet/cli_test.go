@@ -28,7 +28,7 @@ func TestUsageErrors(t *testing.T) {
 		{"misspelt flag", []string{"run", "--tmeout", "1s", "-c", "1"}, []string{`did you mean "--timeout"?`, "--chunk-size", "--take"}},
 		{"unknown shorthand", []string{"status", "-x"}, []string{"unknown flag -x", "--gateway"}},
 		{"misspelt type", []string{"run", "-g", "popn", "-c", "1"}, []string{`did you mean "popen"?`, "inproc"}},
-		{"misspelt option", []string{"status", "popen//agnt=/x"}, []string{`did you mean "agent"?`, "chdir"}},
+		{"misspelt option", []string{"run", "-g", "popen//agnt=/x", "-c", "1"}, []string{`did you mean "agent"?`, "chdir"}},
 		{"no module", []string{"run", "-g", "popen"}, []string{"name a module"}},
 		{"bad --send", []string{"run", "--send", "{x", "-c", "1"}, []string{"--send {x"}},
 		{"extra argument", []string{"version", "x"}, []string{"version: "}},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -99,23 +98,15 @@ func fleetStatus(ctx context.Context, fleet *fleetFlags, specs []string, timeout
 	group := fleet.group(opts...)
 	defer group.Terminate(terminateTimeout)
 	rows := make([]statusRow, len(expanded))
-	dial := make([]string, len(expanded)) // each spec with its row's id
-	for i, spec := range expanded {
-		rows[i] = statusRow{ID: "gw" + strconv.Itoa(i), Spec: spec}
-		dial[i] = spec
-		sp, err := gateway.ParseSpec(spec)
-		switch {
-		case err == nil && sp.ID != "":
-			rows[i].ID = sp.ID
-		case err == nil:
-			dial[i] += "//id=" + rows[i].ID
-		case !strings.HasPrefix(spec, "inproc"): // which ParseSpec does not know
-			return nil, err
-		}
-	}
 	sem := make(chan struct{}, max(1, fleet.maxParallel))
 	var wg sync.WaitGroup
-	for i, spec := range dial {
+	for i, spec := range expanded {
+		rows[i] = statusRow{ID: "gw" + strconv.Itoa(i), Spec: spec}
+		if sp, err := gateway.ParseSpec(spec); err == nil && sp.ID != "" {
+			rows[i].ID = sp.ID
+		} else if err == nil {
+			spec += "//id=" + rows[i].ID
+		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
