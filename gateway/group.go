@@ -144,7 +144,7 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 			eg.Go(func() error {
 				gw, err := g.start(ectx, sps[i], ids[i], lookup)
 				if err != nil {
-					return fmt.Errorf("gateway: group: spec %s (%s): %w", expanded[i], ids[i], err)
+					return startFailed(expanded[i], ids[i], err)
 				}
 				mu.Lock()
 				gws[i], started[ids[i]] = gw, gw

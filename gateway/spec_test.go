@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -116,5 +118,29 @@ func TestExpandSpecsLimit(t *testing.T) {
 	var tooMany *TooManyGatewaysError
 	if _, err := g.MakeGateways(context.Background(), "3*popen"); !errors.As(err, &tooMany) || tooMany.Limit != 2 {
 		t.Fatalf("3 gateways in a group of at most 2: %v", err)
+	}
+}
+
+// TestStartErrorSaysGatewayOnce: a failed start names the spec and the
+// gateway once, without the prefixes of each layer repeated.
+func TestStartErrorSaysGatewayOnce(t *testing.T) {
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := refused.Addr().String()
+	refused.Close()
+	for _, spec := range []string{`exec=sh -c "echo oops >&2; exit 1"`, "socket=" + addr + "//insecure_plain"} {
+		g := NewGroup()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := g.MakeGateways(ctx, spec)
+		cancel()
+		g.Terminate(5 * time.Second)
+		if err == nil {
+			t.Fatalf("%s: started", spec)
+		}
+		if msg := err.Error(); strings.Count(msg, "gateway") != 1 || strings.Count(msg, "gw0") != 1 {
+			t.Errorf("%s: %q names the gateway more than once", spec, msg)
+		}
 	}
 }
