@@ -100,6 +100,9 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 	start := time.Now()
 	tr.Printf("gateway %s: starting %s", id, sp)
 	g, err := startGateway(ctx, id, sp, cfg, tr, open)
+	if cfg.onStart != nil {
+		cfg.onStart(id, err)
+	}
 	if err != nil {
 		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
 		return nil, err
