@@ -189,17 +189,18 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		defer cancelT()
 	}
 
-	prog, err := newProgress(ctx, cmd, files, chunkSize)
-	if err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
+	prog := newProgress(cmd, files)
 	// Guests' output is escaped on its way to the terminal (escape.go).
 	guestOut := io.Writer(&escapingWriter{w: stderr})
 	if prog != nil {
 		guestOut = &escapingWriter{w: prog}
 		r.stdout = prog.itemWriter(r.stdout)
 	}
-	group := f.fleet.group(gateway.WithOutput(guestOut))
+	gwOpts := []gateway.Option{gateway.WithOutput(guestOut)}
+	if prog != nil {
+		gwOpts = append(gwOpts, gateway.WithStartHook(prog.gatewayStarted))
+	}
+	group := f.fleet.group(gwOpts...)
 	err = r.run(ctx, group, mod, execOpts, values, files, chunkSize, prog)
 	if prog != nil {
 		prog.finish()
@@ -273,6 +274,9 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 	}
 	if len(specs) == 0 {
 		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
+	}
+	if expanded, err := gateway.ExpandSpecs(specs...); err == nil {
+		prog.gatewaysAsked(len(expanded))
 	}
 	gws, err := group.MakeGateways(ctx, specs...)
 	if err != nil {

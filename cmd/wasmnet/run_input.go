@@ -249,15 +249,3 @@ func chunkLimit(limit int64) int {
 
 // defaultMessageLimit is the agents' default largest message.
 const defaultMessageLimit = 64 << 20
-
-// countChunks is how many chunks s makes of files, for the progress line's
-// total.
-func countChunks(ctx context.Context, files []string, s splitter) (int64, error) {
-	var n int64
-	for _, f := range files {
-		if err := s.split(ctx, f, func(*chunk) error { n++; return nil }); err != nil {
-			return 0, err
-		}
-	}
-	return n, nil
-}

@@ -106,6 +106,7 @@ func (j *job) start(ctx context.Context, gw *gateway.Gateway, id string) (*execu
 			return nil, fmt.Errorf("gateway %s: send: %w", gw.ID(), err)
 		}
 	}
+	j.prog.moduleStarted()
 	return &execution{gw: gw, ch: ch, stats: &gatewayStats{id: id, start: time.Now()}}, nil
 }
 
