@@ -187,6 +187,8 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return nil, a.command(body)
 	case wire.KindRSync:
 		return nil, a.rsync(body)
+	case wire.KindCache:
+		return a.cacheRequest(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }

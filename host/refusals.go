@@ -12,4 +12,6 @@ const (
 		" wasmnet agent refuses them with --no-hops)"
 	refusedRSync = " (wasmnet serve accepts it with --allow-rsync, never from a key with restrict in its authorized_keys line;" +
 		" wasmnet agent refuses it with --no-rsync)"
+	refusedCache = " (wasmnet serve answers them with --allow-cache-requests, never from a key with restrict in its authorized_keys line;" +
+		" wasmnet agent refuses them with --no-cache-requests)"
 )

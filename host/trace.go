@@ -17,7 +17,7 @@ func (c Config) WithTrace(w io.Writer) Config { c.trace = trace.New(w, "agent");
 var kindNames = map[uint8]string{
 	wire.KindExec: "exec", wire.KindModule: "module upload", wire.KindStatus: "status",
 	wire.KindTerminate: "terminate", wire.KindOutput: "output", wire.KindDial: "dial",
-	wire.KindCommand: "command", wire.KindRSync: "rsync",
+	wire.KindCommand: "command", wire.KindRSync: "rsync", wire.KindCache: "cache",
 }
 
 // traceRequest writes one served request: its kind, for an exec the module
