@@ -87,7 +87,8 @@ gateways are printed at the end, highest count first ("COUNT KEY" lines, or
 
 run ends when every guest has returned (or after --take items from each).
 The exit status is 0 only if every guest ended without error; the guests'
-errors are printed and the status is 1 otherwise, or when --timeout passes.
+errors are printed and the status is 1 otherwise, 2 for a bad flag or spec,
+and 124 when --timeout passes (README, "Exit status").
 Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 		Example: `  # Count words over a folder on 4 local agents, print the 20 most frequent:
   wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
