@@ -20,3 +20,22 @@ func TestSecurityServeRefusesCacheRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityServeCacheRequestsRestrictKey: with --allow-cache-requests a
+// client lists the server's cache, but a restrict key is still refused.
+func TestSecurityServeCacheRequestsRestrictKey(t *testing.T) {
+	k := newServeKeys(t)
+	local, localLine := k.client("local")
+	restricted, restrictedLine := k.client("restricted")
+	p := k.start(localLine+"\nrestrict "+restrictedLine, "", "--allow-cache-requests")
+	g := makeGateway(t, k.spec(p, local))
+	kinds, err := g.RemoteCache(ctxFor(t, time.Minute), false, 0) // a list only: this is a shared cache
+	if err != nil || len(kinds) != 4 || kinds[0].Kind != "compiled" {
+		t.Errorf("list with --allow-cache-requests: %v, %+v", err, kinds)
+	}
+	r := makeGateway(t, k.spec(p, restricted))
+	if _, err := r.RemoteCache(ctxFor(t, time.Minute), true, 0); err == nil || !strings.Contains(err.Error(), "refuses cache requests") {
+		t.Errorf("prune with a restrict key: got %v, want it refused", err)
+	}
+	p.alive(t)
+}
