@@ -11,7 +11,9 @@ import (
 // cache, and is told which flag would allow it; a plain server cannot be
 // told to allow it.
 func TestSecurityServeRefusesCacheRequests(t *testing.T) {
-	addr := startServeProc(t, "", "--insecure-plain").addr
+	// A cache of its own: were the refusal broken, the prune would not
+	// reach the user's.
+	addr := startServeProc(t, "", "--insecure-plain", "--cache-dir", t.TempDir()).addr
 	g := makeGateway(t, "socket="+addr+"//insecure_plain")
 	for _, prune := range []bool{false, true} {
 		_, err := g.RemoteCache(ctxFor(t, time.Minute), prune, 0)
