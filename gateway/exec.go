@@ -201,10 +201,19 @@ func (e *AgentStartError) describe() string {
 // names both once, and drops the prefix the cause repeats ("gateway: ",
 // "gateway gw3: ").
 func startFailed(spec, id string, err error) error {
+	return &wrapError{msg: fmt.Sprintf("gateway: spec %s (%s): %v", spec, id, withoutStartPrefix(id, err)), err: err}
+}
+
+// withoutStartPrefix is err without the prefix a start's error begins with
+// ("gateway: ", "gateway gw3: "), for a message that names the gateway
+// already.
+func withoutStartPrefix(id string, err error) error {
 	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "gateway: ")
-	msg = strings.TrimPrefix(msg, "gateway "+id+": ")
-	return &wrapError{msg: fmt.Sprintf("gateway: spec %s (%s): %s", spec, id, msg), err: err}
+	trimmed := strings.TrimPrefix(strings.TrimPrefix(msg, "gateway: "), "gateway "+id+": ")
+	if trimmed == msg {
+		return err
+	}
+	return &wrapError{msg: trimmed, err: err}
 }
 
 // wrapError has a message of its own but unwraps to err, so that a cause

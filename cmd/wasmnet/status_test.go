@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // TestStatusFleet asks an inventory of gateways for their status: two
@@ -131,5 +133,40 @@ func TestStatusJSONKeys(t *testing.T) {
 	check("", row)
 	if st, _ := row["status"].(map[string]any); st["modules_cached"] == nil || st["version"] == nil {
 		t.Errorf("status lacks modules_cached or version: %s", out)
+	}
+}
+
+// TestStatusNamesAsRunDoes: status starts gateways as run does, so a hop
+// named in the same command works, and unnamed gateways get the same ids
+// in both (issue 24, item 5).
+func TestStatusNamesAsRunDoes(t *testing.T) {
+	specs := []string{"popen//id=hop", "popen//via=hop", "popen"}
+	out, stderr, code := wasmnet(t, "status", "--json", specs[0], specs[1], specs[2])
+	if code != 0 {
+		t.Fatalf("status: exit status %d\n%s\n%s", code, out, stderr)
+	}
+	var ids []string
+	for line := range strings.Lines(out) {
+		var r statusRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Error != "" {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		ids = append(ids, r.ID)
+	}
+	args := []string{"run", "--take", "1", "--send", "[1, 100]"}
+	for _, s := range specs {
+		args = append(args, "-g", s)
+	}
+	out, stderr, code = wasmnet(t, append(args, testwasm.Go(t, "primes"))...)
+	if code != 0 {
+		t.Fatalf("run: exit status %d\n%s", code, stderr)
+	}
+	for _, id := range ids {
+		if !strings.Contains(out, id+": 25\n") {
+			t.Errorf("status named the gateways %v; run printed %q", ids, out)
+		}
+	}
+	if want := []string{"hop", "gw0", "gw1"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("status ids %v, want %v", ids, want)
 	}
 }
