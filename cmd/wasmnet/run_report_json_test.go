@@ -79,3 +79,27 @@ func TestRunGuestPanicPrintedOnce(t *testing.T) {
 		t.Fatalf("exit status %d, want %d and the panic's goroutines once\n%s", code, exitFailure, stderr)
 	}
 }
+
+// TestRunJSONUnreachable: a gateway that did not start is an
+// "unreachable" record with its spec and reason, named once, and the
+// summary has the partial run's exit status.
+func TestRunJSONUnreachable(t *testing.T) {
+	bad := `exec=sh -c "echo nope >&2; exit 1"//id=bad`
+	out, stderr, code := wasmnet(t, "run", "-g", "popen", "-g", bad, "--json", "--send", "[1, 100]", "--take", "1", testwasm.Go(t, "primes"))
+	recs := jsonRecords(t, out)
+	var un map[string]any
+	for _, r := range recs {
+		if r["type"] == "unreachable" {
+			un = r
+		}
+	}
+	if code != exitPartial || un == nil || un["gateway"] != "bad" || un["spec"] != bad {
+		t.Fatalf("exit status %d, records %s\n%s", code, out, stderr)
+	}
+	if msg, _ := un["error"].(string); !strings.Contains(msg, "nope") || strings.Contains(msg, "gateway") {
+		t.Errorf("error %q: want the reason, without the gateway named again", msg)
+	}
+	if last := recs[len(recs)-1]; last["exit_status"] != float64(exitPartial) {
+		t.Errorf("summary %v, want exit status %d", last, exitPartial)
+	}
+}
