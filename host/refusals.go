@@ -6,6 +6,7 @@ package host
 // the serve flag that allows it, the authorized_keys options that take it
 // from a key, and the agent flag that refuses it.
 const (
+	raiseMemory = " (raise it with wasmnet run --memory-limit, or gateway.WithMemoryLimit)"
 	refusedDirs = " (wasmnet serve grants them with --allow-dir-grants, never to a key with restrict in its authorized_keys line;" +
 		" wasmnet agent refuses them with --no-dir-grants)"
 	refusedHops = " (wasmnet serve serves them with --allow-hops, never to a key with restrict or no-port-forwarding in its authorized_keys line;" +

@@ -70,6 +70,10 @@ func TestRefusalNamesTheFlag(t *testing.T) {
 		!strings.Contains(stderr, "--allow-dir-grants") || !strings.Contains(stderr, "restrict") {
 		t.Errorf("directory grant: exit status %d\n%s", code, stderr)
 	}
+	_, stderr, code = wasmnet(t, "run", "-g", "popen", "--memory-limit", "1MiB", "--send", "[1, 10]", "--take", "1", testwasm.Go(t, "primes"))
+	if code != exitFailure || !strings.Contains(stderr, "over its limit of 1 MiB") || !strings.Contains(stderr, "--memory-limit") {
+		t.Errorf("memory limit: exit status %d\n%s", code, stderr)
+	}
 	out, stderr, code := wasmnet(t, "rsync", "-g", "exec="+agent+" agent --no-rsync", dir, t.TempDir())
 	if code != exitFailure || !strings.Contains(out+stderr, "--allow-rsync") {
 		t.Errorf("rsync: exit status %d\n%s%s", code, out, stderr)
