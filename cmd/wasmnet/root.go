@@ -117,7 +117,8 @@ appends them to FILE, from this process and its local agents alike.`,
 		Example: `  wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
   wasmnet run -g ssh=build@10.0.0.7 -g 2*popen --send '[0, 1000000]' --take 1 primes.wasm
   wasmnet status popen ssh=build@10.0.0.7
-  wasmnet rsync -g ssh=build@10.0.0.7 -g ssh=build@10.0.0.8 ./data data`,
+  wasmnet rsync -g ssh=build@10.0.0.7 -g ssh=build@10.0.0.8 ./data data
+  wasmnet cache prune --older-than 720h -g @fleet.txt`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
