@@ -97,7 +97,7 @@ func TestPrintBigInt(t *testing.T) {
 	x, _ := new(big.Int).SetString("-9223372036854775807324234", 10)
 	for asJSON, want := range map[bool]string{
 		false: "gw0: -9223372036854775807324234\n",
-		true:  `{"gateway":"gw0","value":-9223372036854775807324234}` + "\n",
+		true:  `{"type":"item","gateway":"gw0","value":-9223372036854775807324234}` + "\n",
 	} {
 		var out strings.Builder
 		if err := printItem(&out, "gw0", x, asJSON); err != nil {
