@@ -16,6 +16,13 @@ const maxPendingWrite = 4 << 20
 // room for the refusals of a million opens past the backlog.
 const maxPendingControl = 64 << 20
 
+// maxQueued is how many bytes may wait for the writer before a control
+// frame cuts the peer off. It depends on this side's limits only: the
+// peer's max frame is capped by this side's own at the hello.
+func (m *Mux) maxQueued() int {
+	return maxPendingWrite + min(m.peer.MaxFrame, m.cfg.MaxFrame) + maxPendingControl
+}
+
 // writeFrame queues one frame. Data frames wait while the queue is over
 // maxPendingWrite; control frames never wait, so that the read loop can
 // answer pings and return window credit without blocking.
@@ -40,13 +47,13 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 		m.wmu.Unlock()
 		return &connLostError{m.err}
 	}
-	if control && len(m.wbuf) > maxPendingWrite+m.peer.MaxFrame+maxPendingControl {
+	if limit := m.maxQueued(); control && len(m.wbuf) > limit {
 		// Control frames never wait, so a peer that provokes them
-		// (pings, opens to refuse) and reads nothing would grow the
-		// queue without bound.
+		// (pings, opens to refuse, requests) and reads nothing would grow
+		// the queue without bound.
 		n := len(m.wbuf)
 		m.wmu.Unlock()
-		err := fmt.Errorf("channel: the peer reads nothing: %d bytes wait to be written", n)
+		err := fmt.Errorf("%w: %d bytes wait to be written, past the limit of %d", ErrPeerNotReading, n, limit)
 		m.fail(err)
 		return err
 	}
