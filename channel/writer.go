@@ -17,11 +17,10 @@ const maxPendingWrite = 4 << 20
 const maxPendingControl = 64 << 20
 
 // maxQueued is how many bytes may wait for the writer before a control
-// frame cuts the peer off. It depends on this side's limits only: the
-// peer's max frame is capped by this side's own at the hello.
-func (m *Mux) maxQueued() int {
-	return maxPendingWrite + min(m.peer.MaxFrame, m.cfg.MaxFrame) + maxPendingControl
-}
+// frame cuts the peer off. It is this side's own: frames of a peer's max
+// frame never wait in the queue (a large frame is written from its
+// sender's slice), so the peer's hello cannot widen it.
+func (m *Mux) maxQueued() int { return maxPendingWrite + maxPendingControl }
 
 // writeFrame queues one frame. Data frames wait while the queue is over
 // maxPendingWrite; control frames never wait, so that the read loop can
