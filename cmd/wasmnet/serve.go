@@ -258,7 +258,11 @@ func (s *server) serveSSH(ctx context.Context, conn net.Conn) {
 	if _, ok := sc.Permissions.Extensions[permRestrict]; ok {
 		cfg = cfg.WithoutHops().WithoutRSync().WithoutDirGrants()
 	}
-	s.runAgents(ctx, chans, cfg)
+	w := &clientWatch{timeout: s.flags.agent.keepAlive}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go w.watch(wctx, s, sc)
+	s.runAgents(ctx, chans, cfg, w, sc.RemoteAddr())
 }
 
 // handshake runs the SSH handshake within --handshake-timeout, counted
@@ -275,7 +279,7 @@ func (s *server) handshake(conn net.Conn) (*ssh.ServerConn, <-chan ssh.NewChanne
 	return sc, chans, reqs, nil
 }
 
-func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg host.Config) {
+func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg host.Config, w *clientWatch, addr net.Addr) {
 	var agents sync.WaitGroup
 	defer agents.Wait()
 	slots := make(chan struct{}, s.flags.maxAgents)
@@ -296,9 +300,13 @@ func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg
 			continue
 		}
 		go ssh.DiscardRequests(creqs)
+		w.agents.Add(1)
 		agents.Go(func() {
 			defer func() { <-slots }()
-			host.Serve(ctx, ch, cfg)
+			defer w.agents.Add(-1)
+			if err := host.Serve(ctx, ch, cfg); err != nil {
+				s.log.printf("wasmnet serve: %s: agent ended: %v", addr, err)
+			}
 		})
 	}
 }

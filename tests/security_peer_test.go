@@ -1,0 +1,135 @@
+package tests
+
+// Attacks by a peer on the bounds meant to hold it (issue 23): limits it
+// declares itself, clients that hold their slots by going silent, floods of
+// handshakes, and the memory a server keeps after them.
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testutil"
+)
+
+// frozenConn is a client's connection that can be frozen as SIGSTOP
+// freezes its process: from then on it reads and writes nothing, and no
+// error tells the server, until the test ends.
+type frozenConn struct {
+	net.Conn
+	once   sync.Once
+	frozen chan struct{}
+	ended  chan struct{}
+}
+
+func newFrozenConn(t *testing.T, c net.Conn) *frozenConn {
+	f := &frozenConn{Conn: c, frozen: make(chan struct{}), ended: make(chan struct{})}
+	t.Cleanup(func() { close(f.ended); c.Close() })
+	return f
+}
+
+func (f *frozenConn) freeze() { f.once.Do(func() { close(f.frozen) }) }
+
+func (f *frozenConn) wait() {
+	select {
+	case <-f.frozen:
+		<-f.ended
+	default:
+	}
+}
+
+func (f *frozenConn) Read(p []byte) (int, error) {
+	f.wait()
+	n, err := f.Conn.Read(p)
+	f.wait()
+	return n, err
+}
+
+func (f *frozenConn) Write(p []byte) (int, error) {
+	f.wait()
+	return f.Conn.Write(p)
+}
+
+// sshClient logs in to serve with key over conn.
+func (k *serveKeys) sshClient(t *testing.T, conn net.Conn, key string) *ssh.Client {
+	t.Helper()
+	signer, err := ssh.ParsePrivateKey(mustRead(t, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, err := knownhosts.New(k.knownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, chans, reqs, err := ssh.NewClientConn(conn, conn.RemoteAddr().String(),
+		&ssh.ClientConfig{User: "u", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ssh.NewClient(c, chans, reqs)
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// TestSecuritySilentClientsFreeTheirSlots: of two clients of a server with
+// two slots, one authenticates and runs nothing, the other runs an
+// execution and then freezes (as SIGSTOP does). Both are dropped after the
+// keepalive timeout; two other clients then get their slots, and the
+// execution slot is free (issue 23, item 7).
+func TestSecuritySilentClientsFreeTheirSlots(t *testing.T) {
+	k := newServeKeys(t)
+	key, line := k.client("c")
+	p := k.start(line, "", "--max-clients", "2", "--max-executions", "1", "--keepalive-timeout", "2s")
+
+	idle, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.sshClient(t, idle, key)
+
+	raw, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := newFrozenConn(t, raw)
+	ch, reqs, err := k.sshClient(t, stopped, key).OpenChannel(gateway.SocketChannelType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ssh.DiscardRequests(reqs)
+	g, err := gateway.NewClient(ctxFor(t, time.Minute), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execWhenFree(t, g) // echo waits for input it never gets
+	stopped.freeze()
+
+	var gws []*gateway.Gateway
+	if !testutil.Poll(time.Minute, func() bool {
+		g, err := tryGateway(t, k.spec(p, key))
+		if err != nil {
+			if !strings.Contains(err.Error(), "limit of 2 clients") {
+				t.Fatalf("a client after the silent ones: %v", err)
+			}
+			return false
+		}
+		gws = append(gws, g)
+		return len(gws) == 2
+	}) {
+		t.Fatalf("the silent clients still hold their slots; serve said: %s", p.stderr)
+	}
+	runEcho(t, gws[0], []any{"after the silent clients"})
+	for _, want := range []string{"dropped: silent", "dropped: running no agent"} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("serve's log does not say %q: %s", want, p.stderr)
+		}
+	}
+	p.alive(t)
+}
+
