@@ -132,4 +132,3 @@ func TestSecuritySilentClientsFreeTheirSlots(t *testing.T) {
 	}
 	p.alive(t)
 }
-
