@@ -60,6 +60,7 @@ type Mux struct {
 	accepted     chan struct{} // a token when the backlog may have grown
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
+	cutOff   atomic.Bool  // the peer left too much unread; fail is under way
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
 	cancel    context.CancelFunc

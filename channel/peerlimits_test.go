@@ -114,3 +114,31 @@ func TestSecurityRequestFloodIsBounded(t *testing.T) {
 		t.Fatalf("the connection ended: %v", err)
 	}
 }
+
+// TestSecurityOpenFloodReadingNothingIsCutOff: a peer that opens channels
+// past the backlog and reads none of the refusals is cut off once they
+// pass the bound; the refusal that passes it is written while the channel
+// table is locked, which cutting off must not wait for.
+func TestSecurityOpenFloodReadingNothingIsCutOff(t *testing.T) {
+	m, p := newRawPeerHello(t, RoleClient, nil, hugeHello)
+	go func() {
+		batch := make([]byte, 0, 4096*headerSize)
+		for i := range uint32(16 << 20) {
+			batch = appendHeader(batch, frameOpen, 0, 2+2*i, 0)
+			if len(batch) == cap(batch) {
+				if _, err := p.conn.Write(batch); err != nil {
+					return
+				}
+				batch = batch[:0]
+			}
+		}
+	}()
+	select {
+	case <-m.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the Mux neither refused nor cut off a flood of opens")
+	}
+	if err := m.Err(); !errors.Is(err, ErrPeerNotReading) {
+		t.Fatalf("ended with %v, want ErrPeerNotReading", err)
+	}
+}

@@ -53,7 +53,16 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 		n := len(m.wbuf)
 		m.wmu.Unlock()
 		err := fmt.Errorf("%w: %d bytes wait to be written, past the limit of %d", ErrPeerNotReading, n, limit)
-		m.fail(err)
+		// The caller may hold mu or a channel's mu (a refusal, returned
+		// credit), which fail takes: it runs on a goroutine of its own,
+		// once.
+		if m.cutOff.CompareAndSwap(false, true) {
+			m.handlers.add()
+			go func() {
+				defer m.handlers.done()
+				m.fail(err)
+			}()
+		}
 		return err
 	}
 	if !control && len(prefix)+len(payload) >= minLargeWrite {

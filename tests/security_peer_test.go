@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 )
@@ -129,6 +130,55 @@ func TestSecuritySilentClientsFreeTheirSlots(t *testing.T) {
 		if !strings.Contains(p.stderr.String(), want) {
 			t.Errorf("serve's log does not say %q: %s", want, p.stderr)
 		}
+	}
+	p.alive(t)
+}
+
+// TestSecurityServeClientReadingNothingIsCutOff: a client with a
+// restricted key declares a max frame of 2^62 bytes, opens channels by the
+// million and reads nothing. serve does not take its limits: it cuts the
+// client off with an error saying why, its memory bounded by its own
+// limits (issue 23, item 1).
+func TestSecurityServeClientReadingNothingIsCutOff(t *testing.T) {
+	k := newServeKeys(t)
+	key, line := k.client("c")
+	p := k.start("restrict "+line, "")
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, reqs, err := k.sshClient(t, conn, key).OpenChannel(gateway.SocketChannelType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ssh.DiscardRequests(reqs)
+	hello, _ := channel.Marshal(&channel.Hello{Proto: channel.ProtocolVersion, Role: channel.RoleClient, Window: 1 << 62, MaxFrame: 1 << 62})
+	if _, err := ch.Write(rawFrame(1, 0, 0, append([]byte("WASMNET\x00"), hello...))); err != nil {
+		t.Fatal(err)
+	}
+	// 120 MB of opens at most, each refused with a close of ~50 bytes
+	// past the backlog, until serve hangs up.
+	batch := make([]byte, 0, 1<<16)
+	sent := 0
+	for i := uint32(0); sent < 120<<20; i++ {
+		batch = append(batch, rawFrame(2, 0, 1+2*i, nil)...)
+		if len(batch)+10 > cap(batch) {
+			if _, err := ch.Write(batch); err != nil {
+				break
+			}
+			sent += len(batch)
+			batch = batch[:0]
+		}
+	}
+	hwm := vmHWM(t, p.cmd.Process.Pid)
+	t.Logf("%d MiB of opens sent; serve's peak RSS %d MiB", sent>>20, hwm>>20)
+	if !testutil.Poll(time.Minute, func() bool { return strings.Contains(p.stderr.String(), "does not read") }) {
+		t.Errorf("serve did not cut off the client for reading nothing; it said: %s", p.stderr)
+	}
+	// Its queue bound of 68 MiB, a batch being written, the slack of
+	// append and the agent: 120 MB of opens must not fit.
+	if hwm > 512<<20 {
+		t.Errorf("serve's peak RSS %d MiB", hwm>>20)
 	}
 	p.alive(t)
 }
