@@ -182,3 +182,93 @@ func TestSecurityServeClientReadingNothingIsCutOff(t *testing.T) {
 	}
 	p.alive(t)
 }
+
+// flood opens silent connections to addr, as fast as it can, until stop is
+// closed, 50,000 were opened or a minute passed; it keeps the last 64
+// open. It returns how many it opened.
+func flood(addr string, stop <-chan struct{}) int {
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	end := time.Now().Add(time.Minute)
+	n := 0
+	for ; n < 50000 && time.Now().Before(end); n++ {
+		select {
+		case <-stop:
+			return n
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue
+		}
+		open = append(open, c)
+		if len(open) > 64 {
+			open[0].Close()
+			open = open[1:]
+		}
+	}
+	return n
+}
+
+// TestSecurityHandshakeFloodSparesRealClients: while a flood of silent
+// connections fills the handshakes serve holds, real clients still get
+// their agents: serve drops the silent connections first, and a client
+// whose handshake was cut tries again (issue 23, item 12).
+func TestSecurityHandshakeFloodSparesRealClients(t *testing.T) {
+	k := newServeKeys(t)
+	key, line := k.client("c")
+	p := k.start(line, "", "--max-unauthenticated", "8")
+	stop := make(chan struct{})
+	flooded := make(chan int, 1)
+	go func() { flooded <- flood(p.addr, stop) }()
+	var failed []error
+	for range 5 {
+		if _, err := tryGateway(t, k.spec(p, key)); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	close(stop)
+	t.Logf("%d flood connections; %d of 5 clients failed", <-flooded, len(failed))
+	for _, err := range failed {
+		t.Errorf("a client during the flood: %v", err)
+	}
+	p.alive(t)
+}
+
+// TestSecurityRefusalsNameTheLimit: many clients at once against small
+// limits; each gets its agent or an error naming the limit that refused it
+// (issue 23, item 13).
+func TestSecurityRefusalsNameTheLimit(t *testing.T) {
+	k := newServeKeys(t)
+	key, line := k.client("c")
+	p := k.start(line, "", "--max-unauthenticated", "2", "--max-clients", "3")
+	const clients = 24
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			_, err := tryGateway(t, k.spec(p, key))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	served := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			served++
+		case !strings.Contains(err.Error(), "limit of"):
+			t.Errorf("a refusal that names no limit: %v", err)
+		}
+	}
+	t.Logf("%d of %d clients served", served, clients)
+	if served == 0 {
+		t.Error("no client was served")
+	}
+	p.alive(t)
+}

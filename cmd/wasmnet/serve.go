@@ -82,7 +82,7 @@ The first line on stdout is "listening on ADDR", with the port chosen when
 	fl.BoolVar(&f.insecurePlain, "insecure-plain", false, "serve unauthenticated plain TCP (loopback addresses only)")
 	f.agent.registerServe(fl)
 	fl.DurationVar(&f.handshakeTimeout, "handshake-timeout", 30*time.Second, "time a connection has to authenticate (or, with --insecure-plain, to say hello)")
-	fl.IntVar(&f.maxUnauth, "max-unauthenticated", 64, "connections still authenticating; when full, the oldest is dropped")
+	fl.IntVar(&f.maxUnauth, "max-unauthenticated", 64, "connections still authenticating; when full, the oldest that has said least is dropped, or the new one refused")
 	fl.IntVar(&f.maxClients, "max-clients", 64, "authenticated connections at once")
 	fl.IntVar(&f.maxAgents, "max-agents-per-client", 16, "agents (socket= gateways) one connection may run at once")
 	fl.IntVar(&f.maxExecutions, "max-executions", 8*runtime.NumCPU(), "executions running at once over all clients")
@@ -199,11 +199,15 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 // cost no agent (each holds a wazero runtime) and are dropped like those
 // of an SSH server.
 func (s *server) servePlain(ctx context.Context, conn net.Conn) {
-	s.unauth.add(conn)
+	pc, ok := s.unauth.add(conn)
+	if !ok {
+		s.refuse(conn, s.unauth.refusal())
+		return
+	}
 	conn.SetReadDeadline(time.Now().Add(s.flags.handshakeTimeout))
-	br := bufio.NewReader(conn)
+	br := bufio.NewReader(pc)
 	_, err := br.Peek(1)
-	s.unauth.remove(conn)
+	s.unauth.remove(pc)
 	if err != nil {
 		return
 	}
@@ -212,7 +216,8 @@ func (s *server) servePlain(ctx context.Context, conn net.Conn) {
 	case s.clients <- struct{}{}:
 		defer func() { <-s.clients }()
 	default:
-		s.log.printf("wasmnet serve: %s: refused: %d clients already", conn.RemoteAddr(), cap(s.clients))
+		// The client quotes what it read instead of a hello.
+		s.refuse(conn, fmt.Sprintf("wasmnet serve has its limit of %d clients (--max-clients); try again later", cap(s.clients)))
 		return
 	}
 	host.Serve(ctx, bufferedConn{br, conn}, s.agentCfg)
@@ -268,10 +273,15 @@ func (s *server) serveSSH(ctx context.Context, conn net.Conn) {
 // handshake runs the SSH handshake within --handshake-timeout, counted
 // among the connections not yet authenticated.
 func (s *server) handshake(conn net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
-	s.unauth.add(conn)
-	defer s.unauth.remove(conn)
+	pc, ok := s.unauth.add(conn)
+	if !ok {
+		why := s.unauth.refusal()
+		s.refuse(conn, why)
+		return nil, nil, nil, errors.New(why)
+	}
+	defer s.unauth.remove(pc)
 	conn.SetDeadline(time.Now().Add(s.flags.handshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(conn, s.ssh)
+	sc, chans, reqs, err := ssh.NewServerConn(pc, s.ssh)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -308,37 +318,6 @@ func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg
 				s.log.printf("wasmnet serve: %s: agent ended: %v", addr, err)
 			}
 		})
-	}
-}
-
-// pendingConns holds the connections that have not authenticated yet. When
-// it is full, the oldest is closed to make room: a flood of idle connections
-// then delays a real client by at most one handshake, where refusing new
-// ones would lock every client out until the idle ones time out.
-type pendingConns struct {
-	max   int
-	mu    sync.Mutex
-	conns []net.Conn // oldest first
-}
-
-func (p *pendingConns) add(c net.Conn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.conns) >= p.max {
-		p.conns[0].Close()
-		p.conns = p.conns[1:]
-	}
-	p.conns = append(p.conns, c)
-}
-
-func (p *pendingConns) remove(c net.Conn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, x := range p.conns {
-		if x == c {
-			p.conns = append(p.conns[:i], p.conns[i+1:]...)
-			return
-		}
 	}
 }
 
