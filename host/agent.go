@@ -53,6 +53,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	}
 	defer a.memory.close() // after the runtime closed the last instances
 	defer a.runtimes.close(context.Background())
+	defer a.store.close() // before the runtime: kept instances, then images
 	defer a.idle.stop()
 	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
 	defer cancelHello()

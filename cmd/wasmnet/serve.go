@@ -99,6 +99,7 @@ type server struct {
 	unauth  *pendingConns // connections not yet authenticated
 	clients chan struct{} // a slot per authenticated connection
 	conns   sync.WaitGroup
+	release *idleRelease // memory back to the OS when the last connection ends
 }
 
 func serve(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
@@ -113,6 +114,7 @@ func serve(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	defer s.release.stop(ctx)
 	defer s.conns.Wait()
 	return s.acceptLoop(ctx, l)
 }
@@ -138,6 +140,7 @@ func newServer(f *serveFlags, stderr io.Writer) (*server, error) {
 		log:     &rateLog{w: stderr},
 		unauth:  &pendingConns{max: f.maxUnauth},
 		clients: make(chan struct{}, f.maxClients),
+		release: newIdleRelease(time.Second),
 	}
 	if f.insecurePlain {
 		if ip := net.ParseIP(addr); ip == nil || !ip.IsLoopback() {
@@ -182,6 +185,7 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 		}
 		pause = 0
 		s.conns.Go(func() {
+			defer s.release.begin()()
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stop()
 			defer conn.Close()
