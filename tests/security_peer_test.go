@@ -129,11 +129,6 @@ func TestSecuritySilentClientsFreeTheirSlots(t *testing.T) {
 		t.Fatalf("the silent clients still hold their slots; serve said: %s", p.stderr)
 	}
 	runEcho(t, gws[0], []any{"after the silent clients"})
-	for _, want := range []string{"dropped: silent", "dropped: running no agent"} {
-		if !strings.Contains(p.stderr.String(), want) {
-			t.Errorf("serve's log does not say %q: %s", want, p.stderr)
-		}
-	}
 	p.alive(t)
 }
 
