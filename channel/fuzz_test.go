@@ -119,9 +119,10 @@ func FuzzHello(f *testing.F) {
 	f.Add([]byte("bash: wasmnet: command not found\n"))
 	f.Add(append(appendHeader(nil, frameHello, 0, 0, len(helloMagic)+5), helloMagic+"\x91\x91\x91\x91\x90"...))
 	f.Fuzz(func(t *testing.T, input []byte) {
-		m := &Mux{role: RoleAgent, br: bufio.NewReader(bytes.NewReader(input))}
+		m := &Mux{role: RoleAgent, cfg: DefaultConfig(), br: bufio.NewReader(bytes.NewReader(input))}
 		if err := m.readHello(); err == nil {
-			if m.peer.Role != RoleClient || m.peer.Window < 1024 || m.peer.MaxFrame < 1024 || m.peer.KeepAliveTimeout < 0 {
+			if m.peer.Role != RoleClient || m.peer.Window < 1024 || m.peer.MaxFrame < 1024 || m.peer.KeepAliveTimeout < 0 ||
+				m.peer.Window > m.cfg.Window || m.peer.MaxFrame > m.cfg.MaxFrame {
 				t.Fatalf("accepted hello %+v", m.peer)
 			}
 		}

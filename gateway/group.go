@@ -386,7 +386,10 @@ func (g *Group) Terminate(timeout time.Duration) error {
 				return
 			case <-ctx.Done():
 			}
-			gw.kill()
+			// A transport's Kill may block (a dead link under an SSH
+			// session, a hook of the caller's): it must not hold
+			// Terminate past its bound.
+			go gw.kill()
 			mu.Lock()
 			killed = append(killed, gw.id)
 			mu.Unlock()

@@ -336,3 +336,26 @@ func TestHostileClientOnServe(t *testing.T) {
 		t.Fatalf("serve peak RSS %d MiB", hwm>>20)
 	}
 }
+
+// TestSecurityAgentFloodingPingsIsCutOff: an agent that declared limits of
+// 2^62 bytes floods pings and reads no pong. The client does not take its
+// limits: it cuts the agent off with an error saying why, its heap bounded
+// by its own limits (issue 23, item 1).
+func TestSecurityAgentFloodingPingsIsCutOff(t *testing.T) {
+	g, err := gateway.Make(ctxFor(t, time.Minute), "exec="+fakeAgent(t)+" pings", gateway.WithOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exitGateway(t, g)
+	var statusErr error
+	peak := heapPeak(func() { _, statusErr = g.RemoteStatus(ctxFor(t, 2*time.Minute)) })
+	t.Logf("status: %v; heap peak +%d MiB", statusErr, peak>>20)
+	if !errors.Is(statusErr, channel.ErrPeerNotReading) {
+		t.Errorf("got %v, want the agent cut off for not reading", statusErr)
+	}
+	// The client's own bound of 68 MiB, a batch being written and the
+	// slack of append: 1 GiB of pings must not fit.
+	if peak > 512<<20 {
+		t.Errorf("heap rose by %d MiB", peak>>20)
+	}
+}
