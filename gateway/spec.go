@@ -14,6 +14,11 @@ import (
 // The types:
 //
 //   - popen: a local `wasmnet agent` process on stdin and stdout (agent=PATH).
+//     With resident (or resident=yes, or an idle time such as resident=30m,
+//     as OpenSSH's ControlPersist), the gateway is served by the user's
+//     resident agent of that build instead, over a private unix socket,
+//     started if none runs and exiting after it idled that long (10m by
+//     default); resident=no asks for a process even under WithResident.
 //   - ssh=[USER@]HOST[:PORT]: the agent on a host reached by SSH, uploaded
 //     there first when the host lacks that build (identity=, known_hosts=,
 //     insecure_ignore_host_key, agent=, connect_timeout=).
@@ -45,7 +50,7 @@ type Spec struct {
 // keysByType lists the option keys each gateway type accepts beyond the
 // common ones (id, chdir, via, env:NAME).
 var keysByType = map[string][]string{
-	"popen":  {"agent"},
+	"popen":  {"agent", "resident"},
 	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout"},
 	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout"},
 	"exec":   {},
@@ -91,6 +96,11 @@ func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 		}
 		seen[key] = true
 		if err := sp.setOption(key, val, hasVal, allowed); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+		}
+	}
+	if v, ok := sp.Options["resident"]; ok {
+		if _, _, err := parseResident(v); err != nil {
 			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
 		}
 	}

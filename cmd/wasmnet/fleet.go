@@ -19,6 +19,7 @@ type fleetFlags struct {
 	specs       []string
 	maxGateways int
 	maxParallel int
+	resident    bool
 }
 
 func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
@@ -26,6 +27,7 @@ func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
 		"gateway spec, N*SPEC for N gateways, or @FILE for an inventory of specs, one a line (repeatable; default: "+dflt+")")
 	fl.IntVar(&f.maxGateways, "max-gateways", gateway.DefaultMaxGateways, "the most gateways one command starts")
 	fl.IntVar(&f.maxParallel, "max-parallel", gateway.DefaultMaxParallel, "the most gateways started (and agents uploaded) at once")
+	fl.BoolVar(&f.resident, "resident", false, "popen gateways use the user's resident agent (as popen//resident) unless their spec says resident=no")
 }
 
 // list returns the specs with every @FILE replaced by the specs it holds.
@@ -50,6 +52,9 @@ func (f *fleetFlags) list() ([]string, error) {
 // specs, as the binary links the agent anyway.
 func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 	opts = append(opts, inproc.Transport())
+	if f.resident {
+		opts = append(opts, gateway.WithResident(true))
+	}
 	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
 		gateway.WithMaxParallel(f.maxParallel))
 }
