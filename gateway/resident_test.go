@@ -3,10 +3,12 @@
 package gateway
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -317,4 +319,144 @@ func TestResidentHostileGuestCostsOnlyItself(t *testing.T) {
 		t.Fatalf("echo within 1 MiB: %v, want an error naming the memory limit", err)
 	}
 	echoOnce(t, other, "after a failed start")
+}
+
+// nobody is the user id the other-user tests act as.
+const nobody = 65534
+
+// asNobody starts python3 with script and args as user nobody, and stops
+// it when the test ends; its stdout is returned as a pipe.
+func asNobody(t *testing.T, script string, args ...string) io.Reader {
+	t.Helper()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatalf("setpriv is missing (apt-get install -y util-linux): %v", err)
+	}
+	// Not the PATH's python3, which may be a shim in a directory nobody
+	// cannot enter.
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Fatalf("%s is missing (apt-get install -y python3): %v", python, err)
+	}
+	argv := append([]string{"--reuid=" + strconv.Itoa(nobody), "--regid=" + strconv.Itoa(nobody), "--clear-groups", python, "-c", script}, args...)
+	cmd := exec.Command(setpriv, argv...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if s := stderr.String(); s != "" {
+			t.Logf("python3 as nobody: %s", s)
+		}
+	})
+	return out
+}
+
+// nobodyDir returns a new directory that user nobody owns.
+func nobodyDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// readLineFrom reads one line from r, within testutil.WaitTimeout.
+func readLineFrom(t *testing.T, r io.Reader) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := bufio.NewReader(r).ReadString('\n')
+		got <- strings.TrimSpace(b)
+	}()
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("no line from the helper process")
+		return ""
+	}
+}
+
+// TestResidentRefusesOtherUser checks both ends of the resident socket
+// against another user: a client refuses a socket file of another user's
+// and an agent of another user listening on a socket file of its own; the
+// agent refuses a client of another user, who reached its socket.
+func TestResidentRefusesOtherUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to act as another user (CI runs as root)")
+	}
+	t.Run("socket file of another user", func(t *testing.T) {
+		testutil.ResidentHome(t)
+		p := residentPathsT(t)
+		os.MkdirAll(p.Dir, 0o700)
+		listenUnix(t, p.Socket)
+		if err := os.Lchown(p.Socket, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Make(testCtx(t), "popen//resident", WithAgentPath(testwasm.Agent(t)), WithOutput(io.Discard))
+		if want := "belongs to user " + strconv.Itoa(nobody); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Make: %v, want a refusal saying %q", err, want)
+		}
+	})
+	t.Run("agent of another user", func(t *testing.T) {
+		testutil.ResidentHome(t)
+		p := residentPathsT(t)
+		os.MkdirAll(p.Dir, 0o700)
+		theirs := filepath.Join(nobodyDir(t), "s")
+		out := asNobody(t, `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(sys.argv[2].encode())
+`, theirs, resident.Banner(p.Key, "theirs"))
+		if s := readLineFrom(t, out); s != "listening" {
+			t.Fatalf("helper: %q", s)
+		}
+		// Planted as ours: the file passes every check but the peer's.
+		if err := os.Rename(theirs, p.Socket); err != nil {
+			t.Fatal(err)
+		}
+		os.Lchown(p.Socket, 0, 0)
+		os.Chmod(p.Socket, 0o600)
+		_, err := Make(testCtx(t), "popen//resident", WithAgentPath(testwasm.Agent(t)), WithOutput(io.Discard))
+		if want := "runs as user " + strconv.Itoa(nobody); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Make: %v, want a refusal saying %q", err, want)
+		}
+	})
+	t.Run("client of another user", func(t *testing.T) {
+		testutil.ResidentHome(t)
+		g := popen(t, "popen//resident")
+		p := residentPathsT(t)
+		// Reachable by nobody through a link in a directory of theirs.
+		reach := filepath.Join(nobodyDir(t), "s")
+		if err := os.Link(p.Socket, reach); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(reach, 0o777)
+		out := asNobody(t, `import socket, sys
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1])
+print("got %r" % c.recv(100), flush=True)
+`, reach)
+		if s := readLineFrom(t, out); s != "got b''" {
+			t.Fatalf("a client of another user read %s, want the connection closed without a word", s)
+		}
+		echoOnce(t, g, "own user still served")
+	})
 }
