@@ -45,8 +45,8 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("resident: refusing %s: %s", e.Path, e.Reason)
 }
 
-// A LostError is the read error of a connection whose resident agent
-// died: every gateway on it is lost. It wraps io.EOF.
+// A LostError is the error of a connection whose resident agent
+// died: every gateway on it is lost. It wraps the read or write error.
 type LostError struct {
 	PID int
 	Err error

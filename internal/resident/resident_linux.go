@@ -181,8 +181,8 @@ func PeerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, nil
 }
 
-// A Conn is a client's connection to a resident agent. A read that fails
-// because the agent died returns a *LostError.
+// A Conn is a client's connection to a resident agent. A read or write
+// that fails because the agent died returns a *LostError.
 type Conn struct {
 	*net.UnixConn
 	PID     int    // the agent's process
@@ -192,6 +192,14 @@ type Conn struct {
 
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.UnixConn.Read(p)
+	if err != nil && !c.closed.Load() && exiting(c.PID) {
+		err = &LostError{PID: c.PID, Err: err}
+	}
+	return n, err
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.UnixConn.Write(p)
 	if err != nil && !c.closed.Load() && exiting(c.PID) {
 		err = &LostError{PID: c.PID, Err: err}
 	}
