@@ -21,7 +21,11 @@ import (
 //     default); resident=no asks for a process even under WithResident.
 //   - ssh=[USER@]HOST[:PORT]: the agent on a host reached by SSH, uploaded
 //     there first when the host lacks that build (identity=, known_hosts=,
-//     insecure_ignore_host_key, agent=, connect_timeout=).
+//     insecure_ignore_host_key, agent=, connect_timeout=). With resident
+//     (as for popen), the gateway is served by the user's resident agent on
+//     that host, reached through a direct-streamlocal@openssh.com channel of
+//     the pooled connection, or, where the server forbids that, through a
+//     bridge process (`wasmnet agent --connect-resident`).
 //   - socket=HOST[:PORT]: one agent of a `wasmnet serve` server (identity=,
 //     known_hosts=, insecure_ignore_host_key, insecure_plain,
 //     connect_timeout=).
@@ -51,7 +55,7 @@ type Spec struct {
 // common ones (id, chdir, via, env:NAME).
 var keysByType = map[string][]string{
 	"popen":  {"agent", "resident"},
-	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout"},
+	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "resident"},
 	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout"},
 	"exec":   {},
 }

@@ -40,7 +40,12 @@ func runResident(ctx context.Context, f *residentFlags, cfg host.Config) error {
 	case f.connect:
 		return connectResident(ctx, p, f.idle)
 	default:
-		return ensureResident(ctx, p, f.idle)
+		if err := ensureResident(ctx, p, f.idle); err != nil {
+			return err
+		}
+		// For clients on another host, which cannot work the path out.
+		_, err := io.WriteString(os.Stdout, resident.Started(p))
+		return err
 	}
 }
 

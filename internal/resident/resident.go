@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -91,6 +92,29 @@ const bannerPrefix = "wasmnet-resident 1 "
 
 // maxBanner bounds the banner a client reads.
 const maxBanner = 256
+
+// startedPrefix starts the line `wasmnet agent --resident` prints once the
+// agent listens: the key and the socket's path, which a client on another
+// host cannot work out for itself.
+const startedPrefix = "wasmnet-resident-socket "
+
+// Started is the line `wasmnet agent --resident` prints for p.
+func Started(p Paths) string { return startedPrefix + p.Key + " " + p.Socket + "\n" }
+
+// ParseStarted parses a line of Started (without its newline) into the
+// paths of the agent's directory and key.
+func ParseStarted(line string) (Paths, error) {
+	rest, ok := strings.CutPrefix(line, startedPrefix)
+	key, sock, _ := strings.Cut(rest, " ")
+	if !ok || len(key) != 20 || strings.Trim(key, "0123456789abcdef") != "" || !filepath.IsAbs(sock) {
+		return Paths{}, fmt.Errorf("resident: not a started line: %q", line)
+	}
+	p := PathsFor(filepath.Dir(sock), key)
+	if p.Socket != sock {
+		return Paths{}, fmt.Errorf("resident: socket %s does not match key %s", sock, key)
+	}
+	return p, nil
+}
 
 // Banner is the line an agent of key and version writes first.
 func Banner(key, version string) string { return bannerPrefix + key + " " + version + "\n" }

@@ -123,25 +123,36 @@ func handshake(ctx context.Context, uc *net.UnixConn, p Paths) (*Conn, error) {
 	if int(cred.Uid) != os.Getuid() {
 		return nil, &RefusedError{Path: p.Socket, Reason: fmt.Sprintf("the agent on it runs as user %d, not as this user (%d)", cred.Uid, os.Getuid())}
 	}
+	version, err := ReadBanner(ctx, uc, p)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{UnixConn: uc, PID: int(cred.Pid), Version: version}, nil
+}
+
+// ReadBanner reads the banner of the resident agent of p on c, within ctx
+// and at most 10 s, and returns the agent's version. An agent of another
+// build is a *RefusedError; one that closed c at once, as an agent that
+// is idling out does, is ErrNotRunning.
+func ReadBanner(ctx context.Context, c net.Conn, p Paths) (version string, err error) {
 	dl := time.Now().Add(10 * time.Second)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
-	uc.SetReadDeadline(dl)
-	line, err := readLine(uc, maxBanner)
-	uc.SetReadDeadline(time.Time{})
+	c.SetReadDeadline(dl)
+	line, err := readLine(c, maxBanner)
+	c.SetReadDeadline(time.Time{})
 	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-		// An agent that is idling out closes what it accepted late.
-		return nil, fmt.Errorf("%w (it closed the connection: it is ending)", ErrNotRunning)
+		return "", fmt.Errorf("%w (it closed the connection: it is ending)", ErrNotRunning)
 	} else if err != nil {
-		return nil, fmt.Errorf("resident: %s: reading the agent's banner: %w", p.Socket, err)
+		return "", fmt.Errorf("resident: %s: reading the agent's banner: %w", p.Socket, err)
 	}
 	rest, ok := strings.CutPrefix(line, bannerPrefix)
 	key, version, _ := strings.Cut(rest, " ")
 	if !ok || key != p.Key {
-		return nil, &RefusedError{Path: p.Socket, Reason: fmt.Sprintf("the agent on it is not of this build (banner %q, want key %s)", line, p.Key)}
+		return "", &RefusedError{Path: p.Socket, Reason: fmt.Sprintf("the agent on it is not of this build (banner %q, want key %s)", line, p.Key)}
 	}
-	return &Conn{UnixConn: uc, PID: int(cred.Pid), Version: version}, nil
+	return version, nil
 }
 
 // readLine reads up to max bytes up to a newline, one byte at a time so

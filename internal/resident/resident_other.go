@@ -26,3 +26,6 @@ type Conn struct {
 	PID     int
 	Version string
 }
+
+// ReadBanner reads a resident agent's banner; resident agents need Linux.
+func ReadBanner(ctx context.Context, c net.Conn, p Paths) (string, error) { return "", ErrUnsupported }

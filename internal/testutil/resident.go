@@ -25,13 +25,20 @@ func ResidentHome(t testing.TB) string {
 	}
 	t.Setenv("XDG_CACHE_HOME", dir)
 	t.Cleanup(func() {
-		for _, pid := range ResidentPIDs(t, dir) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			WaitProcessEnded(t, pid)
-		}
+		KillResidents(t, dir)
 		os.RemoveAll(dir)
 	})
 	return dir
+}
+
+// KillResidents kills the resident agents listening in the cache
+// directory home and waits until they have ended.
+func KillResidents(t testing.TB, home string) {
+	t.Helper()
+	for _, pid := range ResidentPIDs(t, home) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		WaitProcessEnded(t, pid)
+	}
 }
 
 // ResidentPIDs returns the processes of the resident agents listening in
