@@ -93,9 +93,20 @@ func TestResidentServesManyGateways(t *testing.T) {
 }
 
 // TestResidentRaceStartsOne has gateways race to start the resident agent
-// from nothing: they all end up on one.
+// from nothing: they all end up on one. The test holds the agent's life
+// lock until every gateway's starter runs, so that none finds an agent
+// already listening and all of them race.
 func TestResidentRaceStartsOne(t *testing.T) {
 	testutil.ResidentHome(t)
+	p := residentPathsT(t)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release, err := resident.Lock(testCtx(t), p.Live, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	const n = 6
 	pids := make([]int, n)
 	var wg sync.WaitGroup
@@ -110,12 +121,32 @@ func TestResidentRaceStartsOne(t *testing.T) {
 			g.Exit(testCtx(t))
 		})
 	}
+	testutil.WaitFor(t, "every gateway's starter", func() bool { return len(starters(t)) == n })
+	release()
 	wg.Wait()
 	for _, pid := range pids[1:] {
 		if pid != pids[0] {
 			t.Fatalf("racing gateways on agents %v, want one", pids)
 		}
 	}
+}
+
+// starters returns this process's children that run `wasmnet agent
+// --resident`.
+func starters(t *testing.T) []int {
+	var out []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range stats {
+		b, err := os.ReadFile(c)
+		if err != nil || !strings.Contains(string(b), "agent\x00--resident\x00") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+		if parentOf(t, pid) == os.Getpid() {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // TestResidentIdlesOut checks that a resident agent exits once it has had
