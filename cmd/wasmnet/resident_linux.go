@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/host"
 	"github.com/wasmnet/wasmnet/internal/resident"
+	"github.com/wasmnet/wasmnet/internal/trace"
 )
 
 // startTimeout bounds the start of a resident agent: the wait for the
@@ -112,6 +113,7 @@ func spawnResident(ctx context.Context, p resident.Paths, idle time.Duration) er
 	defer r.Close()
 	cmd := exec.Command(exe, "agent", "--resident-serve", "--resident-idle", idle.String())
 	cmd.Dir = "/"
+	cmd.Env = residentEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -127,6 +129,19 @@ func spawnResident(ctx context.Context, p resident.Paths, idle time.Duration) er
 		return fmt.Errorf("agent: resident agent did not start: %w; its log: %s", err, strings.TrimSpace(string(tail)))
 	}
 	return cmd.Process.Release()
+}
+
+// residentEnv is env without what belongs to the client that happens to
+// start the agent: its trace file and its profile path, which the agent
+// would otherwise write to for as long as it lives.
+func residentEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, trace.EnvVar+"=") && !strings.HasPrefix(kv, "WASMNET_AGENT_CPUPROFILE=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // waitReady waits within ctx for "ok" on r.
