@@ -64,6 +64,9 @@ func bridgeResident(ctx context.Context, client *ssh.Client, sp Spec, agentBinar
 	return l, rep, nil
 }
 
+// bannerTimeout bounds the wait for a resident agent's banner.
+const bannerTimeout = 10 * time.Second
+
 // residentFlag is the agent flag for mode with the idle time.
 func residentFlag(mode string, idle time.Duration) string {
 	return mode + " --resident-idle " + idle.String()
@@ -76,7 +79,16 @@ func dialRemoteResident(ctx context.Context, client *ssh.Client, p resident.Path
 	if err != nil {
 		return nil, err
 	}
-	if _, err := resident.ReadBanner(ctx, conn, p); err != nil {
+	// An SSH channel has no read deadline: the banner's wait is cut by
+	// closing it.
+	bctx, cancel := context.WithTimeout(ctx, bannerTimeout)
+	defer cancel()
+	stop := context.AfterFunc(bctx, func() { conn.Close() })
+	_, err = resident.ReadBanner(bctx, conn, p)
+	if !stop() {
+		err = fmt.Errorf("resident: %s: no banner: %w", p.Socket, bctx.Err())
+	}
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -95,13 +107,14 @@ func startRemoteResident(ctx context.Context, client *ssh.Client, sp Spec, agent
 	defer l.kill()
 	stop := context.AfterFunc(ctx, func() { l.kill() })
 	defer stop()
-	line, err := bufio.NewReaderSize(l.conn, 4096).ReadString('\n')
+	// One short line; a longer one is no starter's.
+	line, err := bufio.NewReaderSize(l.conn, 4096).ReadSlice('\n')
 	if err != nil {
 		l.kill()
 		werr := l.wait()
 		return resident.Paths{}, rep, fmt.Errorf("starting it: %w (%v; stderr: %s)", err, werr, strings.TrimSpace(l.stderr.String()))
 	}
-	p, err := resident.ParseStarted(strings.TrimSuffix(line, "\n"))
+	p, err := resident.ParseStarted(strings.TrimSuffix(string(line), "\n"))
 	if err != nil {
 		return resident.Paths{}, rep, err
 	}
