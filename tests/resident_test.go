@@ -50,8 +50,10 @@ func TestSSHResident(t *testing.T) {
 		config   string
 		sessions int // exec sessions sshd starts for four gateways
 	}{
-		{"streamlocal", "AllowStreamLocalForwarding yes", 1},
-		{"bridge", "AllowStreamLocalForwarding no", 1 + 4},
+		// Short names: the remote socket's path is in the test's
+		// temporary directory, and a unix socket's is bounded.
+		{"sl", "AllowStreamLocalForwarding yes", 1},
+		{"br", "AllowStreamLocalForwarding no", 1 + 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &sshServer{sshdtest.Start(t, tc.config)}

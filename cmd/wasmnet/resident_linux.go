@@ -68,7 +68,11 @@ func ownPaths() (resident.Paths, error) {
 	if err := host.PrivateDir(dir); err != nil {
 		return resident.Paths{}, fmt.Errorf("agent: resident: %w", err)
 	}
-	return resident.PathsFor(dir, key), nil
+	p := resident.PathsFor(dir, key)
+	if err := p.CheckLength(); err != nil {
+		return resident.Paths{}, fmt.Errorf("agent: %w", err)
+	}
+	return p, nil
 }
 
 // ensureResident starts the resident agent of p unless one runs, holding

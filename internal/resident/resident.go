@@ -80,6 +80,19 @@ type Paths struct {
 	Log    string // the agent's stdout and stderr
 }
 
+// maxSocketPath is the longest path a unix socket can have on Linux: its
+// address holds 108 bytes with the terminating NUL.
+const maxSocketPath = 107
+
+// CheckLength says why the socket of p cannot be used if its path is too
+// long for a unix socket address.
+func (p Paths) CheckLength() error {
+	if len(p.Socket) > maxSocketPath {
+		return fmt.Errorf("resident: socket path %s is %d bytes, more than a unix socket takes (%d): set XDG_CACHE_HOME to a shorter directory", p.Socket, len(p.Socket), maxSocketPath)
+	}
+	return nil
+}
+
 // PathsFor returns the paths of the resident agent with key in dir.
 func PathsFor(dir, key string) Paths {
 	base := filepath.Join(dir, "r-"+key)

@@ -84,6 +84,9 @@ func describe(t fs.FileMode) string {
 // banner. No agent there is ErrNotRunning; anything planted is a
 // *RefusedError. ctx bounds the dial and the banner.
 func Dial(ctx context.Context, p Paths) (*Conn, error) {
+	if err := p.CheckLength(); err != nil {
+		return nil, err
+	}
 	if err := CheckDir(p.Dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotRunning
 	} else if err != nil {
