@@ -37,7 +37,7 @@ func runResident(ctx context.Context, f *residentFlags, cfg host.Config) error {
 	}
 	switch {
 	case f.serve:
-		return serveResident(ctx, p, cfg, f.idle)
+		return serveResident(ctx, p, cfg, f.idle, signalReady)
 	case f.connect:
 		return connectResident(ctx, p, f.idle)
 	default:
@@ -192,8 +192,8 @@ func connectResident(ctx context.Context, p resident.Paths, idle time.Duration) 
 // serveResident is the resident agent: it holds p.Live for its life, so
 // that it is the one agent of its build, listens on p.Socket and serves
 // every connection of this user with one engine, until it has had no
-// connection for idle or ctx ends.
-func serveResident(ctx context.Context, p resident.Paths, cfg host.Config, idle time.Duration) error {
+// connection for idle or ctx ends. It calls ready once it listens.
+func serveResident(ctx context.Context, p resident.Paths, cfg host.Config, idle time.Duration, ready func()) error {
 	// A resident that is idling out releases the lock as it exits.
 	lctx, cancel := context.WithTimeout(ctx, startTimeout)
 	release, err := resident.Lock(lctx, p.Live, true)
@@ -213,7 +213,7 @@ func serveResident(ctx context.Context, p resident.Paths, cfg host.Config, idle 
 	}
 	defer engine.Close(context.Background())
 	s := &residentServer{cfg: cfg.WithEngine(engine), banner: resident.Banner(p.Key, version), idle: idle, log: os.Stderr}
-	signalReady()
+	ready()
 	return s.run(ctx, l)
 }
 
@@ -271,10 +271,11 @@ func (s *residentServer) run(ctx context.Context, l *net.UnixListener) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.active == 0 {
-			// Closed here, under the lock, so that no connection
-			// is accepted after the decision to end.
-			l.Close()
+			// Under the lock, so that no connection is counted in
+			// after the decision to end; cancelled first, so that
+			// the accept loop takes the closed listener for an end.
 			cancel()
+			l.Close()
 		}
 	})
 	defer idle.Stop()
