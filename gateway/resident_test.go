@@ -491,3 +491,33 @@ print("got %r" % c.recv(100), flush=True)
 		echoOnce(t, g, "own user still served")
 	})
 }
+
+// TestResidentSpecOption checks the values resident= takes, and that a
+// shared agent is not given a gateway's own directory or environment.
+func TestResidentSpecOption(t *testing.T) {
+	for spec, want := range map[string]string{
+		"popen//resident=soon":              "want yes, no or an idle time",
+		"popen//resident=-5m":               "want yes, no or an idle time",
+		"exec=true//resident":               `unknown option "resident"`,
+		"socket=127.0.0.1:1//resident":      `unknown option "resident"`,
+		"popen//resident//chdir=/tmp":       "takes no chdir= or env:",
+		"popen//resident=30m//env:A=b":      "takes no chdir= or env:",
+		"ssh=127.0.0.1//resident//chdir=/x": "takes no chdir= or env:",
+	} {
+		_, err := Make(testCtx(t), spec, WithAgentPath(testwasm.Agent(t)), WithOutput(io.Discard))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Make(%q): %v, want an error saying %q", spec, err, want)
+		}
+	}
+	for _, spec := range []string{"popen//resident", "popen//resident=yes", "popen//resident=no", "popen//resident=90s", "ssh=h//resident=1h"} {
+		if _, err := ParseSpec(spec); err != nil {
+			t.Errorf("ParseSpec(%q): %v", spec, err)
+		}
+	}
+	// Under WithResident, a spec with its own directory keeps a process.
+	testutil.ResidentHome(t)
+	g := popen(t, "popen//chdir="+t.TempDir(), WithResident(true))
+	if pids := testutil.ResidentPIDs(t, os.Getenv("XDG_CACHE_HOME")); len(pids) != 0 || parentOf(t, g.Info().PID) != os.Getpid() {
+		t.Fatalf("popen//chdir= under WithResident: agent %d, resident agents %v; want a child process and no resident agent", g.Info().PID, pids)
+	}
+}
