@@ -176,11 +176,11 @@ func connectResident(ctx context.Context, p resident.Paths, idle time.Duration) 
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	done := make(chan error, 2)
+	// The agent ends the connection when the client's side closes, so
+	// this copy ends too; the other is left to the process's exit.
 	go func() {
-		_, err := io.Copy(c, os.Stdin)
+		io.Copy(c, os.Stdin)
 		c.CloseWrite()
-		done <- err
 	}()
 	_, err = io.Copy(os.Stdout, c)
 	if err != nil {
