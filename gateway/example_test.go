@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -151,4 +152,26 @@ func ExampleSource() {
 	v, err := ch.Receive(ctx)
 	fmt.Println(v, err)
 	// Output: 42 <nil>
+}
+
+// A group made WithMinGateways goes on with the gateways that started when
+// others did not, and names the others and why.
+func ExampleWithMinGateways() {
+	ctx := context.Background()
+	g := gateway.NewGroup(gateway.WithGatewayOptions(inproc.Transport()), gateway.WithMinGateways(1))
+	defer g.Terminate(5 * time.Second)
+	gws, err := g.MakeGateways(ctx, "2*inproc", "exec=/nonexistent/wasmnet agent//id=gone")
+	var serr *gateway.StartError
+	if errors.As(err, &serr) {
+		for _, f := range serr.Failed {
+			fmt.Println("did not start:", f.ID)
+		}
+	}
+	for _, gw := range gws {
+		fmt.Println("started:", gw.ID())
+	}
+	// Output:
+	// did not start: gone
+	// started: gw0
+	// started: gw1
 }

@@ -66,6 +66,8 @@ type Gateway struct {
 	onExitMu sync.Mutex
 
 	uploads onceEach // module uploads, one per module however many RemoteExec ask
+
+	startTook time.Duration // set once by newGateway
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
@@ -104,6 +106,7 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
 		return nil, err
 	}
+	g.startTook = time.Since(start)
 	info := g.Info()
 	tr.Printf("gateway %s: up in %v: agent pid %d, version %s, %s/%s", id, time.Since(start).Round(time.Microsecond), info.PID, info.Version, info.OS, info.Arch)
 	return g, nil
@@ -235,6 +238,10 @@ func (g *Gateway) Info() channel.Info { return g.mux.Peer().Info }
 // (popen, exec=).
 func (g *Gateway) Uploaded() bool { return g.link.boot != nil && g.link.boot.Uploaded }
 
+// StartTime is how long the gateway took to start: to connect, bootstrap
+// the agent and exchange hellos with it.
+func (g *Gateway) StartTime() time.Duration { return g.startTook }
+
 // Done is closed when the agent has ended and been reaped.
 func (g *Gateway) Done() <-chan struct{} { return g.reaped }
 
@@ -302,6 +309,9 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		if err := channel.UnmarshalInto(out, &reply); err != nil {
 			return fmt.Errorf("malformed exec reply: %w", err)
 		}
+		if reply.Warning != "" {
+			g.agentWarning(req.Channel, reply.Warning)
+		}
 		if !reply.NeedModule {
 			return nil
 		}
@@ -325,6 +335,18 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		}
 	}
 	return errors.New("the agent asked for the module again after receiving it")
+}
+
+// maxWarning bounds an agent's warning line as printed.
+const maxWarning = 4 << 10
+
+// agentWarning prints a warning of the agent with the output of the guest
+// whose exec reply carried it, as a line of its stderr.
+func (g *Gateway) agentWarning(ch uint32, line string) {
+	if len(line) > maxWarning {
+		line = line[:maxWarning] + "..."
+	}
+	g.output.write(wire.Output{Channel: ch, Stream: 2, Data: []byte(line + "\n")})
 }
 
 // RemoteStatus asks the agent for its status.

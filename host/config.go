@@ -35,7 +35,11 @@ type Config struct {
 	log                io.Writer
 	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
 	helloTimeout       time.Duration
+	maxOpenFiles       int           // per execution; WithMaxOpenFiles, in openfiles.go
+	files              *fileBudget   // shared by the agents made from one Config; nil: none
 	trace              *trace.Tracer // WithTrace, in trace.go
+	engine             *Engine       // WithEngine, in engine.go; nil: Serve makes its own
+	tenant             string        // WithTenant, in engine.go
 }
 
 // NewConfig returns the defaults: compilation cache in the user cache
@@ -58,6 +62,8 @@ func NewConfig() Config {
 		keepAliveTimeout:   DefaultKeepAliveTimeout,
 		log:                io.Discard,
 		helloTimeout:       30 * time.Second,
+		maxOpenFiles:       DefaultMaxOpenFiles,
+		files:              processFileBudget(),
 	}
 }
 

@@ -128,19 +128,19 @@ func TestHostileAgent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			out := &countWriter{}
-			g, err := gateway.Make(ctxFor(t, time.Minute), "exec="+path+" "+tt.mode, gateway.WithOutput(out))
+			g, err := gateway.Make(ctxFor(t, testutil.WaitTimeout), "exec="+path+" "+tt.mode, gateway.WithOutput(out))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer exitGateway(t, g)
 			var first, second error
 			peak := heapPeak(func() {
-				ctx := ctxFor(t, time.Minute)
+				ctx := ctxFor(t, testutil.WaitTimeout)
 				if tt.mode == "late" {
 					ctx = ctxFor(t, 200*time.Millisecond)
 				}
 				_, first = g.RemoteStatus(ctx)
-				_, second = g.RemoteStatus(ctxFor(t, time.Minute))
+				_, second = g.RemoteStatus(ctxFor(t, testutil.WaitTimeout))
 			})
 			msg := fmt.Sprint(first)
 			t.Logf("first request: %.200s; heap peak +%d MiB", msg, peak>>20)
@@ -316,7 +316,7 @@ func TestHostileClientOnServe(t *testing.T) {
 		t.Fatalf("serve said %q, %v", line, err)
 	}
 	// A good client connected before the attack is served after it.
-	good, err := gateway.Make(ctxFor(t, time.Minute), "socket="+addr+"//insecure_plain", gateway.WithOutput(io.Discard))
+	good, err := gateway.Make(ctxFor(t, testutil.WaitTimeout), "socket="+addr+"//insecure_plain", gateway.WithOutput(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestHostileClientOnServe(t *testing.T) {
 	}
 	defer conn.Close()
 	attackAgent(t, conn)
-	if _, err := good.RemoteStatus(ctxFor(t, time.Minute)); err != nil {
+	if _, err := good.RemoteStatus(ctxFor(t, testutil.WaitTimeout)); err != nil {
 		t.Fatalf("serve's other client after the attack: %v", err)
 	}
 	hwm := vmHWM(t, cmd.Process.Pid)

@@ -125,6 +125,7 @@ type bench struct {
 	log    io.Writer
 	done   map[string]benchResult
 	live   *gateway.Gateway // a running gateway shared by the figures that need one
+	serve  *benchServer     // the server of the serve figures (bench_serve.go)
 	probes []probe
 
 	corpus      []byte // wordcount's input, made on first use
@@ -146,7 +147,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 		o.agent = self
 	}
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
-	b.probes = append(append(rawProbes(), gatewayProbes()...), stopProbes()...)
+	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), serveProbes()...)
 	b.probes = append(b.probes, warmProbes()...)
 	selected, err := b.select_(o.only)
 	if err != nil {
@@ -154,6 +155,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	}
 	start := time.Now()
 	defer b.closeLive()
+	defer b.closeServer()
 	var results []benchResult
 	for _, p := range selected {
 		for _, r := range b.measure(p) {

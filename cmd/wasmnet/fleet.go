@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -19,7 +20,11 @@ type fleetFlags struct {
 	specs       []string
 	maxGateways int
 	maxParallel int
-	resident    bool
+	minGateways string // run's --min-gateways
+	// minStart lets the group keep the gateways that started when others
+	// did not (gateway.WithMinGateways); nil: all or nothing.
+	minStart gateway.GroupOption
+	resident bool // --resident: popen gateways use the resident agent
 }
 
 func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
@@ -48,6 +53,32 @@ func (f *fleetFlags) list() ([]string, error) {
 	return out, nil
 }
 
+// addMin adds --min-gateways, for commands that go on with the gateways
+// that started.
+func (f *fleetFlags) addMin(fl *pflag.FlagSet) {
+	fl.StringVar(&f.minGateways, "min-gateways", "1",
+		"fail unless at least N gateways start (a count, or a fraction of those asked for, as 0.9); the others are named and the exit status is 3")
+}
+
+// parseMin sets minStart from --min-gateways.
+func (f *fleetFlags) parseMin() error {
+	s := strings.TrimSpace(f.minGateways)
+	if strings.Contains(s, ".") {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(v > 0 && v <= 1) {
+			return fmt.Errorf("--min-gateways %q: want a count, or a fraction above 0 and at most 1", f.minGateways)
+		}
+		f.minStart = gateway.WithMinGatewaysFraction(v)
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("--min-gateways %q: want a count of at least 1, or a fraction such as 0.9", f.minGateways)
+	}
+	f.minStart = gateway.WithMinGateways(n)
+	return nil
+}
+
 // group returns a new group bounded by --max-gateways. It knows inproc
 // specs, as the binary links the agent anyway.
 func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
@@ -55,8 +86,12 @@ func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 	if f.resident {
 		opts = append(opts, gateway.WithResident(true))
 	}
-	return gateway.NewGroup(gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
-		gateway.WithMaxParallel(f.maxParallel))
+	gopts := []gateway.GroupOption{gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
+		gateway.WithMaxParallel(f.maxParallel)}
+	if f.minStart != nil {
+		gopts = append(gopts, f.minStart)
+	}
+	return gateway.NewGroup(gopts...)
 }
 
 // maxInventory bounds an inventory file: a fleet of a few thousand specs is
@@ -64,8 +99,8 @@ func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 const maxInventory = 4 << 20
 
 // readInventory reads an inventory: one spec (or N*SPEC) a line, blank
-// lines and lines starting with # ignored, white space around a spec
-// trimmed. Specs are checked when the gateways are made, with their line.
+// lines and comments ignored, white space around a spec trimmed. Specs are
+// checked when the gateways are made, with their line.
 func readInventory(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -90,8 +125,8 @@ func parseInventory(r io.Reader) ([]string, error) {
 		if read > maxInventory {
 			return nil, fmt.Errorf("larger than %s", formatBytes(maxInventory))
 		}
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+		line := stripComment(sc.Text())
+		if line == "" {
 			continue
 		}
 		if strings.HasPrefix(line, "@") {
@@ -109,4 +144,18 @@ func parseInventory(r io.Reader) ([]string, error) {
 		return nil, fmt.Errorf("no gateway spec in it")
 	}
 	return specs, nil
+}
+
+// stripComment returns an inventory line without its comment and the white
+// space around it. A comment starts at a # that begins the line or follows
+// white space, as in a shell or ~/.ssh/config; a # inside a spec
+// (env:TAG=a#b) is kept.
+func stripComment(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			line = line[:i]
+			break
+		}
+	}
+	return strings.TrimSpace(line)
 }

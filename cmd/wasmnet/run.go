@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/wasmnet/wasmnet/gateway"
 )
 
@@ -79,6 +77,11 @@ work: its chunks are dealt again to the others, or to new executions on the
 gateways left, at most --retries times per chunk. The summary marks it LOST
 and the exit status is 0 if the job completed.
 
+A gateway that does not start (sshd down, host unreachable, no room for the
+agent) costs its share, not the run: run goes on with the others, names each
+that did not start and why, and exits with status 3. --min-gateways N (or a
+fraction, 0.9) makes fewer a failure: status 1, and no answer.
+
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
 gateways are printed at the end, highest count first ("COUNT KEY" lines, or
@@ -119,6 +122,7 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 	}
 	fl := cmd.Flags()
 	f.fleet.add(fl, "one popen per CPU")
+	f.fleet.addMin(fl)
 	fl.StringArrayVar(&f.sends, "send", nil, "JSON value to send to every guest before any input (repeatable)")
 	fl.StringArrayVar(&f.inputs, "input", nil, "file or directory whose text is dealt out to the guests in chunks (repeatable)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "64KiB", "input chunk size (65536, 64KiB, 1MiB)")
@@ -147,6 +151,8 @@ type runState struct {
 	mu    sync.Mutex // guards stats, which senders update
 	stats []*gatewayStats
 	merge counts
+
+	notStarted *gateway.StartError // the gateways that did not start, if any
 }
 
 func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) error {
@@ -177,6 +183,9 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		return fmt.Errorf("run: %w", err)
 	}
 	execOpts = append(execOpts, gateway.WithArgs(args...))
+	if err := f.fleet.parseMin(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -263,6 +272,9 @@ func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Mo
 		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
 	}
 	gws, err := group.MakeGateways(ctx, specs...)
+	if errors.As(err, &r.notStarted) && len(gws) > 0 {
+		err = nil // a partial fleet: report names the others
+	}
 	if err != nil {
 		return err
 	}
@@ -329,17 +341,34 @@ func messageLimit(gws []*gateway.Gateway) int64 {
 	return lim
 }
 
-// startAll runs the module on every gateway in parallel.
+// startAll runs the module on every gateway in parallel. A gateway lost
+// before its guest started (its agent killed while it compiled the
+// module) is marked lost, as one lost later is: the others take its share.
+// Any other failure to start (a module the agents refuse) fails the job.
 func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
 	execs := make([]*execution, len(gws))
-	var eg errgroup.Group
+	errs := make([]error, len(gws))
+	var wg sync.WaitGroup
 	for i, gw := range gws {
-		eg.Go(func() (err error) {
-			execs[i], err = j.start(ctx, gw, gw.ID())
-			return err
-		})
+		wg.Go(func() { execs[i], errs[i] = j.start(ctx, gw, gw.ID()) })
 	}
-	err := eg.Wait()
+	wg.Wait()
+	var err, lostErr error
+	started := 0
+	for i, gw := range gws {
+		switch {
+		case errs[i] == nil:
+			started++
+		case ctx.Err() == nil && (errors.Is(errs[i], io.EOF) || isGone(gw)):
+			j.lostAtStart(gw, errs[i])
+			lostErr = errs[i]
+		case err == nil:
+			err = errs[i]
+		}
+	}
+	if err == nil && started == 0 {
+		err = fmt.Errorf("every gateway was lost before its guest started: %w", lostErr)
+	}
 	for _, e := range execs {
 		if e == nil {
 			continue
@@ -351,6 +380,15 @@ func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
 		j.add(ctx, e)
 	}
 	return err
+}
+
+// lostAtStart records gw, lost with err before its guest started.
+func (j *job) lostAtStart(gw *gateway.Gateway, err error) {
+	j.lost[gw] = true
+	now := time.Now()
+	j.r.mu.Lock()
+	defer j.r.mu.Unlock()
+	j.r.stats = append(j.r.stats, &gatewayStats{id: gw.ID(), start: now, end: now, err: err, lost: true})
 }
 
 // report prints the merged counts, the summary and the errors, and turns
@@ -380,6 +418,9 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	case errors.Is(cause, errTimedOut):
 		fmt.Fprintf(r.stderr, "wasmnet: run timed out after %v; every agent was terminated\n", r.flags.timeout)
 		return exitCode(1)
+	case err != nil && r.notStarted != nil:
+		r.printNotStarted()
+		return fmt.Errorf("run: %d of %d gateways started, fewer than --min-gateways %s", r.notStarted.Started, r.notStarted.Asked, r.flags.fleet.minGateways)
 	case err != nil:
 		return err
 	}
@@ -387,12 +428,30 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 		switch {
 		case s.failed(input):
 			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
+		case s.lost && s.redealt == 0:
+			fmt.Fprintf(r.stderr, "%s: lost (%s) before it was dealt any input; the job completed\n", s.id, escapeControls(s.err.Error()))
 		case s.lost:
 			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
 		}
 	}
-	if failed {
-		return exitCode(1)
+	r.printNotStarted()
+	switch {
+	case failed:
+		return exitCode(exitFailure)
+	case r.notStarted != nil:
+		fmt.Fprintf(r.stderr, "wasmnet: %d of %d gateways did not start; the answer is from the %d that did\n",
+			len(r.notStarted.Failed), r.notStarted.Asked, r.notStarted.Started)
+		return exitCode(exitPartial)
 	}
 	return nil
+}
+
+// printNotStarted names each gateway that did not start, and why.
+func (r *runState) printNotStarted() {
+	if r.notStarted == nil {
+		return
+	}
+	for _, f := range r.notStarted.Failed {
+		fmt.Fprintf(r.stderr, "%s: did not start (%s): %s\n", f.ID, escapeControls(f.Spec), escapeControls(f.Err.Error()))
+	}
 }

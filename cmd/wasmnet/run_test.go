@@ -27,7 +27,7 @@ import (
 // returns its stdout, stderr and exit status. It is bounded to a minute.
 func wasmnet(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout) // a hang, not a goal
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testwasm.Agent(t), args...)
 	var stdout, stderr bytes.Buffer

@@ -106,6 +106,15 @@ func serve(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One engine for every connection: a module compiled for one client
+	// is instantiated for the next at the cost of an instance, and each
+	// client is a tenant of it (host.Config.WithTenant).
+	eng, err := host.NewEngine(ctx, s.agentCfg)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer eng.Close(context.Background()) // after the connections, below
+	s.agentCfg = s.agentCfg.WithEngine(eng)
 	l, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -196,7 +205,7 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 
 // servePlain runs an agent on a plain connection once it has spoken: until
 // then it counts among the unauthenticated ones, so that idle connections
-// cost no agent (each holds a wazero runtime) and are dropped like those
+// cost no agent (each holds a mux and its buffers) and are dropped like those
 // of an SSH server.
 func (s *server) servePlain(ctx context.Context, conn net.Conn) {
 	s.unauth.add(conn)
@@ -215,8 +224,12 @@ func (s *server) servePlain(ctx context.Context, conn net.Conn) {
 		s.log.printf("wasmnet serve: %s: refused: %d clients already", conn.RemoteAddr(), cap(s.clients))
 		return
 	}
-	host.Serve(ctx, bufferedConn{br, conn}, s.agentCfg)
+	// Any local user may be the client: none is the cache's owner.
+	host.Serve(ctx, bufferedConn{br, conn}, s.agentCfg.WithTenant(plainTenant))
 }
+
+// plainTenant is the tenant of every --insecure-plain client.
+const plainTenant = "insecure-plain"
 
 // bufferedConn reads through the reader that peeked at the connection.
 type bufferedConn struct {
@@ -251,7 +264,7 @@ func (s *server) serveSSH(ctx context.Context, conn net.Conn) {
 		}
 		return
 	}
-	cfg := s.agentCfg
+	cfg := s.agentCfg.WithTenant(sc.Permissions.Extensions[permFingerprint])
 	if _, ok := sc.Permissions.Extensions[permNoHops]; ok {
 		cfg = cfg.WithoutHops()
 	}

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -81,53 +81,59 @@ connect and start the agent, and the round trip of the status request. --json pr
 	return cmd
 }
 
-// fleetStatus reaches the gateways of specs, each on its own and at most
-// --max-parallel at once, within timeout each, and asks each agent for its
-// status. The rows are in the order of specs.
+// fleetStatus starts the gateways of specs as run does (one group, hops
+// first, ids numbered alike), at most --max-parallel at once and within
+// timeout, and asks each agent that started for its status, within timeout
+// again. The rows are in the order of specs, N*SPEC expanded.
 func fleetStatus(ctx context.Context, fleet *fleetFlags, specs []string, timeout time.Duration, opts ...gateway.Option) ([]statusRow, error) {
 	expanded, err := gateway.ExpandSpecs(specs...)
 	if err != nil {
 		return nil, err
 	}
-	if len(expanded) > fleet.maxGateways {
-		return nil, &gateway.TooManyGatewaysError{Spec: specs[len(specs)-1], Limit: fleet.maxGateways}
-	}
+	fleet.minStart = gateway.WithMinGateways(0) // a row for every gateway, whatever started
 	group := fleet.group(opts...)
 	defer group.Terminate(terminateTimeout)
-	rows := make([]statusRow, len(expanded))
-	sem := make(chan struct{}, max(1, fleet.maxParallel))
-	var wg sync.WaitGroup
-	for i, spec := range expanded {
-		rows[i] = statusRow{ID: "gw" + strconv.Itoa(i), Spec: spec}
-		if sp, err := gateway.ParseSpec(spec); err == nil && sp.ID != "" {
-			rows[i].ID = sp.ID
-		} else if err == nil {
-			spec += "//id=" + rows[i].ID
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	gws, err := group.MakeGateways(sctx, specs...)
+	cancel()
+	var serr *gateway.StartError
+	if err != nil && !errors.As(err, &serr) {
+		return nil, err
+	}
+	failed := map[int]gateway.FailedStart{}
+	if serr != nil {
+		for _, f := range serr.Failed {
+			failed[f.Index] = f
 		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			hctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			start := time.Now()
-			gw, err := group.MakeGateway(hctx, spec)
-			if err != nil {
-				rows[i].Error = err.Error()
-				return
-			}
-			rows[i].Start = time.Since(start)
-			start = time.Now()
-			st, err := gw.RemoteStatus(hctx)
-			if err != nil {
-				rows[i].Error = err.Error()
-				return
-			}
-			rows[i].RTT = time.Since(start)
-			rows[i].Status = &st
-		})
+	}
+	rows := make([]statusRow, len(gws)+len(failed))
+	var wg sync.WaitGroup
+	for i := range rows {
+		if f, ok := failed[i]; ok {
+			rows[i] = statusRow{ID: f.ID, Spec: expanded[i], Error: f.Err.Error()}
+			continue
+		}
+		gw := gws[0]
+		gws = gws[1:]
+		rows[i] = statusRow{ID: gw.ID(), Spec: expanded[i], Start: gw.StartTime()}
+		wg.Go(func() { askStatus(ctx, gw, timeout, &rows[i]) })
 	}
 	wg.Wait()
 	return rows, nil
+}
+
+// askStatus fills row with gw's status and the round trip of asking.
+func askStatus(ctx context.Context, gw *gateway.Gateway, timeout time.Duration, row *statusRow) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	st, err := gw.RemoteStatus(ctx)
+	if err != nil {
+		row.Error = err.Error()
+		return
+	}
+	row.RTT = time.Since(start)
+	row.Status = &st
 }
 
 func printStatusTable(cmd *cobra.Command, rows []statusRow) error {

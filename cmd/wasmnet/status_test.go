@@ -5,9 +5,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // TestStatusFleet asks an inventory of gateways for their status: two
@@ -65,5 +68,40 @@ func TestStatusFleet(t *testing.T) {
 	table, _, _ := wasmnet(t, "status", "-g", "2*popen")
 	if !strings.Contains(table, "EXECUTIONS") || strings.Count(table, " ok\n") != 2 {
 		t.Errorf("table:\n%s", table)
+	}
+}
+
+// TestStatusNamesAsRunDoes: status starts gateways as run does, so a hop
+// named in the same command works, and unnamed gateways get the same ids
+// in both (issue 24, item 5).
+func TestStatusNamesAsRunDoes(t *testing.T) {
+	specs := []string{"popen//id=hop", "popen//via=hop", "popen"}
+	out, stderr, code := wasmnet(t, "status", "--json", specs[0], specs[1], specs[2])
+	if code != 0 {
+		t.Fatalf("status: exit status %d\n%s\n%s", code, out, stderr)
+	}
+	var ids []string
+	for line := range strings.Lines(out) {
+		var r statusRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Error != "" {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		ids = append(ids, r.ID)
+	}
+	args := []string{"run", "--take", "1", "--send", "[1, 100]"}
+	for _, s := range specs {
+		args = append(args, "-g", s)
+	}
+	out, stderr, code = wasmnet(t, append(args, testwasm.Go(t, "primes"))...)
+	if code != 0 {
+		t.Fatalf("run: exit status %d\n%s", code, stderr)
+	}
+	for _, id := range ids {
+		if !strings.Contains(out, id+": 25\n") {
+			t.Errorf("status named the gateways %v; run printed %q", ids, out)
+		}
+	}
+	if want := []string{"hop", "gw0", "gw1"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("status ids %v, want %v", ids, want)
 	}
 }

@@ -50,6 +50,9 @@ type DirGrant struct {
 // the module and ask again.
 type ExecReply struct {
 	NeedModule bool `msgpack:"need_module,omitempty"`
+	// Warning is a line for the user about the agent, not the guest (a
+	// compilation cache it cannot write), sent once per agent.
+	Warning string `msgpack:"warning,omitempty"`
 }
 
 // ModuleUpload carries a module's bytes to the agent's store.
