@@ -36,6 +36,11 @@ type Info struct {
 	PID     int              `msgpack:"pid,omitempty"`
 	ABI     []int            `msgpack:"abi,omitempty"`
 	Limits  map[string]int64 `msgpack:"limits,omitempty"`
+
+	// Cwd and Executable are an agent's working directory and binary at
+	// its start (execnet's _rinfo()); a client leaves them empty.
+	Cwd        string `msgpack:"cwd,omitempty"`
+	Executable string `msgpack:"executable,omitempty"`
 }
 
 // Hello is a side's complete hello: protocol version, role, flow-control

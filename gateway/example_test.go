@@ -175,3 +175,23 @@ func ExampleWithMinGateways() {
 	// started: gw0
 	// started: gw1
 }
+
+// With gives a program typed arguments, predeclared as Starlark values,
+// as execnet's gw.remote_exec(source, data=[1, 2, 3], factor=10) does.
+func ExampleModule_With() {
+	ctx := context.Background()
+	gw, err := gateway.Make(ctx, "inproc", inproc.Transport())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Exit(ctx)
+	src := gateway.Source("channel.send([x * factor for x in data])").
+		With(map[string]any{"data": []any{1, 2, 3}, "factor": 10})
+	ch, err := gw.RemoteExec(ctx, src)
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, err := ch.Receive(ctx)
+	fmt.Println(v, err)
+	// Output: [10 20 30] <nil>
+}

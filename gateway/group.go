@@ -31,6 +31,10 @@ type Group struct {
 	order  []string
 	byID   map[string]*Gateway
 	nextID int // the number of the next automatic id, gw<nextID>
+	// defaultSpec is what MakeGateway starts when given no spec ("" for
+	// popen); adopted are the gateways Make started, in the default group.
+	defaultSpec string
+	adopted     []*Gateway
 }
 
 // A GroupOption configures NewGroup.
@@ -77,11 +81,11 @@ func NewGroup(opts ...GroupOption) *Group {
 	return &Group{groupConfig: cfg, byID: map[string]*Gateway{}, sshPool: newSSHPool()}
 }
 
-// MakeGateway starts the gateway spec names ("popen" when spec is empty)
-// and adds it to the group. ctx bounds only the start.
+// MakeGateway starts the gateway spec names (DefaultSpec when spec is
+// empty) and adds it to the group. ctx bounds only the start.
 func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) {
 	if spec == "" {
-		spec = "popen"
+		spec = g.DefaultSpec()
 	}
 	gws, err := g.MakeGateways(ctx, spec)
 	if err != nil {
@@ -297,6 +301,7 @@ func (g *Group) leave(gw *Gateway) {
 	if g.byID[gw.id] == gw {
 		g.removeLocked(gw.id)
 	}
+	g.leaveAdoptedLocked(gw)
 }
 
 func (g *Group) removeLocked(id string) {
@@ -310,7 +315,10 @@ func (g *Group) removeLocked(id string) {
 func (g *Group) Gateway(id string) *Gateway {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.byID[id]
+	if gw := g.byID[id]; gw != nil {
+		return gw
+	}
+	return g.adoptedLocked(id)
 }
 
 // Gateways returns the group's gateways in creation order.
@@ -323,7 +331,7 @@ func (g *Group) Gateways() []*Gateway {
 			out = append(out, gw)
 		}
 	}
-	return out
+	return append(out, g.adopted...)
 }
 
 // RemoteExec runs m on every gateway of the group, in parallel, and returns

@@ -26,7 +26,7 @@ func startPopen(ctx context.Context, sp Spec, cfg *makeConfig) (*link, error) {
 			return nil, fmt.Errorf("gateway: popen: chdir: %w", err)
 		}
 	}
-	l, err := startProcess(ctx, []string{path, "agent"}, append(os.Environ(), sp.Env...), sp.Chdir)
+	l, err := startProcess(ctx, []string{path, "agent"}, append(os.Environ(), sp.agentEnv()...), sp.Chdir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: popen: %w", err)
 	}

@@ -31,15 +31,23 @@ func WithResident(use bool) Option {
 func residentChoice(sp Spec, cfg *makeConfig) (use bool, idle time.Duration, err error) {
 	v, given := sp.Options["resident"]
 	if !given {
-		// A default cannot move the gateway's own directory or
-		// environment into a shared process: those keep a process.
-		return cfg.resident != nil && *cfg.resident && sp.Chdir == "" && len(sp.Env) == 0, resident.DefaultIdle, nil
+		// A default cannot move the gateway's own directory,
+		// environment or priority into a shared process: those keep a
+		// process.
+		return cfg.resident != nil && *cfg.resident && !ownProcess(sp), resident.DefaultIdle, nil
 	}
 	use, idle, err = parseResident(v)
-	if err == nil && use && (sp.Chdir != "" || len(sp.Env) > 0) {
-		err = errors.New("resident: a resident agent is shared: it takes no chdir= or env: (use a popen gateway of its own)")
+	if err == nil && use && ownProcess(sp) {
+		err = errors.New("resident: a resident agent is shared: it takes no chdir=, env: or nice= (use a popen gateway of its own)")
 	}
 	return use, idle, err
+}
+
+// ownProcess says whether sp asks for what only an agent process of its
+// own can give: a working directory, environment or priority.
+func ownProcess(sp Spec) bool {
+	_, nice := sp.Options["nice"]
+	return sp.Chdir != "" || len(sp.Env) > 0 || nice
 }
 
 // parseResident parses the value of the resident= option, as OpenSSH's

@@ -500,9 +500,10 @@ func TestResidentSpecOption(t *testing.T) {
 		"popen//resident=-5m":               "want yes, no or an idle time",
 		"exec=true//resident":               `unknown option "resident"`,
 		"socket=127.0.0.1:1//resident":      `unknown option "resident"`,
-		"popen//resident//chdir=/tmp":       "takes no chdir= or env:",
-		"popen//resident=30m//env:A=b":      "takes no chdir= or env:",
-		"ssh=127.0.0.1//resident//chdir=/x": "takes no chdir= or env:",
+		"popen//resident//chdir=/tmp":       "takes no chdir=, env: or nice=",
+		"popen//resident=30m//env:A=b":      "takes no chdir=, env: or nice=",
+		"popen//resident//nice=5":           "takes no chdir=, env: or nice=",
+		"ssh=127.0.0.1//resident//chdir=/x": "takes no chdir=, env: or nice=",
 	} {
 		_, err := Make(testCtx(t), spec, WithAgentPath(testwasm.Agent(t)), WithOutput(io.Discard))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -39,6 +40,13 @@ import (
 // Every built-in type takes id=, chdir=DIR (the agent's working directory,
 // created if missing), env:NAME=VALUE and via=ID (reach the agent through
 // the agent of gateway ID of the same group, as ssh -J); inproc takes id=.
+// popen and ssh= take nice=N (0 to 19: the agent lowers its priority by N,
+// as execnet's nice= does); ssh= takes ssh_config=FILE (read instead of
+// ~/.ssh/config); socket//installvia=ID starts a `wasmnet serve` through
+// gateway ID and connects to it. Keys that start with ToolKeyPrefix ("x-")
+// are kept in Options for tools built on wasmnet and otherwise ignored;
+// any other unknown key is an error (RATIONALE.md, "Why are unknown spec
+// keys refused, but x- keys kept?").
 type Spec struct {
 	Type  string // popen, ssh, socket, exec, or a type given to WithTransport
 	Value string // what follows "type=": the host for ssh and socket, the command for exec
@@ -47,16 +55,17 @@ type Spec struct {
 	Via   string // the id of a gateway to hop through
 	Env   []string
 	// Options holds the remaining type-specific keys (identity, known_hosts,
-	// insecure_ignore_host_key, agent, ...). A key given without "=" maps to "".
+	// insecure_ignore_host_key, agent, nice, ...) and the tools' x- keys. A
+	// key given without "=" maps to "".
 	Options map[string]string
 }
 
 // keysByType lists the option keys each gateway type accepts beyond the
 // common ones (id, chdir, via, env:NAME).
 var keysByType = map[string][]string{
-	"popen":  {"agent", "resident"},
-	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "resident"},
-	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout"},
+	"popen":  {"agent", "nice", "resident"},
+	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "ssh_config", "nice", "resident"},
+	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout", "installvia"},
 	"exec":   {},
 }
 
@@ -84,10 +93,6 @@ func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 		return Spec{}, fmt.Errorf("gateway: spec %q: inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions", s)
 	case !builtIn && !added:
 		return Spec{}, fmt.Errorf("gateway: spec %q: unknown gateway type %q (want popen, ssh, socket or exec)", s, sp.Type)
-	case builtIn:
-		if err := sp.checkValue(); err != nil {
-			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
-		}
 	}
 	seen := map[string]bool{}
 	for _, part := range parts[1:] {
@@ -100,6 +105,14 @@ func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 		}
 		seen[key] = true
 		if err := sp.setOption(key, val, hasVal, allowed); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+		}
+	}
+	if builtIn {
+		if err := sp.checkValue(); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+		}
+		if err := sp.checkOptions(); err != nil {
 			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
 		}
 	}
@@ -116,6 +129,14 @@ func (sp *Spec) checkValue() error {
 	case "popen":
 		if sp.Value != "" {
 			return fmt.Errorf("%s takes no value", sp.Type)
+		}
+	case "socket":
+		_, install := sp.Options["installvia"]
+		switch {
+		case install && sp.Value != "":
+			return errors.New("socket with installvia= takes no address: the server it starts chooses one")
+		case !install && sp.Value == "":
+			return errors.New("socket needs an address (socket=HOST:PORT) or installvia=ID")
 		}
 	default:
 		if sp.Value == "" {
@@ -147,8 +168,17 @@ func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error 
 		}
 		sp.Via = val
 	default:
+		if err := checkToolKey(key, val); !errors.Is(err, errNotToolKey) {
+			if err == nil {
+				sp.setExtra(key, val)
+			}
+			return err
+		}
+		if why, ok := execnetOnlyKeys[key]; ok {
+			return fmt.Errorf("option %q: %s", key, why)
+		}
 		if !contains(allowed, key) {
-			return fmt.Errorf("unknown option %q for %s gateways", key, sp.Type)
+			return fmt.Errorf("unknown option %q for %s gateways (a tool's own keys start with %q)", key, sp.Type, ToolKeyPrefix)
 		}
 		if sp.Options == nil {
 			sp.Options = map[string]string{}

@@ -30,7 +30,8 @@ type agentBinaryFunc func(goos, goarch string) (path string, err error)
 // comes from pool (and goes back to it when the agent ends) unless pool is
 // nil, while a via= hop's dial makes a connection of its own.
 //
-// ~/.ssh/config ($HOME honoured) applies as in OpenSSH: Host aliases,
+// ~/.ssh/config ($HOME honoured), or the file of ssh_config=FILE (ssh -F),
+// applies as in OpenSSH: Host aliases,
 // HostName, User, Port, IdentityFile, ProxyJump. Keys come from the
 // ssh-agent at $SSH_AUTH_SOCK, then from identity=PATH or else the config's
 // IdentityFile or else ~/.ssh/id_ed25519, id_ecdsa, id_rsa. Host keys are
@@ -71,7 +72,7 @@ func connectAndBoot(ctx context.Context, sp Spec, boot bootFunc, dial dialFunc, 
 	if err != nil {
 		return nil, bootReport{}, err
 	}
-	cfg, err := loadSSHConfig(home)
+	cfg, err := loadSSHConfig(home, sp.Options["ssh_config"])
 	if err != nil {
 		return nil, bootReport{}, err
 	}

@@ -35,7 +35,7 @@ func openViaLink(ctx context.Context, sp Spec, hop *Gateway, cfg *makeConfig) (*
 		l, err := dialSocket(ctx, sp, hop.dialThrough)
 		return l, networkKeepAlive, err
 	case "popen":
-		l, err := hop.runThrough(ctx, []string{selfAgent, "agent"}, sp.Env, sp.Chdir)
+		l, err := hop.runThrough(ctx, []string{selfAgent, "agent"}, sp.agentEnv(), sp.Chdir)
 		return l, 0, err
 	case "exec":
 		argv, err := splitWords(sp.Value)

@@ -38,12 +38,20 @@ With --connect-resident it bridges stdin and stdout to that agent.`,
 			// to a broken pipe: that must be an error Serve ends on, not
 			// a SIGPIPE that kills the agent before it has cleaned up.
 			signal.Ignore(syscall.SIGPIPE)
+			if err := applyNice(); err != nil {
+				return err
+			}
 			cfg := flags.config()
-			if w, err := trace.Open(os.Getenv(trace.EnvVar)); err == nil && w != nil {
-				cfg = cfg.WithTrace(w)
-				tr := trace.New(w, "agent")
-				tr.Printf("agent start")
-				defer tr.Printf("agent exit")
+			// With trace.Relay the client asks for the lines over the
+			// connection: written here as well, they would reach its
+			// stderr twice, or be lost in a remote one.
+			if v := os.Getenv(trace.EnvVar); v != trace.Relay {
+				if w, err := trace.Open(v); err == nil && w != nil {
+					cfg = cfg.WithTrace(w)
+					tr := trace.New(w, "agent")
+					tr.Printf("agent start")
+					defer tr.Printf("agent exit")
+				}
 			}
 			if prefix := os.Getenv("WASMNET_AGENT_CPUPROFILE"); prefix != "" {
 				stop, err := startCPUProfile(fmt.Sprintf("%s.%d", prefix, os.Getpid()))

@@ -36,8 +36,10 @@ Gateways are named by spec strings:
 Options follow as //key=value, e.g. popen//id=w1//env:LANG=C; N*SPEC means N gateways.
 
 --debug (or WASMNET_DEBUG=1) traces gateway starts and ends, requests and
-channel opens and closes to stderr; --debug=FILE (WASMNET_DEBUG=FILE)
-appends them to FILE, from this process and its local agents alike.`,
+channel opens and closes to stderr; --debug=2 (WASMNET_DEBUG=2) adds every
+agent's lines, local or remote, tagged agent[PID]@GATEWAY; --debug=FILE
+(WASMNET_DEBUG=FILE) appends them to FILE, from this process and its local
+agents alike.`,
 		Example: `  wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
   wasmnet run -g ssh=build@10.0.0.7 -g 2*popen --send '[0, 1000000]' --take 1 primes.wasm
   wasmnet status popen ssh=build@10.0.0.7

@@ -41,7 +41,9 @@ be reached or does not answer within --timeout gets a row with the reason;
 the others are still shown, and the exit status is then 1. Columns: gateway
 id, agent version, OS/arch, executions (running/started), resident memory,
 modules compiled in memory and loaded from the disk cache, the time to
-connect and start the agent, and the round trip of the status request. --json prints one object per line.`,
+connect and start the agent, the round trip of the status request, and the
+agent's working directory. --json prints one object per line, with the
+agent's executable too.`,
 		Example: `  wasmnet status popen
   wasmnet status -g @fleet.txt --timeout 10s
   wasmnet status 2*popen ssh=build@10.0.0.7//id=build --json`,
@@ -138,7 +140,7 @@ func askStatus(ctx context.Context, gw *gateway.Gateway, timeout time.Duration, 
 
 func printStatusTable(cmd *cobra.Command, rows []statusRow) error {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tVERSION\tOS/ARCH\tEXECUTIONS\tRSS\tCACHE\tSTART\tRTT\tSTATUS")
+	fmt.Fprintln(tw, "ID\tVERSION\tOS/ARCH\tEXECUTIONS\tRSS\tCACHE\tSTART\tRTT\tSTATUS\tCWD")
 	for _, r := range rows {
 		st := r.Status
 		if st == nil {
@@ -149,8 +151,9 @@ func printStatusTable(cmd *cobra.Command, rows []statusRow) error {
 		if st.RSS > 0 {
 			rss = formatBytes(st.RSS)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\t%s\tok\n", r.ID, st.Version, st.OS, st.Arch,
-			st.Executing, st.Executions, rss, st.ModulesCached, st.CacheLoads, r.Start.Round(time.Millisecond), r.RTT.Round(10*time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\t%s\tok\t%s\n", r.ID, st.Version, st.OS, st.Arch,
+			st.Executing, st.Executions, rss, st.ModulesCached, st.CacheLoads, r.Start.Round(time.Millisecond), r.RTT.Round(10*time.Microsecond),
+			escapeControls(st.Cwd))
 	}
 	return tw.Flush()
 }

@@ -66,8 +66,17 @@ func TestStatusFleet(t *testing.T) {
 	t.Logf("took %v\n%s", took, out)
 
 	table, _, _ := wasmnet(t, "status", "-g", "2*popen")
-	if !strings.Contains(table, "EXECUTIONS") || strings.Count(table, " ok\n") != 2 {
+	if !strings.Contains(table, "EXECUTIONS") || strings.Count(table, " ok ") != 2 {
 		t.Errorf("table:\n%s", table)
+	}
+	// The agents' working directory (execnet's _rinfo().cwd), in the table
+	// and in the JSON with the executable.
+	wd, _ := os.Getwd()
+	if strings.Count(table, " "+wd+"\n") != 2 {
+		t.Errorf("table without the agents' working directory %s:\n%s", wd, table)
+	}
+	if st := rows[0].Status; st == nil || st.Cwd != wd || st.Executable == "" {
+		t.Errorf("JSON status %+v: want cwd %s and an executable", st, wd)
 	}
 }
 
