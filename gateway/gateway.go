@@ -118,6 +118,9 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 	start := time.Now()
 	tr.Printf("gateway %s: starting %s", id, sp)
 	g, err := startGateway(ctx, id, sp, cfg, tr, open)
+	if cfg.onStart != nil {
+		cfg.onStart(id, err)
+	}
 	if err != nil {
 		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
 		return nil, err
@@ -160,8 +163,13 @@ func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *
 	if err != nil {
 		l.kill()
 		l.wait()
-		// An *AgentStartError already carries the stderr.
-		if tail := l.stderr.String(); tail != "" && !errors.Is(err, ErrAgentStart) {
+		// An *AgentStartError already carries the stderr, and says more
+		// than the hello it cut short.
+		var se *AgentStartError
+		if errors.As(err, &se) {
+			return nil, &wrapError{msg: fmt.Sprintf("gateway %s: %s", id, se.describe()), err: err}
+		}
+		if tail := l.stderr.String(); tail != "" {
 			return nil, fmt.Errorf("gateway %s: %w; agent stderr: %s", id, err, tail)
 		}
 		return nil, fmt.Errorf("gateway %s: %w", id, err)

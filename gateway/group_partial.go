@@ -134,7 +134,7 @@ func (b *batch) startWave(ctx context.Context, wave []int, partial bool) error {
 			if err == nil || partial {
 				return nil
 			}
-			return fmt.Errorf("gateway: group: spec %s (%s): %w", b.expanded[i], b.ids[i], err)
+			return startFailed(b.expanded[i], b.ids[i], err)
 		})
 	}
 	return eg.Wait()
@@ -175,7 +175,7 @@ func (b *batch) startPartial(ctx context.Context, waves [][]int, need int) ([]*G
 			continue
 		}
 		failedIDs = append(failedIDs, b.ids[i])
-		serr.Failed = append(serr.Failed, FailedStart{Index: i, ID: b.ids[i], Spec: b.expanded[i], Err: b.errs[i]})
+		serr.Failed = append(serr.Failed, FailedStart{Index: i, ID: b.ids[i], Spec: b.expanded[i], Err: withoutStartPrefix(b.ids[i], b.errs[i])})
 	}
 	serr.Started = len(gws)
 	if len(gws) < need {

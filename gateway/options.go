@@ -79,6 +79,8 @@ type makeConfig struct {
 	transports map[string]DialFunc
 	// traceAgents asks agents for their trace lines (WithAgentTrace).
 	traceAgents bool
+
+	onStart func(id string, err error) // WithStartHook's
 }
 
 func newMakeConfig(opts []Option) *makeConfig {
@@ -87,6 +89,14 @@ func newMakeConfig(opts []Option) *makeConfig {
 		o(&cfg)
 	}
 	return &cfg
+}
+
+// WithStartHook calls fn when a gateway has started (err nil) or failed
+// to, on the goroutine that started it, so that a program can show how
+// many of a fleet are up while Group.MakeGateways waits for the rest. fn
+// must not block.
+func WithStartHook(fn func(id string, err error)) Option {
+	return func(c *makeConfig) { c.onStart = fn }
 }
 
 // WithOutput sends guests' stdout and stderr lines, tagged with gateway and

@@ -3,9 +3,12 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wasmnet/wasmnet/internal/suggest"
 )
 
 // Spec is a parsed gateway specification, the string form of which is
@@ -74,13 +77,32 @@ var keysByType = map[string][]string{
 // the built-in ones; Make and Group also know those given to WithTransport.
 func ParseSpec(s string) (Spec, error) { return parseSpec(s, nil) }
 
+// SpecError reports a spec that cannot be parsed: an unknown type or
+// option, a missing or extra value, a repeated option.
+type SpecError struct {
+	Spec string // the spec as given
+	Err  error  // what is wrong with it
+}
+
+func (e *SpecError) Error() string { return fmt.Sprintf("gateway: spec %q: %v", e.Spec, e.Err) }
+
+func (e *SpecError) Unwrap() error { return e.Err }
+
 // parseSpec is ParseSpec that also knows the types of transports, which
 // take the common keys only and a value only if their dialer does.
 func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
+	sp, err := parseSpecParts(s, transports)
+	if err != nil {
+		return Spec{}, &SpecError{Spec: s, Err: err}
+	}
+	return sp, nil
+}
+
+func parseSpecParts(s string, transports map[string]DialFunc) (Spec, error) {
 	parts := strings.Split(s, "//")
 	head := parts[0]
 	if head == "" {
-		return Spec{}, fmt.Errorf("gateway: spec %q: missing gateway type (popen, ssh=HOST, socket=HOST:PORT, exec=CMD)", s)
+		return Spec{}, fmt.Errorf("missing gateway type (%s)", typeList(transports))
 	}
 	var sp Spec
 	sp.Type, sp.Value, _ = strings.Cut(head, "=")
@@ -88,32 +110,33 @@ func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 	_, added := transports[sp.Type]
 	switch {
 	case builtIn && added:
-		return Spec{}, fmt.Errorf("gateway: spec %q: WithTransport cannot replace the built-in type %q", s, sp.Type)
+		return Spec{}, fmt.Errorf("WithTransport cannot replace the built-in type %q", sp.Type)
 	case !builtIn && !added && sp.Type == "inproc":
-		return Spec{}, fmt.Errorf("gateway: spec %q: inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions", s)
+		return Spec{}, errors.New("inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions")
 	case !builtIn && !added:
-		return Spec{}, fmt.Errorf("gateway: spec %q: unknown gateway type %q (want popen, ssh, socket or exec)", s, sp.Type)
+		return Spec{}, fmt.Errorf("unknown gateway type %q%s (types: %s)", sp.Type,
+			suggest.DidYouMean(sp.Type, typeNames(transports)), typeList(transports))
 	}
 	seen := map[string]bool{}
 	for _, part := range parts[1:] {
 		key, val, hasVal := strings.Cut(part, "=")
 		if key == "" {
-			return Spec{}, fmt.Errorf("gateway: spec %q: empty option", s)
+			return Spec{}, errors.New("empty option (two // in a row, or // at the end)")
 		}
 		if seen[key] {
-			return Spec{}, fmt.Errorf("gateway: spec %q: option %q given twice", s, key)
+			return Spec{}, fmt.Errorf("option %q given twice", key)
 		}
 		seen[key] = true
 		if err := sp.setOption(key, val, hasVal, allowed); err != nil {
-			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+			return Spec{}, err
 		}
 	}
 	if builtIn {
 		if err := sp.checkValue(); err != nil {
-			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+			return Spec{}, err
 		}
 		if err := sp.checkOptions(); err != nil {
-			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+			return Spec{}, err
 		}
 	}
 	if v, ok := sp.Options["resident"]; ok {
@@ -122,6 +145,35 @@ func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 		}
 	}
 	return sp, nil
+}
+
+// commonKeys are the option keys every built-in type takes, beside env:NAME.
+var commonKeys = []string{"id", "chdir", "via"}
+
+// typeNames lists the built-in types, then inproc (which gateway/inproc
+// adds), then the types of transports, sorted.
+func typeNames(transports map[string]DialFunc) []string {
+	names := []string{"popen", "ssh", "socket", "exec", "inproc"}
+	var added []string
+	for t := range transports {
+		if !contains(names, t) {
+			added = append(added, t)
+		}
+	}
+	sort.Strings(added)
+	return append(names, added...)
+}
+
+// typeList is how an error shows the types a spec can have.
+func typeList(transports map[string]DialFunc) string {
+	forms := map[string]string{"ssh": "ssh=[USER@]HOST[:PORT]", "socket": "socket=HOST[:PORT]", "exec": "exec=COMMAND"}
+	names := typeNames(transports)
+	for i, n := range names {
+		if f, ok := forms[n]; ok {
+			names[i] = f
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func (sp *Spec) checkValue() error {
@@ -178,7 +230,10 @@ func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error 
 			return fmt.Errorf("option %q: %s", key, why)
 		}
 		if !contains(allowed, key) {
-			return fmt.Errorf("unknown option %q for %s gateways (a tool's own keys start with %q)", key, sp.Type, ToolKeyPrefix)
+			valid := append(slices.Clone(commonKeys), allowed...)
+			valid = append(valid, "env:NAME")
+			return fmt.Errorf("unknown option %q for %s gateways%s (options: %s; a tool's own keys start with %q)", key, sp.Type,
+				suggest.DidYouMean(key, valid), strings.Join(valid, ", "), ToolKeyPrefix)
 		}
 		if sp.Options == nil {
 			sp.Options = map[string]string{}
@@ -252,7 +307,7 @@ func expandSpecs(limit int, specs []string) ([]string, error) {
 			n, rest = 1, s
 		}
 		if n < 1 {
-			return nil, fmt.Errorf("gateway: spec %q: count must be at least 1", s)
+			return nil, &SpecError{Spec: s, Err: errors.New("count must be at least 1")}
 		}
 		if n > limit-len(out) {
 			return nil, &TooManyGatewaysError{Spec: s, Limit: limit}

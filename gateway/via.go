@@ -133,7 +133,7 @@ func (c *channelConn) Read(p []byte) (int, error) {
 		}
 		b, ok := v.([]byte)
 		if !ok {
-			return 0, fmt.Errorf("gateway: stream %s got a %T item", c.peer, v)
+			return 0, fmt.Errorf("gateway: stream %s got an item of type %T, want bytes", c.peer, v)
 		}
 		c.rest = b
 	}

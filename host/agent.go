@@ -190,6 +190,9 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 	case wire.KindTraceOn:
 		a.startRelay()
 		return nil, nil
+
+	case wire.KindCache:
+		return a.cacheRequest(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }

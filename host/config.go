@@ -29,6 +29,7 @@ type Config struct {
 	allowHops          bool
 	allowDirGrants     bool
 	allowRSync         bool
+	allowCacheRequests bool
 	debugInfo          bool
 	stop               StopMechanism
 	keepAliveTimeout   time.Duration
@@ -59,6 +60,7 @@ func NewConfig() Config {
 		allowHops:          true,
 		allowDirGrants:     true,
 		allowRSync:         true,
+		allowCacheRequests: true,
 		keepAliveTimeout:   DefaultKeepAliveTimeout,
 		log:                io.Discard,
 		helloTimeout:       30 * time.Second,
@@ -123,6 +125,10 @@ func (c Config) WithoutDirGrants() Config { c.allowDirGrants = false; return c }
 // WithoutRSync refuses the rsync request, which writes a client's files
 // into the agent's file system outside any sandbox.
 func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
+
+// WithoutCacheRequests refuses the cache request, which lists the modules
+// compiled on this machine (by any client) and can remove them.
+func (c Config) WithoutCacheRequests() Config { c.allowCacheRequests = false; return c }
 
 // WithDebugInfo reads guests' DWARF sections, so that the stack trace of a
 // trap names source files and lines. Default: off, because wazero then

@@ -96,7 +96,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
 	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
-		return nil, errors.New("exec: this agent grants no directories")
+		return nil, errors.New("exec: this agent grants no directories" + refusedDirs)
 	}
 	mainHandle := &handle{ch: main}
 	e := &execution{
@@ -134,7 +134,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	// checked here.
 	for _, mem := range compiled.ExportedMemories() {
 		if need := uint64(mem.Min()) * 65536; need > limit {
-			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB", need>>20, limit>>20)
+			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB%s", need>>20, limit>>20, raiseMemory)
 		}
 	}
 	e.ctx, e.cancel = context.WithCancelCause(a.ctx)
@@ -190,7 +190,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		e.cancel(nil)
 		e.closeDirs()
 		if e.memory.exceeded.Load() {
-			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
+			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB%s", limit>>20, raiseMemory)
 		}
 		return nil, fmt.Errorf("exec: instantiate: %w", err)
 	}

@@ -34,7 +34,7 @@ import (
 // goroutine that Serve waits for and that ends with the agent.
 func (a *agent) rsync(body []byte) error {
 	if !a.cfg.allowRSync {
-		return errors.New("rsync: this agent refuses rsync")
+		return errors.New("rsync: this agent refuses rsync" + refusedRSync)
 	}
 	var req wire.RSyncRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil {

@@ -24,6 +24,7 @@ var kindNames = map[uint8]string{
 	wire.KindExec: "exec", wire.KindModule: "module upload", wire.KindStatus: "status",
 	wire.KindTerminate: "terminate", wire.KindOutput: "output", wire.KindDial: "dial",
 	wire.KindCommand: "command", wire.KindRSync: "rsync", wire.KindTraceOn: "trace on",
+	wire.KindCache: "cache",
 }
 
 // traceRequest writes one served request: its kind, for an exec the module

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -36,7 +36,11 @@ func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
 }
 
 // list returns the specs with every @FILE replaced by the specs it holds.
-func (f *fleetFlags) list() ([]string, error) {
+func (f *fleetFlags) list() ([]string, error) { return f.listContext(context.Background()) }
+
+// listContext is list that gives up reading an inventory (a FIFO, say)
+// when ctx ends.
+func (f *fleetFlags) listContext(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, s := range f.specs {
 		path, ok := strings.CutPrefix(s, "@")
@@ -44,7 +48,7 @@ func (f *fleetFlags) list() ([]string, error) {
 			out = append(out, s)
 			continue
 		}
-		specs, err := readInventory(path)
+		specs, err := readInventory(ctx, path)
 		if err != nil {
 			return nil, err
 		}
@@ -101,13 +105,17 @@ const maxInventory = 4 << 20
 // readInventory reads an inventory: one spec (or N*SPEC) a line, blank
 // lines and comments ignored, white space around a spec trimmed. Specs are
 // checked when the gateways are made, with their line.
-func readInventory(path string) ([]string, error) {
-	f, err := os.Open(path)
+func readInventory(ctx context.Context, path string) ([]string, error) {
+	f, err := openInput(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
 	}
 	defer f.Close()
+	defer context.AfterFunc(ctx, func() { f.Close() })()
 	specs, err := parseInventory(io.LimitReader(f, maxInventory+1))
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("inventory %s: %w", path, err)
 	}

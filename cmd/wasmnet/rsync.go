@@ -45,14 +45,14 @@ received the tree. A file that vanishes from SRC while it is sent is skipped.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			specs, err := fleet.list()
+			specs, err := fleet.listContext(ctx)
 			if err != nil {
 				return fmt.Errorf("rsync: %w", err)
 			}
 			if len(specs) == 0 {
 				specs = []string{"popen"}
 			}
-			group := fleet.group(gateway.WithOutput(cmd.ErrOrStderr()))
+			group := fleet.group(gateway.WithOutput(&escapingWriter{w: cmd.ErrOrStderr()}))
 			defer group.Terminate(terminateTimeout)
 			gws, err := group.MakeGateways(ctx, specs...)
 			if err != nil {

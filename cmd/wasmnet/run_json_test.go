@@ -75,7 +75,7 @@ func TestPrintBigValueMemory(t *testing.T) {
 	}
 	var out strings.Builder
 	printItem(&out, "gw0", []byte("hi"), true)
-	if out.String() != `{"gateway":"gw0","value":"hi"}`+"\n" {
+	if out.String() != `{"type":"item","gateway":"gw0","value":"hi"}`+"\n" {
 		t.Fatalf("got %q", out.String())
 	}
 }

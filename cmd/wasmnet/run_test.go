@@ -151,8 +151,8 @@ func TestRunGuestPanic(t *testing.T) {
 func TestRunTimeout(t *testing.T) {
 	start := time.Now()
 	_, stderr, code := wasmnet(t, "run", "-g", "2*popen", "--timeout", "500ms", testwasm.Go(t, "spin"))
-	if code != 1 || !strings.Contains(stderr, "timed out") {
-		t.Fatalf("exit status %d, want 1 and a timeout\n%s", code, stderr)
+	if code != exitTimeout || !strings.Contains(stderr, "timed out") {
+		t.Fatalf("exit status %d, want %d and a timeout\n%s", code, exitTimeout, stderr)
 	}
 	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("took %v", took)

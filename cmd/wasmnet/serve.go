@@ -153,8 +153,8 @@ func newServer(f *serveFlags, stderr io.Writer) (*server, error) {
 			return nil, fmt.Errorf("serve: --insecure-plain needs a loopback --listen address, not %s", addr)
 		}
 		// Every local user can reach a plain server as this user.
-		if f.agent.allowHops || f.agent.allowRSync || f.agent.allowDirs {
-			return nil, errors.New("serve: --insecure-plain refuses --allow-hops, --allow-rsync and --allow-dir-grants: any local user could use them as this user; use the authenticated transport")
+		if f.agent.allowHops || f.agent.allowRSync || f.agent.allowDirs || f.agent.allowCache {
+			return nil, errors.New("serve: --insecure-plain refuses --allow-hops, --allow-rsync, --allow-dir-grants and --allow-cache-requests: any local user could use them as this user; use the authenticated transport")
 		}
 	} else if s.ssh, err = serverConfig(f); err != nil {
 		return nil, err
@@ -269,7 +269,7 @@ func (s *server) serveSSH(ctx context.Context, conn net.Conn) {
 		cfg = cfg.WithoutHops()
 	}
 	if _, ok := sc.Permissions.Extensions[permRestrict]; ok {
-		cfg = cfg.WithoutHops().WithoutRSync().WithoutDirGrants()
+		cfg = cfg.WithoutHops().WithoutRSync().WithoutDirGrants().WithoutCacheRequests()
 	}
 	s.runAgents(ctx, chans, cfg)
 }

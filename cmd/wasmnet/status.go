@@ -49,14 +49,17 @@ agent's executable too.`,
   wasmnet status 2*popen ssh=build@10.0.0.7//id=build --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fleet.specs = append(fleet.specs, args...)
-			specs, err := fleet.list()
+			lctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			specs, err := fleet.listContext(lctx)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			if len(specs) == 0 {
-				return fmt.Errorf("status: no gateway given (-g SPEC, -g @FILE or SPEC arguments)")
+				return usagef("status: no gateway given (-g SPEC, -g @FILE or SPEC arguments)")
 			}
-			rows, err := fleetStatus(cmd.Context(), &fleet, specs, timeout, gateway.WithOutput(cmd.ErrOrStderr()))
+			// What agents write to stderr is escaped as run escapes it.
+			rows, err := fleetStatus(cmd.Context(), &fleet, specs, timeout, gateway.WithOutput(&escapingWriter{w: cmd.ErrOrStderr()}))
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
@@ -70,7 +73,7 @@ agent's executable too.`,
 			}
 			for _, r := range rows {
 				if r.Error != "" {
-					return exitCode(1)
+					return exitCode(exitFailure)
 				}
 			}
 			return nil
@@ -144,24 +147,65 @@ func printStatusTable(cmd *cobra.Command, rows []statusRow) error {
 	for _, r := range rows {
 		st := r.Status
 		if st == nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.ID, r.Error)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", escapeCell(r.ID), escapeCell(r.Error))
 			continue
 		}
 		rss := "-"
 		if st.RSS > 0 {
 			rss = formatBytes(st.RSS)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\t%s\tok\t%s\n", r.ID, st.Version, st.OS, st.Arch,
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d/%d\t%s\t%d mem, %d disk\t%s\t%s\tok\t%s\n", escapeCell(r.ID), escapeCell(st.Version), escapeCell(st.OS), escapeCell(st.Arch),
 			st.Executing, st.Executions, rss, st.ModulesCached, st.CacheLoads, r.Start.Round(time.Millisecond), r.RTT.Round(10*time.Microsecond),
-			escapeControls(st.Cwd))
+			escapeCell(st.Cwd))
 	}
 	return tw.Flush()
+}
+
+// agentStatusJSON is gateway.Status as status --json prints it: every key
+// in snake_case, as the row's own keys are.
+type agentStatusJSON struct {
+	Version       string `json:"version"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	PID           int    `json:"pid"`
+	Cwd           string `json:"cwd,omitempty"`
+	Executable    string `json:"executable,omitempty"`
+	ABI           []int  `json:"abi"`
+	Channels      int    `json:"channels"`
+	Executing     int    `json:"executing"`
+	Executions    int64  `json:"executions"`
+	ModulesCached int    `json:"modules_cached"`
+	Compilations  int64  `json:"compilations"`
+	CacheLoads    int64  `json:"cache_loads"`
+	ModuleUploads int64  `json:"module_uploads"`
+	UploadedBytes int64  `json:"uploaded_bytes"`
+	RSS           int64  `json:"rss"`
+	HeapAlloc     int64  `json:"heap_alloc"`
+	UptimeNanos   int64  `json:"uptime_ns"`
+	CompileCache  string `json:"compile_cache,omitempty"`
+	ImageStarts   int64  `json:"image_starts"`
+	KeptStarts    int64  `json:"kept_starts"`
+}
+
+// statusRowJSON is a statusRow as status --json prints it.
+type statusRowJSON struct {
+	ID     string           `json:"id"`
+	Spec   string           `json:"spec"`
+	Status *agentStatusJSON `json:"status,omitempty"`
+	Start  time.Duration    `json:"start_ns,omitempty"`
+	RTT    time.Duration    `json:"rtt_ns,omitempty"`
+	Error  string           `json:"error,omitempty"`
 }
 
 func printStatusJSON(cmd *cobra.Command, rows []statusRow) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	for _, r := range rows {
-		if err := enc.Encode(r); err != nil {
+		out := statusRowJSON{ID: r.ID, Spec: r.Spec, Start: r.Start, RTT: r.RTT, Error: r.Error}
+		if st := r.Status; st != nil {
+			a := agentStatusJSON(*st)
+			out.Status = &a
+		}
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -77,6 +81,67 @@ func TestStatusFleet(t *testing.T) {
 	}
 	if st := rows[0].Status; st == nil || st.Cwd != wd || st.Executable == "" {
 		t.Errorf("JSON status %+v: want cwd %s and an executable", st, wd)
+	}
+}
+
+// TestStatusEscapesAgentText: what an agent says of itself (version,
+// OS/arch) and what ends up in an error (its stderr's tail) reaches the
+// terminal escaped, one row per gateway whatever it holds.
+func TestStatusEscapesAgentText(t *testing.T) {
+	rows := []statusRow{
+		{ID: "gw0", Status: &gateway.Status{Version: "1\x1b]0;pwned\x07", OS: "linux\u009b2J", Arch: "amd64\u202e"}},
+		{ID: "gw1", Error: "agent failed to start; stderr: \x1b[2J\nline two\ttab"},
+	}
+	cmd := &cobra.Command{}
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	if err := printStatusTable(cmd, rows); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07\u009b\u202e") {
+		t.Errorf("raw controls in the table:\n%q", out.String())
+	}
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Errorf("%d lines, want a header and two rows:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), `\x1b]0;pwned\x07`) {
+		t.Errorf("the version is not shown escaped:\n%s", out.String())
+	}
+
+	// An agent that fails to start with an escape on its stderr.
+	table, stderr, code := wasmnet(t, "status", `exec=sh -c "printf '\033]0;pwned\007' >&2; exit 1"`)
+	if code != exitFailure || strings.ContainsAny(table+stderr, "\x1b\x07") || !strings.Contains(table, "pwned") {
+		t.Errorf("exit status %d; table %q; stderr %q", code, table, stderr)
+	}
+}
+
+// TestStatusJSONKeys: status --json has one key style, snake_case, at
+// every level.
+func TestStatusJSONKeys(t *testing.T) {
+	out, stderr, code := wasmnet(t, "status", "popen", "--json")
+	if code != exitOK {
+		t.Fatalf("exit status %d\n%s", code, stderr)
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(out), &row); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	var check func(path string, v any)
+	check = func(path string, v any) {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, x := range obj {
+			if strings.ToLower(k) != k || strings.ContainsAny(k, " -") {
+				t.Errorf("key %s%s is not snake_case", path, k)
+			}
+			check(path+k+".", x)
+		}
+	}
+	check("", row)
+	if st, _ := row["status"].(map[string]any); st["modules_cached"] == nil || st["version"] == nil {
+		t.Errorf("status lacks modules_cached or version: %s", out)
 	}
 }
 
