@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-
 	"github.com/wasmnet/wasmnet/host"
 	"github.com/wasmnet/wasmnet/internal/resident"
 	"github.com/wasmnet/wasmnet/internal/testutil"
@@ -35,12 +33,6 @@ func TestResidentServerIdle(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
-	// wazero caches its version in a global on its first runtime,
-	// unsynchronised: made first here, so that -race reports this
-	// test's races only (one engine per process will make that so).
-	if err := wazero.NewRuntime(ctx).Close(ctx); err != nil {
-		t.Fatal(err)
-	}
 	const idle = 200 * time.Millisecond
 	listening := make(chan struct{})
 	ended := make(chan error, 1)
