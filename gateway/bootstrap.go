@@ -27,6 +27,7 @@ import (
 //	d:DIR                 the working directory, created if missing
 //	e:NAME=VALUE          an environment variable for the agent
 //	a:PATH                an agent already installed there: no cache, no upload
+//	m:FLAG                a flag for the agent: --resident or --connect-resident
 //
 // It prints "wasmnet-boot GOOS GOARCH UNAME-S UNAME-M". If
 // ~/.cache/wasmnet/agent-<sha256> of the build for its platform is there
@@ -55,11 +56,11 @@ import (
 // The script is one line (statements joined by spaces) and single-quoted, so
 // that csh or tcsh as a login shell passes it on to /bin/sh as sh would.
 var bootScript = strings.Join([]string{
-	`b=; d=; h=; z=; f=; y=;`,
+	`b=; d=; h=; z=; f=; y=; w=;`,
 	`s=$(uname -s 2>/dev/null); m=$(uname -m 2>/dev/null);`,
 	`case "$s" in Linux) o=linux;; Darwin) o=darwin;; FreeBSD) o=freebsd;; OpenBSD) o=openbsd;; NetBSD) o=netbsd;; DragonFly) o=dragonfly;; *) o=unknown;; esac;`,
 	`case "$m" in x86_64|amd64) g=amd64;; aarch64|arm64) g=arm64;; i?86) g=386;; armv*|arm) g=arm;; riscv64) g=riscv64;; ppc64le) g=ppc64le;; s390x) g=s390x;; loongarch64) g=loong64;; *) g=unknown;; esac;`,
-	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; "p:$o/$g="*) h=${x#*=}; z=${h#*:}; h=${h%%:*};; esac; done;`,
+	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; m:*) w=${x#m:};; "p:$o/$g="*) h=${x#*=}; z=${h#*:}; h=${h%%:*};; esac; done;`,
 	`c="${HOME:-.}/.cache/wasmnet";`,
 	`echo "wasmnet-boot $o $g $s $m";`,
 	// The cache holds code this user runs: it and its parent must be this
@@ -110,8 +111,8 @@ var bootScript = strings.Join([]string{
 	`fi;`,
 	`if [ -n "$d" ]; then mkdir -p "$d" && cd "$d" || { echo "wasmnet-boot error chdir: cannot enter $d"; exit 1; }; fi;`,
 	`echo "wasmnet-boot exec $r $f";`,
-	`if [ -n "$x" ]; then "$f" agent; e=$?; rm -rf "$x"; exit $e; fi;`,
-	`exec "$f" agent`,
+	`if [ -n "$x" ]; then "$f" agent $w; e=$?; rm -rf "$x"; exit $e; fi;`,
+	`exec "$f" agent $w`,
 }, " ")
 
 // bootReport says how an ssh gateway's agent was started.
@@ -182,10 +183,19 @@ func shellQuote(s string) string {
 // started agent's link. ctx bounds the bootstrap; on its end the session is
 // closed. name is the host as the spec gives it, for messages.
 func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary agentBinaryFunc) (*link, bootReport, error) {
+	return bootstrapAgent(ctx, client, name, sp, agentBinary, "")
+}
+
+// bootstrapAgent is bootstrap with flag, if not empty, given to the agent
+// (one of residentFlags, for ssh=HOST//resident).
+func bootstrapAgent(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary agentBinaryFunc, flag string) (*link, bootReport, error) {
 	var rep bootReport
 	args, err := bootArgs(sp, agentBinary)
 	if err != nil {
 		return nil, rep, err
+	}
+	if flag != "" {
+		args = append(args, "m:"+flag)
 	}
 	sess, err := client.NewSession()
 	if err != nil {

@@ -74,6 +74,7 @@ type makeConfig struct {
 	trace     *trace.Tracer
 	traceSet  bool
 	sshPool   *sshPool // a Group's shared SSH connections; nil: none
+	resident  *bool    // WithResident; nil: popen runs a process per gateway
 	// transports maps the spec types WithTransport added to their dialers.
 	transports map[string]DialFunc
 	// traceAgents asks agents for their trace lines (WithAgentTrace).

@@ -10,6 +10,13 @@ import (
 // startPopen starts a local agent process, `wasmnet agent`, speaking the
 // protocol on its stdin and stdout.
 func startPopen(ctx context.Context, sp Spec, cfg *makeConfig) (*link, error) {
+	use, idle, err := residentChoice(sp, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: popen: %w", err)
+	}
+	if use {
+		return dialResident(ctx, sp, cfg, idle)
+	}
 	path, err := localAgent(sp, cfg)
 	if err != nil {
 		return nil, err

@@ -18,9 +18,18 @@ import (
 // The types:
 //
 //   - popen: a local `wasmnet agent` process on stdin and stdout (agent=PATH).
+//     With resident (or resident=yes, or an idle time such as resident=30m,
+//     as OpenSSH's ControlPersist), the gateway is served by the user's
+//     resident agent of that build instead, over a private unix socket,
+//     started if none runs and exiting after it idled that long (10m by
+//     default); resident=no asks for a process even under WithResident.
 //   - ssh=[USER@]HOST[:PORT]: the agent on a host reached by SSH, uploaded
 //     there first when the host lacks that build (identity=, known_hosts=,
-//     insecure_ignore_host_key, agent=, connect_timeout=).
+//     insecure_ignore_host_key, agent=, connect_timeout=). With resident
+//     (as for popen), the gateway is served by the user's resident agent on
+//     that host, reached through a direct-streamlocal@openssh.com channel of
+//     the pooled connection, or, where the server forbids that, through a
+//     bridge process (`wasmnet agent --connect-resident`).
 //   - socket=HOST[:PORT]: one agent of a `wasmnet serve` server (identity=,
 //     known_hosts=, insecure_ignore_host_key, insecure_plain,
 //     connect_timeout=).
@@ -57,8 +66,8 @@ type Spec struct {
 // keysByType lists the option keys each gateway type accepts beyond the
 // common ones (id, chdir, via, env:NAME).
 var keysByType = map[string][]string{
-	"popen":  {"agent", "nice"},
-	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "ssh_config", "nice"},
+	"popen":  {"agent", "nice", "resident"},
+	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "ssh_config", "nice", "resident"},
 	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout", "installvia"},
 	"exec":   {},
 }
@@ -128,6 +137,11 @@ func parseSpecParts(s string, transports map[string]DialFunc) (Spec, error) {
 		}
 		if err := sp.checkOptions(); err != nil {
 			return Spec{}, err
+		}
+	}
+	if v, ok := sp.Options["resident"]; ok {
+		if _, _, err := parseResident(v); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
 		}
 	}
 	return sp, nil

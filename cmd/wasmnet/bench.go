@@ -148,6 +148,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	}
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
 	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), serveProbes()...)
+	b.probes = append(b.probes, warmProbes()...)
 	selected, err := b.select_(o.only)
 	if err != nil {
 		return err

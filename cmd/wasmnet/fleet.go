@@ -24,6 +24,7 @@ type fleetFlags struct {
 	// minStart lets the group keep the gateways that started when others
 	// did not (gateway.WithMinGateways); nil: all or nothing.
 	minStart gateway.GroupOption
+	resident bool // --resident: popen gateways use the resident agent
 }
 
 func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
@@ -31,6 +32,7 @@ func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
 		"gateway spec, N*SPEC for N gateways, or @FILE for an inventory of specs, one a line (repeatable; default: "+dflt+")")
 	fl.IntVar(&f.maxGateways, "max-gateways", gateway.DefaultMaxGateways, "the most gateways one command starts")
 	fl.IntVar(&f.maxParallel, "max-parallel", gateway.DefaultMaxParallel, "the most gateways started (and agents uploaded) at once")
+	fl.BoolVar(&f.resident, "resident", false, "popen gateways use the user's resident agent (as popen//resident) unless their spec says resident=no")
 }
 
 // list returns the specs with every @FILE replaced by the specs it holds.
@@ -85,6 +87,9 @@ func (f *fleetFlags) parseMin() error {
 // specs, as the binary links the agent anyway.
 func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 	opts = append(opts, inproc.Transport())
+	if f.resident {
+		opts = append(opts, gateway.WithResident(true))
+	}
 	gopts := []gateway.GroupOption{gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
 		gateway.WithMaxParallel(f.maxParallel)}
 	if f.minStart != nil {
