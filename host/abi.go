@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
@@ -82,7 +83,19 @@ func guestCall(fn func(e *execution, mod api.Module, stack []uint64) abi.Result)
 		if e.initing {
 			e.initABI = true // what the guest got must not enter an image
 		}
+		e.stopPastLimit()
 		stack[0] = resultWord(fn(e, mod, stack))
+		e.stopPastLimit()
+	}
+}
+
+// stopPastLimit ends, as yield would, a guest whose run-time limit has
+// passed, at the host call it makes then or returns from: a send must not
+// leave after the limit, nor a receive the limit cut short return to a
+// guest that would go on as if it had timed out by itself.
+func (e *execution) stopPastLimit() {
+	if e.ctx.Err() != nil && errors.Is(context.Cause(e.ctx), context.DeadlineExceeded) {
+		panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/abi"
@@ -23,23 +22,28 @@ import (
 
 // agent is the state of one Serve call.
 type agent struct {
-	cfg      Config
-	runtimes *runtimes
-	store    *moduleStore
-	mux      *channel.Mux
-	muxReady chan struct{} // closed once mux is set
-	started  time.Time
+	cfg       Config
+	engine    *Engine
+	ownEngine bool // made by Serve for this connection alone
+	runtimes  *runtimes
+	store     *moduleStore
+	mux       *channel.Mux
+	muxReady  chan struct{} // closed once mux is set
+	started   time.Time
 
-	ctx         context.Context // ends every execution
-	terminate   context.CancelFunc
-	goodbye     atomic.Bool // the client asked the agent to terminate
-	execs       sync.WaitGroup
-	memory      memoryPools // linear memories of ended executions, for reuse
-	running     atomic.Int64
-	total       atomic.Int64
-	imageStarts atomic.Int64 // executions restored from a reactor's snapshot
-	keptStarts  atomic.Int64 // executions run on an instance kept from an earlier one
-	idle        idleRelease
+	ctx           context.Context // ends every execution
+	terminate     context.CancelFunc
+	goodbye       atomic.Bool // the client asked the agent to terminate
+	execs         sync.WaitGroup
+	memory        memoryPools // linear memories of ended executions, for reuse
+	running       atomic.Int64
+	total         atomic.Int64
+	imageStarts   atomic.Int64 // executions restored from a reactor's snapshot
+	keptStarts    atomic.Int64 // executions run on an instance kept from an earlier one
+	idle          *idleRelease // the engine's
+	uploads       atomic.Int64 // modules this connection sent
+	uploadedBytes atomic.Int64
+	relay         traceRelay // the trace lines sent to the client, when it asks
 }
 
 // Serve runs the agent on conn until the client goes away, asks it to
@@ -51,9 +55,8 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		conn.Close()
 		return err
 	}
-	defer a.memory.close() // after the runtime closed the last instances
-	defer a.runtimes.close(context.Background())
-	defer a.idle.stop()
+	defer a.close()
+	cwd, exe := whereAmI()
 	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
 	defer cancelHello()
 	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
@@ -63,6 +66,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
+			Cwd: cwd, Executable: exe,
 			ABI:    []int{abi.Version},
 			Limits: map[string]int64{"memory": int64(cfg.maxMemoryLimit), "message": int64(cfg.maxMessage)},
 		},
@@ -77,7 +81,9 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	case <-a.ctx.Done():
 	}
 	a.terminate()
+	a.relay.finish(time.Second)
 	a.mux.Close()
+	a.relay.wait()
 	a.waitExecutions(time.Second)
 	// After the client's goodbye its side may close before the agent has
 	// written the ends of its executions: a write failing then is no fault.
@@ -88,43 +94,35 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 }
 
 func newAgent(ctx context.Context, cfg Config) (*agent, error) {
-	// DWARF stays off unless asked for: with it, every guest exit (a
-	// normal proc_exit too) resolves source lines for a stack trace
-	// nobody reads, which cost a C echo guest ~2 ms per execution.
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithDebugInfoEnabled(cfg.debugInfo).
-		WithMemoryLimitPages(uint32(min(cfg.maxMemoryLimit/65536, 65536)))
-	cacheDir := cfg.compilationCacheDir()
-	if cacheDir != "" {
-		if err := PrivateDir(cacheDir); err != nil {
-			fmt.Fprintf(cfg.log, "wasmnet agent: running without a compilation cache on disk: %v\n", err)
-			cacheDir = ""
+	eng, own := cfg.engine, false
+	if eng == nil {
+		var err error
+		if eng, err = NewEngine(ctx, cfg); err != nil {
+			return nil, err
 		}
+		own = true
 	}
-	if cacheDir != "" {
-		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
-			rc = rc.WithCompilationCache(cache)
-		} else {
-			fmt.Fprintf(cfg.log, "wasmnet agent: no compilation cache: %v\n", err)
-			cacheDir = ""
-		}
-	}
-	rt, err := newRuntime(ctx, rc, cfg.stop)
-	if err != nil {
-		return nil, err
-	}
-	rts := &runtimes{rt: rt, stop: cfg.stop}
 	a := &agent{
-		cfg:      cfg,
-		runtimes: rts,
-		store:    newModuleStore(rts, cacheDir, cfg),
-		started:  time.Now(),
-		muxReady: make(chan struct{}),
+		cfg:       cfg,
+		engine:    eng,
+		ownEngine: own,
+		runtimes:  eng.runtimes,
+		store:     eng.store,
+		idle:      &eng.idle,
+		started:   time.Now(),
+		muxReady:  make(chan struct{}),
 	}
-	a.idle.running = &a.running
-	a.idle.release = a.store.releaseKept
 	a.ctx, a.terminate = context.WithCancel(ctx)
 	return a, nil
+}
+
+// close releases what the agent holds of its engine: all of it when the
+// engine is its own, else its reused memories only.
+func (a *agent) close() {
+	if a.ownEngine {
+		a.engine.Close(context.Background())
+	}
+	a.memory.close() // after a runtime of its own closed the last instances
 }
 
 // waitExecutions waits a little for the executions to notice the end of
@@ -174,7 +172,9 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		if err := channel.UnmarshalInto(body, &up); err != nil {
 			return nil, fmt.Errorf("module upload: malformed request: %w", err)
 		}
-		return nil, a.store.add(ctx, up.Module, up.Bytes)
+		a.uploads.Add(1)
+		a.uploadedBytes.Add(int64(len(up.Bytes)))
+		return nil, a.store.add(ctx, a.cfg.tenant, up.Module, up.Bytes)
 	case wire.KindStatus:
 		return msgpack.Marshal(a.status())
 	case wire.KindTerminate:
@@ -187,6 +187,12 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return nil, a.command(body)
 	case wire.KindRSync:
 		return nil, a.rsync(body)
+	case wire.KindTraceOn:
+		a.startRelay()
+		return nil, nil
+
+	case wire.KindCache:
+		return a.cacheRequest(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }
@@ -194,27 +200,43 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 func (a *agent) status() wire.Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return wire.Status{
+	cwd, exe := whereAmI()
+	st := wire.Status{
 		Version:       a.cfg.version,
 		OS:            runtime.GOOS,
 		Arch:          runtime.GOARCH,
 		PID:           os.Getpid(),
+		Cwd:           cwd,
+		Executable:    exe,
 		ABI:           []int{abi.Version},
 		Channels:      a.mux.NumChannels(),
 		Executing:     int(a.running.Load()),
 		Executions:    a.total.Load(),
-		ModulesCached: a.store.count(),
-		Compilations:  a.store.compilations.Load(),
-		CacheLoads:    a.store.cacheLoads.Load(),
-		ModuleUploads: a.store.uploads.Load(),
-		UploadedBytes: a.store.uploadedBytes.Load(),
+		ModulesCached: a.store.countFor(a.cfg.tenant),
+		ModuleUploads: a.uploads.Load(),
+		UploadedBytes: a.uploadedBytes.Load(),
 		RSS:           residentBytes(),
 		HeapAlloc:     int64(ms.HeapAlloc),
 		UptimeNanos:   int64(time.Since(a.started)),
-		CompileCache:  a.store.cacheDir,
 		ImageStarts:   a.imageStarts.Load(),
 		KeptStarts:    a.keptStarts.Load(),
 	}
+	// The store's counters and cache tell what every connection of the
+	// engine compiled: only the cache's owner sees them.
+	if a.cfg.tenant == "" {
+		st.Compilations = a.store.compilations.Load()
+		st.CacheLoads = a.store.cacheLoads.Load()
+		st.CompileCache = a.store.cacheDir
+	}
+	return st
+}
+
+// whereAmI returns the agent's working directory and executable, each ""
+// where it cannot be told.
+func whereAmI() (cwd, exe string) {
+	cwd, _ = os.Getwd()
+	exe, _ = os.Executable()
+	return cwd, exe
 }
 
 // residentBytes is the agent's resident memory; 0 where there is no /proc.

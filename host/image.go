@@ -105,14 +105,18 @@ type imagePlan struct {
 
 // plan decides how an execution of req starts. A reactor's snapshot is
 // taken with no arguments, environment, directories, clock or randomness,
-// because the Go runtime reads those in _initialize; a request for any
-// of them runs _initialize itself.
-func (img *moduleImage) plan(req *wire.ExecRequest) *imagePlan {
+// because the Go runtime reads those in _initialize, and under the
+// agent's default memory limit (defaultLimit), because a guest learns its
+// limit from a refused memory.grow: a request for any other runs
+// _initialize itself, so that no client's options shape the state others
+// start from, nor another's snapshot the state it starts from (issue 23).
+func (img *moduleImage) plan(req *wire.ExecRequest, defaultLimit bool) *imagePlan {
 	if img == nil {
 		return nil
 	}
 	p := &imagePlan{img: img}
-	if !img.reactor || len(req.Args) > 0 || len(req.Env) > 0 || len(req.Dirs) > 0 || req.Walltime || req.Random {
+	if !img.reactor || !defaultLimit || len(req.Args) > 0 || len(req.Env) > 0 || len(req.Dirs) > 0 ||
+		req.Walltime || req.Random || req.FakeClock {
 		return p
 	}
 	img.mu.Lock()

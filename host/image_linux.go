@@ -97,7 +97,7 @@ func (img *memImage) newMemory(a *limitedAllocator, max uint64) experimental.Lin
 	page := uint64(os.Getpagesize())
 	reserve := (min(a.limit, max) + page - 1) / page * page
 	reserve = max64(reserve, img.size)
-	if m := img.reuse.get(reserve); m != nil {
+	if m := img.reuse.get(reserve, a.tenant); m != nil {
 		return &mappedMemory{alloc: a, max: max, mapping: m, img: img}
 	}
 	m, err := unix.Mmap(-1, 0, int(reserve), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -146,7 +146,7 @@ func (m *mappedMemory) Free() {
 	if m.mapping == nil {
 		return
 	}
-	if !m.img.reuse.put(m.img, m.mapping, m.used) {
+	if !m.img.reuse.put(m.img, m.mapping, m.used, m.alloc.tenant) {
 		unix.Munmap(m.mapping)
 	}
 	m.mapping = nil

@@ -42,6 +42,10 @@ type memReuse struct {
 type keptMemory struct {
 	mapping []byte
 	written uint64 // bytes of the pages its executions wrote
+	// tenant is whose executions wrote it: though reset, it serves no
+	// other (Config.WithTenant), so that a fault in reset cannot pass one
+	// tenant's data to another.
+	tenant string
 }
 
 const (
@@ -62,12 +66,13 @@ const (
 	pmOwn     = 1 << 56 // mapped only here (not the zero page)
 )
 
-// get returns a kept memory of exactly size bytes, or nil.
-func (r *memReuse) get(size uint64) []byte {
+// get returns a kept memory of exactly size bytes that tenant's
+// executions used, or nil.
+func (r *memReuse) get(size uint64, tenant string) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, m := range r.free {
-		if uint64(len(m.mapping)) == size {
+		if uint64(len(m.mapping)) == size && m.tenant == tenant {
 			r.free[i] = r.free[len(r.free)-1]
 			r.free = r.free[:len(r.free)-1]
 			r.bytes -= m.written
@@ -77,9 +82,9 @@ func (r *memReuse) get(size uint64) []byte {
 	return nil
 }
 
-// put resets m, whose guest saw its first used bytes, to img and keeps
-// it. It reports false when the caller must unmap m.
-func (r *memReuse) put(img *memImage, m []byte, used uint64) bool {
+// put resets m, whose guest (of tenant) saw its first used bytes, to img
+// and keeps it. It reports false when the caller must unmap m.
+func (r *memReuse) put(img *memImage, m []byte, used uint64, tenant string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || len(r.free) >= maxReused {
@@ -92,7 +97,7 @@ func (r *memReuse) put(img *memImage, m []byte, used uint64) bool {
 	if !ok {
 		return false
 	}
-	r.free = append(r.free, keptMemory{mapping: m, written: written})
+	r.free = append(r.free, keptMemory{mapping: m, written: written, tenant: tenant})
 	r.bytes += written
 	return true
 }

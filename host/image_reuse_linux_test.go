@@ -32,7 +32,13 @@ func reuseImage(t *testing.T) (*memImage, []byte) {
 // image, grow to pages pages.
 func startMemory(t *testing.T, img *memImage, pages int) (*mappedMemory, []byte) {
 	t.Helper()
-	a := &limitedAllocator{limit: 64 << 20, pools: &memoryPools{}, image: img}
+	return startTenantMemory(t, img, pages, "")
+}
+
+// startTenantMemory is startMemory for an execution of tenant.
+func startTenantMemory(t *testing.T, img *memImage, pages int, tenant string) (*mappedMemory, []byte) {
+	t.Helper()
+	a := &limitedAllocator{limit: 64 << 20, pools: &memoryPools{}, image: img, tenant: tenant}
 	m, ok := img.newMemory(a, 64<<20).(*mappedMemory)
 	if !ok {
 		t.Fatal("not a mapped memory")
@@ -136,6 +142,32 @@ func TestMemoryNotReusedUnderMemoryMerge(t *testing.T) {
 		t.Fatal("a memory was kept for reuse while the kernel may merge pages")
 	}
 	m, b = startMemory(t, img, 8)
+	checkFresh(t, b, image)
+	m.Free()
+}
+
+// TestReusedMemoryStaysWithTenant: a memory one tenant's execution used,
+// though reset, is handed to that tenant's next execution of the image
+// only, never to another tenant's (Config.WithTenant).
+func TestReusedMemoryStaysWithTenant(t *testing.T) {
+	img, image := reuseImage(t)
+	m, b := startTenantMemory(t, img, 16, "A")
+	b[5] ^= 0xff
+	first := unsafe.SliceData(b)
+	m.Free()
+	if len(img.reuse.free) != 1 {
+		t.Fatal("the memory was not kept for reuse: the test shows nothing")
+	}
+	m, b = startTenantMemory(t, img, 16, "B")
+	if unsafe.SliceData(b) == first {
+		t.Fatal("tenant B's execution got the memory tenant A's used")
+	}
+	checkFresh(t, b, image)
+	m.Free()
+	m, b = startTenantMemory(t, img, 16, "A")
+	if unsafe.SliceData(b) != first {
+		t.Fatal("tenant A's next execution did not get the memory A's used")
+	}
 	checkFresh(t, b, image)
 	m.Free()
 }

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
 	"github.com/wasmnet/wasmnet/internal/wire"
@@ -44,6 +46,8 @@ type instance struct {
 	globals []api.MutableGlobal
 	values  []uint64
 	limit   uint64
+	// tenant is whose executions the instance ran: it runs no other's.
+	tenant string
 }
 
 // resettableMemory is a linear memory that can be brought back to its
@@ -58,11 +62,50 @@ const maxKeptInstances = 4
 
 // config is the part of the module configuration an instance binds.
 func (in *instance) config(mc wazero.ModuleConfig, req *wire.ExecRequest) wazero.ModuleConfig {
-	mc = mc.WithStdout(instanceOutput{in, 1}).WithStderr(instanceOutput{in, 2}).WithRandSource(instanceRand{in})
-	if !req.FakeClock {
+	mc = mc.WithStdout(instanceOutput{in, 1}).WithStderr(instanceOutput{in, 2}).WithRandSource(instanceRand{in}).
+		WithWalltime(in.walltime, sys.ClockResolution(time.Microsecond))
+	if req.FakeClock {
+		mc = mc.WithNanotime(in.nanotime, 1)
+	} else {
 		mc = mc.WithSysNanotime().WithNanosleep(in.sleep)
 	}
 	return mc
+}
+
+// The fake clocks are an execution's, not an instance's: wazero's own
+// advance with each reading for as long as the instance lives, so that a
+// kept instance would tell its next execution how often the last one read
+// them, a channel from one execution to the next, which may be another
+// tenant's.
+
+// fakeEpoch is where a guest's fake wall clock starts, wazero's:
+// 2022-01-01 00:00:00 UTC.
+const fakeEpoch = 1640995200 * int64(time.Second)
+
+// fakeClocks are what a guest reads from clocks it was not granted: the
+// wall clock from fakeEpoch and, with WithFakeClock, the monotonic clock
+// from zero, each a millisecond later at every reading, as wazero's are.
+// Only the guest's goroutine reads them.
+type fakeClocks struct{ wall, mono int64 }
+
+func (in *instance) walltime() (int64, int32) {
+	var t int64
+	if e := in.cur.Load(); e != nil {
+		t = e.clocks.wall
+		e.clocks.wall += int64(time.Millisecond)
+	}
+	t += fakeEpoch
+	return t / 1e9, int32(t % 1e9)
+}
+
+func (in *instance) nanotime() int64 {
+	e := in.cur.Load()
+	if e == nil {
+		return 0
+	}
+	t := e.clocks.mono
+	e.clocks.mono += int64(time.Millisecond)
+	return t
 }
 
 func (in *instance) sleep(ns int64) {
@@ -128,6 +171,7 @@ func (in *instance) record(e *execution, m *storedModule) {
 		in.values = append(in.values, g.Get())
 	}
 	in.mem, in.image, in.limit = mem, e.memory.image, e.memory.limit
+	in.tenant = e.agent.cfg.tenant
 	in.pages = in.mod.Memory().Size() / 65536
 }
 
@@ -185,13 +229,13 @@ func (in *instance) bind(e *execution) {
 
 func (in *instance) close() { in.mod.Close(context.Background()) }
 
-// takeInstance returns an instance of m kept for executions that start
-// from image with the memory limit limit, or nil.
-func (s *moduleStore) takeInstance(m *storedModule, image *memImage, limit uint64) *instance {
+// takeInstance returns an instance of m kept for tenant's executions that
+// start from image with the memory limit limit, or nil.
+func (s *moduleStore) takeInstance(m *storedModule, image *memImage, limit uint64, tenant string) *instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, in := range m.kept {
-		if in.image == image && in.limit == limit {
+		if in.image == image && in.limit == limit && in.tenant == tenant {
 			m.kept = append(m.kept[:i], m.kept[i+1:]...)
 			return in
 		}

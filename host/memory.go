@@ -15,6 +15,7 @@ type limitedAllocator struct {
 	limit    uint64
 	pools    *memoryPools
 	image    *memImage // the memory starts as this image; nil: zeros
+	tenant   string    // whose execution the memory serves (Config.WithTenant)
 	exceeded atomic.Bool
 	made     experimental.LinearMemory // the memory Allocate made last
 }
@@ -74,8 +75,9 @@ func (m *limitedMemory) Free() {
 // is handed out again, so a guest always starts on zeroed memory. Each
 // agent has its own.
 type memoryPools struct {
-	mu   sync.Mutex
-	free [][]byte
+	mu     sync.Mutex
+	free   [][]byte
+	closed bool // the agent ended: release what its executions free later
 }
 
 // maxPooled bounds the reservations kept; each holds the pages its last
@@ -101,7 +103,9 @@ func (p *memoryPools) get(ceiling uint64) []byte {
 // put keeps b for reuse, or releases it if enough are kept.
 func (p *memoryPools) put(b []byte) {
 	p.mu.Lock()
-	if len(p.free) < maxPooled {
+	// A memory freed after its agent ended (an instance closed late)
+	// would otherwise stay reserved, and touched, for the process's life.
+	if !p.closed && len(p.free) < maxPooled {
 		p.free = append(p.free, b)
 		b = nil
 	}
@@ -119,4 +123,5 @@ func (p *memoryPools) close() {
 		release(b)
 	}
 	p.free = nil
+	p.closed = true
 }

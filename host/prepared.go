@@ -297,14 +297,17 @@ func touch(paths ...string) {
 //	    and CRC-32C of the .snapmem file.
 
 // snapshotIdentity is what a snapshot depends on besides the module: the
-// agent's identity and the system's boot, as the Go runtime keeps the
-// monotonic clock's readings, which restart at a boot.
+// agent's identity, the system's boot, as the Go runtime keeps the
+// monotonic clock's readings, which restart at a boot, and the memory
+// limit it was taken under (the agent's default: image.go's plan), which
+// a guest can learn, so that agents of other defaults neither use nor
+// replace it.
 func (s *moduleStore) snapshotIdentity() string {
 	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return ""
 	}
-	return s.identity + " boot=" + string(bytes.TrimSpace(boot))
+	return fmt.Sprintf("%s boot=%s limit=%d", s.identity, bytes.TrimSpace(boot), s.snapLimit)
 }
 
 // keepSnapshot writes the snapshot of module sum if its image has one

@@ -7,7 +7,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
@@ -43,7 +42,7 @@ const yieldBudget = 100_000
 // guest may import: WASI, the wasmnet ABI and the instrumentation's yield.
 func newRuntime(ctx context.Context, base wazero.RuntimeConfig, stop StopMechanism) (wazero.Runtime, error) {
 	rt := wazero.NewRuntimeWithConfig(ctx, base.WithCloseOnContextDone(stop == StopContextChecks))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: WASI: %w", err)
 	}
@@ -103,8 +102,6 @@ type runtimes struct {
 }
 
 func (r *runtimes) get(context.Context, runtimeKind) (wazero.Runtime, error) { return r.rt, nil }
-
-func (r *runtimes) close(ctx context.Context) { r.rt.Close(ctx) }
 
 // prepare returns the module bytes to compile for a stop mechanism.
 func prepare(b []byte, stop StopMechanism) ([]byte, error) {

@@ -28,7 +28,11 @@ type moduleStore struct {
 	cacheDir string // "" without a disk cache
 	identity string // of this agent's prepared modules; "" for none (prepared.go)
 	maxImage uint64 // the largest initial memory to keep an image of
-	limit    int64  // bytes of modules kept in memory; 0 for no bound
+	// snapLimit is the memory limit under which reactors' snapshots are
+	// taken and used: the default, so that no client's choice shapes
+	// the state another's executions start from.
+	snapLimit uint64
+	limit     int64 // bytes of modules kept in memory; 0 for no bound
 
 	// compileMu serialises compilations, so that the files the disk cache
 	// gains tell a real compilation from a cache load, and which file
@@ -72,6 +76,10 @@ type storedModule struct {
 	// staticTables is set when the module's code never changes its
 	// tables, so that its instances may be kept (instance.go).
 	staticTables bool
+	// tenants are those who sent the module's bytes (Config.WithTenant):
+	// to any other but the cache owner's "" the module is unknown, so
+	// that its sum tells nobody what another tenant runs.
+	tenants map[string]bool
 }
 
 // compiledFactor estimates the memory of a module's compiled code from the
@@ -80,12 +88,71 @@ type storedModule struct {
 const compiledFactor = 4
 
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
-	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit, mods: map[string]*storedModule{}}
+	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
+		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}}
 	if cacheDir != "" {
-		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit}
+		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit, log: cfg.log}
 		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
 	}
 	return s
+}
+
+// lookup returns module sum acquired, if tenant may run it: from memory
+// when tenant sent its bytes before, or, for the cache owner's tenant "",
+// from memory or from what earlier agents kept on disk (which that user
+// can read anyway). Else it returns nil, and the client is asked for the
+// bytes.
+func (s *moduleStore) lookup(ctx context.Context, tenant, sum string) *storedModule {
+	m := s.acquire(sum)
+	if m != nil && !s.knows(m, tenant) {
+		s.release(m)
+		return nil
+	}
+	if m == nil && tenant == "" {
+		m = s.fromDisk(ctx, sum)
+	}
+	return m
+}
+
+// knows reports whether tenant may run m without sending its bytes.
+func (s *moduleStore) knows(m *storedModule, tenant string) bool {
+	if tenant == "" {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return m.tenants[tenant]
+}
+
+// countFor returns how many modules tenant may run without sending them.
+func (s *moduleStore) countFor(tenant string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tenant == "" {
+		return len(s.mods)
+	}
+	n := 0
+	for _, m := range s.mods {
+		if m.tenants[tenant] {
+			n++
+		}
+	}
+	return n
+}
+
+// close closes every module, once the runtime closed their instances.
+func (s *moduleStore) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sum, m := range s.mods {
+		s.lru.Remove(m.elem)
+		delete(s.mods, sum)
+		m.evicted = true
+		if m.refs == 0 {
+			m.closeLocked()
+		}
+	}
+	s.bytes = 0
 }
 
 // acquire returns the module sum, marked in use until release, or nil.
@@ -120,21 +187,15 @@ func (s *moduleStore) release(m *storedModule) {
 	}
 }
 
-func (s *moduleStore) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.mods)
-}
-
-// add compiles and stores an uploaded module. A module that is not
-// WebAssembly, or that imports what the agent lacks, is stored with its
-// error, which is also returned.
-func (s *moduleStore) add(ctx context.Context, sum string, b []byte) error {
-	return s.addFrom(ctx, sum, b, true)
+// add compiles and stores a module tenant uploaded, which tenant may run
+// from then on. A module that is not WebAssembly, or that imports what the
+// agent lacks, is stored with its error, which is also returned.
+func (s *moduleStore) add(ctx context.Context, tenant, sum string, b []byte) error {
+	return s.addFrom(ctx, tenant, sum, b, true)
 }
 
 // addFrom is add for bytes uploaded by a client or read from disk.
-func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploaded bool) error {
+func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte, uploaded bool) error {
 	got := sha256.Sum256(b)
 	if hex.EncodeToString(got[:]) != sum {
 		return fmt.Errorf("module upload: the bytes hash to %x, not %s", got[:8], short(sum))
@@ -144,13 +205,18 @@ func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploade
 		s.uploadedBytes.Add(int64(len(b)))
 	}
 	if m := s.acquire(sum); m != nil {
+		// The tenant proved it has the bytes: the module compiled for
+		// another serves it from now on.
+		s.mu.Lock()
+		m.tenants[tenant] = true
+		s.mu.Unlock()
 		s.release(m)
 		return m.err
 	}
 	// Compiled at once, so that a module that cannot run is refused at
 	// upload, for the runtime most executions use.
 	code, image := newModuleImage(b, s.maxImage)
-	stored := &storedModule{sum: sum, image: image}
+	stored := &storedModule{sum: sum, image: image, tenants: map[string]bool{tenant: true}}
 	code, err := s.prepare(code)
 	if err != nil {
 		// Only the error is kept: a module that cannot run needs no bytes.
@@ -170,7 +236,7 @@ func (s *moduleStore) addFrom(ctx context.Context, sum string, b []byte, uploade
 
 // addPrepared compiles and stores a module read from disk prepared.
 func (s *moduleStore) addPrepared(ctx context.Context, sum string, p *preparedModule) error {
-	stored := &storedModule{sum: sum, image: p.image, codeLen: len(p.code), release: p.release}
+	stored := &storedModule{sum: sum, image: p.image, codeLen: len(p.code), release: p.release, tenants: map[string]bool{}}
 	if err := s.compileChecked(ctx, stored, p.code); err != nil {
 		return s.insert(stored)
 	}
@@ -206,6 +272,9 @@ func (s *moduleStore) insert(stored *storedModule) error {
 	defer s.mu.Unlock()
 	if old := s.mods[stored.sum]; old != nil {
 		// Uploaded twice at once: keep the first.
+		for t := range stored.tenants {
+			old.tenants[t] = true
+		}
 		stored.closeLocked()
 		return old.err
 	}
@@ -329,11 +398,11 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		key += "-" + hex.EncodeToString(id[:8])
 	}
 	if rel, fi, ok := s.disk.indexed(key); ok {
-		compiled, err := s.compileShared(ctx, rt, sum, b)
+		compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 		if err != nil {
 			return nil, err
 		}
-		if s.disk.loadedIndexed(rel, fi) {
+		if !inMemory && s.disk.loadedIndexed(rel, fi) {
 			s.cacheLoads.Add(1)
 		} else {
 			s.compilations.Add(1)
@@ -341,11 +410,11 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		return compiled, nil
 	}
 	before := s.disk.files()
-	compiled, err := s.compileShared(ctx, rt, sum, b)
+	compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 	if err != nil {
 		return nil, err
 	}
-	if s.disk.compiled(key, before) {
+	if inMemory || s.disk.compiled(key, before) {
 		s.compilations.Add(1)
 	} else {
 		s.cacheLoads.Add(1)
@@ -355,26 +424,38 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 
 // compileShared compiles b, and then has the machine code wazero loaded
 // or made shared with the other agents of the machine (sharedcode_linux.go).
-// compileMu must be held.
-func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (wazero.CompiledModule, error) {
+// It reports whether the code was compiled in memory only, because the
+// disk cache could not be written. compileMu must be held.
+func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (_ wazero.CompiledModule, inMemory bool, _ error) {
 	path, _, ok := s.preparedPaths(sum)
 	var before map[codeRegion]bool
 	if ok {
-		// The mappings are the process's: compilations of other agents
-		// in it (wasmnet serve runs one per connection) must not add
-		// theirs meanwhile.
+		// The mappings are the process's: compilations of other
+		// engines in it (each Serve without a shared one has its own)
+		// must not add theirs meanwhile.
 		regionsMu.Lock()
 		defer regionsMu.Unlock()
 		before = codeRegions()
 	}
 	compiled, err := rt.CompileModule(ctx, b)
-	if err != nil {
-		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+	if err != nil && cacheIOError(err) {
+		// wazero adds the code to its memory before it writes the file,
+		// and fails the compilation when the write does: compiling again
+		// takes the code from memory and writes nothing.
+		s.disk.skipped(err)
+		inMemory = true
+		compiled, err = rt.CompileModule(ctx, b)
 	}
-	if before != nil {
+	if err != nil {
+		if cacheIOError(err) {
+			return nil, false, fmt.Errorf("host: compilation cache: %w", err)
+		}
+		return nil, false, fmt.Errorf("invalid WebAssembly: %w", err)
+	}
+	if before != nil && !inMemory {
 		shareCode(strings.TrimSuffix(path, ".code"), before, codeRegions())
 	}
-	return compiled, nil
+	return compiled, inMemory, nil
 }
 
 // checkImports refuses a module whose imports the agent cannot satisfy,

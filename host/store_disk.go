@@ -55,7 +55,7 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if err != nil || len(b) > maxStoredModule {
 		return nil
 	}
-	if err := s.addFrom(ctx, sum, b, false); err != nil {
+	if err := s.addFrom(ctx, "", sum, b, false); err != nil {
 		if m := s.acquire(sum); m != nil {
 			return m // a module that cannot run, refused as from a client
 		}

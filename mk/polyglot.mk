@@ -7,7 +7,7 @@
 # rustc (/usr/bin/rustc, whose sysroot has the wasm32-wasi std; a rustup
 # rustc on PATH usually lacks it) for Rust.
 
-POLYGLOT_EXAMPLES ?= echo wordcount primes conform flood halfclose
+POLYGLOT_EXAMPLES ?= echo wordcount primes conform flood halfclose stream
 CLANG_WASM ?= $(shell command -v clang-14 2>/dev/null)
 RUSTC_WASM ?= $(wildcard /usr/bin/rustc)
 WASI_SYSROOT ?= /usr

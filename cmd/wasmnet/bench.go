@@ -125,6 +125,7 @@ type bench struct {
 	log    io.Writer
 	done   map[string]benchResult
 	live   *gateway.Gateway // a running gateway shared by the figures that need one
+	serve  *benchServer     // the server of the serve figures (bench_serve.go)
 	probes []probe
 
 	corpus       []byte           // wordcount's input, made on first use
@@ -146,13 +147,15 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 		o.agent = self
 	}
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
-	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), computeProbes()...)
+	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), serveProbes()...)
+	b.probes = append(append(b.probes, warmProbes()...), computeProbes()...)
 	selected, err := b.select_(o.only)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	defer b.closeLive()
+	defer b.closeServer()
 	var results []benchResult
 	for _, p := range selected {
 		for _, r := range b.measure(p) {

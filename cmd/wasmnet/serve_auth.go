@@ -34,6 +34,9 @@ const (
 	permNoHops    = "wasmnet-no-hops"
 	permRestrict  = "wasmnet-restrict"
 	permKeyOrigin = "wasmnet-key"
+	// permFingerprint is the key's SHA256 fingerprint: the tenant its
+	// connections are of the server's engine.
+	permFingerprint = "wasmnet-fingerprint"
 )
 
 // readAuthorizedKeys reads path, refusing a file others may write (anyone
@@ -233,7 +236,9 @@ func authorize(keys []authorizedKey, key ssh.PublicKey, addr net.Addr, now time.
 		case k.from != nil && (ip == nil || !k.allowsFrom(ip)):
 			why = "is not authorized from " + addr.String() + " (from= of " + k.where + ")"
 		default:
-			perms := &ssh.Permissions{Extensions: map[string]string{permKeyOrigin: k.where}}
+			perms := &ssh.Permissions{Extensions: map[string]string{
+				permKeyOrigin: k.where, permFingerprint: ssh.FingerprintSHA256(key),
+			}}
 			if k.noHops {
 				perms.Extensions[permNoHops] = ""
 			}
