@@ -10,7 +10,7 @@ GO_EXAMPLES := $(patsubst wasm-examples/%/main.go,%,$(wildcard wasm-examples/*/m
 GO_EXAMPLE_WASM := $(foreach n,$(GO_EXAMPLES),wasm-examples/$(n)/$(n).wasm)
 # The same guests built as reactors, whose initialised state the agent
 # keeps as an image (RATIONALE.md): what wasmnet bench measures Go guests with.
-GO_REACTOR_EXAMPLES := echo flood primes
+GO_REACTOR_EXAMPLES := echo flood primes wordcount
 # A count, not a duration: Go 1.26's fuzzing coordinator can fail a target
 # with "context deadline exceeded" when a duration ends under load
 # (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.

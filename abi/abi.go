@@ -48,15 +48,16 @@ const NoTimeout int64 = -1
 
 // Names of the host functions in ModuleName.
 const (
-	FuncABIVersion = "abi_version"
-	FuncMarker     = "abi_v1" // VersionMarkerPrefix + Version
-	FuncMain       = "channel_main"
-	FuncNew        = "channel_new"
-	FuncSend       = "send"
-	FuncReceive    = "receive"
-	FuncClose      = "close"
-	FuncCloseError = "close_error"
-	FuncCloseSend  = "close_send"
+	FuncABIVersion  = "abi_version"
+	FuncMarker      = "abi_v1" // VersionMarkerPrefix + Version
+	FuncMain        = "channel_main"
+	FuncNew         = "channel_new"
+	FuncSend        = "send"
+	FuncReceive     = "receive"
+	FuncClose       = "close"
+	FuncCloseError  = "close_error"
+	FuncCloseSend   = "close_send"
+	FuncMemoryLimit = "memory_limit"
 )
 
 // GoMainExport is the function a reactor guest (a module with _initialize
@@ -141,6 +142,8 @@ func Functions() []Function {
 			"close_error(handle, ptr, len): closes the channel with an error text"},
 		{FuncCloseSend, []ValueType{I32}, []ValueType{I32},
 			"close_send(handle): closes the sending side only; receive goes on"},
+		{FuncMemoryLimit, nil, []ValueType{I64},
+			"returns the bytes of linear memory this execution may grow to"},
 	}
 }
 

@@ -56,7 +56,10 @@ var (
 
 // Channel returns the channel this execution was started with.
 func Channel() *Chan {
-	mainOnce.Do(func() { mainChan = &Chan{h: hostMain()} })
+	mainOnce.Do(func() {
+		tuneGC()
+		mainChan = &Chan{h: hostMain()}
+	})
 	return mainChan
 }
 

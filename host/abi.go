@@ -30,6 +30,7 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 		abi.FuncClose:      guestCall((*execution).close),
 		abi.FuncCloseError: guestCall((*execution).closeError),
 		abi.FuncCloseSend:  guestCall((*execution).closeSend),
+		abi.FuncMemoryLimit: memoryLimit,
 	}
 	b := rt.NewHostModuleBuilder(abi.ModuleName)
 	for _, f := range abi.Functions() {
@@ -41,6 +42,25 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// memoryLimit is the ABI's memory_limit: the execution's memory limit, or
+// the module's own maximum where that is lower. It is zero where no
+// execution calls (in _initialize, while an image is made), so a guest
+// keeps its defaults there and nothing of one execution enters an image.
+func memoryLimit(ctx context.Context, mod api.Module, s []uint64) {
+	s[0] = 0
+	e, _ := ctx.Value(execKey{}).(*execution)
+	if e == nil || e.memory == nil || e.initing {
+		return
+	}
+	limit := e.memory.limit
+	if mem := mod.Memory(); mem != nil {
+		if pages, ok := mem.Definition().Max(); ok {
+			limit = min(limit, uint64(pages)<<16)
+		}
+	}
+	s[0] = limit
 }
 
 func valueTypes(ts []abi.ValueType) []api.ValueType {

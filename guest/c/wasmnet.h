@@ -3,8 +3,13 @@
  *
  * Build a guest with clang's wasm32-wasi target and Debian's wasi-libc:
  *
- *     clang-14 --target=wasm32-wasi --sysroot=/usr -O2 -I guest/c \
+ *     clang-14 --target=wasm32-wasi --sysroot=/usr -O2 \
+ *         -mllvm -rotation-max-header-size=0 -I guest/c \
  *         guest/c/wasmnet.c myguest.c -o myguest.wasm
+ *
+ * (-mllvm -rotation-max-header-size=0 keeps a loop's division and remainder
+ * of the same numbers one division: WebAssembly has no instruction for both;
+ * RATIONALE.md, "Why do C guests build without loop rotation?")
  *
  * (Debian's wasi-libc installs its headers in /usr/include/wasm32-wasi and its
  * libraries in /usr/lib/wasm32-wasi, which clang finds under --sysroot=/usr;
