@@ -279,7 +279,9 @@ func TestSecurityRefusalsNameTheLimit(t *testing.T) {
 func TestSecurityServeMemoryReturnsAfterLoad(t *testing.T) {
 	k := newServeKeys(t)
 	key, line := k.client("c")
-	p := k.start(line, "")
+	// Room for every client's execution at once: the load is the point,
+	// not serve's refusal of executions past its limit.
+	p := k.start(line, "", "--max-executions", "128")
 	pid := p.cmd.Process.Pid
 	runClients := func(n int) {
 		t.Helper()
