@@ -61,7 +61,9 @@ func TestSSHSetupFailures(t *testing.T) {
 		t.Log(err)
 	})
 	t.Run("timeout", func(t *testing.T) {
-		s := sshdtest.Start(t, `ForceCommand sleep 60`)
+		// A remote command that never answers and ends when the client
+		// hangs up: a sleep would outlive the test by its whole length.
+		s := sshdtest.Start(t, `ForceCommand cat >/dev/null`)
 		s.ClientHome(t, true, true)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -87,6 +87,9 @@ func Start(t testing.TB, extraConfig ...string) *Server {
 	s.cmd = exec.Command(SSHD, "-D", "-e", "-f", cfgPath)
 	s.cmd.SysProcAttr = procAttr()
 	s.cmd.Stderr = s.stderr
+	// A session's command inherits sshd's stderr: Wait must not wait for
+	// one that outlives sshd.
+	s.cmd.WaitDelay = time.Second
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("sshdtest: start %s: %v", SSHD, err)
 	}
