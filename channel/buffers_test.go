@@ -56,3 +56,39 @@ func TestIdleWriterKeepsNoBigBuffers(t *testing.T) {
 		t.Fatalf("%d idle connections hold %d MiB more heap than before their bursts", pairs, grown>>20)
 	}
 }
+
+// TestQuietConnectionSmallArena: a connection that carried a message or
+// two (a client's idle gateway) has not allocated the read arena a busy
+// one grows to.
+func TestQuietConnectionSmallArena(t *testing.T) {
+	const pairs = 8
+	type pair struct{ c, a *Channel }
+	var ps []pair
+	for range pairs {
+		cm, am := muxPair(t, osPipePair, nil, nil)
+		c, a := channelPair(t, cm, am)
+		ps = append(ps, pair{c, a})
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, p := range ps {
+		if err := p.c.Send("ping"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.a.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.a.Send("pong"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.c.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perPair := (after.TotalAlloc - before.TotalAlloc) / pairs
+	if perPair > maxArena {
+		t.Fatalf("a message each way allocated %d bytes per connection", perPair)
+	}
+}

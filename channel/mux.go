@@ -231,6 +231,7 @@ func (m *Mux) readLoop() {
 	defer m.loops.Done()
 	var hdr [headerSize]byte
 	var arena []byte
+	arenaSize := minArena
 	for {
 		if _, err := io.ReadFull(m.br, hdr[:]); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -245,11 +246,14 @@ func (m *Mux) readLoop() {
 			return
 		}
 		// Small payloads are cut from a shared arena: one allocation
-		// serves many messages, and each keeps only its own slice.
+		// serves many messages, and each keeps only its own slice. The
+		// arena doubles as it is used up, so that a quiet connection (one
+		// of a client's many idle gateways) holds little.
 		var payload []byte
 		if n := int(h.length); n < minPooled {
 			if len(arena) < n {
-				arena = make([]byte, 64<<10)
+				arena = make([]byte, arenaSize)
+				arenaSize = min(2*arenaSize, maxArena)
 			}
 			payload, arena = arena[:n:n], arena[n:]
 		} else {
