@@ -3,6 +3,7 @@ package channel
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/wasmnet/wasmnet/internal/testutil"
 )
@@ -90,5 +91,43 @@ func TestQuietConnectionSmallArena(t *testing.T) {
 	perPair := (after.TotalAlloc - before.TotalAlloc) / pairs
 	if perPair > maxArena {
 		t.Fatalf("a message each way allocated %d bytes per connection", perPair)
+	}
+}
+
+// TestSteadyFloodQueueBounded: a receiver that keeps a backlog (it never
+// catches up with the sender, as a slow consumer of a flood) holds a queue
+// of the size of its backlog, not of everything the channel carried.
+func TestSteadyFloodQueueBounded(t *testing.T) {
+	cm, am := muxPair(t, osPipePair, nil, nil)
+	c, a := channelPair(t, cm, am)
+	const backlog, total = 2000, 400_000
+	for range backlog {
+		if err := c.Send("x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.queue) - a.head
+	}
+	for deadline := time.Now().Add(time.Minute); queued() < backlog; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d items arrived", queued(), backlog)
+		}
+	}
+	for range total {
+		if _, err := a.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send("x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mu.Lock()
+	held := cap(a.queue)
+	a.mu.Unlock()
+	if held > 6*backlog {
+		t.Fatalf("a backlog of %d items held a queue of %d", backlog, held)
 	}
 }

@@ -86,6 +86,19 @@ func (c *Channel) deliver(p []byte) error {
 	return nil
 }
 
+// compactLocked moves the unread items to the front of the queue once
+// half of it is read. A queue that a steady flood never lets empty would
+// otherwise grow by every item the channel ever carried, not by what is
+// unread (which the window bounds).
+func (c *Channel) compactLocked() {
+	if c.head < 1024 || 2*c.head < len(c.queue) {
+		return
+	}
+	n := copy(c.queue, c.queue[c.head:])
+	clear(c.queue[n:])
+	c.queue, c.head = c.queue[:n], 0
+}
+
 // hasBacklog reports whether a receiver would still get an item or an error.
 func (c *Channel) hasBacklog() bool {
 	c.mu.Lock()
@@ -108,6 +121,7 @@ func (c *Channel) pop() ([]byte, error) {
 		if c.head == len(c.queue) {
 			c.queue, c.head = c.queue[:0], 0
 		} else {
+			c.compactLocked()
 			signal(c.ready) // more for another waiting receiver
 		}
 		c.consumeLocked(len(p) + messageOverhead)
