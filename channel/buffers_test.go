@@ -131,3 +131,29 @@ func TestSteadyFloodQueueBounded(t *testing.T) {
 		t.Fatalf("a backlog of %d items held a queue of %d", backlog, held)
 	}
 }
+
+// TestConnectionBuffersSmall: a connection's buffers (what a client holds
+// per idle gateway) are a few dozen KiB, not the 64 KiB each a read buffer
+// and an arena took.
+func TestConnectionBuffersSmall(t *testing.T) {
+	const pairs = 8
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range pairs {
+		cm, am := muxPair(t, osPipePair, nil, nil)
+		c, a := channelPair(t, cm, am)
+		if err := c.Send("ping"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perMux := (after.TotalAlloc - before.TotalAlloc) / (2 * pairs)
+	t.Logf("%d bytes per connection", perMux)
+	if perMux > 48<<10 {
+		t.Fatalf("a connection that carried one message allocated %d bytes", perMux)
+	}
+}

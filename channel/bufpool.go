@@ -22,6 +22,9 @@ type bufPool struct {
 // ones are cut from the reader's arena.
 const minPooled = 4096 + 1
 
+// readBuffer is the size of a connection's read buffer.
+const readBuffer = 16 << 10
+
 // The read loop's arena for small payloads starts at minArena, which
 // holds the largest, and doubles up to maxArena.
 const (

@@ -127,7 +127,9 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 
 		accepted: make(chan struct{}, 1),
 	}
-	m.br = bufio.NewReaderSize(timedReader{conn, &m.lastRecv}, 64<<10)
+	// 16 KiB batches a thousand small frames per read, and larger
+	// payloads are read past it; a client holds one per gateway.
+	m.br = bufio.NewReaderSize(timedReader{conn, &m.lastRecv}, readBuffer)
 	m.wdata = sync.NewCond(&m.wmu)
 	m.wspace = sync.NewCond(&m.wmu)
 	m.nextID = 1
