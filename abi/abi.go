@@ -24,20 +24,40 @@ const VersionMarkerPrefix = "abi_v"
 // (msgpack fixext 4: 0xd6 0x01 b3 b2 b1 b0).
 const ChannelExtType int8 = 1
 
+// BigIntExtType is the msgpack extension type of an integer outside
+// int64 and uint64 (Python's and Starlark's 2**80). Its payload is a sign
+// byte (0 positive, 1 negative) and then the magnitude, big-endian, with no
+// leading zero byte and at most MaxBigIntBytes bytes. An integer that fits
+// int64 or uint64 is never sent this way: a decoder refuses one, so that
+// every integer has one encoding.
+const BigIntExtType int8 = 2
+
+// MaxBigIntBytes bounds the magnitude of a big integer on the wire: 1024
+// bytes, 8192 bits, 2467 decimal digits. A peer sends the largest one it
+// may; converting it to decimal costs about the square of its length, and
+// Python itself refuses to print more than 4300 digits by default.
+const MaxBigIntBytes = 1024
+
+// ArgsEnv is the environment variable that carries a compiled guest's
+// typed arguments (gateway's Module.With): one msgpack map from names to
+// values, in standard base64. It is set only when the client gave some.
+const ArgsEnv = "WASMNET_ARGS"
+
 // NoTimeout, passed as the timeout of receive, waits without a time limit.
 const NoTimeout int64 = -1
 
 // Names of the host functions in ModuleName.
 const (
-	FuncABIVersion = "abi_version"
-	FuncMarker     = "abi_v1" // VersionMarkerPrefix + Version
-	FuncMain       = "channel_main"
-	FuncNew        = "channel_new"
-	FuncSend       = "send"
-	FuncReceive    = "receive"
-	FuncClose      = "close"
-	FuncCloseError = "close_error"
-	FuncCloseSend  = "close_send"
+	FuncABIVersion  = "abi_version"
+	FuncMarker      = "abi_v1" // VersionMarkerPrefix + Version
+	FuncMain        = "channel_main"
+	FuncNew         = "channel_new"
+	FuncSend        = "send"
+	FuncReceive     = "receive"
+	FuncClose       = "close"
+	FuncCloseError  = "close_error"
+	FuncCloseSend   = "close_send"
+	FuncMemoryLimit = "memory_limit"
 )
 
 // GoMainExport is the function a reactor guest (a module with _initialize
@@ -122,6 +142,8 @@ func Functions() []Function {
 			"close_error(handle, ptr, len): closes the channel with an error text"},
 		{FuncCloseSend, []ValueType{I32}, []ValueType{I32},
 			"close_send(handle): closes the sending side only; receive goes on"},
+		{FuncMemoryLimit, nil, []ValueType{I64},
+			"returns the bytes of linear memory this execution may grow to"},
 	}
 }
 

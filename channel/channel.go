@@ -314,7 +314,9 @@ func (c *Channel) acquire(ctx context.Context, n int64) error {
 
 func (c *Channel) addCredit(n int64) {
 	c.mu.Lock()
-	c.sendWin += n
+	// Credit past the window is the peer's error or its trick; the window
+	// is all it may have outstanding.
+	c.sendWin = min(c.sendWin+n, int64(c.mux.peer.Window))
 	c.mu.Unlock()
 	signal(c.credit)
 }

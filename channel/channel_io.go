@@ -28,7 +28,7 @@ func (r *channelReader) Read(p []byte) (int, error) {
 		case string:
 			r.rest = []byte(x)
 		default:
-			return 0, fmt.Errorf("channel: reader got a %T item, want bytes or string", v)
+			return 0, fmt.Errorf("channel: reader got an item of type %T, want bytes or string", v)
 		}
 	}
 	n := copy(p, r.rest)

@@ -233,9 +233,9 @@ func (d *decoder) mapOf(n int, depth int) (any, error) {
 		}
 		if _, ok := k.(string); !ok {
 			allStrings = false
-		}
-		if !hashable(k) {
-			return nil, fmt.Errorf("channel: map key of type %T", k)
+			if k, err = tupleKey(k); err != nil {
+				return nil, err
+			}
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
@@ -257,20 +257,16 @@ func (d *decoder) mapOf(n int, depth int) (any, error) {
 	return m, nil
 }
 
-func hashable(k any) bool {
-	switch k.(type) {
-	case []any, map[string]any, map[any]any, []byte:
-		return false
-	}
-	return true
-}
-
 func (d *decoder) ext(n int) (any, error) {
 	p, err := d.take(1 + n)
 	if err != nil {
 		return nil, err
 	}
-	if int8(p[0]) != ChannelExtType {
+	switch int8(p[0]) {
+	case ChannelExtType:
+	case BigIntExtType:
+		return parseBigInt(p[1:], d.build)
+	default:
 		return nil, fmt.Errorf("channel: unknown msgpack extension type %d", int8(p[0]))
 	}
 	if n != 4 {

@@ -18,6 +18,13 @@ var (
 	// ErrKeepAliveTimeout is wrapped by the cause of a multiplexer whose
 	// peer was silent for longer than Config.KeepAliveTimeout.
 	ErrKeepAliveTimeout = errors.New("channel: keepalive timeout")
+	// ErrPeerNotReading is wrapped by the cause of a multiplexer whose peer
+	// left more control frames (pongs, window credit, refusals, answers)
+	// unread than this side holds for it.
+	ErrPeerNotReading = errors.New("channel: the peer does not read what it is sent")
+	// ErrTooManyRequests is wrapped by the error a request is answered
+	// with when the peer already has as many being served as it may.
+	ErrTooManyRequests = errors.New("channel: too many requests being served")
 )
 
 // RemoteError is the error a peer closed a channel with: a guest's panic or

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"math/big"
 	"net"
 	"reflect"
 	"testing"
@@ -24,6 +25,15 @@ func FuzzValue(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0xd6, 0x01, 0, 0, 0, 7}) // a channel value
+	for _, v := range []any{new(big.Int).Lsh(big.NewInt(1), 80), new(big.Int).Lsh(big.NewInt(-3), 8*MaxBigIntBytes-2),
+		map[any]any{[2]any{int64(1), "x"}: true}} {
+		b, err := Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0xc7, 0x09, 0x02, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // a big int that fits 64 bits
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := ChannelIDs(b, func(uint32) error { return nil })
@@ -109,9 +119,10 @@ func FuzzHello(f *testing.F) {
 	f.Add([]byte("bash: wasmnet: command not found\n"))
 	f.Add(append(appendHeader(nil, frameHello, 0, 0, len(helloMagic)+5), helloMagic+"\x91\x91\x91\x91\x90"...))
 	f.Fuzz(func(t *testing.T, input []byte) {
-		m := &Mux{role: RoleAgent, br: bufio.NewReader(bytes.NewReader(input))}
+		m := &Mux{role: RoleAgent, cfg: DefaultConfig(), br: bufio.NewReader(bytes.NewReader(input))}
 		if err := m.readHello(); err == nil {
-			if m.peer.Role != RoleClient || m.peer.Window < 1024 || m.peer.MaxFrame < 1024 || m.peer.KeepAliveTimeout < 0 {
+			if m.peer.Role != RoleClient || m.peer.Window < 1024 || m.peer.MaxFrame < 1024 || m.peer.KeepAliveTimeout < 0 ||
+				m.peer.Window > m.cfg.Window || m.peer.MaxFrame > m.cfg.MaxFrame {
 				t.Fatalf("accepted hello %+v", m.peer)
 			}
 		}

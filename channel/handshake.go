@@ -36,6 +36,11 @@ type Info struct {
 	PID     int              `msgpack:"pid,omitempty"`
 	ABI     []int            `msgpack:"abi,omitempty"`
 	Limits  map[string]int64 `msgpack:"limits,omitempty"`
+
+	// Cwd and Executable are an agent's working directory and binary at
+	// its start (execnet's _rinfo()); a client leaves them empty.
+	Cwd        string `msgpack:"cwd,omitempty"`
+	Executable string `msgpack:"executable,omitempty"`
 }
 
 // Hello is a side's complete hello: protocol version, role, flow-control
@@ -106,8 +111,18 @@ func (m *Mux) readHello() error {
 	case peer.Window < 1024 || peer.MaxFrame < 1024:
 		return fmt.Errorf("channel: the peer's window %d or max frame %d is below 1024", peer.Window, peer.MaxFrame)
 	}
-	m.peer = peer
+	m.peer = capPeer(peer, m.cfg)
 	return nil
+}
+
+// capPeer returns the peer's hello with each limit it declares capped by
+// this side's own. The peer's limits say how much it will take; this side
+// sizes its queues and write buffers by them, so a peer declaring a max
+// frame of 2^62 would otherwise choose the bound meant to hold it.
+func capPeer(peer Hello, own *Config) Hello {
+	peer.MaxFrame = min(peer.MaxFrame, own.MaxFrame)
+	peer.Window = min(peer.Window, own.Window)
+	return peer
 }
 
 // quoteStart shows the first bytes a peer sent, for errors about peers that

@@ -297,7 +297,7 @@ func TestPeerThatReadsNothing(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the Mux queued pongs for a minute")
 	}
-	if err := m.Err(); !strings.Contains(err.Error(), "reads nothing") {
+	if err := m.Err(); !errors.Is(err, ErrPeerNotReading) {
 		t.Fatalf("ended with %v", err)
 	}
 }

@@ -46,18 +46,21 @@ type Mux struct {
 	lastWrite time.Time // when the last write to conn ended
 
 	// mu guards the channel table, id allocation and pending calls.
-	mu          sync.Mutex
-	chans       map[uint32]*Channel
-	nextID      uint32
-	peerMax     uint32     // the highest channel id the peer has opened
-	backlog     []*Channel // opened by the peer, for Accept; may hold stale entries
-	unheld      int        // channels in chans the peer opened that nobody holds
-	unheldBytes int        // the bytes they hold
-	calls       map[uint32]chan response
-	nextCall    uint32
-	accepted    chan struct{} // a token when the backlog may have grown
+	mu           sync.Mutex
+	chans        map[uint32]*Channel
+	nextID       uint32
+	peerMax      uint32     // the highest channel id the peer has opened
+	backlog      []*Channel // opened by the peer, for Accept; may hold stale entries
+	unheld       int        // channels in chans the peer opened that nobody holds
+	unheldBytes  int        // the bytes they hold
+	calls        map[uint32]chan response
+	nextCall     uint32
+	serving      int // the peer's requests whose handlers run, in request.go
+	servingBytes int
+	accepted     chan struct{} // a token when the backlog may have grown
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
+	cutOff   atomic.Bool  // the peer left too much unread; fail is under way
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
 	cancel    context.CancelFunc
@@ -154,7 +157,9 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 	return m, nil
 }
 
-// Peer returns the peer's hello.
+// Peer returns the peer's hello, its window and max frame capped by this
+// side's own (Config.Window, Config.MaxFrame): this side never sends more
+// than its own limits, whatever the peer declared.
 func (m *Mux) Peer() Hello { return m.peer }
 
 // Role returns this side's role.

@@ -21,13 +21,20 @@ type rawPeer struct {
 // a rawPeer that has done the hello exchange as the other role.
 func newRawPeer(t testing.TB, role Role, cfg *Config) (*Mux, *rawPeer) {
 	t.Helper()
+	return newRawPeerHello(t, role, cfg, Hello{Window: 1 << 20, MaxFrame: 1 << 20})
+}
+
+// newRawPeerHello is newRawPeer whose peer says hello (protocol and role
+// filled in).
+func newRawPeerHello(t testing.TB, role Role, cfg *Config, hello Hello) (*Mux, *rawPeer) {
+	t.Helper()
 	a, b := osPipePair(t)
 	p := &rawPeer{t: t, conn: b, br: bufio.NewReader(b)}
-	peerRole := RoleClient
+	hello.Proto, hello.Role = ProtocolVersion, RoleClient
 	if role == RoleClient {
-		peerRole = RoleAgent
+		hello.Role = RoleAgent
 	}
-	body, err := Marshal(&Hello{Proto: ProtocolVersion, Role: peerRole, Window: 1 << 20, MaxFrame: 1 << 20})
+	body, err := Marshal(&hello)
 	if err != nil {
 		t.Fatal(err)
 	}

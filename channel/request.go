@@ -89,11 +89,18 @@ func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 		}
 		return
 	}
+	if err := m.startServing(len(body)); err != nil {
+		// The refusal is a control frame: a peer that floods requests and
+		// reads nothing is cut off when those pass maxQueued.
+		m.writeFrame(frameResponse, flagError, id, cutErrorText(err.Error()), true)
+		return
+	}
 	// The answer is written from the handler's goroutine, never the read
 	// loop, so it may wait for queue space and may be written directly.
 	m.handlers.add()
 	go func() {
 		defer m.handlers.done()
+		defer m.doneServing(len(body))
 		var out []byte
 		err := errors.New("channel: this side serves no requests")
 		if h != nil {
@@ -109,4 +116,34 @@ func (m *Mux) serve(id uint32, kind uint8, body []byte) {
 		}
 		m.writeFrame(frameResponse, flagError, id, cutErrorText(err.Error()), false)
 	}()
+}
+
+// Requests being served are bounded in number and in the bytes of their
+// bodies: each holds a goroutine and its body until its answer is written,
+// which a peer that reads nothing never lets happen.
+const maxServing = 1024
+
+// maxServingBytes returns the bound on the bodies of requests being served:
+// room for a few of the largest.
+func (m *Mux) maxServingBytes() int { return 4 * m.cfg.MaxFrame }
+
+// startServing counts a request of n bytes as served, or says why it may
+// not be.
+func (m *Mux) startServing(n int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.serving >= maxServing || m.servingBytes+n > m.maxServingBytes() {
+		return fmt.Errorf("%w: %d requests (%d bytes) of this peer are being served, the limit is %d requests or %d bytes",
+			ErrTooManyRequests, m.serving, m.servingBytes, maxServing, m.maxServingBytes())
+	}
+	m.serving++
+	m.servingBytes += n
+	return nil
+}
+
+func (m *Mux) doneServing(n int) {
+	m.mu.Lock()
+	m.serving--
+	m.servingBytes -= n
+	m.mu.Unlock()
 }

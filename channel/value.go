@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"reflect"
 	"sync"
 
@@ -193,6 +194,12 @@ func appendFast(b []byte, v any, m *Mux) (out []byte, ok bool, err error) {
 			return b, true, fmt.Errorf("channel: channel %d belongs to another connection", x.id)
 		}
 		return binary.BigEndian.AppendUint32(append(b, msgpcode.FixExt4, byte(ChannelExtType)), x.id), true, nil
+	case *big.Int:
+		if x == nil {
+			return append(b, msgpcode.Nil), true, nil
+		}
+		out, err := appendBigInt(b, x)
+		return out, true, err
 	case []any:
 		b = appendArrayHeader(b, len(x))
 		for _, e := range x {
@@ -221,6 +228,11 @@ func appendFast(b []byte, v any, m *Mux) (out []byte, ok bool, err error) {
 			}
 		}
 		return b, true, nil
+	}
+	// A tuple key decoded by this package, sent back as it came.
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Array && rv.Type().Elem() == anyType {
+		out, err := appendTuple(b, rv, m)
+		return out, true, err
 	}
 	return b, false, nil
 }

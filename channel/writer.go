@@ -16,6 +16,12 @@ const maxPendingWrite = 4 << 20
 // room for the refusals of a million opens past the backlog.
 const maxPendingControl = 64 << 20
 
+// maxQueued is how many bytes may wait for the writer before a control
+// frame cuts the peer off. It is this side's own: frames of a peer's max
+// frame never wait in the queue (a large frame is written from its
+// sender's slice), so the peer's hello cannot widen it.
+func (m *Mux) maxQueued() int { return maxPendingWrite + maxPendingControl }
+
 // writeFrame queues one frame. Data frames wait while the queue is over
 // maxPendingWrite; control frames never wait, so that the read loop can
 // answer pings and return window credit without blocking.
@@ -40,14 +46,23 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 		m.wmu.Unlock()
 		return &connLostError{m.err}
 	}
-	if control && len(m.wbuf) > maxPendingWrite+m.peer.MaxFrame+maxPendingControl {
+	if limit := m.maxQueued(); control && len(m.wbuf) > limit {
 		// Control frames never wait, so a peer that provokes them
-		// (pings, opens to refuse) and reads nothing would grow the
-		// queue without bound.
+		// (pings, opens to refuse, requests) and reads nothing would grow
+		// the queue without bound.
 		n := len(m.wbuf)
 		m.wmu.Unlock()
-		err := fmt.Errorf("channel: the peer reads nothing: %d bytes wait to be written", n)
-		m.fail(err)
+		err := fmt.Errorf("%w: %d bytes wait to be written, past the limit of %d", ErrPeerNotReading, n, limit)
+		// The caller may hold mu or a channel's mu (a refusal, returned
+		// credit), which fail takes: it runs on a goroutine of its own,
+		// once.
+		if m.cutOff.CompareAndSwap(false, true) {
+			m.handlers.add()
+			go func() {
+				defer m.handlers.done()
+				m.fail(err)
+			}()
+		}
 		return err
 	}
 	if !control && len(prefix)+len(payload) >= minLargeWrite {

@@ -27,6 +27,7 @@ import (
 //	d:DIR                 the working directory, created if missing
 //	e:NAME=VALUE          an environment variable for the agent
 //	a:PATH                an agent already installed there: no cache, no upload
+//	m:FLAG                a flag for the agent: --resident or --connect-resident
 //
 // It prints "wasmnet-boot GOOS GOARCH UNAME-S UNAME-M". If
 // ~/.cache/wasmnet/agent-<sha256> of the build for its platform is there
@@ -40,9 +41,11 @@ import (
 // "wasmnet-boot exec uploaded PATH" and execs it. Failures print
 // "wasmnet-boot error KIND: MESSAGE" and exit. The cache directory is
 // made 0700 and used only if it and its parent are this user's, no link
-// and writable by no one else; otherwise the script says so on stderr and
-// the agent is uploaded to a private temporary directory, removed when
-// the agent exits.
+// and writable by no one else, and every directory of its physical path
+// is this user's or root's and writable by no one else unless sticky;
+// otherwise the script says so on stderr and the agent is uploaded to a
+// private temporary directory (checked the same way), removed when the
+// agent exits. So no other user can swap what runs after it was checked.
 //
 // Why gzip and not zstd: gzip -d is on every POSIX host (it is in POSIX's
 // pax/compress family and in busybox), zstd is not, and a self-contained
@@ -53,11 +56,11 @@ import (
 // The script is one line (statements joined by spaces) and single-quoted, so
 // that csh or tcsh as a login shell passes it on to /bin/sh as sh would.
 var bootScript = strings.Join([]string{
-	`d=; h=; z=; f=;`,
+	`b=; d=; h=; z=; f=; y=; w=;`,
 	`s=$(uname -s 2>/dev/null); m=$(uname -m 2>/dev/null);`,
 	`case "$s" in Linux) o=linux;; Darwin) o=darwin;; FreeBSD) o=freebsd;; OpenBSD) o=openbsd;; NetBSD) o=netbsd;; DragonFly) o=dragonfly;; *) o=unknown;; esac;`,
 	`case "$m" in x86_64|amd64) g=amd64;; aarch64|arm64) g=arm64;; i?86) g=386;; armv*|arm) g=arm;; riscv64) g=riscv64;; ppc64le) g=ppc64le;; s390x) g=s390x;; loongarch64) g=loong64;; *) g=unknown;; esac;`,
-	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; "p:$o/$g="*) h=${x#*=}; z=${h#*:}; h=${h%%:*};; esac; done;`,
+	`for x in "$@"; do case "$x" in d:*) d=${x#d:};; e:*) export "${x#e:}";; a:*) f=${x#a:};; m:*) w=${x#m:};; "p:$o/$g="*) h=${x#*=}; z=${h#*:}; h=${h%%:*};; esac; done;`,
 	`c="${HOME:-.}/.cache/wasmnet";`,
 	`echo "wasmnet-boot $o $g $s $m";`,
 	// The cache holds code this user runs: it and its parent must be this
@@ -65,18 +68,29 @@ var bootScript = strings.Join([]string{
 	// them (chmod, as the mode cannot be read without ls, which a remote
 	// PATH may lack). A cached agent must be this user's file too.
 	`q() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ]; };`,
+	// Then, as host.PrivateDir does for the compile cache, every
+	// directory of its physical path, from /, must be this user's or
+	// root's and writable by no one else unless sticky (as /tmp is): a
+	// directory above that another user can write to lets them swap the
+	// cache, and the agent in it, between this check and the exec. Only
+	// the checked physical path is used from then on. v prints what fails.
+	`v() { y=$1; set -- /; while [ -n "$y" ] && [ "$y" != / ]; do set -- "$@" "$y"; y=${y%/*}; done;`,
+	`find "$@" -prune ! \( \( -user 0 -o -user "$(id -u)" \) \( -type d -perm -1000 -o ! -perm -0020 ! -perm -0002 \) \) -print 2>&1; };`,
 	`[ -e "$c" ] || [ -L "$c" ] || (umask 077; mkdir -p "$c") 2>/dev/null;`,
-	`q "${c%/*}" && q "$c" && chmod go-w "${c%/*}" 2>/dev/null && chmod 700 "$c" 2>/dev/null || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link): no agent cache" >&2; c=; };`,
+	`q "${c%/*}" && q "$c" && chmod go-w "${c%/*}" 2>/dev/null && chmod 700 "$c" 2>/dev/null && y=$(cd -P "$c" && pwd -P) && b=$(v "$y") && [ -z "$b" ] && c=$y || { echo "wasmnet-boot: $c is not private to this user (owner, mode or a link${b:+: }$b): no agent cache" >&2; c=; };`,
 	`r=cached; x=;`,
 	`if [ -n "$f" ]; then r=given;`,
 	// A cached agent of the wrong size (truncated by a full disk, a crash
 	// of the machine) is replaced; its sha256 was checked when installed.
+	// Its mode is not checked: no other user can enter the 0700 cache to
+	// open it, whatever its mode says.
 	`elif [ -n "$h" ] && [ -n "$c" ] && [ -x "$c/agent-$h" ] && [ ! -L "$c/agent-$h" ] && [ -O "$c/agent-$h" ] && [ $(wc -c 2>/dev/null < "$c/agent-$h") -eq "$z" ] 2>/dev/null; then f="$c/agent-$h";`,
 	`else`,
 	// Every check that can fail before the upload is made first, so that
 	// the client reads its reason instead of writing into a closed pipe.
 	`command -v gzip >/dev/null 2>&1 || { echo "wasmnet-boot error upload: no gzip on the remote PATH ($PATH) to unpack the agent"; exit 1; };`,
-	`if [ -z "$c" ]; then c=$(mktemp -d 2>&1) && x=$c || { echo "wasmnet-boot error upload: no private directory for the agent: $c"; exit 1; }; fi;`,
+	`if [ -z "$c" ]; then c=$(mktemp -d 2>&1) && x=$c || { echo "wasmnet-boot error upload: no private directory for the agent: $c"; exit 1; };`,
+	`y=$(cd -P "$c" && pwd -P) && b=$(v "$y") && [ -z "$b" ] && c=$y || { rm -rf "$x"; echo "wasmnet-boot error upload: the temporary directory $c is not private to this user (owner, mode or a link): $b"; exit 1; }; x=$c; fi;`,
 	`e=$(mkdir -p "$c" 2>&1) || { echo "wasmnet-boot error upload: cannot create the agent cache $c: $e"; exit 1; };`,
 	`t=$(mktemp "$c/.agent-XXXXXXXX" 2>/dev/null) || t="$c/.agent-$$.tmp";`,
 	`e=$( { : > "$t"; } 2>&1) || { echo "wasmnet-boot error upload: cannot write in the agent cache $c: $e"; exit 1; };`,
@@ -97,8 +111,8 @@ var bootScript = strings.Join([]string{
 	`fi;`,
 	`if [ -n "$d" ]; then mkdir -p "$d" && cd "$d" || { echo "wasmnet-boot error chdir: cannot enter $d"; exit 1; }; fi;`,
 	`echo "wasmnet-boot exec $r $f";`,
-	`if [ -n "$x" ]; then "$f" agent; e=$?; rm -rf "$x"; exit $e; fi;`,
-	`exec "$f" agent`,
+	`if [ -n "$x" ]; then "$f" agent $w; e=$?; rm -rf "$x"; exit $e; fi;`,
+	`exec "$f" agent $w`,
 }, " ")
 
 // bootReport says how an ssh gateway's agent was started.
@@ -129,7 +143,7 @@ func bootArgs(sp Spec, agentBinary agentBinaryFunc) ([]string, error) {
 	if sp.Chdir != "" {
 		args = append(args, "d:"+sp.Chdir)
 	}
-	for _, kv := range sp.Env {
+	for _, kv := range sp.agentEnv() {
 		name, _, _ := strings.Cut(kv, "=")
 		if !isEnvName(name) {
 			return nil, fmt.Errorf("env:%s: not a valid environment variable name", name)
@@ -169,10 +183,19 @@ func shellQuote(s string) string {
 // started agent's link. ctx bounds the bootstrap; on its end the session is
 // closed. name is the host as the spec gives it, for messages.
 func bootstrap(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary agentBinaryFunc) (*link, bootReport, error) {
+	return bootstrapAgent(ctx, client, name, sp, agentBinary, "")
+}
+
+// bootstrapAgent is bootstrap with flag, if not empty, given to the agent
+// (one of residentFlags, for ssh=HOST//resident).
+func bootstrapAgent(ctx context.Context, client *ssh.Client, name string, sp Spec, agentBinary agentBinaryFunc, flag string) (*link, bootReport, error) {
 	var rep bootReport
 	args, err := bootArgs(sp, agentBinary)
 	if err != nil {
 		return nil, rep, err
+	}
+	if flag != "" {
+		args = append(args, "m:"+flag)
 	}
 	sess, err := client.NewSession()
 	if err != nil {

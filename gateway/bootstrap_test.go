@@ -39,7 +39,7 @@ func TestSSHSetupFailures(t *testing.T) {
 	t.Run("no-gzip", func(t *testing.T) {
 		s := sshdtest.Start(t)
 		s.ClientHome(t, true, true)
-		bin := toolDir(t, "ls", "mkdir", "mktemp", "head", "sha256sum", "chmod", "mv", "rm", "wc", "uname")
+		bin := toolDir(t, "ls", "mkdir", "mktemp", "head", "sha256sum", "chmod", "mv", "rm", "wc", "uname", "find", "id")
 		_, _, err := dialTest(t, "ssh="+s.User+"@"+s.Addr()+"//env:PATH="+bin)
 		if !errors.Is(err, ErrUploadFailed) || !strings.Contains(err.Error(), "no gzip on the remote PATH ("+bin+")") {
 			t.Fatalf("got %v; want it to say that gzip is missing", err)
@@ -51,7 +51,7 @@ func TestSSHSetupFailures(t *testing.T) {
 		// error is the script's last word and the remote stderr.
 		s := sshdtest.Start(t)
 		s.ClientHome(t, true, true)
-		bin := toolDir(t, "ls", "mkdir", "mktemp", "gzip", "sha256sum", "chmod", "mv", "rm", "wc", "uname")
+		bin := toolDir(t, "ls", "mkdir", "mktemp", "gzip", "sha256sum", "chmod", "mv", "rm", "wc", "uname", "find", "id")
 		os.WriteFile(filepath.Join(bin, "head"), []byte("#!/bin/sh\necho 'head: simulated read error' >&2\nexit 1\n"), 0o755)
 		_, _, err := dialTest(t, "ssh="+s.User+"@"+s.Addr()+"//env:PATH="+bin)
 		if !errors.Is(err, ErrUploadFailed) || !strings.Contains(err.Error(), "gzip -dc failed") ||
@@ -127,4 +127,25 @@ func toolDir(t *testing.T, tools ...string) string {
 		os.Symlink(p, filepath.Join(bin, tool))
 	}
 	return bin
+}
+
+// TestSSHGroupWritableHome: a login whose HOME a group can write to (so
+// another user can swap ~/.cache between the boot script's check and its
+// exec) gets an agent from a private temporary directory, not from the
+// cache, through a real sshd (issue 23.8).
+func TestSSHGroupWritableHome(t *testing.T) {
+	sshdtest.Standin(t)
+	s := sshdtest.Start(t)
+	s.ClientHome(t, true, true)
+	if err := os.Chmod(s.RemoteHome, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	l, rep, err := dialTest(t, "ssh="+s.User+"@"+s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAndWait(t, l)
+	if !rep.Uploaded || strings.HasPrefix(rep.Agent, s.RemoteHome) {
+		t.Errorf("report %+v: want an upload outside the group-writable %s", rep, s.RemoteHome)
+	}
 }

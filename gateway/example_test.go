@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -151,4 +152,46 @@ func ExampleSource() {
 	v, err := ch.Receive(ctx)
 	fmt.Println(v, err)
 	// Output: 42 <nil>
+}
+
+// A group made WithMinGateways goes on with the gateways that started when
+// others did not, and names the others and why.
+func ExampleWithMinGateways() {
+	ctx := context.Background()
+	g := gateway.NewGroup(gateway.WithGatewayOptions(inproc.Transport()), gateway.WithMinGateways(1))
+	defer g.Terminate(5 * time.Second)
+	gws, err := g.MakeGateways(ctx, "2*inproc", "exec=/nonexistent/wasmnet agent//id=gone")
+	var serr *gateway.StartError
+	if errors.As(err, &serr) {
+		for _, f := range serr.Failed {
+			fmt.Println("did not start:", f.ID)
+		}
+	}
+	for _, gw := range gws {
+		fmt.Println("started:", gw.ID())
+	}
+	// Output:
+	// did not start: gone
+	// started: gw0
+	// started: gw1
+}
+
+// With gives a program typed arguments, predeclared as Starlark values,
+// as execnet's gw.remote_exec(source, data=[1, 2, 3], factor=10) does.
+func ExampleModule_With() {
+	ctx := context.Background()
+	gw, err := gateway.Make(ctx, "inproc", inproc.Transport())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Exit(ctx)
+	src := gateway.Source("channel.send([x * factor for x in data])").
+		With(map[string]any{"data": []any{1, 2, 3}, "factor": 10})
+	ch, err := gw.RemoteExec(ctx, src)
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, err := ch.Receive(ctx)
+	fmt.Println(v, err)
+	// Output: [10 20 30] <nil>
 }

@@ -185,13 +185,46 @@ type AgentStartError struct {
 	Stderr string // the tail of its stderr
 }
 
-func (e *AgentStartError) Error() string {
-	msg := fmt.Sprintf("gateway: %s: agent failed to start: %v", e.What, e.Err)
+func (e *AgentStartError) Error() string { return "gateway: " + e.describe() }
+
+// describe is the error without the package's prefix, for a message that
+// has one already.
+func (e *AgentStartError) describe() string {
+	msg := fmt.Sprintf("%s: agent failed to start: %v", e.What, e.Err)
 	if s := strings.TrimSpace(e.Stderr); s != "" {
 		msg += "; stderr: " + s
 	}
 	return msg
 }
+
+// startFailed is the error of a group's start of spec as gateway id: it
+// names both once, and drops the prefix the cause repeats ("gateway: ",
+// "gateway gw3: ").
+func startFailed(spec, id string, err error) error {
+	return &wrapError{msg: fmt.Sprintf("gateway: spec %s (%s): %v", spec, id, withoutStartPrefix(id, err)), err: err}
+}
+
+// withoutStartPrefix is err without the prefix a start's error begins with
+// ("gateway: ", "gateway gw3: "), for a message that names the gateway
+// already.
+func withoutStartPrefix(id string, err error) error {
+	msg := err.Error()
+	trimmed := strings.TrimPrefix(strings.TrimPrefix(msg, "gateway: "), "gateway "+id+": ")
+	if trimmed == msg {
+		return err
+	}
+	return &wrapError{msg: trimmed, err: err}
+}
+
+// wrapError has a message of its own but unwraps to err, so that a cause
+// is matched by errors.Is and As without its text repeated.
+type wrapError struct {
+	msg string
+	err error
+}
+
+func (e *wrapError) Error() string { return e.msg }
+func (e *wrapError) Unwrap() error { return e.err }
 
 func (e *AgentStartError) Unwrap() []error { return []error{ErrAgentStart, e.Err} }
 

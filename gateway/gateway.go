@@ -27,9 +27,14 @@ import (
 
 // Status is an agent's report on itself, as RemoteStatus returns it.
 type Status struct {
-	Version       string // the agent's build
-	OS, Arch      string
-	PID           int
+	Version  string // the agent's build
+	OS, Arch string
+	PID      int
+	// Cwd and Executable are the agent's working directory and binary, as
+	// execnet's _rinfo() has them: pytest-xdist compares them to tell
+	// whether workers share a file system.
+	Cwd           string
+	Executable    string
 	ABI           []int // the guest ABI versions it serves
 	Channels      int   // open channels
 	Executing     int   // executions running now
@@ -56,6 +61,7 @@ type Gateway struct {
 	link   *link
 	output *outputTagger
 	tr     *trace.Tracer // nil unless tracing
+	relay  bool          // the agent was asked for its trace lines
 
 	exitOnce sync.Once
 	reaped   chan struct{} // closed once the agent has ended and been reaped
@@ -66,17 +72,29 @@ type Gateway struct {
 	onExitMu sync.Mutex
 
 	uploads onceEach // module uploads, one per module however many RemoteExec ask
+
+	startTook time.Duration // set once by newGateway
 }
 
 // Make starts or reaches the agent that spec names and exchanges hellos
-// with it. ctx bounds only that start.
+// with it. ctx bounds only that start. The gateway joins DefaultGroup
+// until it ends, and a via= in spec names a gateway of that group.
 func Make(ctx context.Context, spec string, opts ...Option) (*Gateway, error) {
 	cfg := newMakeConfig(opts)
 	sp, err := parseSpec(spec, cfg.transports)
 	if err != nil {
 		return nil, err
 	}
-	return makeGateway(ctx, sp, cfg)
+	dg := DefaultGroup()
+	if cfg.via == nil {
+		cfg.via = dg.Gateway
+	}
+	gw, err := makeGateway(ctx, sp, cfg)
+	if err != nil {
+		return nil, err
+	}
+	dg.adopt(gw)
+	return gw, nil
 }
 
 func makeGateway(ctx context.Context, sp Spec, cfg *makeConfig) (*Gateway, error) {
@@ -93,19 +111,28 @@ func newGateway(ctx context.Context, sp Spec, cfg *makeConfig, open func() (*lin
 	if id == "" {
 		id = "gw0"
 	}
-	tr := cfg.trace
+	tr, relay := cfg.trace, cfg.traceAgents
 	if !cfg.traceSet {
-		tr = trace.FromEnv("client")
+		tr, relay = trace.FromEnv("client"), os.Getenv(trace.EnvVar) == trace.Relay
 	}
 	start := time.Now()
 	tr.Printf("gateway %s: starting %s", id, sp)
 	g, err := startGateway(ctx, id, sp, cfg, tr, open)
+	if cfg.onStart != nil {
+		cfg.onStart(id, err)
+	}
 	if err != nil {
 		tr.Printf("gateway %s: start failed after %v: %v", id, time.Since(start).Round(time.Microsecond), err)
 		return nil, err
 	}
+	g.startTook = time.Since(start)
 	info := g.Info()
 	tr.Printf("gateway %s: up in %v: agent pid %d, version %s, %s/%s", id, time.Since(start).Round(time.Microsecond), info.PID, info.Version, info.OS, info.Arch)
+	if relay && tr.On() {
+		// An agent too old to relay ignores the notice.
+		g.relay = true
+		g.mux.Notify(wire.KindTraceOn, nil)
+	}
 	return g, nil
 }
 
@@ -136,8 +163,13 @@ func startGateway(ctx context.Context, id string, sp Spec, cfg *makeConfig, tr *
 	if err != nil {
 		l.kill()
 		l.wait()
-		// An *AgentStartError already carries the stderr.
-		if tail := l.stderr.String(); tail != "" && !errors.Is(err, ErrAgentStart) {
+		// An *AgentStartError already carries the stderr, and says more
+		// than the hello it cut short.
+		var se *AgentStartError
+		if errors.As(err, &se) {
+			return nil, &wrapError{msg: fmt.Sprintf("gateway %s: %s", id, se.describe()), err: err}
+		}
+		if tail := l.stderr.String(); tail != "" {
 			return nil, fmt.Errorf("gateway %s: %w; agent stderr: %s", id, err, tail)
 		}
 		return nil, fmt.Errorf("gateway %s: %w", id, err)
@@ -157,6 +189,9 @@ const helloTimeout = time.Minute
 
 // openLink starts the transport sp names, and says what keepalive suits it.
 func openLink(ctx context.Context, sp Spec, cfg *makeConfig) (*link, time.Duration, error) {
+	if id, ok := sp.Options["installvia"]; ok && sp.Type == "socket" {
+		return openInstalledSocket(ctx, sp, id, cfg)
+	}
 	if sp.Via != "" {
 		var hop *Gateway
 		if cfg.via != nil {
@@ -235,6 +270,10 @@ func (g *Gateway) Info() channel.Info { return g.mux.Peer().Info }
 // (popen, exec=).
 func (g *Gateway) Uploaded() bool { return g.link.boot != nil && g.link.boot.Uploaded }
 
+// StartTime is how long the gateway took to start: to connect, bootstrap
+// the agent and exchange hellos with it.
+func (g *Gateway) StartTime() time.Duration { return g.startTook }
+
 // Done is closed when the agent has ended and been reaped.
 func (g *Gateway) Done() <-chan struct{} { return g.reaped }
 
@@ -274,6 +313,9 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	for _, o := range opts {
 		o(&req)
 	}
+	if m.args != nil && m.prog == nil {
+		req.Env = append(req.Env, m.args.env())
+	}
 	g.tr.Printf("gateway %s: exec %s (sha256 %.12s, %d bytes) on channel %d", g.id, m.name, m.sum, m.Size(), ch.ID())
 	err = g.exec(ctx, m, &req)
 	if err == nil {
@@ -302,6 +344,9 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		if err := channel.UnmarshalInto(out, &reply); err != nil {
 			return fmt.Errorf("malformed exec reply: %w", err)
 		}
+		if reply.Warning != "" {
+			g.agentWarning(req.Channel, reply.Warning)
+		}
 		if !reply.NeedModule {
 			return nil
 		}
@@ -325,6 +370,18 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		}
 	}
 	return errors.New("the agent asked for the module again after receiving it")
+}
+
+// maxWarning bounds an agent's warning line as printed.
+const maxWarning = 4 << 10
+
+// agentWarning prints a warning of the agent with the output of the guest
+// whose exec reply carried it, as a line of its stderr.
+func (g *Gateway) agentWarning(ch uint32, line string) {
+	if len(line) > maxWarning {
+		line = line[:maxWarning] + "..."
+	}
+	g.output.write(wire.Output{Channel: ch, Stream: 2, Data: []byte(line + "\n")})
 }
 
 // RemoteStatus asks the agent for its status.
@@ -353,6 +410,16 @@ func (g *Gateway) Exit(ctx context.Context) error {
 	g.exitOnce.Do(func() {
 		g.tr.Printf("gateway %s: exit", g.id)
 		g.mux.Notify(wire.KindTerminate, nil)
+		if g.relay {
+			// The agent sends the trace lines it still holds, then
+			// closes the connection: wait for that, briefly, so that
+			// they are read.
+			select {
+			case <-g.mux.Done():
+			case <-time.After(relayGrace):
+			case <-ctx.Done():
+			}
+		}
 		g.mux.Close()
 	})
 	select {
@@ -390,6 +457,10 @@ func (g *Gateway) traceChannel(ch *channel.Channel, what string) {
 	}()
 }
 
+// relayGrace bounds how long Exit waits for the last trace lines of an
+// agent that relays them (WithAgentTrace).
+const relayGrace = 2 * time.Second
+
 // exitGrace is how long an agent may take to end once its connection has.
 const exitGrace = 3 * time.Second
 
@@ -410,8 +481,17 @@ func (g *Gateway) setOnExit(fn func(*Gateway)) {
 	}
 }
 
-// serve handles what the agent sends unasked: guest output.
+// serve handles what the agent sends unasked: guest output and, when
+// asked for, its trace lines.
 func (g *Gateway) serve(_ context.Context, _ *channel.Mux, kind uint8, body []byte) ([]byte, error) {
+	if kind == wire.KindTrace {
+		var l wire.TraceLine
+		if err := channel.UnmarshalInto(body, &l); err != nil {
+			return nil, err
+		}
+		g.tr.Relayed(fmt.Sprintf("agent[%d]@%s", l.PID, g.id), l.Msg)
+		return nil, nil
+	}
 	if kind != wire.KindOutput {
 		return nil, fmt.Errorf("the client serves no request of kind %d", kind)
 	}

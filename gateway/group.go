@@ -31,6 +31,10 @@ type Group struct {
 	order  []string
 	byID   map[string]*Gateway
 	nextID int // the number of the next automatic id, gw<nextID>
+	// defaultSpec is what MakeGateway starts when given no spec ("" for
+	// popen); adopted are the gateways Make started, in the default group.
+	defaultSpec string
+	adopted     []*Gateway
 }
 
 // A GroupOption configures NewGroup.
@@ -41,6 +45,9 @@ type groupConfig struct {
 	opts        []Option // for every gateway the group makes
 	maxGateways int
 	maxParallel int
+	partial     bool    // MakeGateways keeps what started (group_partial.go)
+	minCount    int     // with partial: at least this many must start,
+	minFraction float64 // or this fraction of those asked for, when > 0
 }
 
 // WithGatewayOptions passes opts to every gateway the group makes, for
@@ -74,11 +81,11 @@ func NewGroup(opts ...GroupOption) *Group {
 	return &Group{groupConfig: cfg, byID: map[string]*Gateway{}, sshPool: newSSHPool()}
 }
 
-// MakeGateway starts the gateway spec names ("popen" when spec is empty)
-// and adds it to the group. ctx bounds only the start.
+// MakeGateway starts the gateway spec names (DefaultSpec when spec is
+// empty) and adds it to the group. ctx bounds only the start.
 func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) {
 	if spec == "" {
-		spec = "popen"
+		spec = g.DefaultSpec()
 	}
 	gws, err := g.MakeGateways(ctx, spec)
 	if err != nil {
@@ -92,30 +99,20 @@ func (g *Group) MakeGateway(ctx context.Context, spec string) (*Gateway, error) 
 // start in parallel, except that a gateway whose via= names another of the
 // same call starts once that hop has: "popen//id=hop", "ssh=inner//via=hop"
 // works in one call. A via= that names no gateway of the group or of the
-// call, or hops that form a cycle, is an error before anything starts. If
-// any start fails, those that started are exited and the error names the
-// failed spec; the group is then as it was. ctx bounds only the start.
+// call, or hops that form a cycle, is an error before anything starts.
+//
+// By default it is all or nothing, as execnet's makegateway: if any start
+// fails, those that started are exited and the error names the failed
+// spec; the group is then as it was. A group made WithMinGateways or
+// WithMinGatewaysFraction starts every gateway it can instead: if enough
+// started, it returns them (in the order of specs, without those that
+// failed) together with a *StartError naming the others and why; if too
+// few did, it exits them and returns no gateway and the *StartError.
+// ctx bounds only the start.
 func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, error) {
-	g.mu.Lock()
-	room := g.maxGateways - len(g.order)
-	g.mu.Unlock()
-	expanded, err := expandSpecs(room, specs)
-	var tooMany *TooManyGatewaysError
-	if errors.As(err, &tooMany) {
-		tooMany.Limit = g.maxGateways
-	}
+	sps, expanded, err := g.parseSpecs(specs)
 	if err != nil {
 		return nil, err
-	}
-	if len(expanded) == 0 {
-		return nil, errors.New("gateway: group: no spec given")
-	}
-	sps := make([]Spec, len(expanded))
-	transports := newMakeConfig(g.opts).transports
-	for i, s := range expanded {
-		if sps[i], err = parseSpec(s, transports); err != nil {
-			return nil, err
-		}
 	}
 	ids, err := g.reserve(sps)
 	if err != nil {
@@ -126,41 +123,48 @@ func (g *Group) MakeGateways(ctx context.Context, specs ...string) ([]*Gateway, 
 		g.unwind(ids, nil)
 		return nil, err
 	}
-	gws := make([]*Gateway, len(sps))
-	var mu sync.Mutex // guards started, read by the starts of later waves
-	started := map[string]*Gateway{}
-	lookup := func(id string) *Gateway {
-		mu.Lock()
-		defer mu.Unlock()
-		if gw := started[id]; gw != nil {
-			return gw
-		}
-		return g.Gateway(id)
+	b := &batch{g: g, sps: sps, expanded: expanded, ids: ids, gws: make([]*Gateway, len(sps)),
+		errs: make([]error, len(sps)), started: map[string]*Gateway{}}
+	if g.partial {
+		return b.startPartial(ctx, waves, g.minStarted(len(sps)))
 	}
 	for _, wave := range waves {
-		eg, ectx := errgroup.WithContext(ctx)
-		eg.SetLimit(g.maxParallel)
-		for _, i := range wave {
-			eg.Go(func() error {
-				gw, err := g.start(ectx, sps[i], ids[i], lookup)
-				if err != nil {
-					return fmt.Errorf("gateway: group: spec %s (%s): %w", expanded[i], ids[i], err)
-				}
-				mu.Lock()
-				gws[i], started[ids[i]] = gw, gw
-				mu.Unlock()
-				return nil
-			})
-		}
-		if err := eg.Wait(); err != nil {
-			g.unwind(ids, gws)
+		if err := b.startWave(ctx, wave, false); err != nil {
+			g.unwind(ids, b.gws)
 			return nil, err
 		}
 	}
-	for _, gw := range gws {
+	for _, gw := range b.gws {
 		g.register(gw)
 	}
-	return gws, nil
+	return b.gws, nil
+}
+
+// parseSpecs expands and parses the specs of one MakeGateways, within the
+// room the group has left.
+func (g *Group) parseSpecs(specs []string) ([]Spec, []string, error) {
+	g.mu.Lock()
+	room := g.maxGateways - len(g.order)
+	g.mu.Unlock()
+	expanded, err := expandSpecs(room, specs)
+	var tooMany *TooManyGatewaysError
+	if errors.As(err, &tooMany) {
+		tooMany.Limit = g.maxGateways
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(expanded) == 0 {
+		return nil, nil, errors.New("gateway: group: no spec given")
+	}
+	sps := make([]Spec, len(expanded))
+	transports := newMakeConfig(g.opts).transports
+	for i, s := range expanded {
+		if sps[i], err = parseSpec(s, transports); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sps, expanded, nil
 }
 
 // startOrder sorts the starts of one MakeGateways into waves: the first
@@ -297,6 +301,7 @@ func (g *Group) leave(gw *Gateway) {
 	if g.byID[gw.id] == gw {
 		g.removeLocked(gw.id)
 	}
+	g.leaveAdoptedLocked(gw)
 }
 
 func (g *Group) removeLocked(id string) {
@@ -310,7 +315,10 @@ func (g *Group) removeLocked(id string) {
 func (g *Group) Gateway(id string) *Gateway {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.byID[id]
+	if gw := g.byID[id]; gw != nil {
+		return gw
+	}
+	return g.adoptedLocked(id)
 }
 
 // Gateways returns the group's gateways in creation order.
@@ -323,7 +331,7 @@ func (g *Group) Gateways() []*Gateway {
 			out = append(out, gw)
 		}
 	}
-	return out
+	return append(out, g.adopted...)
 }
 
 // RemoteExec runs m on every gateway of the group, in parallel, and returns
@@ -378,7 +386,10 @@ func (g *Group) Terminate(timeout time.Duration) error {
 				return
 			case <-ctx.Done():
 			}
-			gw.kill()
+			// A transport's Kill may block (a dead link under an SSH
+			// session, a hook of the caller's): it must not hold
+			// Terminate past its bound.
+			go gw.kill()
 			mu.Lock()
 			killed = append(killed, gw.id)
 			mu.Unlock()

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -20,7 +20,7 @@ func TestGroupStartsInParallel(t *testing.T) {
 	cmd := fmt.Sprintf(`exec=sh -c 'touch %s/$$; while [ $(ls %s | wc -l) -lt %d ]; do sleep 0.01; done; exec %s agent'`,
 		barrier, barrier, n, agent)
 	g := newGroup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	gws, err := g.MakeGateways(ctx, fmt.Sprintf("%d*%s", n, cmd))
 	if err != nil {

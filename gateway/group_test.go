@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/agentpipe"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
@@ -287,5 +288,45 @@ func TestMultiChannelWaitClose(t *testing.T) {
 	mc2 := NewMultiChannel(gws[:1], []*channel.Channel{remoteExec(t, gws[0], "sleeper")})
 	if err := mc2.WaitClose(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitClose on a sleeper: %v", err)
+	}
+}
+
+// stuckAgent is an agent whose transport neither lets it be reaped nor
+// kills it until the test releases it: a Kill that blocks, as an SSH
+// session's close does on a dead link.
+type stuckAgent struct {
+	*agentpipe.Conn
+	release chan struct{}
+}
+
+func (s stuckAgent) Wait() error {
+	<-s.release
+	return s.Conn.Wait()
+}
+
+func (s stuckAgent) Kill() error {
+	<-s.release
+	return s.Conn.Kill()
+}
+
+// TestSecurityTerminateBlockingKill: Terminate keeps its bound when a
+// transport's Kill blocks, and names the gateway it could not reap.
+func TestSecurityTerminateBlockingKill(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stuck := WithTransport("stuck", func(context.Context, Spec) (io.ReadWriteCloser, error) {
+		return stuckAgent{agentpipe.Start(agentpipe.DefaultConfig()), release}, nil
+	})
+	g := NewGroup(WithGatewayOptions(stuck, WithAgentPath(testwasm.Agent(t)), WithOutput(io.Discard)))
+	makeGateways(t, g, "stuck//id=s1", "popen//id=p1")
+	done := make(chan error, 1)
+	go func() { done <- g.Terminate(200 * time.Millisecond) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "s1 not reaped") {
+			t.Fatalf("Terminate: got %v, want s1 named as not reaped", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Terminate hangs on a transport whose Kill blocks")
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout) // a hang, not a goal
 	t.Cleanup(cancel)
 	return ctx
 }

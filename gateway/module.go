@@ -29,6 +29,7 @@ type Module struct {
 	load   func() ([]byte, error)
 	size   int
 	prog   *program      // a source guest's program, or nil
+	args   *moduleArgs   // typed arguments (With), or nil
 	err    error         // why the module cannot run (Source without an interpreter)
 	upload *moduleUpload // shared by the copies of one Module
 }

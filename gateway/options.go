@@ -74,8 +74,13 @@ type makeConfig struct {
 	trace     *trace.Tracer
 	traceSet  bool
 	sshPool   *sshPool // a Group's shared SSH connections; nil: none
+	resident  *bool    // WithResident; nil: popen runs a process per gateway
 	// transports maps the spec types WithTransport added to their dialers.
 	transports map[string]DialFunc
+	// traceAgents asks agents for their trace lines (WithAgentTrace).
+	traceAgents bool
+
+	onStart func(id string, err error) // WithStartHook's
 }
 
 func newMakeConfig(opts []Option) *makeConfig {
@@ -84,6 +89,14 @@ func newMakeConfig(opts []Option) *makeConfig {
 		o(&cfg)
 	}
 	return &cfg
+}
+
+// WithStartHook calls fn when a gateway has started (err nil) or failed
+// to, on the goroutine that started it, so that a program can show how
+// many of a fleet are up while Group.MakeGateways waits for the rest. fn
+// must not block.
+func WithStartHook(fn func(id string, err error)) Option {
+	return func(c *makeConfig) { c.onStart = fn }
 }
 
 // WithOutput sends guests' stdout and stderr lines, tagged with gateway and
@@ -104,8 +117,18 @@ func WithKeepAlive(d time.Duration) Option { return func(c *makeConfig) { c.keep
 
 // WithTrace writes the gateway's debug trace (lifecycle, requests, channel
 // opens and closes) to w, or nothing when w is nil. The default is what
-// $WASMNET_DEBUG says, as execnet's EXECNET_DEBUG: "1" for stderr, or a
-// file that the client and its local agents append to.
+// $WASMNET_DEBUG says, as execnet's EXECNET_DEBUG: "1" for stderr, "2" for
+// stderr with the agents' lines (as WithAgentTrace), or a file that the
+// client and its local agents append to.
 func WithTrace(w io.Writer) Option {
-	return func(c *makeConfig) { c.trace, c.traceSet = trace.New(w, "client"), true }
+	return func(c *makeConfig) { c.trace, c.traceSet, c.traceAgents = trace.New(w, "client"), true, false }
+}
+
+// WithAgentTrace is WithTrace, and the agent sends its own trace lines
+// over the connection, to be written to w too, each tagged
+// "agent[PID]@ID" with the agent's pid and the gateway's id (execnet's
+// EXECNET_DEBUG=2). Control characters in them are escaped. An agent
+// that cannot keep up drops lines and says how many.
+func WithAgentTrace(w io.Writer) Option {
+	return func(c *makeConfig) { c.trace, c.traceSet, c.traceAgents = trace.New(w, "client"), true, w != nil }
 }

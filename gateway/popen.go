@@ -10,6 +10,13 @@ import (
 // startPopen starts a local agent process, `wasmnet agent`, speaking the
 // protocol on its stdin and stdout.
 func startPopen(ctx context.Context, sp Spec, cfg *makeConfig) (*link, error) {
+	use, idle, err := residentChoice(sp, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: popen: %w", err)
+	}
+	if use {
+		return dialResident(ctx, sp, cfg, idle)
+	}
 	path, err := localAgent(sp, cfg)
 	if err != nil {
 		return nil, err
@@ -19,7 +26,7 @@ func startPopen(ctx context.Context, sp Spec, cfg *makeConfig) (*link, error) {
 			return nil, fmt.Errorf("gateway: popen: chdir: %w", err)
 		}
 	}
-	l, err := startProcess(ctx, []string{path, "agent"}, append(os.Environ(), sp.Env...), sp.Chdir)
+	l, err := startProcess(ctx, []string{path, "agent"}, append(os.Environ(), sp.agentEnv()...), sp.Chdir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: popen: %w", err)
 	}

@@ -21,9 +21,10 @@ import (
 type RSyncOption func(*rsyncConfig)
 
 type rsyncConfig struct {
-	delete bool
-	filter func(relPath string, d fs.DirEntry) bool
-	onFile func(gw *Gateway, dest, relPath string)
+	delete  bool
+	filter  func(relPath string, d fs.DirEntry) bool
+	onFile  func(gw *Gateway, dest, relPath string)
+	onEvent func(RSyncEvent)
 }
 
 // WithDelete removes from the destination every file, link and directory
@@ -96,13 +97,20 @@ func newRSyncConfig(opts []RSyncOption) *rsyncConfig {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	// Targets run in parallel; their callbacks take turns.
+	var mu sync.Mutex
 	if fn := cfg.onFile; fn != nil {
-		// Targets run in parallel; their callbacks take turns.
-		var mu sync.Mutex
 		cfg.onFile = func(gw *Gateway, dest, p string) {
 			mu.Lock()
 			defer mu.Unlock()
 			fn(gw, dest, p)
+		}
+	}
+	if fn := cfg.onEvent; fn != nil {
+		cfg.onEvent = func(ev RSyncEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			fn(ev)
 		}
 	}
 	return &cfg
@@ -116,8 +124,13 @@ type manifest struct {
 }
 
 // buildManifest walks src, hashing every regular file, parents before
-// their children.
+// their children. What vanishes while it is listed is left out, as execnet
+// does.
 func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, error) {
+	given, err := filepath.Abs(src)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
 	root, err := filepath.EvalSymlinks(src)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
@@ -129,6 +142,9 @@ func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, 
 	}
 	m := &manifest{src: root, files: map[string]*wire.RSyncEntry{}}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p != root {
+			return nil
+		}
 		if err != nil || p == root {
 			return err
 		}
@@ -143,7 +159,10 @@ func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, 
 			}
 			return nil
 		}
-		e, err := manifestEntry(p, rel, d)
+		e, err := manifestEntry(p, rel, d, []string{root, given})
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || e == nil {
 			return err
 		}
@@ -162,8 +181,9 @@ func buildManifest(src string, keep func(string, fs.DirEntry) bool) (*manifest, 
 }
 
 // manifestEntry describes the file at p, or returns nil for a kind RSync
-// does not copy (devices, sockets, pipes).
-func manifestEntry(p, rel string, d fs.DirEntry) (*wire.RSyncEntry, error) {
+// does not copy (devices, sockets, pipes). An absolute link to a path
+// below one of the source's names (srcs) becomes a link into the tree.
+func manifestEntry(p, rel string, d fs.DirEntry, srcs []string) (*wire.RSyncEntry, error) {
 	fi, err := d.Info()
 	if err != nil {
 		return nil, err
@@ -177,6 +197,7 @@ func manifestEntry(p, rel string, d fs.DirEntry) (*wire.RSyncEntry, error) {
 			return nil, err
 		}
 		e.Mode = 0
+		e.Link, e.LinkBase = linkIntoTree(e.Link, srcs)
 	case fi.Mode().IsRegular():
 		if e.Size, e.SHA256, err = hashFile(p); err != nil {
 			return nil, err
@@ -185,6 +206,22 @@ func manifestEntry(p, rel string, d fs.DirEntry) (*wire.RSyncEntry, error) {
 		return nil, nil
 	}
 	return e, nil
+}
+
+// linkIntoTree returns target relative to the first of srcs it is below,
+// slash-separated, and true; or target and false if it is relative or
+// points elsewhere (the source itself, or outside it), as execnet keeps
+// those links as they are.
+func linkIntoTree(target string, srcs []string) (string, bool) {
+	if !filepath.IsAbs(target) {
+		return target, false
+	}
+	for _, src := range srcs {
+		if rel, err := filepath.Rel(src, target); err == nil && rel != "." && filepath.IsLocal(rel) {
+			return filepath.ToSlash(rel), true
+		}
+	}
+	return target, false
 }
 
 func hashFile(p string) (int64, []byte, error) {
@@ -247,13 +284,23 @@ func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, cfg *r
 	if err := ch.ReceiveInto(ctx, &needed); err != nil {
 		return RSyncStats{}, err
 	}
+	if err := m.reportList(g, dest, needed, cfg); err != nil {
+		return RSyncStats{}, err
+	}
 	chunk := make([]byte, min(rsyncChunk, g.mux.Peer().MaxFrame-16))
 	for _, p := range needed {
-		if err := m.sendFile(ctx, ch, p, chunk); err != nil {
+		gone, err := m.sendFile(ctx, ch, p, chunk)
+		if err != nil {
 			return RSyncStats{}, err
+		}
+		if gone {
+			continue
 		}
 		if cfg.onFile != nil {
 			cfg.onFile(g, dest, p)
+		}
+		if cfg.onEvent != nil {
+			cfg.onEvent(RSyncEvent{Kind: RSyncSent, Gateway: g, Dest: dest, Path: p, Size: m.files[p].Size})
 		}
 	}
 	var sum wire.RSyncSummary
@@ -266,19 +313,42 @@ func (g *Gateway) transfer(ctx context.Context, m *manifest, dest string, cfg *r
 // rsyncChunk is the largest piece of a file in one message.
 const rsyncChunk = 1 << 20
 
-// sendFile sends the file p of m as {"path": p}, chunks read from disk
-// into buf, and nil.
-func (m *manifest) sendFile(ctx context.Context, ch *channel.Channel, p string, buf []byte) error {
-	e := m.files[p]
-	if e == nil {
-		return fmt.Errorf("the agent asked for %q, which is no file of the manifest", p)
+// reportList checks that the agent asked only for files of m and tells
+// cfg's progress callback their total size.
+func (m *manifest) reportList(g *Gateway, dest string, needed []string, cfg *rsyncConfig) error {
+	var total int64
+	for _, p := range needed {
+		e := m.files[p]
+		if e == nil {
+			return fmt.Errorf("the agent asked for %q, which is no file of the manifest", p)
+		}
+		total += e.Size
 	}
+	if cfg.onEvent != nil {
+		cfg.onEvent(RSyncEvent{Kind: RSyncList, Gateway: g, Dest: dest, Size: total})
+	}
+	return nil
+}
+
+// sendFile sends the file p of m as {"path": p}, chunks read from disk
+// into buf, and nil; or, if it vanished since it was listed, as
+// {"path": p, "gone": true}, and reports that it did.
+func (m *manifest) sendFile(ctx context.Context, ch *channel.Channel, p string, buf []byte) (gone bool, err error) {
+	e := m.files[p]
 	f, err := os.Open(filepath.Join(m.src, filepath.FromSlash(p)))
-	if err != nil {
-		return err
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, ch.SendContext(ctx, map[string]any{"path": p, "gone": true})
+	} else if err != nil {
+		return false, err
 	}
 	defer f.Close()
-	if err := ch.SendContext(ctx, map[string]any{"path": p}); err != nil {
+	return false, m.sendContent(ctx, ch, f, e, buf)
+}
+
+// sendContent sends the header of e's file, chunks of f read into buf, and
+// nil.
+func (m *manifest) sendContent(ctx context.Context, ch *channel.Channel, f *os.File, e *wire.RSyncEntry, buf []byte) error {
+	if err := ch.SendContext(ctx, map[string]any{"path": e.Path}); err != nil {
 		return err
 	}
 	var n int64

@@ -16,6 +16,32 @@ func WithFileCallback(fn func(gw *Gateway, destDir, relPath string)) RSyncOption
 	return func(c *rsyncConfig) { c.onFile = fn }
 }
 
+// An RSyncEvent is what a WithProgress callback is told, as execnet's
+// RSync callback(type, size, channel) is.
+type RSyncEvent struct {
+	// Kind is RSyncList once a target has said which files it needs, with
+	// Size their total; or RSyncSent after one file was sent to it (Path),
+	// with Size its bytes (execnet's "ack").
+	Kind    string
+	Gateway *Gateway
+	Dest    string
+	Path    string // slash-separated, relative to the source; "" for RSyncList
+	Size    int64
+}
+
+// The kinds of RSyncEvent.
+const (
+	RSyncList = "list"
+	RSyncSent = "sent"
+)
+
+// WithProgress calls fn with the events of every target: the total size of
+// what it needs, then each file sent to it. Calls for targets that run in
+// parallel take turns, with those of WithFileCallback too.
+func WithProgress(fn func(RSyncEvent)) RSyncOption {
+	return func(c *rsyncConfig) { c.onEvent = fn }
+}
+
 // An RSync sends one directory tree to several targets, each a gateway with
 // a destination of its own, as execnet's RSync with add_target and send.
 // The source is read and hashed once per Send.
@@ -29,6 +55,7 @@ type rsyncTarget struct {
 	gw       *Gateway
 	dest     string
 	finished func(RSyncStats, error)
+	opts     []RSyncOption // of this target only
 }
 
 // NewRSync returns an RSync of the tree srcDir with opts (WithDelete,
@@ -41,9 +68,28 @@ func NewRSync(srcDir string, opts ...RSyncOption) *RSync {
 // directory when relative). finished, when not nil, is called once that
 // target is done, with what it received or why it failed, as execnet's
 // finishedcallback. A gateway may be added more than once with different
-// destinations.
-func (r *RSync) Add(gw *Gateway, destDir string, finished func(RSyncStats, error)) {
-	r.targets = append(r.targets, rsyncTarget{gw: gw, dest: destDir, finished: finished})
+// destinations. opts apply to this target only and may hold WithDelete
+// (execnet's add_target(gw, dest, delete=True)); the other options shape
+// what all targets get, so Send refuses them here.
+func (r *RSync) Add(gw *Gateway, destDir string, finished func(RSyncStats, error), opts ...RSyncOption) {
+	r.targets = append(r.targets, rsyncTarget{gw: gw, dest: destDir, finished: finished, opts: opts})
+}
+
+// config is cfg with the target's own options.
+func (tg *rsyncTarget) config(cfg *rsyncConfig) (*rsyncConfig, error) {
+	if len(tg.opts) == 0 {
+		return cfg, nil
+	}
+	var own rsyncConfig
+	for _, o := range tg.opts {
+		o(&own)
+	}
+	if own.filter != nil || own.onFile != nil || own.onEvent != nil {
+		return nil, fmt.Errorf("gateway %s: rsync to %s: only WithDelete may be given for one target", tg.gw.ID(), tg.dest)
+	}
+	c := *cfg
+	c.delete = c.delete || own.delete
+	return &c, nil
 }
 
 // Send copies the tree to every target in parallel, as Gateway.RSync does
@@ -56,6 +102,13 @@ func (r *RSync) Send(ctx context.Context) ([]RSyncStats, error) {
 		return nil, errors.New("gateway: rsync: no target added")
 	}
 	cfg := newRSyncConfig(r.opts)
+	cfgs := make([]*rsyncConfig, len(r.targets))
+	for i := range r.targets {
+		var err error
+		if cfgs[i], err = r.targets[i].config(cfg); err != nil {
+			return nil, fmt.Errorf("gateway: rsync: %w", err)
+		}
+	}
 	m, err := buildManifest(r.src, cfg.filter)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: rsync: %w", err)
@@ -68,7 +121,7 @@ func (r *RSync) Send(ctx context.Context) ([]RSyncStats, error) {
 	)
 	for i, tg := range r.targets {
 		wg.Go(func() {
-			stats[i], errs[i] = tg.gw.rsync(ctx, m, tg.dest, cfg)
+			stats[i], errs[i] = tg.gw.rsync(ctx, m, tg.dest, cfgs[i])
 			if tg.finished != nil {
 				callMu.Lock()
 				defer callMu.Unlock()

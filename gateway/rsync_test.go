@@ -310,3 +310,34 @@ func TestGroupRSync(t *testing.T) {
 		t.Fatalf("got %v, %v; want gw1 to fail on a destination that is a file", stats, err)
 	}
 }
+
+// The receiver writes a new file for a mode change: a chmod in place would
+// reach, through a hard link already in the destination, a file outside it.
+func TestRSyncLeavesHardLinkedFileOutsideDest(t *testing.T) {
+	src, work := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("same\n"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "f"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(work, "secret")
+	if err := os.WriteFile(outside, []byte("same\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(work, "dest")
+	if err := os.Mkdir(dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(outside, filepath.Join(dest, "f")); err != nil {
+		t.Fatal(err)
+	}
+	g := popen(t, "popen")
+	if _, err := g.RSync(testCtx(t), src, dest); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(outside); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the file outside the destination: %v, %v; want mode 0600 kept", fi.Mode(), err)
+	}
+	sameTree(t, src, dest)
+}

@@ -2,9 +2,18 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -57,7 +66,7 @@ func dialSSHSocket(ctx context.Context, sp Spec, target sshTarget, dial dialFunc
 		return nil, err
 	}
 	defer auth.close()
-	client, err := sshHandshake(ctx, target, auth, hk, dial)
+	client, err := handshakeRetrying(ctx, target, auth, hk, dial)
 	if err != nil {
 		return nil, err
 	}
@@ -86,4 +95,110 @@ func dialPlainSocket(ctx context.Context, target sshTarget, dial dialFunc) (*lin
 		return nil, fmt.Errorf("gateway: socket %s: %w: %w", target.addr(), ErrHostUnreachable, err)
 	}
 	return &link{conn: conn, wait: func() error { return nil }, kill: conn.Close}, nil
+}
+
+// A server under a flood of connections drops some that are still
+// authenticating, or refuses them, and says so in a line before its
+// version. A handshake that the server ended (a reset, an end of stream, a
+// refusal) is therefore tried again, a few times and with growing pauses;
+// what fails for any other reason (authentication, host key, ctx) is not.
+const (
+	handshakeAttempts = 5
+	firstRetryPause   = 50 * time.Millisecond
+)
+
+func handshakeRetrying(ctx context.Context, target sshTarget, auth *sshAuth, hk *hostKeyCheck, dial dialFunc) (*ssh.Client, error) {
+	pause := firstRetryPause
+	for attempt := 1; ; attempt++ {
+		said := &serverWords{}
+		client, err := sshHandshake(ctx, target, auth, hk, said.dial(dial))
+		if err == nil {
+			return client, nil
+		}
+		words := said.refusal()
+		if words != "" {
+			err = fmt.Errorf("%w (the server said: %s)", err, words)
+		}
+		if ctx.Err() != nil || (words == "" && !droppedByServer(err)) {
+			return nil, err
+		}
+		if attempt == handshakeAttempts {
+			if words == "" {
+				err = fmt.Errorf("%w (the server ended the handshake %d times, as wasmnet serve does at its limit of connections authenticating, --max-unauthenticated, or its --handshake-timeout)", err, attempt)
+			}
+			return nil, err
+		}
+		t := time.NewTimer(pause + rand.N(pause))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (then %w)", err, ctx.Err())
+		}
+		pause *= 2
+	}
+}
+
+// droppedByServer reports whether err says the server ended the
+// connection: those are worth another attempt. x/crypto/ssh reports a
+// server's reset during the key exchange as its own close of the
+// connection (net.ErrClosed); a close for ctx is told apart by ctx.
+func droppedByServer(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// serverWords keeps what a server sent before its SSH version: lines that
+// SSH clients skip, which wasmnet serve uses to say why it refuses.
+type serverWords struct {
+	mu   sync.Mutex
+	head []byte
+	full atomic.Bool // head holds all it keeps: reads skip mu
+}
+
+func (w *serverWords) dial(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &recordingConn{Conn: c, w: w}, nil
+	}
+}
+
+// refusal returns wasmnet serve's reason for refusing the connection, if
+// it gave one, cut and escaped for a terminal.
+func (w *serverWords) refusal() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for line := range strings.Lines(string(w.head)) {
+		if why, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "wasmnet serve: refused: "); ok {
+			return strconv.Quote(why)[1 : len(strconv.Quote(why))-1]
+		}
+		if strings.HasPrefix(line, "SSH-") {
+			break
+		}
+	}
+	return ""
+}
+
+// recordingConn records the first bytes a server sends.
+type recordingConn struct {
+	net.Conn
+	w *serverWords
+}
+
+const maxServerWords = 1024
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.w.full.Load() {
+		return n, err
+	}
+	c.w.mu.Lock()
+	room := maxServerWords - len(c.w.head)
+	c.w.head = append(c.w.head, p[:min(n, room)]...)
+	c.w.full.Store(n >= room)
+	c.w.mu.Unlock()
+	return n, err
 }

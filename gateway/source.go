@@ -46,8 +46,9 @@ func Interpreter() (Module, error) { return interpreter() }
 // any Go guest costs, plus running src, which the client compiled once.
 //
 // Inside, the program has channel (send, receive(timeout, default), close,
-// iteration), newchannel(), print (to the gateway's output), argv, and the
-// json, math and time modules; time.now() needs WithWalltime. A program
+// iteration), newchannel(), print (to the gateway's output), argv, the
+// json, math and time modules (time.now() needs WithWalltime), and the
+// typed arguments given with Module.With. A program
 // that fails closes its channel with a *channel.RemoteError whose text is
 // the Starlark backtrace. guest/starlark/main.go has the details.
 //
@@ -71,7 +72,7 @@ func (m Module) WithSource(name, src string) Module {
 	m.name = name
 	// Compiled here, once per Module, rather than by the guest at every
 	// execution (RATIONALE.md, "Why does the client compile source?").
-	m.prog = &program{File: name, Source: src, Compiled: starlarkprog.Compile(name, src)}
+	m.prog = &program{File: name, Source: src, Compiled: starlarkprog.Compile(name, src, m.args.names()...)}
 	return m
 }
 
@@ -86,6 +87,9 @@ func sendProgram(ctx context.Context, ch *channel.Channel, m Module, req *execRe
 	}
 	p := *m.prog
 	p.Clock = req.Walltime
+	if m.args != nil {
+		p.Args = m.args.encoded
+	}
 	if err := ch.SendContext(ctx, &p); err != nil {
 		return fmt.Errorf("send the program: %w", err)
 	}

@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wasmnet/wasmnet/internal/suggest"
 )
 
 // Spec is a parsed gateway specification, the string form of which is
@@ -14,9 +18,18 @@ import (
 // The types:
 //
 //   - popen: a local `wasmnet agent` process on stdin and stdout (agent=PATH).
+//     With resident (or resident=yes, or an idle time such as resident=30m,
+//     as OpenSSH's ControlPersist), the gateway is served by the user's
+//     resident agent of that build instead, over a private unix socket,
+//     started if none runs and exiting after it idled that long (10m by
+//     default); resident=no asks for a process even under WithResident.
 //   - ssh=[USER@]HOST[:PORT]: the agent on a host reached by SSH, uploaded
 //     there first when the host lacks that build (identity=, known_hosts=,
-//     insecure_ignore_host_key, agent=, connect_timeout=).
+//     insecure_ignore_host_key, agent=, connect_timeout=). With resident
+//     (as for popen), the gateway is served by the user's resident agent on
+//     that host, reached through a direct-streamlocal@openssh.com channel of
+//     the pooled connection, or, where the server forbids that, through a
+//     bridge process (`wasmnet agent --connect-resident`).
 //   - socket=HOST[:PORT]: one agent of a `wasmnet serve` server (identity=,
 //     known_hosts=, insecure_ignore_host_key, insecure_plain,
 //     connect_timeout=).
@@ -30,6 +43,13 @@ import (
 // Every built-in type takes id=, chdir=DIR (the agent's working directory,
 // created if missing), env:NAME=VALUE and via=ID (reach the agent through
 // the agent of gateway ID of the same group, as ssh -J); inproc takes id=.
+// popen and ssh= take nice=N (0 to 19: the agent lowers its priority by N,
+// as execnet's nice= does); ssh= takes ssh_config=FILE (read instead of
+// ~/.ssh/config); socket//installvia=ID starts a `wasmnet serve` through
+// gateway ID and connects to it. Keys that start with ToolKeyPrefix ("x-")
+// are kept in Options for tools built on wasmnet and otherwise ignored;
+// any other unknown key is an error (RATIONALE.md, "Why are unknown spec
+// keys refused, but x- keys kept?").
 type Spec struct {
 	Type  string // popen, ssh, socket, exec, or a type given to WithTransport
 	Value string // what follows "type=": the host for ssh and socket, the command for exec
@@ -38,16 +58,17 @@ type Spec struct {
 	Via   string // the id of a gateway to hop through
 	Env   []string
 	// Options holds the remaining type-specific keys (identity, known_hosts,
-	// insecure_ignore_host_key, agent, ...). A key given without "=" maps to "".
+	// insecure_ignore_host_key, agent, nice, ...) and the tools' x- keys. A
+	// key given without "=" maps to "".
 	Options map[string]string
 }
 
 // keysByType lists the option keys each gateway type accepts beyond the
 // common ones (id, chdir, via, env:NAME).
 var keysByType = map[string][]string{
-	"popen":  {"agent"},
-	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout"},
-	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout"},
+	"popen":  {"agent", "nice", "resident"},
+	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "ssh_config", "nice", "resident"},
+	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout", "installvia"},
 	"exec":   {},
 }
 
@@ -56,13 +77,32 @@ var keysByType = map[string][]string{
 // the built-in ones; Make and Group also know those given to WithTransport.
 func ParseSpec(s string) (Spec, error) { return parseSpec(s, nil) }
 
+// SpecError reports a spec that cannot be parsed: an unknown type or
+// option, a missing or extra value, a repeated option.
+type SpecError struct {
+	Spec string // the spec as given
+	Err  error  // what is wrong with it
+}
+
+func (e *SpecError) Error() string { return fmt.Sprintf("gateway: spec %q: %v", e.Spec, e.Err) }
+
+func (e *SpecError) Unwrap() error { return e.Err }
+
 // parseSpec is ParseSpec that also knows the types of transports, which
 // take the common keys only and a value only if their dialer does.
 func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
+	sp, err := parseSpecParts(s, transports)
+	if err != nil {
+		return Spec{}, &SpecError{Spec: s, Err: err}
+	}
+	return sp, nil
+}
+
+func parseSpecParts(s string, transports map[string]DialFunc) (Spec, error) {
 	parts := strings.Split(s, "//")
 	head := parts[0]
 	if head == "" {
-		return Spec{}, fmt.Errorf("gateway: spec %q: missing gateway type (popen, ssh=HOST, socket=HOST:PORT, exec=CMD)", s)
+		return Spec{}, fmt.Errorf("missing gateway type (%s)", typeList(transports))
 	}
 	var sp Spec
 	sp.Type, sp.Value, _ = strings.Cut(head, "=")
@@ -70,31 +110,70 @@ func parseSpec(s string, transports map[string]DialFunc) (Spec, error) {
 	_, added := transports[sp.Type]
 	switch {
 	case builtIn && added:
-		return Spec{}, fmt.Errorf("gateway: spec %q: WithTransport cannot replace the built-in type %q", s, sp.Type)
+		return Spec{}, fmt.Errorf("WithTransport cannot replace the built-in type %q", sp.Type)
 	case !builtIn && !added && sp.Type == "inproc":
-		return Spec{}, fmt.Errorf("gateway: spec %q: inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions", s)
+		return Spec{}, errors.New("inproc gateways need gateway/inproc: pass inproc.Transport() to Make or WithGatewayOptions")
 	case !builtIn && !added:
-		return Spec{}, fmt.Errorf("gateway: spec %q: unknown gateway type %q (want popen, ssh, socket or exec)", s, sp.Type)
-	case builtIn:
-		if err := sp.checkValue(); err != nil {
-			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
-		}
+		return Spec{}, fmt.Errorf("unknown gateway type %q%s (types: %s)", sp.Type,
+			suggest.DidYouMean(sp.Type, typeNames(transports)), typeList(transports))
 	}
 	seen := map[string]bool{}
 	for _, part := range parts[1:] {
 		key, val, hasVal := strings.Cut(part, "=")
 		if key == "" {
-			return Spec{}, fmt.Errorf("gateway: spec %q: empty option", s)
+			return Spec{}, errors.New("empty option (two // in a row, or // at the end)")
 		}
 		if seen[key] {
-			return Spec{}, fmt.Errorf("gateway: spec %q: option %q given twice", s, key)
+			return Spec{}, fmt.Errorf("option %q given twice", key)
 		}
 		seen[key] = true
 		if err := sp.setOption(key, val, hasVal, allowed); err != nil {
+			return Spec{}, err
+		}
+	}
+	if builtIn {
+		if err := sp.checkValue(); err != nil {
+			return Spec{}, err
+		}
+		if err := sp.checkOptions(); err != nil {
+			return Spec{}, err
+		}
+	}
+	if v, ok := sp.Options["resident"]; ok {
+		if _, _, err := parseResident(v); err != nil {
 			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
 		}
 	}
 	return sp, nil
+}
+
+// commonKeys are the option keys every built-in type takes, beside env:NAME.
+var commonKeys = []string{"id", "chdir", "via"}
+
+// typeNames lists the built-in types, then inproc (which gateway/inproc
+// adds), then the types of transports, sorted.
+func typeNames(transports map[string]DialFunc) []string {
+	names := []string{"popen", "ssh", "socket", "exec", "inproc"}
+	var added []string
+	for t := range transports {
+		if !contains(names, t) {
+			added = append(added, t)
+		}
+	}
+	sort.Strings(added)
+	return append(names, added...)
+}
+
+// typeList is how an error shows the types a spec can have.
+func typeList(transports map[string]DialFunc) string {
+	forms := map[string]string{"ssh": "ssh=[USER@]HOST[:PORT]", "socket": "socket=HOST[:PORT]", "exec": "exec=COMMAND"}
+	names := typeNames(transports)
+	for i, n := range names {
+		if f, ok := forms[n]; ok {
+			names[i] = f
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func (sp *Spec) checkValue() error {
@@ -102,6 +181,14 @@ func (sp *Spec) checkValue() error {
 	case "popen":
 		if sp.Value != "" {
 			return fmt.Errorf("%s takes no value", sp.Type)
+		}
+	case "socket":
+		_, install := sp.Options["installvia"]
+		switch {
+		case install && sp.Value != "":
+			return errors.New("socket with installvia= takes no address: the server it starts chooses one")
+		case !install && sp.Value == "":
+			return errors.New("socket needs an address (socket=HOST:PORT) or installvia=ID")
 		}
 	default:
 		if sp.Value == "" {
@@ -133,8 +220,20 @@ func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error 
 		}
 		sp.Via = val
 	default:
+		if err := checkToolKey(key, val); !errors.Is(err, errNotToolKey) {
+			if err == nil {
+				sp.setExtra(key, val)
+			}
+			return err
+		}
+		if why, ok := execnetOnlyKeys[key]; ok {
+			return fmt.Errorf("option %q: %s", key, why)
+		}
 		if !contains(allowed, key) {
-			return fmt.Errorf("unknown option %q for %s gateways", key, sp.Type)
+			valid := append(slices.Clone(commonKeys), allowed...)
+			valid = append(valid, "env:NAME")
+			return fmt.Errorf("unknown option %q for %s gateways%s (options: %s; a tool's own keys start with %q)", key, sp.Type,
+				suggest.DidYouMean(key, valid), strings.Join(valid, ", "), ToolKeyPrefix)
 		}
 		if sp.Options == nil {
 			sp.Options = map[string]string{}
@@ -208,7 +307,7 @@ func expandSpecs(limit int, specs []string) ([]string, error) {
 			n, rest = 1, s
 		}
 		if n < 1 {
-			return nil, fmt.Errorf("gateway: spec %q: count must be at least 1", s)
+			return nil, &SpecError{Spec: s, Err: errors.New("count must be at least 1")}
 		}
 		if n > limit-len(out) {
 			return nil, &TooManyGatewaysError{Spec: s, Limit: limit}

@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -60,6 +62,37 @@ func TestParseSpecErrors(t *testing.T) {
 	}
 }
 
+// TestParseSpecSuggests checks that a misspelt type or option is answered
+// with the name meant and the list of valid ones, inproc among the types,
+// and that every parse error is a *SpecError naming the spec.
+func TestParseSpecSuggests(t *testing.T) {
+	tests := []struct {
+		spec string
+		want []string
+	}{
+		{"popn", []string{`did you mean "popen"?`, "inproc", "socket=HOST[:PORT]"}},
+		{"teleport=x", []string{"popen, ssh=[USER@]HOST[:PORT], socket=HOST[:PORT], exec=COMMAND, inproc"}},
+		{"popen//agnt=/bin/wasmnet", []string{`did you mean "agent"?`, "options: id, chdir, via, agent, nice, resident, env:NAME"}},
+		{"ssh=h//known_host=f", []string{`did you mean "known_hosts"?`, "insecure_ignore_host_key"}},
+	}
+	for _, tt := range tests {
+		_, err := ParseSpec(tt.spec)
+		var se *SpecError
+		if !errors.As(err, &se) || se.Spec != tt.spec {
+			t.Errorf("%q: got %v, want a *SpecError for it", tt.spec, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: got %v, want it to contain %q", tt.spec, err, w)
+			}
+		}
+	}
+	if _, err := ParseSpec("popen//colour=blue"); strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("colour: got %v, want no suggestion for a word unlike every option", err)
+	}
+}
+
 func TestExpandSpecs(t *testing.T) {
 	got, err := ExpandSpecs("3*popen", "ssh=h", "2*exec=a*b")
 	want := []string{"popen", "popen", "popen", "ssh=h", "exec=a*b", "exec=a*b"}
@@ -85,5 +118,29 @@ func TestExpandSpecsLimit(t *testing.T) {
 	var tooMany *TooManyGatewaysError
 	if _, err := g.MakeGateways(context.Background(), "3*popen"); !errors.As(err, &tooMany) || tooMany.Limit != 2 {
 		t.Fatalf("3 gateways in a group of at most 2: %v", err)
+	}
+}
+
+// TestStartErrorSaysGatewayOnce: a failed start names the spec and the
+// gateway once, without the prefixes of each layer repeated.
+func TestStartErrorSaysGatewayOnce(t *testing.T) {
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := refused.Addr().String()
+	refused.Close()
+	for _, spec := range []string{`exec=sh -c "echo oops >&2; exit 1"`, "socket=" + addr + "//insecure_plain"} {
+		g := NewGroup()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := g.MakeGateways(ctx, spec)
+		cancel()
+		g.Terminate(5 * time.Second)
+		if err == nil {
+			t.Fatalf("%s: started", spec)
+		}
+		if msg := err.Error(); strings.Count(msg, "gateway") != 1 || strings.Count(msg, "gw0") != 1 {
+			t.Errorf("%s: %q names the gateway more than once", spec, msg)
+		}
 	}
 }

@@ -30,7 +30,8 @@ type agentBinaryFunc func(goos, goarch string) (path string, err error)
 // comes from pool (and goes back to it when the agent ends) unless pool is
 // nil, while a via= hop's dial makes a connection of its own.
 //
-// ~/.ssh/config ($HOME honoured) applies as in OpenSSH: Host aliases,
+// ~/.ssh/config ($HOME honoured), or the file of ssh_config=FILE (ssh -F),
+// applies as in OpenSSH: Host aliases,
 // HostName, User, Port, IdentityFile, ProxyJump. Keys come from the
 // ssh-agent at $SSH_AUTH_SOCK, then from identity=PATH or else the config's
 // IdentityFile or else ~/.ssh/id_ed25519, id_ecdsa, id_rsa. Host keys are
@@ -43,7 +44,17 @@ func dialSSH(ctx context.Context, sp Spec, agentBinary agentBinaryFunc, dial dia
 	if dial != nil {
 		pool = nil
 	}
-	l, rep, err := connectAndBoot(ctx, sp, agentBinary, dial, pool)
+	use, idle, err := residentChoice(sp, &makeConfig{})
+	if err != nil {
+		return nil, bootReport{}, fmt.Errorf("gateway: ssh %s: %w", sp.Value, err)
+	}
+	boot := func(ctx context.Context, client *ssh.Client) (*link, bootReport, error) {
+		if use {
+			return bootResident(ctx, client, sp, agentBinary, pool, idle)
+		}
+		return bootstrap(ctx, client, sp.Value, sp, agentBinary)
+	}
+	l, rep, err := connectAndBoot(ctx, sp, boot, dial, pool)
 	if err != nil {
 		return nil, rep, fmt.Errorf("gateway: ssh %s: %w", sp.Value, err)
 	}
@@ -51,14 +62,17 @@ func dialSSH(ctx context.Context, sp Spec, agentBinary agentBinaryFunc, dial dia
 	return l, rep, nil
 }
 
+// bootFunc starts the agent of a gateway on the SSH connection to its host.
+type bootFunc func(ctx context.Context, client *ssh.Client) (*link, bootReport, error)
+
 // connectAndBoot is dialSSH but for its error's prefix: it connects through
-// the spec's hops and bootstraps the agent on the last.
-func connectAndBoot(ctx context.Context, sp Spec, agentBinary agentBinaryFunc, dial dialFunc, pool *sshPool) (*link, bootReport, error) {
+// the spec's hops and starts the agent on the last with boot.
+func connectAndBoot(ctx context.Context, sp Spec, boot bootFunc, dial dialFunc, pool *sshPool) (*link, bootReport, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return nil, bootReport{}, err
 	}
-	cfg, err := loadSSHConfig(home)
+	cfg, err := loadSSHConfig(home, sp.Options["ssh_config"])
 	if err != nil {
 		return nil, bootReport{}, err
 	}
@@ -110,7 +124,7 @@ func connectAndBoot(ctx context.Context, sp Spec, agentBinary agentBinaryFunc, d
 	if err != nil {
 		return nil, bootReport{}, err
 	}
-	l, rep, err := bootstrap(ctx, clients[len(clients)-1], sp.Value, sp, agentBinary)
+	l, rep, err := boot(ctx, clients[len(clients)-1])
 	booted()
 	if err != nil {
 		closeAll()

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
@@ -61,20 +63,35 @@ func splitUserHostPort(s string) (usr, host, port string, err error) {
 	return usr, host, port, nil
 }
 
-// loadSSHConfig reads home/.ssh/config; a missing file is an empty config.
-// (ssh_config's own loader looks the home directory up in the password
-// database and reads once per process, so it would ignore $HOME.)
-func loadSSHConfig(home string) (*ssh_config.Config, error) {
-	p := filepath.Join(home, ".ssh", "config")
+// maxSSHConfig bounds the size of an ssh_config file read: a spec may name
+// any file, and the parser holds it all.
+const maxSSHConfig = 1 << 20
+
+// loadSSHConfig reads file, or home/.ssh/config when file is empty (then
+// a missing file is an empty config; a named one must exist, as with ssh
+// -F). (ssh_config's own loader looks the home directory up in the
+// password database and reads once per process, so it would ignore $HOME.)
+func loadSSHConfig(home, file string) (*ssh_config.Config, error) {
+	p := file
+	if p == "" {
+		p = filepath.Join(home, ".ssh", "config")
+	}
 	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
+	if file == "" && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cfg, err := ssh_config.Decode(f)
+	b, err := io.ReadAll(io.LimitReader(f, maxSSHConfig+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if len(b) > maxSSHConfig {
+		return nil, fmt.Errorf("%s: larger than %d bytes", p, maxSSHConfig)
+	}
+	cfg, err := ssh_config.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -96,12 +96,12 @@ func TestResolveSSHTarget(t *testing.T) {
 
 func TestLoadSSHConfigHonoursHOME(t *testing.T) {
 	home := t.TempDir()
-	if cfg, err := loadSSHConfig(home); cfg != nil || err != nil {
+	if cfg, err := loadSSHConfig(home, ""); cfg != nil || err != nil {
 		t.Fatalf("no config file: %v, %v; want nil, nil", cfg, err)
 	}
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(testSSHConfig), 0o600)
-	cfg, err := loadSSHConfig(home)
+	cfg, err := loadSSHConfig(home, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,5 +315,69 @@ func TestBootScriptRefusesOpenCache(t *testing.T) {
 		if fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s made with mode %v, want 0700", d, fi.Mode())
 		}
+	}
+}
+
+// TestBootScriptRefusesCacheUnderWritableDir: a cache below a directory
+// that another user can write to (a group-writable HOME, a world-writable
+// directory above it) can be swapped by that user between the script's
+// check and its exec, so it is not used: an agent planted there, of the
+// size the client expects, never runs (issue 23.8).
+func TestBootScriptRefusesCacheUnderWritableDir(t *testing.T) {
+	data, err := os.ReadFile("/bin/echo")
+	if err != nil {
+		t.Fatalf("/bin/echo stands in for the agent: %v (install coreutils)", err)
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	plat := "p:" + runtime.GOOS + "/" + runtime.GOARCH + "=" + hash + ":" + strconv.Itoa(len(data))
+	good := append([]byte(fmt.Sprintf("%s %d\n", hash, gz.Len())), gz.Bytes()...)
+	planted := []byte("#!/bin/sh\necho planted\n#")
+	planted = append(planted, bytes.Repeat([]byte("x"), len(data)-len(planted))...)
+
+	for name, open := range map[string]func(home string){
+		"group-writable home":  func(home string) { os.Chmod(home, 0o775) },
+		"world-writable above": func(home string) { os.Chmod(filepath.Dir(home), 0o777) },
+		"sticky above":         nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "home")
+			c := filepath.Join(home, ".cache", "wasmnet")
+			if err := os.MkdirAll(c, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(home, 0o755)
+			if err := os.WriteFile(filepath.Join(c, "agent-"+hash), planted, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if open == nil {
+				// A sticky directory above is safe, as /tmp is: the
+				// cached agent is used as it is.
+				os.Chmod(filepath.Dir(home), 0o777|os.ModeSticky)
+				if out := runBootScript(t, home, nil, plat); !strings.Contains(out, "wasmnet-boot exec cached "+c) {
+					t.Fatalf("the cache below a sticky directory was not used: %q", out)
+				}
+				return
+			}
+			open(home)
+			tmp := t.TempDir()
+			cmd := exec.Command("/bin/sh", "-c", bootScript, "wasmnet-boot", plat)
+			cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
+			cmd.Stdin = bytes.NewReader(good)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, _ := cmd.Output()
+			if strings.Contains(string(out), "planted") || !strings.HasSuffix(string(out), "\nagent\n") ||
+				strings.Contains(string(out), c) {
+				t.Fatalf("the cache below a directory others can write to was used: %q", out)
+			}
+			if !strings.Contains(stderr.String(), "not private") {
+				t.Errorf("stderr does not say why the cache was not used: %q", stderr.String())
+			}
+		})
 	}
 }

@@ -22,6 +22,9 @@ type sshPool struct {
 	mu     sync.Mutex
 	conns  map[string][]*sshConn    // by poolKey
 	booted map[string]chan struct{} // by poolKey: closed once the host's first bootstrap ended
+	// residents holds where the resident agent listens on the host of a
+	// pooled connection, once a gateway has asked (ssh=HOST//resident).
+	residents map[*ssh.Client]remoteResidentInfo
 }
 
 // An sshConn is one pooled connection (with its jump hosts).
@@ -36,7 +39,7 @@ type sshConn struct {
 }
 
 func newSSHPool() *sshPool {
-	return &sshPool{conns: map[string][]*sshConn{}, booted: map[string]chan struct{}{}}
+	return &sshPool{conns: map[string][]*sshConn{}, booted: map[string]chan struct{}{}, residents: map[*ssh.Client]remoteResidentInfo{}}
 }
 
 // poolKey names what makes two ssh= specs share a connection: the chain of
@@ -121,6 +124,9 @@ func (p *sshPool) put(key string, c *sshConn) {
 			delete(p.conns, key)
 		}
 	}
+	if last && c.err == nil {
+		delete(p.residents, c.clients[len(c.clients)-1])
+	}
 	p.mu.Unlock()
 	if last && c.err == nil {
 		for i := len(c.clients) - 1; i >= 0; i-- {
@@ -148,4 +154,27 @@ func (p *sshPool) firstBoot(ctx context.Context, key string) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// residentOf returns where the resident agent listens on the host of
+// client, if a gateway has learnt it. A nil pool knows nothing.
+func (p *sshPool) residentOf(client *ssh.Client) (remoteResidentInfo, bool) {
+	if p == nil {
+		return remoteResidentInfo{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.residents[client]
+	return r, ok
+}
+
+// setResident records where the resident agent listens on the host of
+// client.
+func (p *sshPool) setResident(client *ssh.Client, r remoteResidentInfo) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.residents[client] = r
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,35 @@ func TestTraceLifecycle(t *testing.T) {
 	for line := range strings.Lines(tr.String()) {
 		if !strings.Contains(line, " client[") {
 			t.Errorf("trace line %q does not name its process", line)
+		}
+	}
+}
+
+// TestAgentTraceRelayed is execnet's TestTracing.test_popen_stderr_tracing
+// for the library: with WithAgentTrace the agent's lines (here of an agent
+// in this process, so that both ends run under the race detector) reach
+// the client's trace, tagged with the agent's pid and the gateway's id,
+// through an Exit that ends the agent.
+func TestAgentTraceRelayed(t *testing.T) {
+	tr := &testutil.SyncBuffer{}
+	g, err := Make(testCtx(t), "inproc//id=rl", withInproc(), WithAgentTrace(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := remoteExec(t, g, "echo")
+	ch.Send("x")
+	receive(t, ch)
+	ch.Close()
+	if _, err := g.RemoteStatus(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.Exit(ctx)
+	tag := fmt.Sprintf(" agent[%d]@rl ", os.Getpid())
+	for _, want := range []string{" client[", "gateway rl: up in", tag + "agent pid", tag + "request exec of module", tag + "request status"} {
+		if !strings.Contains(tr.String(), want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr.String())
 		}
 	}
 }

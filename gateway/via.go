@@ -35,7 +35,7 @@ func openViaLink(ctx context.Context, sp Spec, hop *Gateway, cfg *makeConfig) (*
 		l, err := dialSocket(ctx, sp, hop.dialThrough)
 		return l, networkKeepAlive, err
 	case "popen":
-		l, err := hop.runThrough(ctx, []string{selfAgent, "agent"}, sp.Env, sp.Chdir)
+		l, err := hop.runThrough(ctx, []string{selfAgent, "agent"}, sp.agentEnv(), sp.Chdir)
 		return l, 0, err
 	case "exec":
 		argv, err := splitWords(sp.Value)
@@ -133,7 +133,7 @@ func (c *channelConn) Read(p []byte) (int, error) {
 		}
 		b, ok := v.([]byte)
 		if !ok {
-			return 0, fmt.Errorf("gateway: stream %s got a %T item", c.peer, v)
+			return 0, fmt.Errorf("gateway: stream %s got an item of type %T, want bytes", c.peer, v)
 		}
 		c.rest = b
 	}

@@ -56,7 +56,10 @@ var (
 
 // Channel returns the channel this execution was started with.
 func Channel() *Chan {
-	mainOnce.Do(func() { mainChan = &Chan{h: hostMain()} })
+	mainOnce.Do(func() {
+		tuneGC()
+		mainChan = &Chan{h: hostMain()}
+	})
 	return mainChan
 }
 
@@ -80,7 +83,8 @@ func (c *Chan) String() string { return fmt.Sprintf("chan %d", c.h) }
 // peer's flow-control window is full. After either side closed the channel
 // the error wraps ErrClosed.
 //
-// Strings encode as str, []byte as bin, integers in their smallest form,
+// Strings encode as str, []byte as bin, integers in their smallest form
+// (a *big.Int beyond 64 bits as abi.BigIntExtType), Go arrays as arrays,
 // structs as maps by field name (msgpack struct tags apply).
 func (c *Chan) Send(v any) error {
 	sendMu.Lock()
@@ -100,8 +104,10 @@ func (c *Chan) Send(v any) error {
 //
 //   - nil, bool, string, []byte (msgpack bin), float64 (float32 too);
 //   - int64 for every integer, and uint64 only for one above math.MaxInt64;
+//   - *big.Int for an integer beyond 64 bits (abi.BigIntExtType);
 //   - []any for arrays; map[string]any for maps whose keys are all strings
-//     (bin keys count as strings), map[any]any for other maps;
+//     (bin keys count as strings), map[any]any for other maps, where a key
+//     that is an array (a Python or Starlark tuple) is a Go array, [n]any;
 //   - *Chan for a channel.
 //
 // After the peer closed the channel normally and every message was read,

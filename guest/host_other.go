@@ -38,3 +38,6 @@ func hostReceive(h int32, buf []byte, timeoutNS int64) (uint32, abi.Result) {
 func hostClose(h int32) abi.Result                  { return current().close(h) }
 func hostCloseError(h int32, msg string) abi.Result { return current().closeError(h, msg) }
 func hostCloseSend(h int32) abi.Result              { return current().closeSend(h) }
+
+// hostMemoryLimit is zero off wasm: the runtime keeps its defaults.
+func hostMemoryLimit() int64 { return 0 }

@@ -35,6 +35,11 @@ func wasmCloseSend(h int32) int32
 //go:wasmimport wasmnet close_error
 func wasmCloseError(h int32, ptr unsafe.Pointer, n int32) int32
 
+//go:wasmimport wasmnet memory_limit
+func wasmMemoryLimit() int64
+
+func hostMemoryLimit() int64 { return wasmMemoryLimit() }
+
 // Calling abi_v1 once keeps the import in the module, so the agent can check
 // the ABI version before the guest runs.
 func init() { wasmABIv1() }

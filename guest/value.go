@@ -131,8 +131,8 @@ func decodeMap(d *msgpack.Decoder) (any, error) {
 			k = string(kk)
 		default:
 			strKeys = false
-			if k != nil && !reflect.TypeOf(k).Comparable() {
-				return nil, fmt.Errorf("guest: map key of type %T cannot be a Go map key", k)
+			if k, err = tupleKey(k); err != nil {
+				return nil, err
 			}
 		}
 		v, err := decodeAny(d)

@@ -127,7 +127,7 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"trailing", []byte{0x01, 0x02}},
 		{"short", []byte{0xa5, 'a'}},
-		{"array key", []byte{0x81, 0x90, 0x01}},
+		{"map key", []byte{0x81, 0x80, 0x01}}, // an array key is a tuple (TestTupleKeys)
 		{"huge array", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}},
 		{"empty", nil},
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
@@ -29,6 +30,7 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 		abi.FuncClose:      guestCall((*execution).close),
 		abi.FuncCloseError: guestCall((*execution).closeError),
 		abi.FuncCloseSend:  guestCall((*execution).closeSend),
+		abi.FuncMemoryLimit: memoryLimit,
 	}
 	b := rt.NewHostModuleBuilder(abi.ModuleName)
 	for _, f := range abi.Functions() {
@@ -40,6 +42,25 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// memoryLimit is the ABI's memory_limit: the execution's memory limit, or
+// the module's own maximum where that is lower. It is zero where no
+// execution calls (in _initialize, while an image is made), so a guest
+// keeps its defaults there and nothing of one execution enters an image.
+func memoryLimit(ctx context.Context, mod api.Module, s []uint64) {
+	s[0] = 0
+	e, _ := ctx.Value(execKey{}).(*execution)
+	if e == nil || e.memory == nil || e.initing {
+		return
+	}
+	limit := e.memory.limit
+	if mem := mod.Memory(); mem != nil {
+		if pages, ok := mem.Definition().Max(); ok {
+			limit = min(limit, uint64(pages)<<16)
+		}
+	}
+	s[0] = limit
 }
 
 func valueTypes(ts []abi.ValueType) []api.ValueType {
@@ -62,7 +83,19 @@ func guestCall(fn func(e *execution, mod api.Module, stack []uint64) abi.Result)
 		if e.initing {
 			e.initABI = true // what the guest got must not enter an image
 		}
+		e.stopPastLimit()
 		stack[0] = resultWord(fn(e, mod, stack))
+		e.stopPastLimit()
+	}
+}
+
+// stopPastLimit ends, as yield would, a guest whose run-time limit has
+// passed, at the host call it makes then or returns from: a send must not
+// leave after the limit, nor a receive the limit cut short return to a
+// guest that would go on as if it had timed out by itself.
+func (e *execution) stopPastLimit() {
+	if e.ctx.Err() != nil && errors.Is(context.Cause(e.ctx), context.DeadlineExceeded) {
+		panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
 	}
 }
 

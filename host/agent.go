@@ -43,6 +43,7 @@ type agent struct {
 	idle          *idleRelease // the engine's
 	uploads       atomic.Int64 // modules this connection sent
 	uploadedBytes atomic.Int64
+	relay         traceRelay // the trace lines sent to the client, when it asks
 }
 
 // Serve runs the agent on conn until the client goes away, asks it to
@@ -55,6 +56,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		return err
 	}
 	defer a.close()
+	cwd, exe := whereAmI()
 	helloCtx, cancelHello := context.WithTimeout(ctx, cfg.helloTimeout)
 	defer cancelHello()
 	a.mux, err = channel.NewMux(helloCtx, conn, channel.RoleAgent, &channel.Config{
@@ -64,6 +66,7 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 		Handler:          a,
 		Info: channel.Info{
 			Version: cfg.version, OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(),
+			Cwd: cwd, Executable: exe,
 			ABI:    []int{abi.Version},
 			Limits: map[string]int64{"memory": int64(cfg.maxMemoryLimit), "message": int64(cfg.maxMessage)},
 		},
@@ -78,7 +81,9 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, cfg Config) error {
 	case <-a.ctx.Done():
 	}
 	a.terminate()
+	a.relay.finish(time.Second)
 	a.mux.Close()
+	a.relay.wait()
 	a.waitExecutions(time.Second)
 	// After the client's goodbye its side may close before the agent has
 	// written the ends of its executions: a write failing then is no fault.
@@ -182,6 +187,12 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 		return nil, a.command(body)
 	case wire.KindRSync:
 		return nil, a.rsync(body)
+	case wire.KindTraceOn:
+		a.startRelay()
+		return nil, nil
+
+	case wire.KindCache:
+		return a.cacheRequest(body)
 	}
 	return nil, fmt.Errorf("unknown request kind %d", kind)
 }
@@ -189,11 +200,14 @@ func (a *agent) ServeRequest(ctx context.Context, m *channel.Mux, kind uint8, bo
 func (a *agent) status() wire.Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	cwd, exe := whereAmI()
 	st := wire.Status{
 		Version:       a.cfg.version,
 		OS:            runtime.GOOS,
 		Arch:          runtime.GOARCH,
 		PID:           os.Getpid(),
+		Cwd:           cwd,
+		Executable:    exe,
 		ABI:           []int{abi.Version},
 		Channels:      a.mux.NumChannels(),
 		Executing:     int(a.running.Load()),
@@ -215,6 +229,14 @@ func (a *agent) status() wire.Status {
 		st.CompileCache = a.store.cacheDir
 	}
 	return st
+}
+
+// whereAmI returns the agent's working directory and executable, each ""
+// where it cannot be told.
+func whereAmI() (cwd, exe string) {
+	cwd, _ = os.Getwd()
+	exe, _ = os.Executable()
+	return cwd, exe
 }
 
 // residentBytes is the agent's resident memory; 0 where there is no /proc.

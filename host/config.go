@@ -29,12 +29,15 @@ type Config struct {
 	allowHops          bool
 	allowDirGrants     bool
 	allowRSync         bool
+	allowCacheRequests bool
 	debugInfo          bool
 	stop               StopMechanism
 	keepAliveTimeout   time.Duration
 	log                io.Writer
 	execLimit          *ExecutionLimit // shared by the agents of one server; nil: none
 	helloTimeout       time.Duration
+	maxOpenFiles       int           // per execution; WithMaxOpenFiles, in openfiles.go
+	files              *fileBudget   // shared by the agents made from one Config; nil: none
 	trace              *trace.Tracer // WithTrace, in trace.go
 	engine             *Engine       // WithEngine, in engine.go; nil: Serve makes its own
 	tenant             string        // WithTenant, in engine.go
@@ -57,9 +60,12 @@ func NewConfig() Config {
 		allowHops:          true,
 		allowDirGrants:     true,
 		allowRSync:         true,
+		allowCacheRequests: true,
 		keepAliveTimeout:   DefaultKeepAliveTimeout,
 		log:                io.Discard,
 		helloTimeout:       30 * time.Second,
+		maxOpenFiles:       DefaultMaxOpenFiles,
+		files:              processFileBudget(),
 	}
 }
 
@@ -119,6 +125,10 @@ func (c Config) WithoutDirGrants() Config { c.allowDirGrants = false; return c }
 // WithoutRSync refuses the rsync request, which writes a client's files
 // into the agent's file system outside any sandbox.
 func (c Config) WithoutRSync() Config { c.allowRSync = false; return c }
+
+// WithoutCacheRequests refuses the cache request, which lists the modules
+// compiled on this machine (by any client) and can remove them.
+func (c Config) WithoutCacheRequests() Config { c.allowCacheRequests = false; return c }
 
 // WithDebugInfo reads guests' DWARF sections, so that the stack trace of a
 // trap names source files and lines. Default: off, because wazero then

@@ -1,11 +1,16 @@
 package host
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +23,46 @@ import (
 type diskCache struct {
 	dir   string
 	limit int64 // 0 for no bound
+
+	log     io.Writer // where skipped says, once, that the cache is not written
+	warn    sync.Once
+	warning atomic.Pointer[string] // that line, until an exec reply takes it
+}
+
+// cacheIOError says whether err, returned by a compilation, is the disk
+// cache's: wazero returns a failed read or write of its cache file (a full
+// disk, a read-only one) as the compilation's error, which must not be
+// taken for a fault of the module.
+func cacheIOError(err error) bool {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	return errors.As(err, &pathErr) || errors.As(err, &linkErr)
+}
+
+// skipped notes that the code of a compilation could not be written to the
+// cache, for err: the agent runs it from memory, and says so once, as one
+// full disk would otherwise warn at every module. The line goes to the
+// agent's log and, as an agent's log reaches no user of popen or ssh=, to
+// the client with the next exec reply (takeWarning).
+func (d *diskCache) skipped(err error) {
+	d.warn.Do(func() {
+		line := fmt.Sprintf("wasmnet agent: compilation cache %s cannot be written, modules are compiled in memory only: %v", d.dir, err)
+		if d.log != nil {
+			fmt.Fprintln(d.log, line)
+		}
+		d.warning.Store(&line)
+	})
+}
+
+// takeWarning returns the line skipped made, once, or "".
+func (d *diskCache) takeWarning() string {
+	if d == nil {
+		return ""
+	}
+	if p := d.warning.Swap(nil); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // indexDir holds one small file per module and runtime kind, naming the

@@ -38,11 +38,13 @@ type execution struct {
 	initing bool          // the guest is in its _initialize
 	stored  *storedModule // its module, released when it ends
 	random  io.Reader     // what the guest reads as random bytes
+	clocks  fakeClocks    // what it reads from clocks not granted
 	plain   bool          // the request binds nothing to the instance (plainRequest)
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
 	// closeDirs closes the directories granted, after the module.
 	closeDirs func()
+	files     *execFiles // the descriptors its grants hold; nil without one
 }
 
 // handle is a channel the guest holds, with the message it was told is too
@@ -94,7 +96,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
 	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
-		return nil, errors.New("exec: this agent grants no directories")
+		return nil, errors.New("exec: this agent grants no directories" + refusedDirs)
 	}
 	mainHandle := &handle{ch: main}
 	e := &execution{
@@ -132,7 +134,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	// checked here.
 	for _, mem := range compiled.ExportedMemories() {
 		if need := uint64(mem.Min()) * 65536; need > limit {
-			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB", need>>20, limit>>20)
+			return nil, fmt.Errorf("exec: the module needs %d MiB of memory to start, over its limit of %d MiB%s", need>>20, limit>>20, raiseMemory)
 		}
 	}
 	e.ctx, e.cancel = context.WithCancelCause(a.ctx)
@@ -169,7 +171,8 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		return nil, err
 	}
 	if len(req.Dirs) > 0 {
-		fsc, closeDirs, err := grantDirs(req.Dirs)
+		e.files = newExecFiles(&a.cfg)
+		fsc, closeDirs, err := grantDirs(req.Dirs, e.files)
 		if err != nil {
 			a.cfg.execLimit.release()
 			e.cancel(nil)
@@ -187,7 +190,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		e.cancel(nil)
 		e.closeDirs()
 		if e.memory.exceeded.Load() {
-			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB", limit>>20)
+			return nil, fmt.Errorf("exec: the module needs more memory than its limit of %d MiB%s", limit>>20, raiseMemory)
 		}
 		return nil, fmt.Errorf("exec: instantiate: %w", err)
 	}
@@ -203,7 +206,9 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 	in.mod = mod
 	in.record(e, stored)
 	running = true
-	return e.start(stored, in, entry), nil
+	reply := e.start(stored, in, entry)
+	reply.Warning = a.store.disk.takeWarning()
+	return reply, nil
 }
 
 // start runs e on in, which is ready, on a goroutine of its own; the
@@ -251,14 +256,18 @@ func (e *execution) watchMain() {
 	}
 }
 
-// sleep is the guest's nanosleep: real sleeping, which ends early when the
-// execution does, so that a guest sleeping for an hour can still be stopped.
+// sleep is the guest's nanosleep, and poll_oneoff's wait: real sleeping,
+// which ends early when the execution does, so that a guest sleeping for
+// an hour can still be stopped. It ends the guest there, as yield ends a
+// computing one: returning would let the guest go on as if it had slept,
+// and print and exit normally past its limit.
 func (e *execution) sleep(ns int64) {
 	t := time.NewTimer(time.Duration(ns))
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-e.ctx.Done():
+		panic(sys.NewExitError(stopCode(e.ctx)))
 	}
 }
 
@@ -334,10 +343,21 @@ func (e *execution) call(in *instance, entry string) error {
 	}
 	_, err := in.function(entry).Call(e.ctx)
 	var exit *sys.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 0 {
-		return nil
+	if err == nil || errors.As(err, &exit) && exit.ExitCode() == 0 {
+		return e.pastLimit()
 	}
 	return err
+}
+
+// pastLimit is the end of a guest that returned or exited normally: an
+// error if its run-time limit passed first. A host call that fails at the
+// limit (a receive, a send) returns to the guest, which may then end as
+// if nothing happened; it ran out of time all the same.
+func (e *execution) pastLimit() error {
+	if errors.Is(context.Cause(e.ctx), context.DeadlineExceeded) {
+		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
+	return nil
 }
 
 // describe turns why a guest ended into the message its client sees.

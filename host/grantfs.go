@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -25,24 +26,37 @@ import (
 // "..", an absolute link or a relative one (RATIONALE.md, "Why are
 // directory grants an os.Root?").
 
-// grantDirs opens the directories an execution is granted. The returned
-// function closes them; it must run after the guest's module is closed.
-func grantDirs(dirs []wire.DirGrant) (wazero.FSConfig, func(), error) {
+// grantDirs opens the directories an execution is granted, counting them
+// and what the guest opens in them in files. The returned function closes
+// them; it must run after the guest's module is closed.
+func grantDirs(dirs []wire.DirGrant, files *execFiles) (wazero.FSConfig, func(), error) {
 	fsc := wazero.NewFSConfig()
 	var roots []*os.Root
 	closeAll := func() {
 		for _, r := range roots {
 			r.Close()
+			files.give()
 		}
 	}
 	for _, d := range dirs {
+		// os.OpenRoot opens without O_NONBLOCK, and a FIFO named as the
+		// directory would block it until a writer came.
+		if fi, err := os.Stat(d.Host); err == nil && !fi.IsDir() {
+			closeAll()
+			return nil, nil, fmt.Errorf("exec: directory grant %s: %s is not a directory", d.Guest, d.Host)
+		}
+		if err := files.take(); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("exec: directory grant %s: %w", d.Guest, err)
+		}
 		root, err := os.OpenRoot(d.Host)
 		if err != nil {
+			files.give()
 			closeAll()
 			return nil, nil, fmt.Errorf("exec: directory grant %s: %w", d.Guest, err)
 		}
 		roots = append(roots, root)
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(&rootFS{root: root, readOnly: d.ReadOnly}, d.Guest)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(&rootFS{root: root, readOnly: d.ReadOnly, files: files}, d.Guest)
 	}
 	return fsc, closeAll, nil
 }
@@ -53,6 +67,7 @@ type rootFS struct {
 	experimentalsys.UnimplementedFS
 	root     *os.Root
 	readOnly bool
+	files    *execFiles // what its open files count against
 }
 
 // permBits keeps a guest from making setuid, setgid or sticky files,
@@ -70,6 +85,11 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 		}
 		return nil, experimentalsys.EROFS
 	}
+	if fi, err := r.root.Stat(path); err == nil && !plainFile(fi.Mode()) {
+		// Refused before opening too: opening a device or a FIFO has
+		// effects of its own (a writer waiting for a reader goes on).
+		return nil, experimentalsys.EACCES
+	}
 	if flag&experimentalsys.O_NOFOLLOW != 0 && flag&experimentalsys.O_CREAT == 0 {
 		// os.Root follows a last-component link when it stays inside,
 		// so the guest's "not a link" is checked here.
@@ -77,18 +97,24 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	if err := r.files.take(); err != nil {
+		return nil, experimentalsys.EIO // made EMFILE or ENFILE by instantiateWASI
+	}
 	opener := &rootOpener{root: r.root, flag: osFlags(flag), perm: perm & permBits}
 	f, errno := (&sysfs.AdaptFS{FS: opener}).OpenFile(path, flag, perm)
 	if errno != 0 {
+		r.files.give()
+		r.files.noteKernelRefusal(opener.err)
 		return nil, rootErrno(opener.err, errno)
 	}
 	if flag&experimentalsys.O_DIRECTORY != 0 {
 		if dir, errno := f.IsDir(); errno != 0 || !dir {
 			f.Close()
+			r.files.give()
 			return nil, experimentalsys.ENOTDIR
 		}
 	}
-	return &rootFile{File: f, os: opener.file}, 0
+	return &rootFile{File: f, os: opener.file, files: r.files}, 0
 }
 
 func (r *rootFS) Lstat(path string) (sys.Stat_t, experimentalsys.Errno) {
@@ -218,8 +244,16 @@ type rootOpener struct {
 	err  error    // the last error, for rootErrno
 }
 
+// Open opens without blocking and keeps only regular files and
+// directories, whatever the name leads to by now: opening a FIFO blocks
+// until its other end opens, a terminal's read until someone types, and
+// no limit of the execution could end either wait (SECURITY.md, "No host
+// call outlives its execution").
 func (o *rootOpener) Open(name string) (fs.File, error) {
-	f, err := o.root.OpenFile(name, o.flag, o.perm)
+	f, err := o.root.OpenFile(name, o.flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, o.perm)
+	if err == nil {
+		err = onlyPlain(f)
+	}
 	if err != nil {
 		o.err = err
 		return nil, err
@@ -227,6 +261,24 @@ func (o *rootOpener) Open(name string) (fs.File, error) {
 	o.file = f // a rewound directory replaces the old one, which wazero closes
 	return f, nil
 }
+
+// errNotPlain refuses to open what is neither a regular file nor a
+// directory.
+var errNotPlain = errors.New("exec: neither a regular file nor a directory")
+
+// onlyPlain closes f unless it is a regular file or a directory.
+func onlyPlain(f *os.File) error {
+	fi, err := f.Stat()
+	if err == nil && !plainFile(fi.Mode()) {
+		err = errNotPlain
+	}
+	if err != nil {
+		f.Close()
+	}
+	return err
+}
+
+func plainFile(m fs.FileMode) bool { return m.IsRegular() || m.IsDir() }
 
 func osFlags(flag experimentalsys.Oflag) int {
 	var out int
@@ -257,7 +309,17 @@ func osFlags(flag experimentalsys.Oflag) int {
 // an fs.File that is really an *os.File.
 type rootFile struct {
 	experimentalsys.File
-	os *os.File
+	os     *os.File
+	files  *execFiles
+	closed bool // its descriptor was given back to files
+}
+
+func (f *rootFile) Close() experimentalsys.Errno {
+	if !f.closed {
+		f.closed = true
+		f.files.give()
+	}
+	return f.File.Close()
 }
 
 func (f *rootFile) Truncate(size int64) experimentalsys.Errno {
@@ -283,8 +345,16 @@ func errnoOf(err error) experimentalsys.Errno {
 }
 
 func rootErrno(err error, errno experimentalsys.Errno) experimentalsys.Errno {
-	if err != nil && isEscape(err) {
+	switch {
+	case err == nil:
+		return errno
+	case isEscape(err):
 		return experimentalsys.EPERM
+	case errors.Is(err, errNotPlain):
+		return experimentalsys.EACCES
+	case errors.Is(err, syscall.ENXIO):
+		// A FIFO opened for writing that no one reads, without blocking.
+		return experimentalsys.EACCES
 	}
 	return errno
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
@@ -27,7 +28,7 @@ func startAgent(t testing.TB, cfg Config) *testAgent {
 	clientEnd, agentEnd := net.Pipe()
 	a := &testAgent{served: make(chan error, 1)}
 	go func() { a.served <- Serve(context.Background(), agentEnd, cfg) }()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	m, err := channel.NewMux(ctx, clientEnd, channel.RoleClient, nil)
 	if err != nil {
@@ -91,8 +92,8 @@ func (a *testAgent) exit(t testing.TB) error {
 	case err := <-a.served:
 		a.served <- err
 		return err
-	case <-time.After(time.Minute):
-		t.Fatal("the agent did not stop within a minute of its exit")
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatalf("the agent did not stop within %v of its exit", testutil.WaitTimeout)
 		return nil
 	}
 }

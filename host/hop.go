@@ -19,7 +19,7 @@ import (
 
 func (a *agent) dial(body []byte) error {
 	if !a.cfg.allowHops {
-		return errors.New("dial: this agent serves no hops")
+		return errors.New("dial: this agent serves no hops" + refusedHops)
 	}
 	var req wire.DialRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil {
@@ -40,7 +40,7 @@ func (a *agent) dial(body []byte) error {
 
 func (a *agent) command(body []byte) error {
 	if !a.cfg.allowHops {
-		return errors.New("command: this agent serves no hops")
+		return errors.New("command: this agent serves no hops" + refusedHops)
 	}
 	var req wire.CommandRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil || len(req.Argv) == 0 {

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
 	"github.com/wasmnet/wasmnet/internal/wire"
@@ -60,11 +62,50 @@ const maxKeptInstances = 4
 
 // config is the part of the module configuration an instance binds.
 func (in *instance) config(mc wazero.ModuleConfig, req *wire.ExecRequest) wazero.ModuleConfig {
-	mc = mc.WithStdout(instanceOutput{in, 1}).WithStderr(instanceOutput{in, 2}).WithRandSource(instanceRand{in})
-	if !req.FakeClock {
+	mc = mc.WithStdout(instanceOutput{in, 1}).WithStderr(instanceOutput{in, 2}).WithRandSource(instanceRand{in}).
+		WithWalltime(in.walltime, sys.ClockResolution(time.Microsecond))
+	if req.FakeClock {
+		mc = mc.WithNanotime(in.nanotime, 1)
+	} else {
 		mc = mc.WithSysNanotime().WithNanosleep(in.sleep)
 	}
 	return mc
+}
+
+// The fake clocks are an execution's, not an instance's: wazero's own
+// advance with each reading for as long as the instance lives, so that a
+// kept instance would tell its next execution how often the last one read
+// them, a channel from one execution to the next, which may be another
+// tenant's.
+
+// fakeEpoch is where a guest's fake wall clock starts, wazero's:
+// 2022-01-01 00:00:00 UTC.
+const fakeEpoch = 1640995200 * int64(time.Second)
+
+// fakeClocks are what a guest reads from clocks it was not granted: the
+// wall clock from fakeEpoch and, with WithFakeClock, the monotonic clock
+// from zero, each a millisecond later at every reading, as wazero's are.
+// Only the guest's goroutine reads them.
+type fakeClocks struct{ wall, mono int64 }
+
+func (in *instance) walltime() (int64, int32) {
+	var t int64
+	if e := in.cur.Load(); e != nil {
+		t = e.clocks.wall
+		e.clocks.wall += int64(time.Millisecond)
+	}
+	t += fakeEpoch
+	return t / 1e9, int32(t % 1e9)
+}
+
+func (in *instance) nanotime() int64 {
+	e := in.cur.Load()
+	if e == nil {
+		return 0
+	}
+	t := e.clocks.mono
+	e.clocks.mono += int64(time.Millisecond)
+	return t
 }
 
 func (in *instance) sleep(ns int64) {

@@ -103,6 +103,8 @@ func (p *memoryPools) get(ceiling uint64) []byte {
 // put keeps b for reuse, or releases it if enough are kept.
 func (p *memoryPools) put(b []byte) {
 	p.mu.Lock()
+	// A memory freed after its agent ended (an instance closed late)
+	// would otherwise stay reserved, and touched, for the process's life.
 	if !p.closed && len(p.free) < maxPooled {
 		p.free = append(p.free, b)
 		b = nil

@@ -24,13 +24,17 @@ import (
 // manifest that reaches outside Dest: every path must be local and clean,
 // its parent must be a directory the same manifest names (created here as a
 // real directory, replacing whatever was there), and every access goes
-// through an os.Root opened on Dest, which refuses to leave it.
+// through an os.Root opened on Dest, which refuses to leave it. A file
+// already in Dest may be a hard link to one outside it, so no file is
+// changed in place (written, truncated or chmod'ed): a new file takes its
+// name by a rename, and only directories, which have no such links, have
+// their modes changed.
 
 // rsync checks a KindRSync request and Dest, then receives the tree on a
 // goroutine that Serve waits for and that ends with the agent.
 func (a *agent) rsync(body []byte) error {
 	if !a.cfg.allowRSync {
-		return errors.New("rsync: this agent refuses rsync")
+		return errors.New("rsync: this agent refuses rsync" + refusedRSync)
 	}
 	var req wire.RSyncRequest
 	if err := channel.UnmarshalInto(body, &req); err != nil {
@@ -54,7 +58,7 @@ func (a *agent) rsync(body []byte) error {
 	if err != nil {
 		return fmt.Errorf("rsync: destination: %w", err)
 	}
-	r := &rsyncReceiver{root: root, ch: ch, delete: req.Delete}
+	r := &rsyncReceiver{root: root, dest: dest, ch: ch, delete: req.Delete}
 	a.execs.Add(1)
 	go func() {
 		defer a.execs.Done()
@@ -71,6 +75,7 @@ func (a *agent) rsync(body []byte) error {
 // rsyncReceiver is one RSync into one destination.
 type rsyncReceiver struct {
 	root    *os.Root
+	dest    string // absolute, for links into the tree
 	ch      *channel.Channel
 	delete  bool
 	entries map[string]*wire.RSyncEntry // by path
@@ -134,6 +139,8 @@ func checkManifest(m []wire.RSyncEntry) (map[string]*wire.RSyncEntry, error) {
 		switch {
 		case e.Dir && e.Link != "":
 			return nil, fmt.Errorf("manifest path %q is both a directory and a link", e.Path)
+		case e.LinkBase && !localSlashPath(e.Link):
+			return nil, fmt.Errorf("manifest path %q: a link into the tree needs a clean relative target, not %q", e.Path, e.Link)
 		case !e.Dir && e.Link == "" && (len(e.SHA256) != sha256.Size || e.Size < 0):
 			return nil, fmt.Errorf("manifest path %q: a file needs a size and a 32-byte sha256", e.Path)
 		}
@@ -175,29 +182,24 @@ func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 			if fi == nil {
 				err = r.root.Mkdir(name, 0o700)
 			} else if fi.Mode().Perm()&0o700 != 0o700 {
-				err = r.root.Chmod(name, fi.Mode().Perm()|0o700)
+				err = r.chmodDir(name, fi.Mode().Perm()|0o700)
 			}
 		case e.Link != "":
-			if fi != nil {
-				if target, _ := r.root.Readlink(name); target == e.Link {
-					continue
-				}
-				if err := r.root.Remove(name); err != nil {
-					return nil, err
-				}
-			}
-			err = r.root.Symlink(e.Link, name)
+			err = r.link(name, fi != nil, r.linkTarget(e))
 		default:
 			var same bool
 			if fi != nil && fi.Size() == e.Size {
-				if same, err = r.sameContent(name, e.SHA256); err != nil {
+				if fi.Mode().Perm() == entryPerm(e) {
+					same, err = r.sameContent(name, e.SHA256)
+				} else {
+					same, err = r.copyWithMode(name, e)
+				}
+				if err != nil {
 					return nil, err
 				}
 			}
 			if !same {
 				needed = append(needed, e.Path)
-			} else if fi.Mode().Perm() != entryPerm(e) {
-				err = r.root.Chmod(name, entryPerm(e))
 			}
 		}
 		if err != nil {
@@ -205,6 +207,29 @@ func (r *rsyncReceiver) apply(m []wire.RSyncEntry) ([]string, error) {
 		}
 	}
 	return needed, nil
+}
+
+// linkTarget is where e's link points on this side: a link into the tree
+// points into Dest.
+func (r *rsyncReceiver) linkTarget(e *wire.RSyncEntry) string {
+	if e.LinkBase {
+		return filepath.Join(r.dest, filepath.FromSlash(e.Link))
+	}
+	return e.Link
+}
+
+// link makes name a symbolic link to target, replacing the link there, if
+// any, unless it points there already.
+func (r *rsyncReceiver) link(name string, exists bool, target string) error {
+	if exists {
+		if old, _ := r.root.Readlink(name); old == target {
+			return nil
+		}
+		if err := r.root.Remove(name); err != nil {
+			return err
+		}
+	}
+	return r.root.Symlink(target, name)
 }
 
 // sameKind reports whether fi is what e describes: a directory, a symbolic
@@ -232,6 +257,39 @@ func (r *rsyncReceiver) sameContent(name string, sum []byte) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(h.Sum(nil), sum), nil
+}
+
+// copyWithMode puts a copy of the file name, with e's mode, in its place
+// if its content is e's, and reports whether it did. A chmod in place would
+// change every hard link to the file, and one may be outside Dest.
+func (r *rsyncReceiver) copyWithMode(name string, e *wire.RSyncEntry) (bool, error) {
+	src, err := r.root.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer src.Close()
+	tmp, f, err := r.createTemp(filepath.Dir(name))
+	if err != nil {
+		return false, err
+	}
+	h := sha256.New()
+	// Another link may make the file grow while it is read.
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(src, e.Size+1))
+	same := err == nil && n == e.Size && bytes.Equal(h.Sum(nil), e.SHA256)
+	if err == nil && same {
+		err = f.Chmod(entryPerm(e))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && same {
+		err = r.root.Rename(tmp, name)
+	}
+	if err != nil || !same {
+		r.root.Remove(tmp)
+		return false, err
+	}
+	return true, nil
 }
 
 // deleteExtra removes everything under Dest that the manifest does not
@@ -266,7 +324,8 @@ func (r *rsyncReceiver) deleteExtra() error {
 
 // receiveFile receives one file, {"path": p}, bin chunks and nil, into a
 // temporary file beside p, and renames it into place once its size and
-// sha256 match the manifest.
+// sha256 match the manifest. A file that vanished from the source since
+// it was listed, {"path": p, "gone": true}, is skipped, as execnet does.
 func (r *rsyncReceiver) receiveFile(ctx context.Context) error {
 	v, err := r.ch.Receive(ctx)
 	if err == io.EOF {
@@ -280,6 +339,9 @@ func (r *rsyncReceiver) receiveFile(ctx context.Context) error {
 		return fmt.Errorf("expected the header of a needed file, got %v", v)
 	}
 	delete(r.pending, p)
+	if gone, _ := hdr["gone"].(bool); gone {
+		return nil
+	}
 	e := r.entries[p]
 	name := filepath.FromSlash(p)
 	tmp, f, err := r.createTemp(filepath.Dir(name))
@@ -363,10 +425,29 @@ func (r *rsyncReceiver) fixDirModes(m []wire.RSyncEntry) error {
 			return err
 		}
 		if fi.Mode().Perm() != entryPerm(e) {
-			if err := r.root.Chmod(name, entryPerm(e)); err != nil {
+			if err := r.chmodDir(name, entryPerm(e)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// chmodDir changes the mode of the directory name, checking on the open
+// directory, not the name, that it is one: a directory has no hard links
+// that could reach outside Dest, a file may have.
+func (r *rsyncReceiver) chmodDir(name string, perm fs.FileMode) error {
+	f, err := r.root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is no longer a directory", name)
+	}
+	return f.Chmod(perm)
 }

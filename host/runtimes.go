@@ -7,7 +7,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
@@ -43,7 +42,7 @@ const yieldBudget = 100_000
 // guest may import: WASI, the wasmnet ABI and the instrumentation's yield.
 func newRuntime(ctx context.Context, base wazero.RuntimeConfig, stop StopMechanism) (wazero.Runtime, error) {
 	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(base, stop))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: WASI: %w", err)
 	}

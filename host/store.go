@@ -94,7 +94,7 @@ func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
 		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo}
 	if cacheDir != "" {
-		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit}
+		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit, log: cfg.log}
 		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
 	}
 	return s
@@ -415,11 +415,11 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		if rejected != nil {
 			defer rejected.Close(context.Background())
 		}
-		compiled, err = s.compileShared(ctx, rt, sum, b)
+		compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 		if err != nil {
 			return nil, err
 		}
-		if s.disk.loadedIndexed(rel, fi) {
+		if !inMemory && s.disk.loadedIndexed(rel, fi) {
 			s.cacheLoads.Add(1)
 		} else {
 			s.compilations.Add(1)
@@ -428,11 +428,11 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		return compiled, nil
 	}
 	before := s.disk.files()
-	compiled, err := s.compileShared(ctx, rt, sum, b)
+	compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 	if err != nil {
 		return nil, err
 	}
-	if s.disk.compiled(key, before) {
+	if inMemory || s.disk.compiled(key, before) {
 		s.compilations.Add(1)
 	} else {
 		s.cacheLoads.Add(1)
@@ -443,8 +443,9 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 
 // compileShared compiles b, and then has the machine code wazero loaded
 // or made shared with the other agents of the machine (sharedcode_linux.go).
-// compileMu must be held.
-func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (wazero.CompiledModule, error) {
+// It reports whether the code was compiled in memory only, because the
+// disk cache could not be written. compileMu must be held.
+func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (_ wazero.CompiledModule, inMemory bool, _ error) {
 	path, _, ok := s.preparedPaths(sum)
 	var before map[codeRegion]bool
 	if ok {
@@ -456,13 +457,24 @@ func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum 
 		before = codeRegions()
 	}
 	compiled, err := rt.CompileModule(ctx, b)
-	if err != nil {
-		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+	if err != nil && cacheIOError(err) {
+		// wazero adds the code to its memory before it writes the file,
+		// and fails the compilation when the write does: compiling again
+		// takes the code from memory and writes nothing.
+		s.disk.skipped(err)
+		inMemory = true
+		compiled, err = rt.CompileModule(ctx, b)
 	}
-	if before != nil {
+	if err != nil {
+		if cacheIOError(err) {
+			return nil, false, fmt.Errorf("host: compilation cache: %w", err)
+		}
+		return nil, false, fmt.Errorf("invalid WebAssembly: %w", err)
+	}
+	if before != nil && !inMemory {
 		shareCode(strings.TrimSuffix(path, ".code"), before, codeRegions())
 	}
-	return compiled, nil
+	return compiled, inMemory, nil
 }
 
 // checkImports refuses a module whose imports the agent cannot satisfy,

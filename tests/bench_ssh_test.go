@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
 	"github.com/wasmnet/wasmnet/internal/sshdtest"
@@ -78,18 +77,18 @@ func BenchmarkSSHConnect(b *testing.B) {
 // the first item back; the gateway's Exit is not timed.
 func connectToFirstResult(b *testing.B, spec string) *gateway.Gateway {
 	b.Helper()
-	g, err := gateway.Make(ctxFor(b, 60*time.Second), spec, gateway.WithAgentPath(agentBin(b)), gateway.WithOutput(&testutil.SyncBuffer{}))
+	g, err := gateway.Make(ctxFor(b, testutil.WaitTimeout), spec, gateway.WithAgentPath(agentBin(b)), gateway.WithOutput(&testutil.SyncBuffer{}))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ch, err := g.RemoteExec(ctxFor(b, 60*time.Second), loadModule(b, "echo"))
+	ch, err := g.RemoteExec(ctxFor(b, testutil.WaitTimeout), loadModule(b, "echo"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := ch.Send("first"); err != nil {
 		b.Fatal(err)
 	}
-	if v, err := ch.Receive(ctxFor(b, 60*time.Second)); err != nil || v != "first" {
+	if v, err := ch.Receive(ctxFor(b, testutil.WaitTimeout)); err != nil || v != "first" {
 		b.Fatalf("echo: %v, %v", v, err)
 	}
 	b.StopTimer()

@@ -15,10 +15,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -62,10 +62,10 @@ var conformCases = []conformCase{
 				continue // well-formed msgpack Go maps cannot hold (a map keyed by an array)
 			}
 			cmd := append([]byte{0x92, 0xa4, 'e', 'c', 'h', 'o'}, vec.bytes...)
-			if err := ch.SendRaw(ctxFor(t, time.Minute), cmd); err != nil {
+			if err := ch.SendRaw(ctxFor(t, testutil.WaitTimeout), cmd); err != nil {
 				t.Fatal(err)
 			}
-			raw, err := ch.ReceiveRaw(ctxFor(t, time.Minute))
+			raw, err := ch.ReceiveRaw(ctxFor(t, testutil.WaitTimeout))
 			if err != nil {
 				t.Fatalf("vector %s: %v", vec.Name, err)
 			}
@@ -123,7 +123,7 @@ var conformCases = []conformCase{
 		if got := recv(t, mine); got != "hi" {
 			t.Fatalf("got %v", got)
 		}
-		if _, err := mine.Receive(ctxFor(t, time.Minute)); err != io.EOF {
+		if _, err := mine.Receive(ctxFor(t, testutil.WaitTimeout)); err != io.EOF {
 			t.Fatalf("got %v, want io.EOF after the guest closed it", err)
 		}
 	}},
@@ -139,7 +139,7 @@ var conformCases = []conformCase{
 			if got := recv(t, c); got != int64(i) {
 				t.Fatalf("channel %d: got %v", i, got)
 			}
-			if _, err := c.Receive(ctxFor(t, time.Minute)); err != io.EOF {
+			if _, err := c.Receive(ctxFor(t, testutil.WaitTimeout)); err != io.EOF {
 				t.Fatalf("channel %d: got %v, want io.EOF", i, err)
 			}
 		}
@@ -152,7 +152,7 @@ var conformCases = []conformCase{
 		send(t, ch, []any{"trap"})
 		wantRemote(t, ch, "")
 		// The agent survives a trapping guest.
-		other, err := g.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "echo"))
+		other, err := g.RemoteExec(ctxFor(t, testutil.WaitTimeout), loadModule(t, "echo"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ var conformCases = []conformCase{
 	}},
 	{"exit", func(t *testing.T, g *gateway.Gateway, ch *channel.Channel) {
 		send(t, ch, []any{"exit"})
-		if _, err := ch.Receive(ctxFor(t, time.Minute)); err != io.EOF {
+		if _, err := ch.Receive(ctxFor(t, testutil.WaitTimeout)); err != io.EOF {
 			t.Fatalf("got %v, want io.EOF", err)
 		}
 	}},
@@ -183,7 +183,7 @@ func TestConformance(t *testing.T) {
 			}
 			for _, tc := range conformCases {
 				t.Run(tc.name, func(t *testing.T) {
-					ch, err := g.RemoteExec(ctxFor(t, time.Minute), m, gateway.WithMemoryLimit(1<<30))
+					ch, err := g.RemoteExec(ctxFor(t, testutil.WaitTimeout), m, gateway.WithMemoryLimit(1<<30))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -197,14 +197,14 @@ func TestConformance(t *testing.T) {
 
 func send(t *testing.T, ch *channel.Channel, v any) {
 	t.Helper()
-	if err := ch.SendContext(ctxFor(t, time.Minute), v); err != nil {
+	if err := ch.SendContext(ctxFor(t, testutil.WaitTimeout), v); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func recv(t *testing.T, ch *channel.Channel) any {
 	t.Helper()
-	v, err := ch.Receive(ctxFor(t, time.Minute))
+	v, err := ch.Receive(ctxFor(t, testutil.WaitTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func asBytes(v any) []byte {
 // containing text.
 func wantRemote(t *testing.T, ch *channel.Channel, text string) {
 	t.Helper()
-	_, err := ch.Receive(ctxFor(t, time.Minute))
+	_, err := ch.Receive(ctxFor(t, testutil.WaitTimeout))
 	var re *channel.RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Message, text) || re.Message == "" {
 		t.Fatalf("got %v, want a RemoteError containing %q", err, text)
@@ -265,7 +265,7 @@ int main(void) { return abi_v2(); }
 		t.Fatal(err)
 	}
 	g := makeGateway(t, "popen")
-	_, err = g.RemoteExec(ctxFor(t, time.Minute), m)
+	_, err = g.RemoteExec(ctxFor(t, testutil.WaitTimeout), m)
 	if err == nil || !strings.Contains(err.Error(), "ABI v2") || !strings.Contains(err.Error(), "ABI v1") {
 		t.Fatalf("got %v, want an error naming ABI v2 and v1", err)
 	}

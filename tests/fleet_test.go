@@ -76,10 +76,10 @@ func (p *cliProc) finish() cliRun {
 		took: time.Since(p.start), maxRSS: p.rss.Peak()}
 }
 
-// runCLI runs the wasmnet CLI, bounded to 3 minutes.
+// runCLI runs the wasmnet CLI, bounded only against a hang.
 func runCLI(t *testing.T, args ...string) cliRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	return startCLI(t, ctx, args...).finish()
 }
@@ -199,7 +199,7 @@ func fleetWordcount(t *testing.T, hosts []*nsHost, servers []*nsSSHD, inv string
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	p := startCLI(t, ctx, "run", "-g", "@"+inv, "--max-parallel", "8", "--input", fifo,
 		"--chunk-size", "16KiB", "--merge", "--json", guest)

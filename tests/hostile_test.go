@@ -128,19 +128,19 @@ func TestHostileAgent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			out := &countWriter{}
-			g, err := gateway.Make(ctxFor(t, time.Minute), "exec="+path+" "+tt.mode, gateway.WithOutput(out))
+			g, err := gateway.Make(ctxFor(t, testutil.WaitTimeout), "exec="+path+" "+tt.mode, gateway.WithOutput(out))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer exitGateway(t, g)
 			var first, second error
 			peak := heapPeak(func() {
-				ctx := ctxFor(t, time.Minute)
+				ctx := ctxFor(t, testutil.WaitTimeout)
 				if tt.mode == "late" {
 					ctx = ctxFor(t, 200*time.Millisecond)
 				}
 				_, first = g.RemoteStatus(ctx)
-				_, second = g.RemoteStatus(ctxFor(t, time.Minute))
+				_, second = g.RemoteStatus(ctxFor(t, testutil.WaitTimeout))
 			})
 			msg := fmt.Sprint(first)
 			t.Logf("first request: %.200s; heap peak +%d MiB", msg, peak>>20)
@@ -316,7 +316,7 @@ func TestHostileClientOnServe(t *testing.T) {
 		t.Fatalf("serve said %q, %v", line, err)
 	}
 	// A good client connected before the attack is served after it.
-	good, err := gateway.Make(ctxFor(t, time.Minute), "socket="+addr+"//insecure_plain", gateway.WithOutput(io.Discard))
+	good, err := gateway.Make(ctxFor(t, testutil.WaitTimeout), "socket="+addr+"//insecure_plain", gateway.WithOutput(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,12 +327,35 @@ func TestHostileClientOnServe(t *testing.T) {
 	}
 	defer conn.Close()
 	attackAgent(t, conn)
-	if _, err := good.RemoteStatus(ctxFor(t, time.Minute)); err != nil {
+	if _, err := good.RemoteStatus(ctxFor(t, testutil.WaitTimeout)); err != nil {
 		t.Fatalf("serve's other client after the attack: %v", err)
 	}
 	hwm := vmHWM(t, cmd.Process.Pid)
 	t.Logf("serve: peak RSS %d MiB", hwm>>20)
 	if hwm > maxAgentHWM {
 		t.Fatalf("serve peak RSS %d MiB", hwm>>20)
+	}
+}
+
+// TestSecurityAgentFloodingPingsIsCutOff: an agent that declared limits of
+// 2^62 bytes floods pings and reads no pong. The client does not take its
+// limits: it cuts the agent off with an error saying why, its heap bounded
+// by its own limits (issue 23, item 1).
+func TestSecurityAgentFloodingPingsIsCutOff(t *testing.T) {
+	g, err := gateway.Make(ctxFor(t, time.Minute), "exec="+fakeAgent(t)+" pings", gateway.WithOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exitGateway(t, g)
+	var statusErr error
+	peak := heapPeak(func() { _, statusErr = g.RemoteStatus(ctxFor(t, 2*time.Minute)) })
+	t.Logf("status: %v; heap peak +%d MiB", statusErr, peak>>20)
+	if !errors.Is(statusErr, channel.ErrPeerNotReading) {
+		t.Errorf("got %v, want the agent cut off for not reading", statusErr)
+	}
+	// The client's own bound of 68 MiB, a batch being written and the
+	// slack of append: 1 GiB of pings must not fit.
+	if peak > 512<<20 {
+		t.Errorf("heap rose by %d MiB", peak>>20)
 	}
 }

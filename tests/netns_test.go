@@ -230,7 +230,7 @@ func twoHosts(t *testing.T) ([]*nsHost, []*nsSSHD, *gateway.Group) {
 		gateway.WithKeepAlive(500*time.Millisecond),
 	))
 	t.Cleanup(func() { grp.Terminate(5 * time.Second) })
-	if _, err := grp.MakeGateways(ctxFor(t, 60*time.Second), specs...); err != nil {
+	if _, err := grp.MakeGateways(ctxFor(t, testutil.WaitTimeout), specs...); err != nil {
 		t.Fatal(err)
 	}
 	return hosts, servers, grp
@@ -280,7 +280,7 @@ func TestNetnsPrimesAndCut(t *testing.T) {
 	const lo, hi, pieces = 0, 2_000_000, 30
 
 	t.Run("BothHosts", func(t *testing.T) {
-		mc, err := grp.RemoteExec(ctxFor(t, 60*time.Second), m)
+		mc, err := grp.RemoteExec(ctxFor(t, testutil.WaitTimeout), m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +305,7 @@ func TestNetnsPrimesAndCut(t *testing.T) {
 	})
 
 	t.Run("CutOneLink", func(t *testing.T) {
-		mc, err := grp.RemoteExec(ctxFor(t, 60*time.Second), m)
+		mc, err := grp.RemoteExec(ctxFor(t, testutil.WaitTimeout), m)
 		if err != nil {
 			t.Fatal(err)
 		}

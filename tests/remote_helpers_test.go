@@ -47,7 +47,7 @@ func makeGateway(t testing.TB, spec string, opts ...gateway.Option) *gateway.Gat
 func tryGateway(t testing.TB, spec string, opts ...gateway.Option) (*gateway.Gateway, error) {
 	t.Helper()
 	opts = append([]gateway.Option{gateway.WithAgentPath(agentBin(t)), gateway.WithOutput(&testutil.SyncBuffer{})}, opts...)
-	g, err := gateway.Make(ctxFor(t, 60*time.Second), spec, opts...)
+	g, err := gateway.Make(ctxFor(t, testutil.WaitTimeout), spec, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func runEcho(t testing.TB, g *gateway.Gateway, items []any) []any {
 		if err := ch.Send(v); err != nil {
 			t.Fatalf("echo on %s: send: %v", g.ID(), err)
 		}
-		got, err := ch.Receive(ctxFor(t, 60*time.Second))
+		got, err := ch.Receive(ctxFor(t, testutil.WaitTimeout))
 		if err != nil {
 			t.Fatalf("echo on %s: %v", g.ID(), err)
 		}

@@ -60,13 +60,13 @@ func TestSecurityServeKeyOptions(t *testing.T) {
 	}
 	g := makeGateway(t, k.spec(p, local))
 	runEcho(t, g, []any{"local"})
-	if _, err := g.RSync(ctxFor(t, time.Minute), t.TempDir(), t.TempDir()); err != nil {
+	if _, err := g.RSync(ctxFor(t, testutil.WaitTimeout), t.TempDir(), t.TempDir()); err != nil {
 		t.Errorf("rsync with --allow-rsync and an unrestricted key: %v", err)
 	}
 	r := makeGateway(t, k.spec(p, restricted))
 	runEcho(t, r, []any{"restricted"})
 	dest := t.TempDir()
-	if _, err := r.RSync(ctxFor(t, time.Minute), t.TempDir(), dest); err == nil || !strings.Contains(err.Error(), "refuses rsync") {
+	if _, err := r.RSync(ctxFor(t, testutil.WaitTimeout), t.TempDir(), dest); err == nil || !strings.Contains(err.Error(), "refuses rsync") {
 		t.Errorf("rsync with a restrict key: got %v, want it refused", err)
 	}
 	p.alive(t)
@@ -119,10 +119,10 @@ func TestSecurityServeDefaultsRefuseHops(t *testing.T) {
 	p := k.start(line, "")
 	group := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithAgentPath(agentBin(t)), gateway.WithOutput(&testutil.SyncBuffer{})))
 	t.Cleanup(func() { group.Terminate(10 * time.Second) })
-	if _, err := group.MakeGateways(ctxFor(t, time.Minute), k.spec(p, key)+"//id=hop"); err != nil {
+	if _, err := group.MakeGateways(ctxFor(t, testutil.WaitTimeout), k.spec(p, key)+"//id=hop"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := group.MakeGateways(ctxFor(t, time.Minute), "popen//id=behind//via=hop")
+	_, err := group.MakeGateways(ctxFor(t, testutil.WaitTimeout), "popen//id=behind//via=hop")
 	if err == nil || !strings.Contains(err.Error(), "serves no hops") {
 		t.Errorf("via= through a default serve: got %v, want it refused", err)
 	}
@@ -130,13 +130,13 @@ func TestSecurityServeDefaultsRefuseHops(t *testing.T) {
 	dest := t.TempDir()
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "planted"), []byte("x"), 0o644)
-	if _, err := hop.RSync(ctxFor(t, time.Minute), src, dest); err == nil || !strings.Contains(err.Error(), "refuses rsync") {
+	if _, err := hop.RSync(ctxFor(t, testutil.WaitTimeout), src, dest); err == nil || !strings.Contains(err.Error(), "refuses rsync") {
 		t.Errorf("rsync through a default serve: got %v, want it refused", err)
 	}
 	if _, err := os.Stat(filepath.Join(dest, "planted")); err == nil {
 		t.Errorf("the refused rsync wrote %s", dest)
 	}
-	_, err = hop.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "echo"), gateway.WithDir(k.dir, "/home", true))
+	_, err = hop.RemoteExec(ctxFor(t, testutil.WaitTimeout), loadModule(t, "echo"), gateway.WithDir(k.dir, "/home", true))
 	if err == nil || !strings.Contains(err.Error(), "grants no directories") {
 		t.Errorf("a directory grant from a default serve: got %v, want it refused", err)
 	}
@@ -144,14 +144,14 @@ func TestSecurityServeDefaultsRefuseHops(t *testing.T) {
 	// The same through a server that allows them: the refusals came from
 	// the defaults.
 	open := k.start(line, "", "--allow-hops", "--allow-rsync", "--allow-dir-grants")
-	if _, err := group.MakeGateways(ctxFor(t, time.Minute), k.spec(open, key)+"//id=openhop"); err != nil {
+	if _, err := group.MakeGateways(ctxFor(t, testutil.WaitTimeout), k.spec(open, key)+"//id=openhop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := group.MakeGateways(ctxFor(t, time.Minute), "popen//id=behindopen//via=openhop"); err != nil {
+	if _, err := group.MakeGateways(ctxFor(t, testutil.WaitTimeout), "popen//id=behindopen//via=openhop"); err != nil {
 		t.Fatalf("via= through serve --allow-hops: %v", err)
 	}
 	runEcho(t, group.Gateway("behindopen"), []any{"behind the hop"})
-	if _, err := group.Gateway("openhop").RSync(ctxFor(t, time.Minute), src, dest); err != nil {
+	if _, err := group.Gateway("openhop").RSync(ctxFor(t, testutil.WaitTimeout), src, dest); err != nil {
 		t.Errorf("rsync through serve --allow-rsync: %v", err)
 	}
 
@@ -278,11 +278,11 @@ func TestSecurityServeLimits(t *testing.T) {
 	execWhenFree(t, g1).Close()
 	execWhenFree(t, g2).Close()
 	blocked := execWhenFree(t, g1) // waits for input it never gets
-	_, err := g2.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "echo"))
+	_, err := g2.RemoteExec(ctxFor(t, testutil.WaitTimeout), loadModule(t, "echo"))
 	if err == nil || !strings.Contains(err.Error(), "limit of 1 executions") {
 		t.Errorf("a second execution under --max-executions 1: got %v", err)
 	}
-	_, err = blocked.Receive(ctxFor(t, time.Minute))
+	_, err = blocked.Receive(ctxFor(t, testutil.WaitTimeout))
 	if err == nil || !strings.Contains(err.Error(), "run-time limit of 10s") {
 		t.Errorf("an execution without a limit under --default-time-limit 10s: got %v", err)
 	}
@@ -321,7 +321,7 @@ func execWhenFree(t *testing.T, g *gateway.Gateway) *channel.Channel {
 	var ch *channel.Channel
 	var err error
 	if !testutil.Poll(time.Minute, func() bool {
-		ch, err = g.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "echo"))
+		ch, err = g.RemoteExec(ctxFor(t, testutil.WaitTimeout), loadModule(t, "echo"))
 		return err == nil || !strings.Contains(err.Error(), "limit of")
 	}) || err != nil {
 		t.Fatalf("echo on %s: %v", g.ID(), err)

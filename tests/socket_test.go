@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
@@ -61,7 +62,7 @@ func TestSocketPlainLoopbackOnly(t *testing.T) {
 		t.Fatalf("got %v, want plain TCP refused for a non-loopback address", err)
 	}
 	// A server refuses rsync unless told otherwise.
-	if _, err := g.RSync(ctxFor(t, time.Minute), t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "refuses rsync") {
+	if _, err := g.RSync(ctxFor(t, testutil.WaitTimeout), t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "refuses rsync") {
 		t.Fatalf("rsync to a plain server: got %v", err)
 	}
 	cmd := exec.Command(testwasm.Agent(t), "serve", "--insecure-plain", "--listen", "0.0.0.0:0")

@@ -30,10 +30,10 @@ func checkSpinning(t *testing.T, g *gateway.Gateway) {
 	big := bytes.Repeat([]byte("spinning"), 256<<10)
 	for i := range 3 {
 		took := within(t, spinBound, fmt.Sprintf("2 MiB echo %d while a guest spins", i), func() {
-			if err := echo.SendContext(ctxFor(t, time.Minute), big); err != nil {
+			if err := echo.SendContext(ctxFor(t, testutil.WaitTimeout), big); err != nil {
 				t.Fatal(err)
 			}
-			v, err := echo.Receive(ctxFor(t, time.Minute))
+			v, err := echo.Receive(ctxFor(t, testutil.WaitTimeout))
 			if b, _ := v.([]byte); err != nil || !bytes.Equal(b, big) {
 				t.Fatalf("echo: %d bytes, %v", len(b), err)
 			}
@@ -47,7 +47,7 @@ func checkSpinning(t *testing.T, g *gateway.Gateway) {
 	spin.Close()
 	took := within(t, spinBound, "Channel.Close until the spinning guest ended", func() {
 		testutil.WaitFor(t, "the agent to run nothing", func() bool {
-			st, err := g.RemoteStatus(ctxFor(t, time.Minute))
+			st, err := g.RemoteStatus(ctxFor(t, testutil.WaitTimeout))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,10 +84,10 @@ func TestSpinningGuestSocket(t *testing.T) {
 
 	// Terminate ends the spinning guest: serve goes on answering.
 	grp := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithOutput(&testutil.SyncBuffer{})))
-	if _, err := grp.MakeGateway(ctxFor(t, time.Minute), spec); err != nil {
+	if _, err := grp.MakeGateway(ctxFor(t, testutil.WaitTimeout), spec); err != nil {
 		t.Fatal(err)
 	}
-	mc, err := grp.RemoteExec(ctxFor(t, time.Minute), loadModule(t, "spin"))
+	mc, err := grp.RemoteExec(ctxFor(t, testutil.WaitTimeout), loadModule(t, "spin"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,19 @@ import (
 
 func newAgentCommand() *cobra.Command {
 	var flags agentFlags
+	var res residentFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Serve the wasmnet protocol on stdin/stdout (started by gateways, not by hand)",
 		Long: `agent serves one client on stdin and stdout: popen, ssh= and exec= gateways
 start it. It exits when its stdin closes, so it never outlives its client.
-Guest output never reaches stdout: it travels to the client as tagged lines.`,
+Guest output never reaches stdout: it travels to the client as tagged lines.
+
+With --resident it instead makes sure that the user's resident agent of this
+build runs, and exits once it accepts connections: one long-lived process that
+serves popen//resident gateways over a private unix socket in the user's cache
+directory (wasmnet/resident), and exits after --resident-idle without one.
+With --connect-resident it bridges stdin and stdout to that agent.`,
 		Example: `  wasmnet agent --cache-dir /var/cache/wasmnet`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -31,12 +38,20 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 			// to a broken pipe: that must be an error Serve ends on, not
 			// a SIGPIPE that kills the agent before it has cleaned up.
 			signal.Ignore(syscall.SIGPIPE)
+			if err := applyNice(); err != nil {
+				return err
+			}
 			cfg := flags.config()
-			if w, err := trace.Open(os.Getenv(trace.EnvVar)); err == nil && w != nil {
-				cfg = cfg.WithTrace(w)
-				tr := trace.New(w, "agent")
-				tr.Printf("agent start")
-				defer tr.Printf("agent exit")
+			// With trace.Relay the client asks for the lines over the
+			// connection: written here as well, they would reach its
+			// stderr twice, or be lost in a remote one.
+			if v := os.Getenv(trace.EnvVar); v != trace.Relay {
+				if w, err := trace.Open(v); err == nil && w != nil {
+					cfg = cfg.WithTrace(w)
+					tr := trace.New(w, "agent")
+					tr.Printf("agent start")
+					defer tr.Printf("agent exit")
+				}
 			}
 			if prefix := os.Getenv("WASMNET_AGENT_CPUPROFILE"); prefix != "" {
 				stop, err := startCPUProfile(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
@@ -45,10 +60,14 @@ Guest output never reaches stdout: it travels to the client as tagged lines.`,
 				}
 				defer stop()
 			}
+			if res.any() {
+				return runResident(ctx, &res, cfg)
+			}
 			return host.Serve(ctx, newStdio(), cfg)
 		},
 	}
 	flags.registerAgent(cmd.Flags())
+	res.register(cmd.Flags())
 	return cmd
 }
 

@@ -25,6 +25,8 @@ type agentFlags struct {
 	noHops       bool
 	noRSync      bool
 	noDirGrants  bool
+	allowCache   bool // cache requests: list and prune the compile cache and uploaded agents
+	noCacheReqs  bool
 	defaultLimit time.Duration
 	benchStop    string // how guests are made stoppable; only bench changes it
 	keepAlive    time.Duration
@@ -48,7 +50,8 @@ func (f *agentFlags) registerCommon(fs *pflag.FlagSet) {
 // allowed unless a --no-* flag refuses it.
 func (f *agentFlags) registerAgent(fs *pflag.FlagSet) {
 	f.registerCommon(fs)
-	f.allowHops, f.allowRSync, f.allowDirs = true, true, true
+	f.allowHops, f.allowRSync, f.allowDirs, f.allowCache = true, true, true, true
+	fs.BoolVar(&f.noCacheReqs, "no-cache-requests", false, "refuse requests to list or prune the compilation cache and uploaded agents (wasmnet cache)")
 	fs.BoolVar(&f.noHops, "no-hops", false, "refuse to dial or run commands for via= gateways")
 	fs.BoolVar(&f.noRSync, "no-rsync", false, "refuse rsync requests (they write files outside the sandbox)")
 	fs.BoolVar(&f.noDirGrants, "no-dir-grants", false, "refuse executions that ask for preopened directories")
@@ -65,6 +68,7 @@ func (f *agentFlags) registerServe(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.allowHops, "allow-hops", false, "dial TCP addresses and run commands for via= gateways of authenticated clients")
 	fs.BoolVar(&f.allowRSync, "allow-rsync", false, "accept rsync requests, which write the client's files on this machine")
 	fs.BoolVar(&f.allowDirs, "allow-dir-grants", false, "run executions that ask for directories of this machine (as this user)")
+	fs.BoolVar(&f.allowCache, "allow-cache-requests", false, "let clients list and prune this server's compilation cache (wasmnet cache), which holds every client's modules")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", time.Hour, "run-time limit of executions that set none (0: none)")
 	for _, what := range servedExtras {
 		fs.Bool("no-"+what, false, "")
@@ -102,6 +106,9 @@ func (f *agentFlags) config() host.Config {
 	}
 	if !f.allowDirs || f.noDirGrants {
 		cfg = cfg.WithoutDirGrants()
+	}
+	if !f.allowCache || f.noCacheReqs {
+		cfg = cfg.WithoutCacheRequests()
 	}
 	if f.defaultLimit > 0 {
 		cfg = cfg.WithDefaultTimeLimit(f.defaultLimit)

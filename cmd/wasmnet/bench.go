@@ -128,8 +128,8 @@ type bench struct {
 	serve  *benchServer     // the server of the serve figures (bench_serve.go)
 	probes []probe
 
-	corpus      []byte // wordcount's input, made on first use
-	corpusWords int    // distinct words in corpus
+	corpus       []byte           // wordcount's input, made on first use
+	corpusCounts map[string]int64 // internal/wordcount's counts of corpus
 }
 
 func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) error {
@@ -148,6 +148,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	}
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
 	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), serveProbes()...)
+	b.probes = append(append(b.probes, warmProbes()...), computeProbes()...)
 	selected, err := b.select_(o.only)
 	if err != nil {
 		return err
@@ -381,6 +382,13 @@ func (b *bench) module(name string) (gateway.Module, error) {
 			return gateway.Module{}, err
 		}
 		return m, nil
+	}
+	if name == wordcountStarModule {
+		src, err := os.ReadFile(filepath.Join(b.opts.examples, wordcountStar))
+		if err != nil {
+			return gateway.Module{}, fmt.Errorf("bench: %w", err)
+		}
+		return gateway.SourceFile("wordcount.star", string(src)), nil
 	}
 	m, err := gateway.LoadModule(b.modulePath(name))
 	if err != nil {

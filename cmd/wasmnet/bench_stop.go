@@ -37,21 +37,46 @@ var stopMechanisms = []struct{ flag, suffix, name string }{
 	{"context-checks", "ctxchecks", "wazero's WithCloseOnContextDone"},
 }
 
+// A stopKernel is one compute kernel the price of being stoppable is
+// measured on: every guest language on the two kernels of the main job,
+// except under wazero's context checks, which are measured on three for
+// comparison, as they cost several times more.
+type stopKernel struct {
+	key     string
+	module  string
+	primes  bool // the primes kernel; else the word count
+	checked bool // also measured under wazero's context checks
+}
+
+var stopKernels = []stopKernel{
+	{"primes-c", "primes-c", true, true},
+	{"wordcount-c", "wordcount-c", false, true},
+	{"primes-go", "primes", true, true},
+	{"wordcount-go", "wordcount", false, false},
+	{"primes-rust", "primes-rust", true, false},
+	{"wordcount-rust", "wordcount-rust", false, false},
+}
+
 func stopProbes() []probe {
 	var probes []probe
 	for _, m := range stopMechanisms {
 		var figs []figure
-		for _, g := range []string{"primes-c", "wordcount-c", "primes-go"} {
-			f := figure{key: "stop-" + g + "-" + m.suffix, name: g + ", " + m.name, unit: "ms"}
+		var kernels []stopKernel
+		for _, k := range stopKernels {
+			if m.flag == "context-checks" && !k.checked {
+				continue
+			}
+			kernels = append(kernels, k)
+			f := figure{key: "stop-" + k.key + "-" + m.suffix, name: k.key + ", " + m.name, unit: "ms"}
 			if m.flag != "none" {
-				f.limit = "stop-" + g + "-unchecked"
+				f.limit = "stop-" + k.key + "-unchecked"
 			}
 			if m.flag == "instrument" {
 				f.goal = goalStop
 			}
 			figs = append(figs, f)
 		}
-		probes = append(probes, probe{figures: figs, run: func(b *bench) ([]float64, error) { return b.stopCost(m.flag) }})
+		probes = append(probes, probe{figures: figs, run: func(b *bench) ([]float64, error) { return b.stopCost(m.flag, kernels) }})
 	}
 	probes = append(probes, probe{figures: []figure{
 		{key: "echo-2m", name: "2 MiB echo, no other guest running", unit: "ms"},
@@ -61,20 +86,25 @@ func stopProbes() []probe {
 	return probes
 }
 
-// stopCost runs the three kernels on a fresh agent using mechanism flag.
-func (b *bench) stopCost(flag string) ([]float64, error) {
+// stopCost runs kernels on a fresh agent using mechanism flag.
+func (b *bench) stopCost(flag string, kernels []stopKernel) ([]float64, error) {
 	gw, err := gateway.Make(b.ctx, "exec="+b.opts.agent+" agent --bench-stop="+flag, gateway.WithOutput(b.log))
 	if err != nil {
 		return nil, err
 	}
 	defer gw.Exit(context.Background())
+	want, err := b.wordcountCorpus()
+	if err != nil {
+		return nil, err
+	}
 	var out []float64
-	for _, run := range []func(*gateway.Gateway) (float64, error){
-		func(gw *gateway.Gateway) (float64, error) { return b.primesOn(gw, "primes-c") },
-		b.wordcountOn,
-		func(gw *gateway.Gateway) (float64, error) { return b.primesOn(gw, "primes") },
-	} {
-		ms, err := run(gw)
+	for _, k := range kernels {
+		var ms float64
+		if k.primes {
+			ms, err = b.primesOn(gw, k.module)
+		} else {
+			ms, err = b.wordcountIn(gw, k.module, b.corpus, want, 1<<20)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -104,27 +134,17 @@ func (b *bench) primesOn(gw *gateway.Gateway, name string) (float64, error) {
 	return millis(time.Since(start)), nil
 }
 
-// wordcountOn counts the words of a generated 16 MiB corpus in the C
-// wordcount guest, sent in 1 MiB chunks.
-func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
-	if b.corpus == nil {
-		var buf bytes.Buffer
-		if err := corpus.Generate(&buf, wordcountBytes, 1); err != nil {
-			return 0, err
-		}
-		b.corpus = buf.Bytes()
-		counts := map[string]int64{}
-		wordcount.Count(string(b.corpus), counts)
-		b.corpusWords = len(counts)
-	}
-	ch, err := b.warmExec(gw, "wordcount-c")
+// wordcountIn counts the words of text in guest name on gw, sent in chunks
+// of chunk bytes, and checks every count against want, internal/wordcount's.
+func (b *bench) wordcountIn(gw *gateway.Gateway, name string, text []byte, want map[string]int64, chunk int) (float64, error) {
+	ch, err := b.warmExec(gw, name)
 	if err != nil {
 		return 0, err
 	}
 	defer ch.Close()
 	start := time.Now()
-	for rest := b.corpus; len(rest) > 0; {
-		n := min(len(rest), 1<<20)
+	for rest := text; len(rest) > 0; {
+		n := min(len(rest), chunk)
 		if err := ch.Send(rest[:n]); err != nil {
 			return 0, err
 		}
@@ -137,10 +157,41 @@ func (b *bench) wordcountOn(gw *gateway.Gateway) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if counts, ok := got.(map[string]any); !ok || len(counts) != b.corpusWords {
-		return 0, fmt.Errorf("wordcount-c: got %T with %d words, want %d words", got, lenMap(got), b.corpusWords)
+	elapsed := time.Since(start)
+	if err := sameCounts(got, want); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
-	return millis(time.Since(start)), nil
+	return millis(elapsed), nil
+}
+
+// wordcountCorpus makes the corpus on first use and returns its reference
+// counts.
+func (b *bench) wordcountCorpus() (map[string]int64, error) {
+	if b.corpus == nil {
+		var buf bytes.Buffer
+		if err := corpus.Generate(&buf, wordcountBytes, 1); err != nil {
+			return nil, err
+		}
+		b.corpus = buf.Bytes()
+		b.corpusCounts = map[string]int64{}
+		wordcount.Count(string(b.corpus), b.corpusCounts)
+	}
+	return b.corpusCounts, nil
+}
+
+// sameCounts checks a guest's answer, a map of words to counts, against
+// the reference counts.
+func sameCounts(got any, want map[string]int64) error {
+	m, ok := got.(map[string]any)
+	if !ok || len(m) != len(want) {
+		return fmt.Errorf("got %T with %d words, want %d words", got, lenMap(got), len(want))
+	}
+	for w, n := range want {
+		if v, ok := m[w].(int64); !ok || v != n {
+			return fmt.Errorf("counted %v of %q, want %d", m[w], w, n)
+		}
+	}
+	return nil
 }
 
 func lenMap(v any) int {

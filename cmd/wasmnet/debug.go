@@ -14,7 +14,7 @@ import (
 func addDebugFlag(root *cobra.Command) {
 	var debug string
 	fl := root.PersistentFlags()
-	fl.StringVar(&debug, "debug", "", "trace gateways, requests and channels to stderr, or with =FILE append them to FILE (as WASMNET_DEBUG)")
+	fl.StringVar(&debug, "debug", "", "trace gateways, requests and channels to stderr, with =2 the agents' too, or with =FILE append them to FILE (as WASMNET_DEBUG)")
 	fl.Lookup("debug").NoOptDefVal = "1"
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if debug == "" {

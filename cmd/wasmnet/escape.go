@@ -73,6 +73,12 @@ func escapeOne(dst, b []byte) (esc []byte, size int, keep bool) {
 	return append(dst, '\\', 'x', hex[r>>4&0xf], hex[r&0xf]), size, false
 }
 
+// escapeCell is escapeControls for one cell of a table, where a newline or
+// a tab would also break the rows and columns.
+func escapeCell(s string) string {
+	return escapeControls(strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(s))
+}
+
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 0x80 || c == 0x7f || c < 0x20 && c != '\n' && c != '\t' {

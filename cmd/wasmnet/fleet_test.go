@@ -37,6 +37,20 @@ func TestInventory(t *testing.T) {
 	}
 }
 
+// TestInventoryComments reads the README's inventory: a comment after a
+// spec is not part of it, and a # inside a spec is.
+func TestInventoryComments(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "fleet.txt")
+	text := "# fleet.txt\n4*ssh=build1                      # an alias from ~/.ssh/config\n" +
+		"4*ssh=ci@10.0.0.8//chdir=/srv/w\t# tab\n\n   \npopen//env:TAG=a#b # tagged\n"
+	os.WriteFile(inv, []byte(text), 0o644)
+	got, err := (&fleetFlags{specs: []string{"@" + inv}}).list()
+	want := []string{"4*ssh=build1", "4*ssh=ci@10.0.0.8//chdir=/srv/w", "popen//env:TAG=a#b"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+}
+
 // TestRunInventory runs the main job on gateways named in an inventory.
 func TestRunInventory(t *testing.T) {
 	inv := filepath.Join(t.TempDir(), "fleet")

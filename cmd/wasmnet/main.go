@@ -15,6 +15,6 @@ func main() {
 		}
 		// An error can carry a guest's or a peer's text.
 		fmt.Fprintln(os.Stderr, "wasmnet:", escapeControls(err.Error()))
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }

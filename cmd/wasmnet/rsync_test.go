@@ -74,3 +74,27 @@ func hasRow(out, id, files, deleted string) bool {
 	}
 	return false
 }
+
+// TestRSyncVerbose is execnet's test_rsync_default_reporting and
+// test_rsync_non_verbose: with -v each file sent is printed with its
+// gateway, without it none is; a name with a newline stays one line.
+func TestRSyncVerbose(t *testing.T) {
+	src, w := t.TempDir(), t.TempDir()
+	for _, name := range []string{"hello", "two\nlines"} {
+		if err := os.WriteFile(filepath.Join(src, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, code := wasmnet(t, "rsync", "-v", "-g", "popen//id=v//chdir="+w, src, "dest")
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, stderr)
+	}
+	if !strings.Contains(out, "v <= hello\n") || !strings.Contains(out, `v <= "two\nlines"`+"\n") {
+		t.Errorf("-v does not name the files sent:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(src, "hello"), []byte("changed"), 0o644)
+	out, _, code = wasmnet(t, "rsync", "-g", "popen//id=v//chdir="+w, src, "dest")
+	if code != 0 || strings.Contains(out, "<=") || !hasRow(out, "v", "1", "0") {
+		t.Errorf("without -v: exit %d\n%s", code, out)
+	}
+}

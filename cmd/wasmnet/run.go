@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/wasmnet/wasmnet/gateway"
 )
 
@@ -50,8 +48,9 @@ inventory of specs, one a line; by default one popen gateway per CPU), runs
 MODULE.wasm on every one with ARGS, sends each
 --send value to every guest, deals out --input, and prints every item a guest
 sends as it arrives: "gw2: VALUE" with VALUE as JSON (bytes as a string when
-valid UTF-8, else base64), or with --json one {"gateway":"gw2","value":VALUE}
-object per line. Guests' stdout and stderr go to stderr, tagged with their
+valid UTF-8, else base64), or with --json one {"type":"item","gateway":"gw2",
+"value":VALUE} object per line, and at the end objects of type "error",
+"lost", "unreachable" and last "summary" (README, "Output as JSON"). Guests' stdout and stderr go to stderr, tagged with their
 gateway. A summary goes to stderr at the end.
 
 Instead of a module, run takes Starlark source (the Python dialect of
@@ -79,14 +78,20 @@ work: its chunks are dealt again to the others, or to new executions on the
 gateways left, at most --retries times per chunk. The summary marks it LOST
 and the exit status is 0 if the job completed.
 
+A gateway that does not start (sshd down, host unreachable, no room for the
+agent) costs its share, not the run: run goes on with the others, names each
+that did not start and why, and exits with status 3. --min-gateways N (or a
+fraction, 0.9) makes fewer a failure: status 1, and no answer.
+
 With --merge every item must be a map of string to integer (as wordcount's
 answer is); nothing is printed per item, and the maps summed over all
 gateways are printed at the end, highest count first ("COUNT KEY" lines, or
-{"key":...,"count":...} objects with --json), the first N with --top N.
+{"type":"count","key":...,"count":...} objects with --json), the first N with --top N.
 
 run ends when every guest has returned (or after --take items from each).
 The exit status is 0 only if every guest ended without error; the guests'
-errors are printed and the status is 1 otherwise, or when --timeout passes.
+errors are printed and the status is 1 otherwise, 2 for a bad flag or spec,
+and 124 when --timeout passes (README, "Exit status").
 Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 		Example: `  # Count words over a folder on 4 local agents, print the 20 most frequent:
   wasmnet run -g 4*popen --input corpus/ --merge --top 20 wordcount.wasm
@@ -103,22 +108,23 @@ Ctrl-C or SIGTERM terminates every agent and exits with status 130.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("source") {
 				if dash := cmd.ArgsLenAtDash(); dash != 0 && len(args) > 0 {
-					return fmt.Errorf("run: with -c, guest arguments come after --: got %q", args)
+					return usagef("run: with -c, guest arguments come after --: got %q", args)
 				}
 				return runModule(cmd, &f, "", args)
 			}
 			if len(args) == 0 {
-				return errors.New("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
+				return usagef("run: name a module (MODULE.wasm), a script (SCRIPT.star), or give source with -c")
 			}
 			module, guestArgs := args[0], args[1:]
 			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
-				return fmt.Errorf("run: one module, then guest arguments after --: got %q", args)
+				return usagef("run: one module, then guest arguments after --: got %q", args)
 			}
 			return runModule(cmd, &f, module, guestArgs)
 		},
 	}
 	fl := cmd.Flags()
 	f.fleet.add(fl, "one popen per CPU")
+	f.fleet.addMin(fl)
 	fl.StringArrayVar(&f.sends, "send", nil, "JSON value to send to every guest before any input (repeatable)")
 	fl.StringArrayVar(&f.inputs, "input", nil, "file or directory whose text is dealt out to the guests in chunks (repeatable)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "64KiB", "input chunk size (65536, 64KiB, 1MiB)")
@@ -147,6 +153,8 @@ type runState struct {
 	mu    sync.Mutex // guards stats, which senders update
 	stats []*gatewayStats
 	merge counts
+
+	notStarted *gateway.StartError // the gateways that did not start, if any
 }
 
 func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) error {
@@ -154,13 +162,13 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 	r := &runState{flags: f, stdout: cmd.OutOrStdout(), stderr: stderr, merge: counts{}}
 	chunkSize, err := parseSize(f.chunkSize)
 	if err != nil || chunkSize < 1 || chunkSize > 32<<20 {
-		return fmt.Errorf("run: --chunk-size %q: want 1 byte to 32 MiB", f.chunkSize)
+		return usagef("run: --chunk-size %q: want 1 byte to 32 MiB", f.chunkSize)
 	}
 	var values []any
 	for _, s := range f.sends {
 		v, err := parseJSONValue(s)
 		if err != nil {
-			return fmt.Errorf("run: %w", err)
+			return usagef("run: %w", err)
 		}
 		values = append(values, v)
 	}
@@ -177,6 +185,9 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		return fmt.Errorf("run: %w", err)
 	}
 	execOpts = append(execOpts, gateway.WithArgs(args...))
+	if err := f.fleet.parseMin(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -188,28 +199,40 @@ func runModule(cmd *cobra.Command, f *runFlags, path string, args []string) erro
 		defer cancelT()
 	}
 
-	prog, err := newProgress(ctx, cmd, files, chunkSize)
-	if err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
+	prog := newProgress(cmd, files)
 	// Guests' output is escaped on its way to the terminal (escape.go).
 	guestOut := io.Writer(&escapingWriter{w: stderr})
 	if prog != nil {
 		guestOut = &escapingWriter{w: prog}
 		r.stdout = prog.itemWriter(r.stdout)
 	}
-	group := f.fleet.group(gateway.WithOutput(guestOut))
+	gwOpts := []gateway.Option{gateway.WithOutput(guestOut)}
+	if prog != nil {
+		gwOpts = append(gwOpts, gateway.WithStartHook(prog.gatewayStarted))
+	}
+	group := f.fleet.group(gwOpts...)
 	err = r.run(ctx, group, mod, execOpts, values, files, chunkSize, prog)
 	if prog != nil {
 		prog.finish()
 	}
 	terr := group.Terminate(terminateTimeout)
-	return r.report(ctx, err, terr)
+	exit := r.report(ctx, err, terr)
+	if f.asJSON {
+		if perr := r.printRecords(ctx, r.stdout, err, exit, r.unreachable()); perr != nil && exit == nil {
+			exit = fmt.Errorf("run: output: %w", perr)
+		}
+	}
+	return exit
 }
 
 // loadRunModule reads the module to run: Starlark source from -c or a .star
 // file, else a .wasm file.
 func loadRunModule(path string, f *runFlags) (gateway.Module, error) {
+	// A FIFO would block the read where neither --timeout nor a signal
+	// could end it, and a device could be endless.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return gateway.Module{}, fmt.Errorf("%s: not a regular file", path)
+	}
 	var m gateway.Module
 	switch {
 	case path == "":
@@ -255,14 +278,20 @@ func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() 
 // they send until every guest has ended or ctx ends.
 func (r *runState) run(ctx context.Context, group *gateway.Group, mod gateway.Module, execOpts []gateway.ExecOption,
 	values []any, files []string, chunkSize int, prog *progress) error {
-	specs, err := r.flags.fleet.list()
+	specs, err := r.flags.fleet.listContext(ctx)
 	if err != nil {
 		return err
 	}
 	if len(specs) == 0 {
 		specs = []string{fmt.Sprintf("%d*popen", runtime.NumCPU())}
 	}
+	if expanded, err := gateway.ExpandSpecs(specs...); err == nil {
+		prog.gatewaysAsked(len(expanded))
+	}
 	gws, err := group.MakeGateways(ctx, specs...)
+	if errors.As(err, &r.notStarted) && len(gws) > 0 {
+		err = nil // a partial fleet: report names the others
+	}
 	if err != nil {
 		return err
 	}
@@ -329,17 +358,34 @@ func messageLimit(gws []*gateway.Gateway) int64 {
 	return lim
 }
 
-// startAll runs the module on every gateway in parallel.
+// startAll runs the module on every gateway in parallel. A gateway lost
+// before its guest started (its agent killed while it compiled the
+// module) is marked lost, as one lost later is: the others take its share.
+// Any other failure to start (a module the agents refuse) fails the job.
 func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
 	execs := make([]*execution, len(gws))
-	var eg errgroup.Group
+	errs := make([]error, len(gws))
+	var wg sync.WaitGroup
 	for i, gw := range gws {
-		eg.Go(func() (err error) {
-			execs[i], err = j.start(ctx, gw, gw.ID())
-			return err
-		})
+		wg.Go(func() { execs[i], errs[i] = j.start(ctx, gw, gw.ID()) })
 	}
-	err := eg.Wait()
+	wg.Wait()
+	var err, lostErr error
+	started := 0
+	for i, gw := range gws {
+		switch {
+		case errs[i] == nil:
+			started++
+		case ctx.Err() == nil && (errors.Is(errs[i], io.EOF) || isGone(gw)):
+			j.lostAtStart(gw, errs[i])
+			lostErr = errs[i]
+		case err == nil:
+			err = errs[i]
+		}
+	}
+	if err == nil && started == 0 {
+		err = fmt.Errorf("every gateway was lost before its guest started: %w", lostErr)
+	}
 	for _, e := range execs {
 		if e == nil {
 			continue
@@ -351,6 +397,15 @@ func (j *job) startAll(ctx context.Context, gws []*gateway.Gateway) error {
 		j.add(ctx, e)
 	}
 	return err
+}
+
+// lostAtStart records gw, lost with err before its guest started.
+func (j *job) lostAtStart(gw *gateway.Gateway, err error) {
+	j.lost[gw] = true
+	now := time.Now()
+	j.r.mu.Lock()
+	defer j.r.mu.Unlock()
+	j.r.stats = append(j.r.stats, &gatewayStats{id: gw.ID(), start: now, end: now, err: err, lost: true})
 }
 
 // report prints the merged counts, the summary and the errors, and turns
@@ -376,23 +431,56 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	switch {
 	case errors.Is(cause, errInterrupted):
 		fmt.Fprintln(r.stderr, "wasmnet: interrupted; every agent was terminated")
-		return exitCode(130)
+		return exitCode(exitInterrupted)
 	case errors.Is(cause, errTimedOut):
 		fmt.Fprintf(r.stderr, "wasmnet: run timed out after %v; every agent was terminated\n", r.flags.timeout)
-		return exitCode(1)
+		return exitCode(exitTimeout)
+	case err != nil && r.notStarted != nil:
+		r.printNotStarted()
+		return fmt.Errorf("run: %d of %d gateways started, fewer than --min-gateways %s", r.notStarted.Started, r.notStarted.Asked, r.flags.fleet.minGateways)
 	case err != nil:
 		return err
 	}
 	for _, s := range r.stats {
 		switch {
 		case s.failed(input):
-			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(s.err.Error()))
+			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(guestErrorText(s.err)))
+		case s.lost && s.redealt == 0:
+			fmt.Fprintf(r.stderr, "%s: lost (%s) before it was dealt any input; the job completed\n", s.id, escapeControls(s.err.Error()))
 		case s.lost:
 			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
 		}
 	}
-	if failed {
-		return exitCode(1)
+	r.printNotStarted()
+	switch {
+	case failed:
+		return exitCode(exitFailure)
+	case r.notStarted != nil:
+		fmt.Fprintf(r.stderr, "wasmnet: %d of %d gateways did not start; the answer is from the %d that did\n",
+			len(r.notStarted.Failed), r.notStarted.Asked, r.notStarted.Started)
+		return exitCode(exitPartial)
 	}
 	return nil
+}
+
+// unreachable lists the gateways that did not start, for --json.
+func (r *runState) unreachable() []unreachableGateway {
+	if r.notStarted == nil {
+		return nil
+	}
+	out := make([]unreachableGateway, 0, len(r.notStarted.Failed))
+	for _, f := range r.notStarted.Failed {
+		out = append(out, unreachableGateway{ID: f.ID, Spec: f.Spec, Err: f.Err})
+	}
+	return out
+}
+
+// printNotStarted names each gateway that did not start, and why.
+func (r *runState) printNotStarted() {
+	if r.notStarted == nil {
+		return
+	}
+	for _, f := range r.notStarted.Failed {
+		fmt.Fprintf(r.stderr, "%s: did not start (%s): %s\n", f.ID, escapeControls(f.Spec), escapeControls(f.Err.Error()))
+	}
 }

@@ -136,7 +136,7 @@ type splitter struct {
 // split cuts the file at path and calls emit with each chunk, which emit
 // owns. It stops when ctx ends.
 func (s splitter) split(ctx context.Context, path string, emit func(*chunk) error) error {
-	f, err := os.Open(path)
+	f, err := openInput(ctx, path)
 	if err != nil {
 		return fmt.Errorf("--input: %w", err)
 	}
@@ -249,15 +249,3 @@ func chunkLimit(limit int64) int {
 
 // defaultMessageLimit is the agents' default largest message.
 const defaultMessageLimit = 64 << 20
-
-// countChunks is how many chunks s makes of files, for the progress line's
-// total.
-func countChunks(ctx context.Context, files []string, s splitter) (int64, error) {
-	var n int64
-	for _, f := range files {
-		if err := s.split(ctx, f, func(*chunk) error { n++; return nil }); err != nil {
-			return 0, err
-		}
-	}
-	return n, nil
-}

@@ -166,7 +166,7 @@ func TestRunBadInput(t *testing.T) {
 	})
 	t.Run("too-many-gateways", func(t *testing.T) {
 		_, stderr, code := wasmnet(t, "run", "-g", "100000*popen", testwasm.Go(t, "wordcount"))
-		if code != 1 || !strings.Contains(stderr, "1024") || !strings.Contains(stderr, "--max-gateways") {
+		if code != exitUsage || !strings.Contains(stderr, "1024") || !strings.Contains(stderr, "--max-gateways") {
 			t.Fatalf("exit status %d\n%s", code, stderr)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
@@ -29,6 +30,10 @@ func writeJSON(w *bufio.Writer, v any) error {
 		w.WriteString(strconv.FormatUint(v, 10))
 	case int, int8, int16, int32, uint, uint8, uint16, uint32:
 		fmt.Fprint(w, v)
+	case *big.Int:
+		// A JSON number has no size limit; the wire bounds this one to
+		// 8192 bits (channel.MaxBigIntBytes).
+		w.WriteString(v.String())
 	case float32:
 		return writeJSON(w, float64(v))
 	case float64:

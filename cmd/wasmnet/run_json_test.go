@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"math/big"
 	"runtime"
 	"strings"
 	"testing"
@@ -74,7 +75,7 @@ func TestPrintBigValueMemory(t *testing.T) {
 	}
 	var out strings.Builder
 	printItem(&out, "gw0", []byte("hi"), true)
-	if out.String() != `{"gateway":"gw0","value":"hi"}`+"\n" {
+	if out.String() != `{"type":"item","gateway":"gw0","value":"hi"}`+"\n" {
 		t.Fatalf("got %q", out.String())
 	}
 }
@@ -87,3 +88,23 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = new(countingWriter)
+
+// An integer beyond 64 bits (Python's 2**80) prints as a number in both
+// formats, as execnet's users see it in Python.
+//
+// execnet: testing/test_serializer.py::test_long
+func TestPrintBigInt(t *testing.T) {
+	x, _ := new(big.Int).SetString("-9223372036854775807324234", 10)
+	for asJSON, want := range map[bool]string{
+		false: "gw0: -9223372036854775807324234\n",
+		true:  `{"type":"item","gateway":"gw0","value":-9223372036854775807324234}` + "\n",
+	} {
+		var out strings.Builder
+		if err := printItem(&out, "gw0", x, asJSON); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Errorf("json=%v: got %q, want %q", asJSON, out.String(), want)
+		}
+	}
+}

@@ -138,6 +138,9 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			if !strings.Contains(stderr.String(), "LOST") {
 				t.Errorf("the summary does not mark the lost gateway:\n%s", stderr.String())
 			}
+			if !strings.Contains(stdout.String(), `{"type":"lost","gateway":"gw`) {
+				t.Errorf("--json has no lost record:\n%s", stdout.String())
+			}
 			got := testutil.MergedCounts(t, stdout.String())
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("merged counts differ from a run without failure: %d words, want %d; the %q: %d, want %d",

@@ -126,12 +126,12 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 // printItem writes one received item: "gw2: VALUE" or, with asJSON,
-// {"gateway":"gw2","value":VALUE}. It streams the value (writeJSON), so
+// {"type":"item","gateway":"gw2","value":VALUE}. It streams the value (writeJSON), so
 // that printing costs little beside the value itself.
 func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
 	if asJSON {
 		var prefix bytes.Buffer
-		prefix.WriteString(`{"gateway":`)
+		prefix.WriteString(`{"type":"item","gateway":`)
 		bw := bufio.NewWriter(&prefix)
 		writeJSONString(bw, gateway)
 		bw.Flush()
@@ -146,11 +146,12 @@ func printItem(w io.Writer, gateway string, v any, asJSON bool) error {
 // wordcount guest's.
 type counts map[string]int64
 
-// add adds v, which must be a map of string (or bytes) to integer.
+// add adds v, which must be a map of string (or bytes) to integer. A sum
+// beyond int64 is an error, not a wrapped count.
 func (c counts) add(v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Map {
-		return fmt.Errorf("a %T, not a map of string to integer", v)
+		return fmt.Errorf("the guest sent %s, not a map of string to integer", describeValue(v))
 	}
 	for it := rv.MapRange(); it.Next(); {
 		var k string
@@ -160,30 +161,78 @@ func (c counts) add(v any) error {
 		case []byte:
 			k = string(key)
 		default:
-			return fmt.Errorf("a map with a %T key, not a map of string to integer", key)
+			return fmt.Errorf("the guest sent a map with %s as a key, not a map of string to integer", describeValue(key))
 		}
-		switch n := it.Value().Interface().(type) {
+		var n int64
+		switch x := it.Value().Interface().(type) {
 		case int64:
-			c[k] += n
+			n = x
 		case uint64:
-			c[k] += int64(n)
+			if x > math.MaxInt64 {
+				return fmt.Errorf("the guest sent a count of %d for %q, beyond a 64-bit integer", x, k)
+			}
+			n = int64(x)
 		default:
-			return fmt.Errorf("a map with a %T value for %q, not a map of string to integer", n, k)
+			return fmt.Errorf("the guest sent a map with %s for %q, not a map of string to integer", describeValue(x), k)
+		}
+		if err := c.addOne(k, n); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// addOne adds n to the count of k, failing rather than wrapping around.
+func (c counts) addOne(k string, n int64) error {
+	sum := c[k] + n
+	if n > 0 && sum < c[k] || n < 0 && sum > c[k] {
+		return fmt.Errorf("the counts of %q sum beyond a 64-bit integer (%d + %d)", k, c[k], n)
+	}
+	c[k] = sum
+	return nil
+}
+
+// describeValue names the kind of a received value in English, with its
+// article: "an integer", "a string", "a list".
+func describeValue(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nil"
+	case bool:
+		return "a boolean"
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return "an integer"
+	case float32, float64:
+		return "a float"
+	case string:
+		return "a string"
+	case []byte:
+		return "bytes"
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Map:
+		return "a map"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return fmt.Sprintf("a value of type %T", v)
+}
+
 type countEntry struct {
+	Type  string `json:"type"` // "count", with --json
 	Key   string `json:"key"`
 	Count int64  `json:"count"`
 }
 
-// addCounts adds the counts of o.
-func (c counts) addCounts(o counts) {
+// addCounts adds the counts of o. On an error (a sum beyond int64) c is
+// left with some of o added: the run has failed by then.
+func (c counts) addCounts(o counts) error {
 	for k, n := range o {
-		c[k] += n
+		if err := c.addOne(k, n); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // top returns the entries by count, highest first, then by key; all of
@@ -191,7 +240,7 @@ func (c counts) addCounts(o counts) {
 func (c counts) top(n int) []countEntry {
 	out := make([]countEntry, 0, len(c))
 	for k, v := range c {
-		out = append(out, countEntry{k, v})
+		out = append(out, countEntry{Key: k, Count: v})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
@@ -206,7 +255,7 @@ func (c counts) top(n int) []countEntry {
 }
 
 // print writes the merged counts: "COUNT KEY" lines, or one JSON object
-// {"key":...,"count":...} per line.
+// {"type":"count","key":...,"count":...} per line.
 func (c counts) print(w io.Writer, n int, asJSON bool) error {
 	entries := c.top(n)
 	width := 1
@@ -215,6 +264,7 @@ func (c counts) print(w io.Writer, n int, asJSON bool) error {
 	}
 	for _, e := range entries {
 		if asJSON {
+			e.Type = "count"
 			b, err := marshalJSON(e)
 			if err != nil {
 				return err
@@ -284,4 +334,17 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", f/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// guestErrorText is how run prints a guest's error after the summary. When
+// the agent built it from the guest's last words on stderr (a Go panic and
+// its goroutines, a C guest's message before exit), run has shown those
+// already, tagged with the gateway, so only the first line is repeated.
+func guestErrorText(err error) string {
+	msg := err.Error()
+	first, _, multi := strings.Cut(msg, "\n")
+	if multi && (strings.Contains(first, "guest exited with status ") || strings.Contains(first, "panic: ")) {
+		return first + " (the guest's stderr above has the rest)"
+	}
+	return msg
 }

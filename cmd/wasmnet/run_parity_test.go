@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +101,26 @@ func TestRunInproc(t *testing.T) {
 		"-c", "channel.send(channel.receive() * 2)")
 	if code != 0 || out != "gw0: 42\ngw1: 42\n" && out != "gw1: 42\ngw0: 42\n" {
 		t.Fatalf("exit %d, stdout %q\nstderr: %s", code, out, stderr)
+	}
+}
+
+// TestDebugRelaysAgentLines is execnet's TestTracing.test_popen_stderr_tracing:
+// with WASMNET_DEBUG=2 (--debug=2) the agent's trace lines reach the
+// client's stderr, tagged with the agent's pid and the gateway, beside the
+// client's own.
+func TestDebugRelaysAgentLines(t *testing.T) {
+	out, stderr, code := wasmnet(t, "status", "--debug=2", "--json", "popen//id=r")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var row statusRow
+	if err := json.Unmarshal([]byte(out), &row); err != nil || row.Status == nil {
+		t.Fatalf("status %q: %v", out, err)
+	}
+	tag := fmt.Sprintf(" agent[%d]@r ", row.Status.PID)
+	for _, want := range []string{"gateway r: up in", tag + fmt.Sprintf("agent pid %d relays its trace", row.Status.PID), tag + "request status"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }

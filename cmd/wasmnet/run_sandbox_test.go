@@ -33,7 +33,7 @@ func TestSecurityRunEscapesGuestText(t *testing.T) {
 	}
 	out, stderr, code = wasmnet(t, "run", "-g", "popen", "--take", "1", "--json", "--send", string(attackJSON), testwasm.Go(t, "echo"))
 	var rec struct{ Value string }
-	if err := json.Unmarshal([]byte(out), &rec); code != 0 || err != nil || rec.Value != attack {
+	if err := json.Unmarshal([]byte(firstRecord(out)), &rec); code != 0 || err != nil || rec.Value != attack {
 		t.Errorf("--json (exit status %d, %v): got %q, want the value unchanged\n%s", code, err, out, stderr)
 	}
 }
@@ -145,11 +145,11 @@ func TestRunSandboxFlags(t *testing.T) {
 			ReadEtc string
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Value.ReadEtc == "" {
+	if err := json.Unmarshal([]byte(firstRecord(out)), &rep); code != 0 || err != nil || rep.Value.ReadEtc == "" {
 		t.Fatalf("without grants (exit status %d, %v): %s\n%s", code, err, out, stderr)
 	}
 	out, stderr, code = wasmnet(t, "run", "-g", "popen", "--json", "--dir", "/etc:/etc:ro", "--env", "GREETING=hi", sandbox)
-	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Value.ReadEtc != "" ||
+	if err := json.Unmarshal([]byte(firstRecord(out)), &rep); code != 0 || err != nil || rep.Value.ReadEtc != "" ||
 		strings.Join(rep.Value.Env, ",") != "GREETING=hi" {
 		t.Fatalf("with --dir /etc:/etc:ro --env GREETING=hi (exit status %d, %v): %s\n%s", code, err, out, stderr)
 	}

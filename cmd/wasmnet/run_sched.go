@@ -106,6 +106,7 @@ func (j *job) start(ctx context.Context, gw *gateway.Gateway, id string) (*execu
 			return nil, fmt.Errorf("gateway %s: send: %w", gw.ID(), err)
 		}
 	}
+	j.prog.moduleStarted()
 	return &execution{gw: gw, ch: ch, stats: &gatewayStats{id: id, start: time.Now()}}, nil
 }
 
@@ -357,7 +358,7 @@ func (j *job) handle(ctx context.Context, ev event) error {
 	s.items++
 	if j.r.flags.merge {
 		if err := e.merged.add(ev.v); err != nil && s.err == nil {
-			s.err = fmt.Errorf("--merge: the guest sent %w", err)
+			s.err = fmt.Errorf("--merge: %w", err)
 		}
 	} else if err := printItem(j.r.stdout, s.id, ev.v, j.r.flags.asJSON); err != nil {
 		return fmt.Errorf("run: output: %w", err)
@@ -384,7 +385,9 @@ func (j *job) end(e *execution, err error) {
 	switch {
 	case err == io.EOF, e.closedByUs && errors.Is(err, channel.ErrClosed):
 		if s.err == nil {
-			j.r.merge.addCounts(e.merged)
+			if err := j.r.merge.addCounts(e.merged); err != nil {
+				s.err = fmt.Errorf("--merge: %w", err)
+			}
 		}
 	case e.sendErr != nil:
 		s.err = e.sendErr

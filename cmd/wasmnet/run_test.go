@@ -27,7 +27,7 @@ import (
 // returns its stdout, stderr and exit status. It is bounded to a minute.
 func wasmnet(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout) // a hang, not a goal
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testwasm.Agent(t), args...)
 	var stdout, stderr bytes.Buffer
@@ -151,8 +151,8 @@ func TestRunGuestPanic(t *testing.T) {
 func TestRunTimeout(t *testing.T) {
 	start := time.Now()
 	_, stderr, code := wasmnet(t, "run", "-g", "2*popen", "--timeout", "500ms", testwasm.Go(t, "spin"))
-	if code != 1 || !strings.Contains(stderr, "timed out") {
-		t.Fatalf("exit status %d, want 1 and a timeout\n%s", code, stderr)
+	if code != exitTimeout || !strings.Contains(stderr, "timed out") {
+		t.Fatalf("exit status %d, want %d and a timeout\n%s", code, exitTimeout, stderr)
 	}
 	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("took %v", took)

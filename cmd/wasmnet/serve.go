@@ -82,7 +82,7 @@ The first line on stdout is "listening on ADDR", with the port chosen when
 	fl.BoolVar(&f.insecurePlain, "insecure-plain", false, "serve unauthenticated plain TCP (loopback addresses only)")
 	f.agent.registerServe(fl)
 	fl.DurationVar(&f.handshakeTimeout, "handshake-timeout", 30*time.Second, "time a connection has to authenticate (or, with --insecure-plain, to say hello)")
-	fl.IntVar(&f.maxUnauth, "max-unauthenticated", 64, "connections still authenticating; when full, the oldest is dropped")
+	fl.IntVar(&f.maxUnauth, "max-unauthenticated", 64, "connections still authenticating; when full, the oldest that has said least is dropped, or the new one refused")
 	fl.IntVar(&f.maxClients, "max-clients", 64, "authenticated connections at once")
 	fl.IntVar(&f.maxAgents, "max-agents-per-client", 16, "agents (socket= gateways) one connection may run at once")
 	fl.IntVar(&f.maxExecutions, "max-executions", 8*runtime.NumCPU(), "executions running at once over all clients")
@@ -99,6 +99,7 @@ type server struct {
 	unauth  *pendingConns // connections not yet authenticated
 	clients chan struct{} // a slot per authenticated connection
 	conns   sync.WaitGroup
+	release *idleRelease // memory back to the OS when the last connection ends
 }
 
 func serve(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
@@ -122,6 +123,7 @@ func serve(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	defer s.release.stop(ctx)
 	defer s.conns.Wait()
 	return s.acceptLoop(ctx, l)
 }
@@ -147,14 +149,15 @@ func newServer(f *serveFlags, stderr io.Writer) (*server, error) {
 		log:     &rateLog{w: stderr},
 		unauth:  &pendingConns{max: f.maxUnauth},
 		clients: make(chan struct{}, f.maxClients),
+		release: newIdleRelease(time.Second),
 	}
 	if f.insecurePlain {
 		if ip := net.ParseIP(addr); ip == nil || !ip.IsLoopback() {
 			return nil, fmt.Errorf("serve: --insecure-plain needs a loopback --listen address, not %s", addr)
 		}
 		// Every local user can reach a plain server as this user.
-		if f.agent.allowHops || f.agent.allowRSync || f.agent.allowDirs {
-			return nil, errors.New("serve: --insecure-plain refuses --allow-hops, --allow-rsync and --allow-dir-grants: any local user could use them as this user; use the authenticated transport")
+		if f.agent.allowHops || f.agent.allowRSync || f.agent.allowDirs || f.agent.allowCache {
+			return nil, errors.New("serve: --insecure-plain refuses --allow-hops, --allow-rsync, --allow-dir-grants and --allow-cache-requests: any local user could use them as this user; use the authenticated transport")
 		}
 	} else if s.ssh, err = serverConfig(f); err != nil {
 		return nil, err
@@ -191,6 +194,7 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 		}
 		pause = 0
 		s.conns.Go(func() {
+			defer s.release.begin()()
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stop()
 			defer conn.Close()
@@ -208,11 +212,15 @@ func (s *server) acceptLoop(ctx context.Context, l net.Listener) error {
 // cost no agent (each holds a mux and its buffers) and are dropped like those
 // of an SSH server.
 func (s *server) servePlain(ctx context.Context, conn net.Conn) {
-	s.unauth.add(conn)
+	pc, ok := s.unauth.add(conn)
+	if !ok {
+		s.refuse(conn, s.unauth.refusal())
+		return
+	}
 	conn.SetReadDeadline(time.Now().Add(s.flags.handshakeTimeout))
-	br := bufio.NewReader(conn)
+	br := bufio.NewReader(pc)
 	_, err := br.Peek(1)
-	s.unauth.remove(conn)
+	s.unauth.remove(pc)
 	if err != nil {
 		return
 	}
@@ -221,7 +229,8 @@ func (s *server) servePlain(ctx context.Context, conn net.Conn) {
 	case s.clients <- struct{}{}:
 		defer func() { <-s.clients }()
 	default:
-		s.log.printf("wasmnet serve: %s: refused: %d clients already", conn.RemoteAddr(), cap(s.clients))
+		// The client quotes what it read instead of a hello.
+		s.refuse(conn, fmt.Sprintf("wasmnet serve has its limit of %d clients (--max-clients); try again later", cap(s.clients)))
 		return
 	}
 	// Any local user may be the client: none is the cache's owner.
@@ -269,18 +278,27 @@ func (s *server) serveSSH(ctx context.Context, conn net.Conn) {
 		cfg = cfg.WithoutHops()
 	}
 	if _, ok := sc.Permissions.Extensions[permRestrict]; ok {
-		cfg = cfg.WithoutHops().WithoutRSync().WithoutDirGrants()
+		cfg = cfg.WithoutHops().WithoutRSync().WithoutDirGrants().WithoutCacheRequests()
 	}
-	s.runAgents(ctx, chans, cfg)
+	w := &clientWatch{timeout: s.flags.agent.keepAlive}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go w.watch(wctx, s, sc)
+	s.runAgents(ctx, chans, cfg, w, sc.RemoteAddr())
 }
 
 // handshake runs the SSH handshake within --handshake-timeout, counted
 // among the connections not yet authenticated.
 func (s *server) handshake(conn net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
-	s.unauth.add(conn)
-	defer s.unauth.remove(conn)
+	pc, ok := s.unauth.add(conn)
+	if !ok {
+		why := s.unauth.refusal()
+		s.refuse(conn, why)
+		return nil, nil, nil, errors.New(why)
+	}
+	defer s.unauth.remove(pc)
 	conn.SetDeadline(time.Now().Add(s.flags.handshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(conn, s.ssh)
+	sc, chans, reqs, err := ssh.NewServerConn(pc, s.ssh)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -288,7 +306,7 @@ func (s *server) handshake(conn net.Conn) (*ssh.ServerConn, <-chan ssh.NewChanne
 	return sc, chans, reqs, nil
 }
 
-func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg host.Config) {
+func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg host.Config, w *clientWatch, addr net.Addr) {
 	var agents sync.WaitGroup
 	defer agents.Wait()
 	slots := make(chan struct{}, s.flags.maxAgents)
@@ -309,41 +327,14 @@ func (s *server) runAgents(ctx context.Context, chans <-chan ssh.NewChannel, cfg
 			continue
 		}
 		go ssh.DiscardRequests(creqs)
+		w.agents.Add(1)
 		agents.Go(func() {
 			defer func() { <-slots }()
-			host.Serve(ctx, ch, cfg)
+			defer w.agents.Add(-1)
+			if err := host.Serve(ctx, ch, cfg); err != nil {
+				s.log.printf("wasmnet serve: %s: agent ended: %v", addr, err)
+			}
 		})
-	}
-}
-
-// pendingConns holds the connections that have not authenticated yet. When
-// it is full, the oldest is closed to make room: a flood of idle connections
-// then delays a real client by at most one handshake, where refusing new
-// ones would lock every client out until the idle ones time out.
-type pendingConns struct {
-	max   int
-	mu    sync.Mutex
-	conns []net.Conn // oldest first
-}
-
-func (p *pendingConns) add(c net.Conn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.conns) >= p.max {
-		p.conns[0].Close()
-		p.conns = p.conns[1:]
-	}
-	p.conns = append(p.conns, c)
-}
-
-func (p *pendingConns) remove(c net.Conn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, x := range p.conns {
-		if x == c {
-			p.conns = append(p.conns[:i], p.conns[i+1:]...)
-			return
-		}
 	}
 }
 

@@ -208,27 +208,46 @@ func TestConfigDir(t *testing.T) {
 	}
 }
 
-// When the connections still authenticating fill their cap, the oldest
-// makes room: it is closed, the new one kept.
-func TestSecurityPendingConnsEvictOldest(t *testing.T) {
+// When the connections still authenticating fill their cap, the oldest of
+// those that said least makes room: it is closed, the new one kept. A
+// connection exchanging keys is kept over one that said nothing; when all
+// are, the new one is refused (issue 23, item 12).
+func TestSecurityPendingConnsEvictLeastProgressed(t *testing.T) {
 	p := &pendingConns{max: 2}
 	var conns []net.Conn
-	for range 3 {
+	var pending []*pendingConn
+	add := func() (*pendingConn, bool) {
 		a, b := net.Pipe()
 		t.Cleanup(func() { a.Close(); b.Close() })
 		conns = append(conns, a)
-		p.add(a)
+		return p.add(a)
 	}
 	closed := func(c net.Conn) bool {
 		c.SetReadDeadline(time.Now().Add(time.Millisecond))
 		_, err := c.Read(make([]byte, 1))
 		return errors.Is(err, io.ErrClosedPipe)
 	}
+	for range 3 {
+		pc, ok := add()
+		if !ok {
+			t.Fatal("refused with room to make")
+		}
+		pending = append(pending, pc)
+	}
 	if !closed(conns[0]) || closed(conns[1]) || closed(conns[2]) || len(p.conns) != 2 {
 		t.Fatalf("after 3 adds to a cap of 2: %d held, first closed %v", len(p.conns), closed(conns[0]))
 	}
-	p.remove(conns[1])
-	if len(p.conns) != 1 || p.conns[0] != conns[2] {
+	// The older one exchanges keys: the newer, silent one makes room.
+	pending[1].read.Store(1500)
+	if _, ok := add(); !ok || closed(conns[1]) || !closed(conns[2]) {
+		t.Fatalf("a connection exchanging keys was dropped for a silent one (ok %v)", ok)
+	}
+	p.conns[1].read.Store(1500)
+	if _, ok := add(); ok || closed(conns[1]) || len(p.conns) != 2 {
+		t.Fatalf("with every connection exchanging keys: ok %v, %d held", ok, len(p.conns))
+	}
+	p.remove(pending[1])
+	if len(p.conns) != 1 || p.conns[0].Conn != conns[3] {
 		t.Fatalf("after remove: %v", p.conns)
 	}
 }

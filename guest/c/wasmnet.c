@@ -771,4 +771,63 @@ int wasmnet_close_error(wasmnet_chan ch, const char *msg)
 	return wasmnet_close_error_n(ch, msg, strlen(msg));
 }
 
+void wasmnet_stream_init(wasmnet_stream *s, wasmnet_chan ch)
+{
+	memset(s, 0, sizeof *s);
+	s->ch = ch;
+}
+
+void wasmnet_stream_free(wasmnet_stream *s)
+{
+	wasmnet_buf_free(&s->buf);
+	s->off = s->end = 0;
+}
+
+/* stream_next receives the next item and points s->off, s->end at its bytes. */
+static int stream_next(wasmnet_stream *s)
+{
+	s->off = s->end = 0;
+	int rc = wasmnet_receive(s->ch, &s->buf, WASMNET_FOREVER);
+	if (rc)
+		return rc;
+	wasmnet_reader r;
+	wasmnet_item it;
+	wasmnet_reader_init(&r, s->buf.data, s->buf.len);
+	if ((rc = wasmnet_read(&r, &it)))
+		return rc;
+	if ((it.type != WASMNET_STR && it.type != WASMNET_BIN) || !wasmnet_at_end(&r))
+		return WASMNET_ETYPE;
+	s->off = (size_t)(it.data - s->buf.data);
+	s->end = s->off + it.len;
+	return WASMNET_OK;
+}
+
+int wasmnet_stream_read(wasmnet_stream *s, void *p, size_t n, size_t *got)
+{
+	*got = 0;
+	if (n == 0)
+		return WASMNET_OK;
+	while (s->off >= s->end) {
+		int rc = stream_next(s);
+		if (rc)
+			return rc;
+	}
+	size_t k = s->end - s->off;
+	if (k > n)
+		k = n;
+	memcpy(p, s->buf.data + s->off, k);
+	s->off += k;
+	*got = k;
+	return WASMNET_OK;
+}
+
+int wasmnet_stream_write(wasmnet_chan ch, const void *p, size_t n)
+{
+	wasmnet_writer w = {0};
+	wasmnet_write_bin(&w, p, n);
+	int rc = w.err ? w.err : wasmnet_send(ch, w.data, w.len);
+	wasmnet_writer_free(&w);
+	return rc;
+}
+
 #endif /* WASMNET_CODEC_ONLY */

@@ -3,8 +3,13 @@
  *
  * Build a guest with clang's wasm32-wasi target and Debian's wasi-libc:
  *
- *     clang-14 --target=wasm32-wasi --sysroot=/usr -O2 -I guest/c \
+ *     clang-14 --target=wasm32-wasi --sysroot=/usr -O2 \
+ *         -mllvm -rotation-max-header-size=0 -I guest/c \
  *         guest/c/wasmnet.c myguest.c -o myguest.wasm
+ *
+ * (-mllvm -rotation-max-header-size=0 keeps a loop's division and remainder
+ * of the same numbers one division: WebAssembly has no instruction for both;
+ * RATIONALE.md, "Why do C guests build without loop rotation?")
  *
  * (Debian's wasi-libc installs its headers in /usr/include/wasm32-wasi and its
  * libraries in /usr/lib/wasm32-wasi, which clang finds under --sysroot=/usr;
@@ -60,6 +65,14 @@ enum {
 
 /* wasmnet_strerror returns a static English name for a result code. */
 const char *wasmnet_strerror(int code);
+
+/* An integer beyond 64 bits (Python's and Starlark's 2**80) is the ext type
+ * WASMNET_BIGINT_EXT: a sign byte (0 positive, 1 negative), then the
+ * magnitude big-endian, no leading zero, at most WASMNET_MAX_BIGINT_BYTES
+ * (abi/README.md). The reader gives it as WASMNET_EXT with its payload, the
+ * writer sends one with wasmnet_write_ext; the agent refuses a malformed one. */
+#define WASMNET_BIGINT_EXT 2
+#define WASMNET_MAX_BIGINT_BYTES 1024
 
 /* Nesting limit of wasmnet_skip and wasmnet_copy. */
 #define WASMNET_MAX_DEPTH 512
@@ -251,6 +264,34 @@ int wasmnet_close_send(wasmnet_chan ch);
  * Errors: EUNKNOWN, EMEMORY. */
 int wasmnet_close_error(wasmnet_chan ch, const char *msg);
 int wasmnet_close_error_n(wasmnet_chan ch, const char *msg, size_t n);
+
+/* ---- channels as byte streams ----------------------------------------- */
+
+/* A reader of a channel's items concatenated, as the Go SDK's Chan.Reader
+ * and execnet's channel.makefile("r"): each item must be a str or a bin.
+ * Initialise it with wasmnet_stream_init and release it with
+ * wasmnet_stream_free. It keeps the unread rest of one item: use one per
+ * channel, and do not mix it with wasmnet_receive on that channel. */
+typedef struct wasmnet_stream {
+	wasmnet_chan ch;
+	wasmnet_buf buf; /* the item being read; after EREMOTE, the peer's error text */
+	size_t off, end; /* the unread bytes: buf.data[off:end] */
+} wasmnet_stream;
+
+void wasmnet_stream_init(wasmnet_stream *s, wasmnet_chan ch);
+void wasmnet_stream_free(wasmnet_stream *s);
+
+/* Reads up to n bytes into p, waiting for an item when none is left:
+ * WASMNET_OK with 0 < *got <= n (or *got = 0 when n is 0), WASMNET_ECLOSED at
+ * the end of the stream (the peer closed the channel or its sending side),
+ * WASMNET_EREMOTE with the peer's error text in s->buf.data (NUL-terminated),
+ * WASMNET_ETYPE for an item that is not a str or bin (the item is dropped),
+ * or another error of wasmnet_receive. */
+int wasmnet_stream_read(wasmnet_stream *s, void *p, size_t n, size_t *got);
+
+/* Sends p[0:n] as one bin item, as the Go SDK's Chan.Writer and execnet's
+ * channel.makefile("w") do. Errors: those of wasmnet_send, and ENOMEM. */
+int wasmnet_stream_write(wasmnet_chan ch, const void *p, size_t n);
 
 #endif /* WASMNET_CODEC_ONLY */
 

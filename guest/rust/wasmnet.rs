@@ -26,6 +26,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::io;
 use std::time::Duration;
 
 // ---- values ---------------------------------------------------------------
@@ -56,6 +57,16 @@ pub enum Value {
     Channel(u32),
     Ext(i8, Vec<u8>),
 }
+
+/// The ext type of an integer beyond 64 bits (Python's and Starlark's
+/// `2**80`): a sign byte (0 positive, 1 negative), then the magnitude
+/// big-endian, no leading zero, at most [`MAX_BIGINT_BYTES`] (abi/README.md).
+/// It decodes as `Value::Ext(BIGINT_EXT, payload)` and encodes back unchanged;
+/// a map keyed by a tuple is a `Value::Map` whose key is a `Value::Array`.
+pub const BIGINT_EXT: i8 = 2;
+
+/// The largest magnitude, in bytes, of a big integer on the wire.
+pub const MAX_BIGINT_BYTES: usize = 1024;
 
 /// The nesting limit of the decoder.
 pub const MAX_DEPTH: usize = 512;
@@ -807,6 +818,81 @@ impl Channel {
         if rc < 0 {
             return Err(Error::from_code(rc));
         }
+        Ok(())
+    }
+}
+
+// ---- channels as byte streams ------------------------------------------------
+
+impl Channel {
+    /// A reader of the channel's items concatenated, as the Go SDK's
+    /// `Chan.Reader` and execnet's `channel.makefile("r")`: each item must be
+    /// a str or a bin. It keeps the unread rest of one item: use one per
+    /// channel, and do not mix it with `receive`.
+    pub fn reader(&self) -> ChannelReader {
+        ChannelReader { ch: *self, rest: Vec::new(), off: 0 }
+    }
+
+    /// A writer that sends each `write` as one bin item, as the Go SDK's
+    /// `Chan.Writer` and execnet's `channel.makefile("w")`. `flush` does
+    /// nothing: every write is sent at once.
+    pub fn writer(&self) -> ChannelWriter {
+        ChannelWriter { ch: *self }
+    }
+}
+
+/// `std::io::Read` over a channel ([`Channel::reader`]). `read` returns
+/// `Ok(0)` at the end of the stream (the peer closed the channel or its
+/// sending side); a close with an error is an `io::Error` wrapping
+/// [`Error::Remote`]; an item that is not a str or bin is an error of kind
+/// `InvalidData`, and the item is dropped.
+pub struct ChannelReader {
+    ch: Channel,
+    rest: Vec<u8>,
+    off: usize,
+}
+
+impl io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while self.off >= self.rest.len() {
+            self.off = 0;
+            self.rest = match self.ch.receive() {
+                Err(Error::Closed) => return Ok(0),
+                Err(e) => return Err(io::Error::new(io::ErrorKind::Other, e)),
+                Ok(Value::Bin(b)) | Ok(Value::RawStr(b)) => b,
+                Ok(Value::Str(s)) => s.into_bytes(),
+                Ok(v) => {
+                    let msg = format!("wasmnet: reader got {:?}, want bytes or a string", v);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
+                }
+            };
+        }
+        let n = buf.len().min(self.rest.len() - self.off);
+        buf[..n].copy_from_slice(&self.rest[self.off..self.off + n]);
+        self.off += n;
+        Ok(n)
+    }
+}
+
+/// `std::io::Write` over a channel ([`Channel::writer`]).
+pub struct ChannelWriter {
+    ch: Channel,
+}
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut msg = Vec::with_capacity(buf.len() + 5);
+        Value::Bin(buf.to_vec()).encode(&mut msg);
+        match self.ch.send_raw(&msg) {
+            Ok(()) => Ok(buf.len()),
+            Err(e) => Err(io::Error::new(io::ErrorKind::Other, e)),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

@@ -18,6 +18,9 @@ import (
 type channelValue struct {
 	c      *guest.Chan
 	thread *starlark.Thread // the program's only thread, cancelled when an iteration fails
+	// closed is set once the program closed the channel through this
+	// value: an error after that can no longer travel on it.
+	closed bool
 }
 
 var (
@@ -156,6 +159,7 @@ func (v *channelValue) close(_ *starlark.Thread, args starlark.Tuple, kwargs []s
 	if err != nil {
 		return nil, fmt.Errorf("close: %s", trimGuest(err))
 	}
+	v.closed = true
 	return starlark.None, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/guest"
 )
 
@@ -16,6 +17,12 @@ import (
 // holds itself, or a deep value from the peer, fails instead of exhausting
 // the guest's stack.
 const maxDepth = 512
+
+// maxTupleKey is the most elements a tuple used as a dict key may have on
+// the wire (the Go SDKs decode such a key as a Go array of that length).
+const maxTupleKey = 32
+
+var anyType = reflect.TypeFor[any]()
 
 var errTooDeep = fmt.Errorf("value nested deeper than %d levels (or it contains itself)", maxDepth)
 
@@ -38,7 +45,10 @@ func toGo(v starlark.Value, depth int) (any, error) {
 		if u, ok := x.Uint64(); ok {
 			return u, nil
 		}
-		return nil, fmt.Errorf("int %s does not fit in 64 bits", x)
+		if b := x.BigInt(); b.BitLen() <= 8*abi.MaxBigIntBytes {
+			return b, nil
+		}
+		return nil, fmt.Errorf("int of %d bits is too big to send (at most %d bits)", x.BigInt().BitLen(), 8*abi.MaxBigIntBytes)
 	case starlark.Float:
 		return float64(x), nil
 	case starlark.String:
@@ -96,7 +106,7 @@ func dictToGo(d *starlark.Dict, depth int) (any, error) {
 	}
 	m := make(map[any]any, len(items))
 	for _, kv := range items {
-		k, err := toGo(kv[0], depth+1)
+		k, err := keyToGo(kv[0], depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +120,50 @@ func dictToGo(d *starlark.Dict, depth int) (any, error) {
 		m[k] = g
 	}
 	return m, nil
+}
+
+// keyToGo converts a dict key: a tuple becomes a Go array ([n]any), which
+// a Go map can hold and which crosses as an array, as the Go SDKs decode it.
+func keyToGo(k starlark.Value, depth int) (any, error) {
+	t, ok := k.(starlark.Tuple)
+	if !ok {
+		return toGo(k, depth)
+	}
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
+	if len(t) > maxTupleKey {
+		return nil, fmt.Errorf("cannot send a dict with a tuple key of %d elements (at most %d)", len(t), maxTupleKey)
+	}
+	arr := reflect.New(reflect.ArrayOf(len(t), anyType)).Elem()
+	for i, e := range t {
+		g, err := keyToGo(e, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if g != nil {
+			arr.Index(i).Set(reflect.ValueOf(g))
+		}
+	}
+	return arr.Interface(), nil
+}
+
+// keyToStarlark converts a received dict key: a Go array (a tuple key)
+// becomes a tuple, so that the dict is the one the peer sent.
+func keyToStarlark(thread *starlark.Thread, k any, depth int) (starlark.Value, error) {
+	rv := reflect.ValueOf(k)
+	if k == nil || rv.Kind() != reflect.Array {
+		return toStarlark(thread, k, depth)
+	}
+	t := make(starlark.Tuple, rv.Len())
+	for i := range t {
+		e, err := keyToStarlark(thread, rv.Index(i).Interface(), depth+1)
+		if err != nil {
+			return nil, err
+		}
+		t[i] = e
+	}
+	return t, nil
 }
 
 // toStarlark converts a received value: arrays become lists, maps dicts,
@@ -158,7 +212,7 @@ func toStarlark(thread *starlark.Thread, v any, depth int) (starlark.Value, erro
 	case map[any]any:
 		d := starlark.NewDict(len(x))
 		for k, e := range x {
-			sk, err := toStarlark(thread, k, depth+1)
+			sk, err := keyToStarlark(thread, k, depth+1)
 			if err != nil {
 				return nil, err
 			}

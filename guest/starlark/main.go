@@ -4,7 +4,7 @@
 // sha256; gateway.Source and `wasmnet run -c` use it.
 //
 // The first message on the main channel is the program, a map
-// {"file": str, "source": str, "compiled": bin, "clock": bool}: the source
+// {"file": str, "source": str, "compiled": bin, "clock": bool, "args": bin}: the source
 // and, when the client compiled it, the compiled program
 // (internal/starlarkprog); the program then runs with these predeclared
 // names:
@@ -17,7 +17,9 @@
 //     output tagged with the gateway;
 //   - json, math, time: starlark-go's library; time.now() works only when
 //     the client granted the clock ("clock": true, WithWalltime);
-//   - argv: the guest's arguments after the program name.
+//   - argv: the guest's arguments after the program name;
+//   - the program's typed arguments ("args": a msgpack map, from
+//     gateway's Module.With), each under its name as a Starlark value.
 //
 // A program that fails closes the main channel with an error whose text is
 // the Starlark backtrace (file:line:col of each frame); the client receives
@@ -64,9 +66,17 @@ func main() {
 	}
 }
 
+// run runs p with ch as its channel. A program that closed its channel
+// and then failed cannot report on it any more: its error goes to stderr,
+// which the client shows tagged with the gateway, rather than nowhere.
 func run(ch *guest.Chan, p *program) error {
 	thread := newThread(p, func(_ *starlark.Thread, msg string) { fmt.Println(msg) })
-	return execProgram(thread, p, newChannel(thread, ch))
+	cv := newChannel(thread, ch)
+	err := execProgram(thread, p, cv)
+	if err != nil && cv.closed {
+		fmt.Fprintln(os.Stderr, errorText(err))
+	}
+	return err
 }
 
 // newThread returns the thread a program runs on, printing with print.
@@ -97,6 +107,9 @@ func execProgram(thread *starlark.Thread, p *program, channel starlark.Value) er
 		"time":       starlarktime.Module,
 		"argv":       starlark.NewList(args),
 	}
+	if err := predeclareArgs(thread, p.Args, predeclared); err != nil {
+		return err
+	}
 	// Compiled by the client: decoding costs a third of compiling, which
 	// the guest, compiled to WebAssembly, does ten times slower than the
 	// client does natively. A compiled form this interpreter cannot read
@@ -109,6 +122,30 @@ func execProgram(thread *starlark.Thread, p *program, channel starlark.Value) er
 	}
 	_, err := starlark.ExecFileOptions(starlarkprog.FileOptions(), thread, p.File, p.Source, predeclared)
 	return err
+}
+
+// predeclareArgs adds the program's typed arguments to predeclared, as
+// Starlark values. A name the guest predeclares itself stays the guest's:
+// the client refuses it, so only a foreign client sends one.
+func predeclareArgs(thread *starlark.Thread, b []byte, predeclared starlark.StringDict) error {
+	if len(b) == 0 {
+		return nil
+	}
+	args, err := guest.DecodeArgs(b)
+	if err != nil {
+		return fmt.Errorf("starlark: %s", trimGuest(err))
+	}
+	for name, v := range args {
+		if err := starlarkprog.CheckArgName(name); err != nil {
+			return fmt.Errorf("starlark: %w", err)
+		}
+		sv, err := toStarlark(thread, v, 0)
+		if err != nil {
+			return fmt.Errorf("starlark: argument %q: %w", name, err)
+		}
+		predeclared[name] = sv
+	}
+	return nil
 }
 
 // errorText is what the client sees of a failed program: the backtrace of

@@ -4,7 +4,7 @@
 // agent would answer a status request. It speaks the wire protocol by
 // hand (channel/PROTOCOL.md), so that it can break it.
 //
-//	fakeagent deep|counts|nils|opens|output|late|bigclose
+//	fakeagent deep|counts|nils|opens|output|late|bigclose|pings
 package main
 
 import (
@@ -56,12 +56,18 @@ func (p *peer) read() (typ byte, id uint32, payload []byte, err error) {
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: fakeagent deep|counts|nils|opens|output|late|bigclose")
+		fmt.Fprintln(os.Stderr, "usage: fakeagent deep|counts|nils|opens|output|late|bigclose|pings")
 		os.Exit(2)
 	}
 	p := &peer{r: bufio.NewReaderSize(os.Stdin, 1<<16), w: bufio.NewWriterSize(os.Stdout, 1<<16)}
+	window, maxFrame := 4<<20, 64<<20
+	if os.Args[1] == "pings" {
+		// Limits that would let the client queue without bound, were
+		// it to take them from the peer.
+		window, maxFrame = 1<<62, 1<<62
+	}
 	hello, _ := channel.Marshal(&channel.Hello{Proto: channel.ProtocolVersion, Role: channel.RoleAgent,
-		Window: 4 << 20, MaxFrame: 64 << 20, Info: channel.Info{Version: "fake", OS: "fake", Arch: "fake", PID: os.Getpid()}})
+		Window: window, MaxFrame: maxFrame, Info: channel.Info{Version: "fake", OS: "fake", Arch: "fake", PID: os.Getpid()}})
 	p.frame(frameHello, 0, 0, append([]byte("WASMNET\x00"), hello...))
 	p.w.Flush()
 	status, _ := channel.Marshal(&wire.Status{Version: "fake", PID: os.Getpid()})
@@ -124,6 +130,15 @@ func attack(p *peer, mode string, id uint32, pending *[]uint32) {
 		p.frame(frameOpen, 0, 2, nil)
 		p.frame(frameClose, 1, 2, msg)
 		p.frame(frameResponse, 1, id, msg)
+	case "pings": // 1 GiB of pings at most, no pong read, until the client hangs up
+		for i := range uint32(100 << 20) {
+			p.frame(framePing, 0, i, nil)
+			if i%4096 == 0 && p.w.Flush() != nil {
+				os.Exit(0)
+			}
+		}
+		p.w.Flush()
+		os.Exit(0)
 	default:
 		fmt.Fprintf(os.Stderr, "fakeagent: unknown attack %q\n", mode)
 		os.Exit(2)

@@ -6,6 +6,7 @@ package starlarkprog
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	"go.starlark.net/starlark"
@@ -22,6 +23,9 @@ type Program struct {
 	Source   string `msgpack:"source"`
 	Compiled []byte `msgpack:"compiled,omitempty"`
 	Clock    bool   `msgpack:"clock"`
+	// Args are the program's typed arguments (gateway's Module.With): one
+	// msgpack map from names to values, each predeclared in the program.
+	Args []byte `msgpack:"args,omitempty"`
 }
 
 // FileOptions lets programs use Python's statements that Starlark leaves
@@ -44,12 +48,28 @@ func Predeclared() []string {
 // IsPredeclared reports whether the guest predeclares name for programs.
 func IsPredeclared(name string) bool { return slices.Contains(Predeclared(), name) }
 
+// CheckArgName reports why name cannot be a typed argument of a program:
+// it must be a Starlark identifier that is neither a keyword nor a name
+// the guest predeclares.
+func CheckArgName(name string) error {
+	if IsPredeclared(name) {
+		return fmt.Errorf("argument %q: the guest predeclares that name", name)
+	}
+	f, err := syntax.ParseExpr("<arg>", name, 0)
+	if id, ok := f.(*syntax.Ident); err != nil || !ok || id.Name != name {
+		return fmt.Errorf("argument %q: not a Starlark identifier", name)
+	}
+	return nil
+}
+
 // Compile returns the program file with source src, compiled for the
 // guest, or nil when it does not compile: the guest then compiles the
 // source itself and reports the error with its positions, as it reports
-// any other error of the program.
-func Compile(file, src string) []byte {
-	_, prog, err := starlark.SourceProgramOptions(FileOptions(), file, src, IsPredeclared)
+// any other error of the program. args are the names of the program's
+// typed arguments, predeclared beside the guest's own names.
+func Compile(file, src string, args ...string) []byte {
+	isPredeclared := func(name string) bool { return IsPredeclared(name) || slices.Contains(args, name) }
+	_, prog, err := starlark.SourceProgramOptions(FileOptions(), file, src, isPredeclared)
 	if err != nil {
 		return nil
 	}

@@ -13,11 +13,15 @@ func MergedCounts(t testing.TB, out string) map[string]int64 {
 	got := map[string]int64{}
 	for line := range strings.Lines(out) {
 		var e struct {
+			Type  string
 			Key   string
 			Count int64
 		}
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("line %q: %v", line, err)
+		}
+		if e.Type != "" && e.Type != "count" {
+			continue // the records of the run's end
 		}
 		got[e.Key] = e.Count
 	}

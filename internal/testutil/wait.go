@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// WaitTimeout bounds every wait of this package. It only catches hangs, so
-// it is generous: the machines tests run on may be loaded.
-const WaitTimeout = time.Minute
+// WaitTimeout bounds every wait of this package, and the waits of tests
+// that only guard against a hang. It only catches hangs, so it is far
+// beyond what load reaches: `make test` on a 2-core machine shared with
+// seven others made a one-minute bound fail a test that passed alone.
+const WaitTimeout = 10 * time.Minute
 
 // WaitFor polls cond until it holds, and fails the test naming what it
 // waited for if it does not within WaitTimeout. Use it for conditions

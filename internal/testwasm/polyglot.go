@@ -32,7 +32,7 @@ const rustAptHint = "apt-get install rustc libstd-rust-dev-wasm32"
 // CArgs returns the clang-14 arguments that build wasm-examples/<name>/<name>.c
 // into out, relative to the repository root.
 func CArgs(name, out string) []string {
-	return []string{"--target=wasm32-wasi", "--sysroot=" + wasiSysroot, "-O2", "-Wall", "-Wextra",
+	return []string{"--target=wasm32-wasi", "--sysroot=" + wasiSysroot, "-O2", "-mllvm", "-rotation-max-header-size=0", "-Wall", "-Wextra",
 		"-I", "guest/c", "-I", "wasm-examples/" + name,
 		"guest/c/wasmnet.c", "wasm-examples/" + name + "/" + name + ".c", "-o", out}
 }

@@ -20,6 +20,18 @@ const (
 	KindRSync     uint8 = 8 // RSyncRequest -> nothing; the channel carries the transfer (PROTOCOL.md)
 )
 
+// The request kinds of the trace relay (WASMNET_DEBUG=2).
+const (
+	KindTraceOn uint8 = 9  // notify, client to agent, empty: send KindTrace lines from now on
+	KindTrace   uint8 = 10 // notify, agent to client: TraceLine
+)
+
+// AgentNiceEnv, in the environment of `wasmnet agent`, asks it to lower
+// its own priority by that many steps (0 to 19) before it serves, as a
+// spec's nice= asks. The agent removes it from its environment, so the
+// commands it runs for hops do not lower theirs again.
+const AgentNiceEnv = "WASMNET_AGENT_NICE"
+
 // ExecRequest starts a module on a channel the client opened.
 type ExecRequest struct {
 	Channel uint32 `msgpack:"channel"`
@@ -50,6 +62,9 @@ type DirGrant struct {
 // the module and ask again.
 type ExecReply struct {
 	NeedModule bool `msgpack:"need_module,omitempty"`
+	// Warning is a line for the user about the agent, not the guest (a
+	// compilation cache it cannot write), sent once per agent.
+	Warning string `msgpack:"warning,omitempty"`
 }
 
 // ModuleUpload carries a module's bytes to the agent's store.
@@ -71,6 +86,8 @@ type Status struct {
 	OS            string `msgpack:"os"`
 	Arch          string `msgpack:"arch"`
 	PID           int    `msgpack:"pid"`
+	Cwd           string `msgpack:"cwd,omitempty"`        // the agent's working directory
+	Executable    string `msgpack:"executable,omitempty"` // the agent's binary
 	ABI           []int  `msgpack:"abi"`
 	Channels      int    `msgpack:"channels"`
 	Executing     int    `msgpack:"executing"`
@@ -86,6 +103,13 @@ type Status struct {
 	CompileCache  string `msgpack:"compile_cache"` // the disk cache directory, if any
 	ImageStarts   int64  `msgpack:"image_starts"`  // executions restored from an initialised image
 	KeptStarts    int64  `msgpack:"kept_starts"`   // executions run on an instance kept from an earlier one
+}
+
+// TraceLine is one line of an agent's debug trace, relayed to a client
+// that sent KindTraceOn (WASMNET_DEBUG=2).
+type TraceLine struct {
+	PID int    `msgpack:"pid"`
+	Msg string `msgpack:"msg"`
 }
 
 // DialRequest asks a hop agent to dial a TCP address and bridge it to a
@@ -108,8 +132,9 @@ type CommandRequest struct {
 // RSyncRequest asks an agent to receive a directory tree into Dest over a
 // channel the client opened: the client sends a manifest ([]RSyncEntry),
 // the agent answers the paths it needs ([]string), the client sends each
-// as {"path": p}, bin chunks and nil, and the agent answers RSyncSummary
-// and closes the channel. Dest is created if missing; a relative Dest is
+// as {"path": p}, bin chunks and nil, or as {"path": p, "gone": true} when
+// it vanished since it was listed, and the agent answers RSyncSummary and
+// closes the channel. Dest is created if missing; a relative Dest is
 // relative to the agent's working directory.
 type RSyncRequest struct {
 	Channel uint32 `msgpack:"channel"`
@@ -127,6 +152,10 @@ type RSyncEntry struct {
 	SHA256 []byte `msgpack:"sha256,omitempty"` // 32 bytes, for files
 	Dir    bool   `msgpack:"dir,omitempty"`
 	Link   string `msgpack:"link,omitempty"` // a symbolic link's target
+	// LinkBase says that Link is a clean relative path inside the tree:
+	// the agent links to Dest/Link, as the source's absolute link pointed
+	// into the source (execnet's "linkbase").
+	LinkBase bool `msgpack:"linkbase,omitempty"`
 }
 
 // RSyncSummary is an agent's last message of an RSync: the files whose

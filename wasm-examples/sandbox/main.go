@@ -1,23 +1,27 @@
 // Command sandbox is a wasmnet guest that reports what the sandbox lets it
 // see: it sends one map with its environment, arguments, the root directory,
-// an attempt to read /etc/passwd, and its working directory.
+// an attempt to read /etc/passwd, its working directory, and the settings
+// of its garbage collector.
 package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/wasmnet/wasmnet/guest"
 )
 
 func main() {
+	ch := guest.Channel() // first: the SDK tunes the collector here
 	report := map[string]any{
+		"gc":      gcSettings(),
 		"env":     os.Environ(),
 		"args":    os.Args,
 		"files":   rootFiles(),
 		"readetc": readEtc(),
 		"cwd":     cwd(),
 	}
-	if err := guest.Channel().Send(report); err != nil {
+	if err := ch.Send(report); err != nil {
 		panic(err)
 	}
 }
@@ -50,4 +54,12 @@ func cwd() string {
 		return err.Error()
 	}
 	return d
+}
+
+// gcSettings returns the collector's memory limit (bytes) and GOGC
+// percentage (-1: off).
+func gcSettings() map[string]int64 {
+	percent := debug.SetGCPercent(100)
+	debug.SetGCPercent(percent)
+	return map[string]int64{"memory_limit": debug.SetMemoryLimit(-1), "percent": int64(percent)}
 }

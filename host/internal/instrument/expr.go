@@ -20,31 +20,39 @@ type exprRewriter struct {
 	// mutates is set, for good, by the first instruction rewritten that
 	// changes a table or drops a segment.
 	mutates bool
+	// jumps threads forward jumps through a dispatching loop (thread.go).
+	jumps threader
 }
 
 // rewrite reads an expression from r up to and including its final end
 // and appends the rewritten expression to out.
 func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
-	depth := 0
 	span := r.Off // start of bytes not yet copied to out
 	x.loops, x.calls = false, false
+	x.jumps.reset()
 	for {
 		at := r.Off
 		op, err := r.Byte()
 		if err != nil {
 			return nil, err
 		}
+		var value int64 // the immediate of i32.const and local.set
 		switch op {
 		case 0x02, 0x04: // block, if
 			if err := r.SkipLEB(5); err != nil {
 				return nil, err
 			}
-			depth++
+			x.jumps.open(false, nil)
 		case 0x03: // loop
+			empty := !r.Done() && r.B[r.Off] == 0x40
 			if err := r.SkipLEB(5); err != nil {
 				return nil, err
 			}
-			depth++
+			if empty && x.check != nil {
+				x.jumps.open(true, r)
+			} else {
+				x.jumps.open(false, nil)
+			}
 			x.loops = true
 			if x.check != nil {
 				out = append(out, r.B[span:r.Off]...)
@@ -52,10 +60,20 @@ func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 				span = r.Off
 			}
 		case 0x0b: // end
-			if depth == 0 {
+			if len(x.jumps.stack) == 0 {
 				return append(out, r.B[span:r.Off]...), nil
 			}
-			depth--
+			x.jumps.close()
+		case 0x0c: // br
+			depth, err := r.U32()
+			if err != nil {
+				return nil, err
+			}
+			if to, ok := x.jumps.branch(depth); ok {
+				out = append(out, r.B[span:at]...)
+				out = wasmbin.AppendU32(append(out, op), to)
+				span = r.Off
+			}
 		case 0x10, 0x12, 0xd2: // call, return_call, ref.func
 			idx, err := r.U32()
 			if err != nil {
@@ -65,6 +83,16 @@ func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 			out = append(out, r.B[span:at]...)
 			out = wasmbin.AppendU32(append(out, op), x.shift(idx))
 			span = r.Off
+		case 0x21: // local.set
+			idx, err := r.U32()
+			if err != nil {
+				return nil, err
+			}
+			value = int64(idx)
+		case 0x41: // i32.const
+			if value, err = r.S64(); err != nil || r.Off-at > 6 {
+				return nil, fmt.Errorf("instrument: bad i32.const at offset %d", at)
+			}
 		default:
 			x.calls = x.calls || op == 0x11 || op == 0x13 // call_indirect, return_call_indirect
 			x.mutates = x.mutates || op == 0x26 || op == 0xfc && mutatesInstance(r)
@@ -72,6 +100,7 @@ func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 				return nil, fmt.Errorf("%w at offset %d", err, at)
 			}
 		}
+		x.jumps.note(op, value)
 	}
 }
 

@@ -38,15 +38,16 @@ func newHost(t *testing.T, budget int32) *host {
 	ctx := context.Background()
 	h := &host{rt: wazero.NewRuntime(ctx)}
 	t.Cleanup(func() { h.rt.Close(ctx) })
-	_, err := h.rt.NewHostModuleBuilder(instrument.ImportModule).
-		NewFunctionBuilder().WithFunc(func() int32 {
+	yield := func() int32 {
 		h.yields++
 		if h.yields == h.stopAt {
 			panic(errStopped)
 		}
 		return budget
-	}).Export(instrument.ImportName).
-		NewFunctionBuilder().WithFunc(func() int32 { return budget }).Export(instrument.ImportNameStatic).
+	}
+	_, err := h.rt.NewHostModuleBuilder(instrument.ImportModule).
+		NewFunctionBuilder().WithFunc(yield).Export(instrument.ImportName).
+		NewFunctionBuilder().WithFunc(yield).Export(instrument.ImportNameStatic).
 		Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
