@@ -109,7 +109,7 @@ func TestSteadyFloodQueueBounded(t *testing.T) {
 	queued := func() int {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return len(a.queue) - a.head
+		return a.queue.len()
 	}
 	for deadline := time.Now().Add(time.Minute); queued() < backlog; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -125,7 +125,7 @@ func TestSteadyFloodQueueBounded(t *testing.T) {
 		}
 	}
 	a.mu.Lock()
-	held := cap(a.queue)
+	held := len(a.queue.buf)
 	a.mu.Unlock()
 	if held > 6*backlog {
 		t.Fatalf("a backlog of %d items held a queue of %d", backlog, held)
