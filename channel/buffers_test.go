@@ -3,6 +3,7 @@ package channel
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/wasmnet/wasmnet/internal/testutil"
 )
@@ -54,5 +55,105 @@ func TestIdleWriterKeepsNoBigBuffers(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > pairs<<20 {
 		t.Fatalf("%d idle connections hold %d MiB more heap than before their bursts", pairs, grown>>20)
+	}
+}
+
+// TestQuietConnectionSmallArena: a connection that carried a message or
+// two (a client's idle gateway) has not allocated the read arena a busy
+// one grows to.
+func TestQuietConnectionSmallArena(t *testing.T) {
+	const pairs = 8
+	type pair struct{ c, a *Channel }
+	var ps []pair
+	for range pairs {
+		cm, am := muxPair(t, osPipePair, nil, nil)
+		c, a := channelPair(t, cm, am)
+		ps = append(ps, pair{c, a})
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, p := range ps {
+		if err := p.c.Send("ping"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.a.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.a.Send("pong"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.c.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perPair := (after.TotalAlloc - before.TotalAlloc) / pairs
+	if perPair > maxArena {
+		t.Fatalf("a message each way allocated %d bytes per connection", perPair)
+	}
+}
+
+// TestSteadyFloodQueueBounded: a receiver that keeps a backlog (it never
+// catches up with the sender, as a slow consumer of a flood) holds a queue
+// of the size of its backlog, not of everything the channel carried.
+func TestSteadyFloodQueueBounded(t *testing.T) {
+	cm, am := muxPair(t, osPipePair, nil, nil)
+	c, a := channelPair(t, cm, am)
+	const backlog, total = 2000, 400_000
+	for range backlog {
+		if err := c.Send("x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.queue.len()
+	}
+	for deadline := time.Now().Add(time.Minute); queued() < backlog; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d items arrived", queued(), backlog)
+		}
+	}
+	for range total {
+		if _, err := a.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send("x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mu.Lock()
+	held := len(a.queue.buf)
+	a.mu.Unlock()
+	if held > 6*backlog {
+		t.Fatalf("a backlog of %d items held a queue of %d", backlog, held)
+	}
+}
+
+// TestConnectionBuffersSmall: a connection's buffers (what a client holds
+// per idle gateway) are a few dozen KiB, not the 64 KiB each a read buffer
+// and an arena took.
+func TestConnectionBuffersSmall(t *testing.T) {
+	const pairs = 8
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range pairs {
+		cm, am := muxPair(t, osPipePair, nil, nil)
+		c, a := channelPair(t, cm, am)
+		if err := c.Send("ping"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perMux := (after.TotalAlloc - before.TotalAlloc) / (2 * pairs)
+	t.Logf("%d bytes per connection", perMux)
+	if perMux > 48<<10 {
+		t.Fatalf("a connection that carried one message allocated %d bytes", perMux)
 	}
 }

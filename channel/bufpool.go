@@ -22,6 +22,16 @@ type bufPool struct {
 // ones are cut from the reader's arena.
 const minPooled = 4096 + 1
 
+// readBuffer is the size of a connection's read buffer.
+const readBuffer = 16 << 10
+
+// The read loop's arena for small payloads starts at minArena, which
+// holds the largest, and doubles up to maxArena.
+const (
+	minArena = 8 << 10
+	maxArena = 64 << 10
+)
+
 // poolClass returns the class of a buffer for n bytes and the size of its
 // buffers: with 2^k < n <= 2^(k+1), the multiples of 2^(k-2).
 func poolClass(n int) (class, size int) {

@@ -26,8 +26,7 @@ type Channel struct {
 
 	// mu guards everything below.
 	mu       sync.Mutex
-	queue    [][]byte
-	head     int
+	queue    itemQueue
 	unread   int   // window bytes held in queue
 	consumed int   // window bytes read since credit was last returned
 	sendWin  int64 // what the peer's window has room for
@@ -81,7 +80,7 @@ func (c *Channel) deliver(p []byte) error {
 	if c.unread > c.mux.cfg.Window+c.mux.cfg.MaxFrame+messageOverhead {
 		return fmt.Errorf("channel: the peer wrote past the window of channel %d (%d bytes unread)", c.id, c.unread)
 	}
-	c.queue = append(c.queue, p)
+	c.queue.push(p)
 	signal(c.ready)
 	return nil
 }
@@ -90,7 +89,7 @@ func (c *Channel) deliver(p []byte) error {
 func (c *Channel) hasBacklog() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.head < len(c.queue) || (c.remote != nil && !c.reported)
+	return c.queue.len() > 0 || (c.remote != nil && !c.reported)
 }
 
 // pop takes the next queued item, or reports why there is none: nil, nil
@@ -101,13 +100,9 @@ func (c *Channel) pop() ([]byte, error) {
 	if c.local {
 		return nil, fmt.Errorf("channel: receive: %w", ErrClosed)
 	}
-	if c.head < len(c.queue) {
-		p := c.queue[c.head]
-		c.queue[c.head] = nil
-		c.head++
-		if c.head == len(c.queue) {
-			c.queue, c.head = c.queue[:0], 0
-		} else {
+	if c.queue.len() > 0 {
+		p := c.queue.pop()
+		if c.queue.len() > 0 {
 			signal(c.ready) // more for another waiting receiver
 		}
 		c.consumeLocked(len(p) + messageOverhead)
@@ -332,7 +327,7 @@ func (c *Channel) refuse(msg string) {
 	if !c.closed {
 		c.remote = &RemoteError{Message: msg}
 	}
-	c.queue, c.head, c.unread = nil, 0, 0
+	c.queue, c.unread = itemQueue{}, 0
 	c.markClosedLocked()
 }
 
@@ -354,7 +349,7 @@ func (c *Channel) localClose() bool {
 		return false
 	}
 	c.local = true
-	c.queue, c.head = nil, 0
+	c.queue = itemQueue{}
 	c.markClosedLocked()
 	return true
 }

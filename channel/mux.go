@@ -130,7 +130,9 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 
 		accepted: make(chan struct{}, 1),
 	}
-	m.br = bufio.NewReaderSize(timedReader{conn, &m.lastRecv}, 64<<10)
+	// 16 KiB batches a thousand small frames per read, and larger
+	// payloads are read past it; a client holds one per gateway.
+	m.br = bufio.NewReaderSize(timedReader{conn, &m.lastRecv}, readBuffer)
 	m.wdata = sync.NewCond(&m.wmu)
 	m.wspace = sync.NewCond(&m.wmu)
 	m.nextID = 1
@@ -236,6 +238,7 @@ func (m *Mux) readLoop() {
 	defer m.loops.Done()
 	var hdr [headerSize]byte
 	var arena []byte
+	arenaSize := minArena
 	for {
 		if _, err := io.ReadFull(m.br, hdr[:]); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -250,11 +253,14 @@ func (m *Mux) readLoop() {
 			return
 		}
 		// Small payloads are cut from a shared arena: one allocation
-		// serves many messages, and each keeps only its own slice.
+		// serves many messages, and each keeps only its own slice. The
+		// arena doubles as it is used up, so that a quiet connection (one
+		// of a client's many idle gateways) holds little.
 		var payload []byte
 		if n := int(h.length); n < minPooled {
 			if len(arena) < n {
-				arena = make([]byte, 64<<10)
+				arena = make([]byte, arenaSize)
+				arenaSize = min(2*arenaSize, maxArena)
 			}
 			payload, arena = arena[:n:n], arena[n:]
 		} else {

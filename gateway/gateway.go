@@ -316,7 +316,7 @@ func (g *Gateway) RemoteExec(ctx context.Context, m Module, opts ...ExecOption) 
 	if m.args != nil && m.prog == nil {
 		req.Env = append(req.Env, m.args.env())
 	}
-	g.tr.Printf("gateway %s: exec %s (sha256 %.12s, %d bytes) on channel %d", g.id, m.name, m.sum, len(m.bytes), ch.ID())
+	g.tr.Printf("gateway %s: exec %s (sha256 %.12s, %d bytes) on channel %d", g.id, m.name, m.sum, m.Size(), ch.ID())
 	err = g.exec(ctx, m, &req)
 	if err == nil {
 		err = sendProgram(ctx, ch, m, &req)
@@ -350,13 +350,13 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		if !reply.NeedModule {
 			return nil
 		}
-		if len(m.bytes) == 0 {
+		if !m.hasBytes() {
 			return errors.New("the agent lacks the module and it has no bytes to send")
 		}
 		// Concurrent calls that all heard NeedModule share one upload;
 		// a second request after one succeeded sends it again.
 		err = g.uploads.do(ctx, m.sum, attempt > 0, func() error {
-			g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, len(m.bytes))
+			g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, m.Size())
 			up, err := m.uploadBody()
 			if err != nil {
 				return err

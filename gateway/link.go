@@ -42,6 +42,27 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ReadFrom copies r into t through a small buffer. os/exec's copier of a
+// process's stderr calls it, and else would hold a 32 KiB buffer per
+// gateway for the life of its agent, for a stream that is mostly silent.
+func (t *tailBuffer) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, 1<<10)
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			t.Write(buf[:m])
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 func (t *tailBuffer) String() string {
 	if t == nil {
 		return ""

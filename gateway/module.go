@@ -20,9 +20,14 @@ import (
 // A Module from Source or WithSource also carries a program, which the
 // interpreter module receives first.
 type Module struct {
-	name   string
-	sum    string
-	bytes  []byte
+	name  string
+	sum   string
+	bytes []byte
+	// load reads the bytes again, for a module whose bytes the process
+	// does not keep between uploads (the interpreter embedded in the
+	// binary); size is their length either way.
+	load   func() ([]byte, error)
+	size   int
 	prog   *program      // a source guest's program, or nil
 	args   *moduleArgs   // typed arguments (With), or nil
 	err    error         // why the module cannot run (Source without an interpreter)
@@ -43,7 +48,14 @@ type moduleUpload struct {
 // uploads share it.
 func (m Module) uploadBody() (*[]byte, error) {
 	encode := func() (*[]byte, error) {
-		b, err := msgpack.Marshal(&wire.ModuleUpload{Module: m.sum, Bytes: m.bytes})
+		bytes := m.bytes
+		if bytes == nil && m.load != nil {
+			var err error
+			if bytes, err = m.load(); err != nil {
+				return nil, fmt.Errorf("gateway: load module %s: %w", m.name, err)
+			}
+		}
+		b, err := msgpack.Marshal(&wire.ModuleUpload{Module: m.sum, Bytes: bytes})
 		return &b, err
 	}
 	if m.upload == nil { // a zero Module
@@ -79,7 +91,7 @@ func LoadModule(path string) (Module, error) {
 func ModuleBytes(b []byte) Module {
 	sum := sha256.Sum256(b)
 	s := hex.EncodeToString(sum[:])
-	return Module{name: s[:12], sum: s, bytes: b, upload: &moduleUpload{}}
+	return Module{name: s[:12], sum: s, bytes: b, size: len(b), upload: &moduleUpload{}}
 }
 
 // Name is the module's file name, or the start of its hash.
@@ -89,4 +101,7 @@ func (m Module) Name() string { return m.name }
 func (m Module) Sum() string { return m.sum }
 
 // Size is the module's size in bytes.
-func (m Module) Size() int { return len(m.bytes) }
+func (m Module) Size() int { return m.size }
+
+// hasBytes reports whether m can be uploaded.
+func (m Module) hasBytes() bool { return len(m.bytes) > 0 || m.load != nil }

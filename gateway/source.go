@@ -15,15 +15,23 @@ import (
 type program = starlarkprog.Program
 
 // interpreter is the embedded Starlark interpreter, hashed once.
-var interpreter = sync.OnceValues(func() (Module, error) {
+var interpreter = sync.OnceValues(loadInterpreter)
+
+// loadInterpreter returns the embedded interpreter as a Module that keeps
+// only its sum: reading the bytes out of the binary copies them, 6 MB the
+// process would otherwise hold for its whole life, for the rare upload
+// (an agent with a disk cache keeps modules it was sent), which reads
+// them again.
+func loadInterpreter() (Module, error) {
 	b, err := starlarkwasm.Bytes()
 	if err != nil {
 		return Module{}, fmt.Errorf("gateway: %w", err)
 	}
 	m := ModuleBytes(b)
 	m.name = "starlark.wasm"
+	m.bytes, m.load = nil, starlarkwasm.Bytes
 	return m, nil
-})
+}
 
 // Interpreter returns the Starlark interpreter shipped with wasmnet: a
 // module like any other, which Source and SourceFile pair with a program.

@@ -76,7 +76,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	rts := &runtimes{rt: rt, stop: cfg.stop}
+	rts := &runtimes{rt: rt, stop: cfg.stop, config: runtimeConfig(rc, cfg.stop)}
 	e := &Engine{cfg: cfg, runtimes: rts, store: newModuleStore(rts, cacheDir, cfg)}
 	e.idle.running = &e.running
 	e.idle.release = e.store.releaseKept

@@ -41,7 +41,7 @@ const yieldBudget = 100_000
 // newRuntime makes the agent's wazero runtime with the host modules every
 // guest may import: WASI, the wasmnet ABI and the instrumentation's yield.
 func newRuntime(ctx context.Context, base wazero.RuntimeConfig, stop StopMechanism) (wazero.Runtime, error) {
-	rt := wazero.NewRuntimeWithConfig(ctx, base.WithCloseOnContextDone(stop == StopContextChecks))
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(base, stop))
 	if err := instantiateWASI(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: WASI: %w", err)
@@ -62,6 +62,13 @@ func newRuntime(ctx context.Context, base wazero.RuntimeConfig, stop StopMechani
 		return nil, fmt.Errorf("host: yield module: %w", err)
 	}
 	return rt, nil
+}
+
+// runtimeConfig is the configuration of the agent's runtime made from
+// base: everything in it that shapes compiled code is in wazero's cache
+// key, so a runtime of the same configuration finds the same files.
+func runtimeConfig(base wazero.RuntimeConfig, stop StopMechanism) wazero.RuntimeConfig {
+	return base.WithCloseOnContextDone(stop == StopContextChecks)
 }
 
 // yield is the host function instrumented guests call every yieldBudget
@@ -99,6 +106,9 @@ const unlimited runtimeKind = 0
 type runtimes struct {
 	rt   wazero.Runtime
 	stop StopMechanism
+	// config is rt's configuration, for the runtimes that compile
+	// outlines apart (outline.go); nil where there are none.
+	config wazero.RuntimeConfig
 }
 
 func (r *runtimes) get(context.Context, runtimeKind) (wazero.Runtime, error) { return r.rt, nil }

@@ -24,6 +24,9 @@ import (
 // compiled code of a module?"). The file's bytes are compared with the
 // memory before: a mapping only ever replaces code with the same code.
 
+// codeSharing: a load of code can be checked against the shared file.
+const codeSharing = true
+
 // regionsMu serialises the compilations that look for the code they
 // added among the process's mappings, whichever agent of the process
 // they are for: the one piece of state in this package that is the
@@ -71,15 +74,10 @@ func codeRegions() map[codeRegion]bool {
 // the module exists, so that no guest runs in the region while it is
 // remapped. It reports whether the code is now shared.
 func shareCode(base string, before, after map[codeRegion]bool) bool {
-	r := newestRegion(before, after)
-	size := int(r.end - r.start)
-	if size < 1<<20 {
-		return false // none, or too small to be worth a file
+	path, code := newestCode(base, before, after)
+	if code == nil {
+		return false
 	}
-	path := base + "-" + strconv.Itoa(size) + ".exec"
-	// The region is not Go's memory: its address is reinterpreted, not
-	// converted, so that no pointer arithmetic is implied.
-	code := unsafe.Slice(*(**byte)(unsafe.Pointer(&r.start)), size)
 	switch mapSame(path, code) {
 	case mapped:
 		touch(path)
@@ -97,6 +95,34 @@ func shareCode(base string, before, after map[codeRegion]bool) bool {
 		return err
 	})
 	return false
+}
+
+// sameSharedCode is shareCode for code whose origin is not known to be
+// the module's (a load through its outline, outline.go): it maps the
+// shared file over the new code if they hold the same bytes, and else
+// writes nothing. It reports whether the new code is the shared file's.
+func sameSharedCode(base string, before, after map[codeRegion]bool) bool {
+	path, code := newestCode(base, before, after)
+	if code == nil || mapSame(path, code) != mapped {
+		return false
+	}
+	touch(path)
+	return true
+}
+
+// newestCode returns the code a compilation added (the largest new
+// executable region) and the path of the shared file for its size; nil
+// code when there is none worth a file.
+func newestCode(base string, before, after map[codeRegion]bool) (string, []byte) {
+	r := newestRegion(before, after)
+	size := int(r.end - r.start)
+	if size < 1<<20 {
+		return "", nil // none, or too small to be worth a file
+	}
+	// The region is not Go's memory: its address is reinterpreted, not
+	// converted, so that no pointer arithmetic is implied.
+	code := unsafe.Slice(*(**byte)(unsafe.Pointer(&r.start)), size)
+	return base + "-" + strconv.Itoa(size) + ".exec", code
 }
 
 type mapResult int

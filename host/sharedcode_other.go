@@ -14,3 +14,9 @@ type codeRegion struct{}
 func codeRegions() map[codeRegion]bool { return nil }
 
 func shareCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return false }
+
+func sameSharedCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return false }
+
+// codeSharing is false: no load is checked against shared code, so none
+// goes through an outline.
+const codeSharing = false

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
+	"github.com/wasmnet/wasmnet/host/internal/outline"
 )
 
 // moduleStore holds the modules an agent has compiled, addressed by the
@@ -33,6 +34,7 @@ type moduleStore struct {
 	// the state another's executions start from.
 	snapLimit uint64
 	limit     int64 // bytes of modules kept in memory; 0 for no bound
+	outlines  bool  // load code through outlines where possible (outline.go)
 
 	// compileMu serialises compilations, so that the files the disk cache
 	// gains tell a real compilation from a cache load, and which file
@@ -47,6 +49,7 @@ type moduleStore struct {
 
 	compilations  atomic.Int64
 	cacheLoads    atomic.Int64
+	outlineLoads  atomic.Int64 // cache loads through an outline (outline.go)
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
 	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
@@ -89,7 +92,7 @@ const compiledFactor = 4
 
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
-		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}}
+		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo}
 	if cacheDir != "" {
 		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit, log: cfg.log}
 		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
@@ -366,6 +369,11 @@ func (s *moduleStore) prepare(b []byte) ([]byte, error) {
 	if len(b) < 4 || string(b[:4]) != "\x00asm" {
 		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
 	}
+	if outline.Has(b) {
+		// Only agents make outlines: a module sent as one could run
+		// the code of the module it outlines.
+		return nil, fmt.Errorf("carries a %s section, which only agents make", outline.SectionName)
+	}
 	b, err := prepare(b, s.runtimes.stop)
 	if err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly: %w", err)
@@ -398,6 +406,15 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		key += "-" + hex.EncodeToString(id[:8])
 	}
 	if rel, fi, ok := s.disk.indexed(key); ok {
+		compiled, rejected := s.fromOutline(ctx, rt, sum, key, b)
+		if compiled != nil {
+			s.cacheLoads.Add(1)
+			s.outlineLoads.Add(1)
+			return compiled, nil
+		}
+		if rejected != nil {
+			defer rejected.Close(context.Background())
+		}
 		compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 		if err != nil {
 			return nil, err
@@ -407,6 +424,7 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		} else {
 			s.compilations.Add(1)
 		}
+		s.makeOutline(ctx, sum, key, b)
 		return compiled, nil
 	}
 	before := s.disk.files()
@@ -419,6 +437,7 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	} else {
 		s.cacheLoads.Add(1)
 	}
+	s.makeOutline(ctx, sum, key, b)
 	return compiled, nil
 }
 

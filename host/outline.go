@@ -1,0 +1,250 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/wasmnet/wasmnet/host/internal/outline"
+)
+
+// Loads through outlines: on a cache hit, wazero still decodes and
+// validates a module's whole code before it reads the machine code from
+// its cache file, 60% of a new agent's CPU for a Go guest. The code was
+// validated when it was compiled; what the load needs is the module's
+// shape. So the first agent that compiles a module also gives its
+// outline (the module with empty bodies, host/internal/outline) a cache
+// file: a hard link to the module's. The next agents compile the outline,
+// which wazero validates in microseconds and for which it loads the
+// module's machine code. The code loaded is used only if it is, byte for
+// byte, the shared code the module's own compilation left
+// (sharedcode_linux.go); else the outline is compiled no further and the
+// module is compiled as before (RATIONALE.md, "Why does an agent load a
+// module's code through its outline?").
+
+// outlineKey names a module's outline in the disk cache's index, beside
+// key, its code's.
+func outlineKey(key string) string { return key + "-outline" }
+
+// useOutlines reports whether this store loads code through outlines: it
+// needs the disk cache, prepared modules (whose shared code checks a
+// load) and no debug information (whose offsets are the module's).
+func (s *moduleStore) useOutlines() bool {
+	return codeSharing && s.outlines && s.disk != nil && s.identity != "" && s.runtimes.config != nil
+}
+
+// outlineOf returns the outline of code b, tagged with b's digest, so
+// that a module's outline names that code and no other.
+func outlineOf(b []byte) ([]byte, error) {
+	sum := sha256.Sum256(b)
+	return outline.Of(b, sum[:])
+}
+
+// fromOutline compiles code b of module sum through its outline, when an
+// earlier agent made one; nil when there is none. When the code it loads
+// is not the module's shared code, it returns nil and that compilation as
+// rejected, for the caller to close once it has compiled b itself: were
+// its code unmapped during that compilation, b's code could take its
+// addresses and pass for code that was there before (sharedcode_linux.go).
+// compileMu must be held.
+func (s *moduleStore) fromOutline(ctx context.Context, rt wazero.Runtime, sum, key string, b []byte) (compiled, rejected wazero.CompiledModule) {
+	if !s.useOutlines() {
+		return nil, nil
+	}
+	rel, fi, ok := s.disk.indexed(outlineKey(key))
+	if !ok {
+		return nil, nil
+	}
+	base, _, ok := s.preparedPaths(sum)
+	if !ok {
+		return nil, nil
+	}
+	ol, err := outlineOf(b)
+	if err != nil {
+		return nil, nil
+	}
+	regionsMu.Lock()
+	defer regionsMu.Unlock()
+	before := codeRegions()
+	compiled, err = rt.CompileModule(ctx, ol)
+	if err != nil {
+		return nil, nil
+	}
+	loaded := s.disk.loadedIndexed(rel, fi)
+	if loaded && sameSharedCode(strings.TrimSuffix(base, ".code"), before, codeRegions()) {
+		return compiled, nil
+	}
+	if !loaded {
+		// wazero compiled the empty bodies and cached them under the
+		// outline's key: that file must not be what the index names.
+		os.Remove(filepath.Join(s.cacheDir, rel))
+		os.Remove(filepath.Join(s.cacheDir, indexDir, outlineKey(key)))
+	}
+	return nil, compiled
+}
+
+// makeOutline gives the outline of code b, just compiled under key, a
+// cache file that is the code's, if it has none. compileMu must be held.
+func (s *moduleStore) makeOutline(ctx context.Context, sum, key string, b []byte) {
+	if !s.useOutlines() {
+		return
+	}
+	if _, _, ok := s.disk.indexed(outlineKey(key)); ok {
+		return
+	}
+	base, _, ok := s.preparedPaths(sum)
+	if !ok {
+		return
+	}
+	code, ok := s.codeFile(key, strings.TrimSuffix(base, ".code"), b)
+	if !ok {
+		return
+	}
+	ol, err := outlineOf(b)
+	if err != nil {
+		return
+	}
+	rel, err := s.outlineFile(ctx, ol)
+	if err != nil {
+		return
+	}
+	// Linked beside the prepared files first, which the disk cache does
+	// not list, then renamed into place, so the file appears whole.
+	tmp, err := os.CreateTemp(filepath.Join(s.cacheDir, preparedDir), "outline-*.tmp")
+	if err != nil {
+		return
+	}
+	tmp.Close()
+	os.Remove(tmp.Name())
+	if err := os.Link(filepath.Join(s.cacheDir, code), tmp.Name()); err != nil {
+		return
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.cacheDir, rel)); err != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	os.WriteFile(filepath.Join(s.cacheDir, indexDir, outlineKey(key)), []byte(rel), 0o600)
+}
+
+// outlineFile returns the path, relative to the cache directory, of the
+// file wazero keeps the code of module ol in: found by compiling ol in a
+// runtime of the agent's configuration whose cache is an empty directory,
+// as wazero does not say its keys.
+func (s *moduleStore) outlineFile(ctx context.Context, ol []byte) (string, error) {
+	dir, err := os.MkdirTemp(filepath.Join(s.cacheDir, preparedDir), "outline-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	cache, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return "", err
+	}
+	defer cache.Close(ctx)
+	rt := wazero.NewRuntimeWithConfig(ctx, s.runtimes.config.WithCompilationCache(cache))
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, ol); err != nil {
+		return "", err
+	}
+	var files []string
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if len(files) != 1 || !filepath.IsLocal(files[0]) {
+		return "", errors.New("host: outline: no single cache file")
+	}
+	return files[0], nil
+}
+
+// codeFile returns the cache file, relative to the cache directory, that
+// holds the machine code of code b: the one the index names under key,
+// or else the file of wazero's whose machine code is the shared code of
+// the module (files base-<size>.exec), which is then indexed. The index
+// misses a file when other processes add theirs during the compilation.
+func (s *moduleStore) codeFile(key, base string, b []byte) (string, bool) {
+	if rel, _, ok := s.disk.indexed(key); ok {
+		return rel, true
+	}
+	funcs, err := outline.Functions(b)
+	execs, _ := filepath.Glob(base + "-*.exec")
+	if err != nil || len(execs) == 0 {
+		return "", false
+	}
+	for rel := range s.disk.files() {
+		if holdsSharedCode(filepath.Join(s.cacheDir, rel), funcs, execs) {
+			os.MkdirAll(filepath.Join(s.cacheDir, indexDir), 0o700)
+			os.WriteFile(filepath.Join(s.cacheDir, indexDir, key), []byte(rel), 0o600)
+			return rel, true
+		}
+	}
+	return "", false
+}
+
+// holdsSharedCode reports whether the wazero cache file at path holds
+// the machine code of funcs functions that one of the shared code files
+// execs begins with. It reads wazero's format: "WAZEVO", the version
+// (a length byte and the string), the function count (u32) and offsets
+// (u64 each), the code's length (u64) and the code.
+func holdsSharedCode(path string, funcs int, execs []string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	r := bufio.NewReader(f)
+	head := make([]byte, 7)
+	if _, err := io.ReadFull(r, head); err != nil || string(head[:6]) != "WAZEVO" {
+		return false
+	}
+	skip := int64(head[6]) + 4 + 8*int64(funcs)
+	if skip+8 > fi.Size() {
+		return false
+	}
+	var count [4]byte
+	if _, err := r.Discard(int(head[6])); err != nil {
+		return false
+	}
+	if _, err := io.ReadFull(r, count[:]); err != nil || int(binary.LittleEndian.Uint32(count[:])) != funcs {
+		return false
+	}
+	if _, err := r.Discard(8 * funcs); err != nil {
+		return false
+	}
+	var size [8]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return false
+	}
+	n := binary.LittleEndian.Uint64(size[:])
+	if n == 0 || n > uint64(fi.Size()) {
+		return false
+	}
+	code := make([]byte, n)
+	if _, err := io.ReadFull(r, code); err != nil {
+		return false
+	}
+	for _, e := range execs {
+		shared, err := os.ReadFile(e)
+		if err == nil && len(shared) >= len(code) && bytes.Equal(shared[:len(code)], code) {
+			return true
+		}
+	}
+	return false
+}
