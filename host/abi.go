@@ -21,15 +21,15 @@ import (
 // use wazero's stack-based calling convention, which avoids reflection.
 func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 	impl := map[string]api.GoModuleFunc{
-		abi.FuncABIVersion: func(_ context.Context, _ api.Module, s []uint64) { s[0] = abi.Version },
-		abi.FuncMarker:     func(_ context.Context, _ api.Module, s []uint64) { s[0] = abi.Version },
-		abi.FuncMain:       guestCall(func(e *execution, _ api.Module, _ []uint64) abi.Result { return abi.Result(e.main.ID()) }),
-		abi.FuncNew:        guestCall((*execution).channelNew),
-		abi.FuncSend:       guestCall((*execution).send),
-		abi.FuncReceive:    guestCall((*execution).receive),
-		abi.FuncClose:      guestCall((*execution).close),
-		abi.FuncCloseError: guestCall((*execution).closeError),
-		abi.FuncCloseSend:  guestCall((*execution).closeSend),
+		abi.FuncABIVersion:  func(_ context.Context, _ api.Module, s []uint64) { s[0] = abi.Version },
+		abi.FuncMarker:      func(_ context.Context, _ api.Module, s []uint64) { s[0] = abi.Version },
+		abi.FuncMain:        guestCall(func(e *execution, _ api.Module, _ []uint64) abi.Result { return abi.Result(e.main.ID()) }),
+		abi.FuncNew:         guestCall((*execution).channelNew),
+		abi.FuncSend:        guestCall((*execution).send),
+		abi.FuncReceive:     guestCall((*execution).receive),
+		abi.FuncClose:       guestCall((*execution).close),
+		abi.FuncCloseError:  guestCall((*execution).closeError),
+		abi.FuncCloseSend:   guestCall((*execution).closeSend),
 		abi.FuncMemoryLimit: memoryLimit,
 	}
 	b := rt.NewHostModuleBuilder(abi.ModuleName)
