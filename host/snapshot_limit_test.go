@@ -41,6 +41,12 @@ func initRefused(t *testing.T, a *testAgent, limit uint64) bool {
 	if err != nil {
 		t.Fatalf("receive: %v", err)
 	}
+	// The guest returns and its channel closes; closing it first could
+	// stop the guest before it returned, and a stopped instance is not
+	// kept, which tests of kept instances count on under any load.
+	if err := ch.WaitClose(ctx); err != nil {
+		t.Fatalf("the execution did not end normally: %v", err)
+	}
 	switch fmt.Sprint(got) {
 	case "0":
 		return false
