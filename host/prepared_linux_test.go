@@ -333,8 +333,12 @@ func TestCompiledCodeShared(t *testing.T) {
 	c := startAgent(t, cfg)
 	echoOnce(t, c, wasm, "damaged file")
 	echoOnce(t, c, wasm, "damaged file again")
-	if mappedAny() {
-		t.Fatal("the agent runs the code of a damaged file")
+	// The agent may run the file it made again in the damaged one's
+	// place, never the damaged bytes.
+	for p, b := range good {
+		if again, err := os.ReadFile(p); codeMapped(t, p) && (err != nil || string(again) != b) {
+			t.Fatal("the agent runs the code of a damaged file")
+		}
 	}
 	c.exit(t)
 	remade := false
@@ -345,6 +349,39 @@ func TestCompiledCodeShared(t *testing.T) {
 	if !remade {
 		t.Fatal("the damaged file was not made again as it was")
 	}
+}
+
+// TestIdleAgentDropsCodePages: an agent runs a module's machine code from
+// the shared file, the one that compiled it too, and once idle keeps none
+// of its pages resident (they are the page cache's); the next execution
+// runs again.
+func TestIdleAgentDropsCodePages(t *testing.T) {
+	wasm := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	sum := sha256.Sum256(wasm)
+	b := startAgent(t, NewConfig().WithCompilationCacheDir(dir))
+	resident := func() (kb int, mapped bool) {
+		paths, _ := filepath.Glob(filepath.Join(dir, preparedDir, hex.EncodeToString(sum[:])+"-*.exec"))
+		for _, p := range paths {
+			kb += residentOf(t, p)
+			mapped = mapped || codeMapped(t, p)
+		}
+		return kb, mapped
+	}
+	for i := range 20 {
+		echoOnce(t, b, wasm, fmt.Sprint("before idle ", i))
+	}
+	if kb, mapped := resident(); !mapped || kb == 0 {
+		t.Fatalf("the compiling agent runs its code from the shared file: %v, with %d kB resident; want both", mapped, kb)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for kb, _ := resident(); kb != 0; kb, _ = resident() {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle for a minute, the agent keeps %d kB of its code resident", kb)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	echoOnce(t, b, wasm, "after idle")
 }
 
 // TestNewestRegion: the code a compilation added is found when the kernel

@@ -337,6 +337,7 @@ func (s *moduleStore) releaseKept() {
 		m.image.releaseKept()
 		m.image.dropViews()
 	}
+	dropSharedCode()
 }
 
 func (m *storedModule) closeLocked() {

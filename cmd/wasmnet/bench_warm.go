@@ -39,6 +39,7 @@ func warmProbes() []probe {
 			trials: 3, run: func(b *bench) ([]float64, error) { return b.warmFanout(64, "echo-reactor") }},
 		{figures: []figure{{key: "warm-rss-per-gw", name: fmt.Sprintf("resident agent RSS growth per idle gateway (%d more)", warmIdleGateways), unit: "MiB", goal: goalWarmRSS}},
 			run: (*bench).warmRSSPerGateway},
+		warmIdleProbe(),
 	}
 }
 
