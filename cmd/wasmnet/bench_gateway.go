@@ -204,26 +204,39 @@ func (b *bench) popen(name string, exit bool) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	gw, err := b.makeGateway(b.ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer gw.Exit(context.Background())
-	ch, err := gw.RemoteExec(b.ctx, m)
-	if err == nil {
-		err = echoOnce(b.ctx, ch, 1)
+	gw, first, err := b.firstItem(b.makeGateway, m)
+	if gw != nil {
+		defer gw.Exit(context.Background())
 	}
 	if err != nil {
 		return nil, err
 	}
-	first := time.Since(start)
 	if !exit {
 		return []float64{millis(first)}, nil
 	}
-	start = time.Now()
+	start := time.Now()
 	gw.Exit(context.Background())
 	return []float64{millis(first), millis(time.Since(start))}, nil
+}
+
+// firstItem makes a gateway with dial and echoes one item through a new
+// execution of m on it: the time from the start of dial to that item,
+// with the gateway, which the caller exits (nil if none was made).
+func (b *bench) firstItem(dial func(context.Context) (*gateway.Gateway, error), m gateway.Module) (*gateway.Gateway, time.Duration, error) {
+	start := time.Now()
+	gw, err := dial(b.ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	ch, err := gw.RemoteExec(b.ctx, m)
+	if err != nil {
+		return gw, 0, err
+	}
+	defer ch.Close()
+	if err := echoOnce(b.ctx, ch, 1); err != nil {
+		return gw, 0, err
+	}
+	return gw, time.Since(start), nil
 }
 
 // exec measures RemoteExec of a module the agent holds, to the first item.
