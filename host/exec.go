@@ -90,10 +90,13 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 
 	limit := req.MemoryLimit
 	if limit == 0 {
-		limit = a.cfg.defaultMemoryLimit
+		// A maximum below the default lowers what an execution gets
+		// unasked, rather than refusing every execution that asks nothing.
+		limit = min(a.cfg.defaultMemoryLimit, a.cfg.maxMemoryLimit)
 	}
 	if limit > a.cfg.maxMemoryLimit {
-		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
+		return nil, fmt.Errorf("exec: memory limit of %s exceeds the agent's maximum of %s"+raiseMaxMemory,
+			formatMiB(limit), formatMiB(a.cfg.maxMemoryLimit))
 	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
 		return nil, errors.New("exec: this agent grants no directories" + refusedDirs)
