@@ -148,8 +148,8 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		e.cancel = func(cause error) { cancel(cause); stop() }
 	}
 	e.ctx = context.WithValue(e.ctx, execKey{}, e)
-	e.stdout = newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
-	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
+	e.stdout = newOutputWriter(e.ctx, a.mux, main.ID(), 1, req.OutputToPeer, 0)
+	e.stderr = newOutputWriter(e.ctx, a.mux, main.ID(), 2, req.OutputToPeer, 4096)
 	e.random = randomFor(req)
 	e.plain = plainRequest(req)
 	if err := a.cfg.execLimit.acquire(); err != nil {
