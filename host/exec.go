@@ -39,6 +39,7 @@ type execution struct {
 	stored  *storedModule // its module, released when it ends
 	random  io.Reader     // what the guest reads as random bytes
 	clocks  fakeClocks    // what it reads from clocks not granted
+	started time.Time     // where its real monotonic clock reads monoBase
 	plain   bool          // the request binds nothing to the instance (plainRequest)
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
@@ -111,6 +112,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		limit:     req.TimeLimit,
 		maxMsg:    a.cfg.maxMessage,
 		closeDirs: func() {},
+		started:   time.Now(),
 	}
 	if req.MaxMessage > 0 && req.MaxMessage < e.maxMsg {
 		e.maxMsg = req.MaxMessage
