@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wasmnet/wasmnet/internal/suggest"
 )
@@ -211,6 +213,9 @@ func (sp *Spec) setOption(key, val string, hasVal bool, allowed []string) error 
 		if val == "" {
 			return fmt.Errorf("option id needs a value")
 		}
+		if err := checkID(val); err != nil {
+			return err
+		}
 		sp.ID = val
 	case "chdir":
 		sp.Chdir = val
@@ -328,4 +333,20 @@ type TooManyGatewaysError struct {
 
 func (e *TooManyGatewaysError) Error() string {
 	return fmt.Sprintf("gateway: spec %q: more than %d gateways in one group; raise the limit with WithMaxGateways (wasmnet: --max-gateways)", e.Spec, e.Limit)
+}
+
+// checkID refuses an id that is not plain printable text. An id is printed
+// on the user's terminal (trace lines, run's summary, its errors) and may
+// come from an inventory file others edit, so an escape sequence in it
+// would move or retitle that terminal.
+func checkID(id string) error {
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("option id %q is not valid UTF-8", id)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("option id %q holds a control character", id)
+		}
+	}
+	return nil
 }

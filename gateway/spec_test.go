@@ -53,6 +53,9 @@ func TestParseSpecErrors(t *testing.T) {
 		{"popen=x", "popen takes no value"},
 		{"popen//env:X", "env:NAME=VALUE"},
 		{"popen//id=", "id needs a value"},
+		{"popen//id=a\x1b]0;pwned\x07", "control character"},
+		{"popen//id=a\u202eb", "control character"},
+		{"popen//id=a\xffb", "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		_, err := ParseSpec(tt.spec)

@@ -39,6 +39,7 @@ type execution struct {
 	stored  *storedModule // its module, released when it ends
 	random  io.Reader     // what the guest reads as random bytes
 	clocks  fakeClocks    // what it reads from clocks not granted
+	started time.Time     // where its real monotonic clock reads monoBase
 	plain   bool          // the request binds nothing to the instance (plainRequest)
 	// maxReleased is the largest handle the guest released (abi.go).
 	maxReleased uint32
@@ -90,10 +91,13 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 
 	limit := req.MemoryLimit
 	if limit == 0 {
-		limit = a.cfg.defaultMemoryLimit
+		// A maximum below the default lowers what an execution gets
+		// unasked, rather than refusing every execution that asks nothing.
+		limit = min(a.cfg.defaultMemoryLimit, a.cfg.maxMemoryLimit)
 	}
 	if limit > a.cfg.maxMemoryLimit {
-		return nil, fmt.Errorf("exec: memory limit of %d MiB exceeds the agent's maximum of %d MiB", limit>>20, a.cfg.maxMemoryLimit>>20)
+		return nil, fmt.Errorf("exec: memory limit of %s exceeds the agent's maximum of %s"+raiseMaxMemory,
+			formatMiB(limit), formatMiB(a.cfg.maxMemoryLimit))
 	}
 	if len(req.Dirs) > 0 && !a.cfg.allowDirGrants {
 		return nil, errors.New("exec: this agent grants no directories" + refusedDirs)
@@ -108,6 +112,7 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		limit:     req.TimeLimit,
 		maxMsg:    a.cfg.maxMessage,
 		closeDirs: func() {},
+		started:   time.Now(),
 	}
 	if req.MaxMessage > 0 && req.MaxMessage < e.maxMsg {
 		e.maxMsg = req.MaxMessage
@@ -145,8 +150,8 @@ func (a *agent) exec(ctx context.Context, req *wire.ExecRequest) (*wire.ExecRepl
 		e.cancel = func(cause error) { cancel(cause); stop() }
 	}
 	e.ctx = context.WithValue(e.ctx, execKey{}, e)
-	e.stdout = newOutputWriter(a.mux, main.ID(), 1, req.OutputToPeer, 0)
-	e.stderr = newOutputWriter(a.mux, main.ID(), 2, req.OutputToPeer, 4096)
+	e.stdout = newOutputWriter(e.ctx, a.mux, main.ID(), 1, req.OutputToPeer, 0)
+	e.stderr = newOutputWriter(e.ctx, a.mux, main.ID(), 2, req.OutputToPeer, 4096)
 	e.random = randomFor(req)
 	e.plain = plainRequest(req)
 	if err := a.cfg.execLimit.acquire(); err != nil {

@@ -61,7 +61,7 @@ func (a *agent) command(body []byte) error {
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(cmd.Environ(), req.Env...)
 	cmd.Dir = req.Dir
-	cmd.Stderr = newOutputWriter(a.mux, ch.ID(), 2, true, 0)
+	cmd.Stderr = newOutputWriter(a.ctx, a.mux, ch.ID(), 2, true, 0)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err

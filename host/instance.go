@@ -67,7 +67,7 @@ func (in *instance) config(mc wazero.ModuleConfig, req *wire.ExecRequest) wazero
 	if req.FakeClock {
 		mc = mc.WithNanotime(in.nanotime, 1)
 	} else {
-		mc = mc.WithSysNanotime().WithNanosleep(in.sleep)
+		mc = mc.WithNanotime(in.monotime, 1).WithNanosleep(in.sleep)
 	}
 	return mc
 }
@@ -106,6 +106,21 @@ func (in *instance) nanotime() int64 {
 	t := e.clocks.mono
 	e.clocks.mono += int64(time.Millisecond)
 	return t
+}
+
+// monoBase is what a guest's real monotonic clock reads when its execution
+// starts. The host's own CLOCK_MONOTONIC would tell a guest the host's
+// uptime, and two executions whether they ran on one host; a clock of each
+// execution's own, running at the real rate, tells neither. Not zero: Go's
+// runtime takes a zero reading for a broken clock.
+const monoBase = int64(time.Second)
+
+func (in *instance) monotime() int64 {
+	e := in.cur.Load()
+	if e == nil {
+		return monoBase
+	}
+	return monoBase + int64(time.Since(e.started))
 }
 
 func (in *instance) sleep(ns int64) {

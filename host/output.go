@@ -1,6 +1,8 @@
 package host
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -14,6 +16,7 @@ import (
 // to the client as an Output notice (never on the protocol's data path) and
 // keeps the last bytes for error messages.
 type outputWriter struct {
+	ctx     context.Context // ends with the execution: no piece is sent after
 	mux     *channel.Mux
 	channel uint32
 	stream  uint8
@@ -25,11 +28,17 @@ type outputWriter struct {
 	buf  []byte
 }
 
-func newOutputWriter(m *channel.Mux, ch uint32, stream uint8, forward bool, keep int) *outputWriter {
-	return &outputWriter{mux: m, channel: ch, stream: stream, forward: forward, keep: keep}
+func newOutputWriter(ctx context.Context, m *channel.Mux, ch uint32, stream uint8, forward bool, keep int) *outputWriter {
+	return &outputWriter{ctx: ctx, mux: m, channel: ch, stream: stream, forward: forward, keep: keep}
 }
 
 func (w *outputWriter) Write(p []byte) (int, error) {
+	// One fd_write may carry many iovecs of many pieces each, and sending
+	// them all to a slow client can take far longer than the execution's
+	// time limit, which is checked only when the guest runs its own code.
+	if err := w.stopped(); err != nil {
+		return 0, err
+	}
 	if len(p) > 0 {
 		w.wrote.Store(true)
 	}
@@ -46,6 +55,9 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 		// frame over the client's limit, which would end the connection.
 		piece := min(maxOutputPiece, w.mux.Peer().MaxFrame-outputOverhead)
 		for rest := p; len(rest) > 0; {
+			if err := w.stopped(); err != nil {
+				return len(p) - len(rest), err
+			}
 			n := min(len(rest), piece)
 			body, err := msgpack.Marshal(&wire.Output{Channel: w.channel, Stream: w.stream, Data: rest[:n]})
 			if err == nil {
@@ -65,6 +77,14 @@ const (
 	maxOutputPiece = 256 << 10
 	outputOverhead = 64
 )
+
+// stopped says why the execution that writes has ended, if it has.
+func (w *outputWriter) stopped() error {
+	if err := w.ctx.Err(); err != nil {
+		return fmt.Errorf("host: output after the execution ended: %w", context.Cause(w.ctx))
+	}
+	return nil
+}
 
 func (w *outputWriter) tail() string {
 	w.mu.Lock()

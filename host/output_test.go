@@ -37,7 +37,7 @@ func TestOutputSplitBelowPeerLimit(t *testing.T) {
 		})}
 	cm, am := muxPair(t, client, nil)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	w := newOutputWriter(am, 1, 1, true, 0)
+	w := newOutputWriter(context.Background(), am, 1, 1, true, 0)
 	if n, err := w.Write(data); n != len(data) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}

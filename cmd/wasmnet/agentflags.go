@@ -32,6 +32,7 @@ type agentFlags struct {
 	keepAlive    time.Duration
 	storeLimit   sizeFlag
 	cacheLimit   sizeFlag
+	maxMemory    sizeFlag // the largest memory limit a client may ask for
 }
 
 // registerCommon registers the flags `wasmnet agent` and `wasmnet serve`
@@ -56,6 +57,8 @@ func (f *agentFlags) registerAgent(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noRSync, "no-rsync", false, "refuse rsync requests (they write files outside the sandbox)")
 	fs.BoolVar(&f.noDirGrants, "no-dir-grants", false, "refuse executions that ask for preopened directories")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", 0, "run-time limit of executions that set none (0: none)")
+	f.maxMemory = 4 << 30
+	fs.Var(&f.maxMemory, "max-memory-limit", "the largest memory limit a client may ask for an execution (wasmnet run --memory-limit), up to 4GiB")
 	fs.StringVar(&f.benchStop, "bench-stop", "instrument", "how guests are made stoppable: instrument, context-checks, none (for wasmnet bench)")
 	fs.MarkHidden("bench-stop")
 }
@@ -70,6 +73,10 @@ func (f *agentFlags) registerServe(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.allowDirs, "allow-dir-grants", false, "run executions that ask for directories of this machine (as this user)")
 	fs.BoolVar(&f.allowCache, "allow-cache-requests", false, "let clients list and prune this server's compilation cache (wasmnet cache), which holds every client's modules")
 	fs.DurationVar(&f.defaultLimit, "default-time-limit", time.Hour, "run-time limit of executions that set none (0: none)")
+	// A stranger's execution should not get the whole 4 GiB of a wasm32
+	// memory by asking: a few of them would exhaust a server.
+	f.maxMemory = 1 << 30
+	fs.Var(&f.maxMemory, "max-memory-limit", "the largest memory limit a client may ask for an execution (wasmnet run --memory-limit), up to 4GiB")
 	for _, what := range servedExtras {
 		fs.Bool("no-"+what, false, "")
 		fs.MarkDeprecated("no-"+what, "serve refuses that unless --allow-"+what+" is given")
@@ -86,6 +93,9 @@ func (f *agentFlags) check(fs *pflag.FlagSet) error {
 		if fs.Changed("allow-"+what) && fs.Changed("no-"+what) {
 			return fmt.Errorf("--allow-%s and --no-%s contradict each other", what, what)
 		}
+	}
+	if f.maxMemory < 64<<10 || f.maxMemory > 4<<30 {
+		return fmt.Errorf("--max-memory-limit %s: want 64KiB to 4GiB", f.maxMemory.String())
 	}
 	return nil
 }
@@ -119,7 +129,7 @@ func (f *agentFlags) config() host.Config {
 	case "none":
 		cfg = cfg.WithStopMechanism(host.StopNone)
 	}
-	cfg = cfg.WithKeepAliveTimeout(f.keepAlive)
+	cfg = cfg.WithKeepAliveTimeout(f.keepAlive).WithMaxMemoryLimit(uint64(f.maxMemory))
 	cfg = cfg.WithModuleStoreLimit(int64(f.storeLimit)).WithCompilationCacheLimit(int64(f.cacheLimit))
 	// Checked once here, so that serve says once why it has no disk cache.
 	return cfg.ResolveCompilationCache()

@@ -66,7 +66,7 @@ received the tree. A file that vanishes from SRC while it is sent is skipped.`,
 				out := cmd.OutOrStdout()
 				opts = append(opts, gateway.WithProgress(func(ev gateway.RSyncEvent) {
 					if ev.Kind == gateway.RSyncSent {
-						fmt.Fprintf(out, "%s <= %s\n", ev.Gateway.ID(), quotePath(ev.Path))
+						fmt.Fprintf(out, "%s <= %s\n", escapeControls(ev.Gateway.ID()), quotePath(ev.Path))
 					}
 				}))
 			}
@@ -79,10 +79,10 @@ received the tree. A file that vanishes from SRC while it is sent is skipped.`,
 			for _, gw := range gws {
 				st, ok := stats[gw.ID()]
 				if !ok {
-					fmt.Fprintf(tw, "%s\t-\t-\t-\tfailed\n", gw.ID())
+					fmt.Fprintf(tw, "%s\t-\t-\t-\tfailed\n", escapeCell(gw.ID()))
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\tok\n", gw.ID(), st.Files, formatBytes(st.Bytes), st.Deleted)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\tok\n", escapeCell(gw.ID()), st.Files, formatBytes(st.Bytes), st.Deleted)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

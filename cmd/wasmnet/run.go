@@ -444,11 +444,11 @@ func (r *runState) report(ctx context.Context, err, terminateErr error) error {
 	for _, s := range r.stats {
 		switch {
 		case s.failed(input):
-			fmt.Fprintf(r.stderr, "%s: %s\n", s.id, escapeControls(guestErrorText(s.err)))
+			fmt.Fprintf(r.stderr, "%s: %s\n", escapeControls(s.id), escapeControls(guestErrorText(s.err)))
 		case s.lost && s.redealt == 0:
-			fmt.Fprintf(r.stderr, "%s: lost (%s) before it was dealt any input; the job completed\n", s.id, escapeControls(s.err.Error()))
+			fmt.Fprintf(r.stderr, "%s: lost (%s) before it was dealt any input; the job completed\n", escapeControls(s.id), escapeControls(s.err.Error()))
 		case s.lost:
-			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", s.id, escapeControls(s.err.Error()), s.redealt)
+			fmt.Fprintf(r.stderr, "%s: lost (%s); its %d chunks were dealt to the others, and the job completed\n", escapeControls(s.id), escapeControls(s.err.Error()), s.redealt)
 		}
 	}
 	r.printNotStarted()
@@ -481,6 +481,6 @@ func (r *runState) printNotStarted() {
 		return
 	}
 	for _, f := range r.notStarted.Failed {
-		fmt.Fprintf(r.stderr, "%s: did not start (%s): %s\n", f.ID, escapeControls(f.Spec), escapeControls(f.Err.Error()))
+		fmt.Fprintf(r.stderr, "%s: did not start (%s): %s\n", escapeControls(f.ID), escapeControls(f.Spec), escapeControls(f.Err.Error()))
 	}
 }

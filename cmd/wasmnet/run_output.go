@@ -317,7 +317,7 @@ func printSummary(w io.Writer, stats []*gatewayStats, now time.Time) {
 		case s.end.IsZero():
 			status = "still running"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.id, s.items, formatBytes(s.sentBytes),
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", escapeCell(s.id), s.items, formatBytes(s.sentBytes),
 			end.Sub(s.start).Round(time.Millisecond), status)
 	}
 	tw.Flush()

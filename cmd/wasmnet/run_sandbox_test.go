@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,38 @@ func TestRunSandboxFlags(t *testing.T) {
 	_, stderr, code = wasmnet(t, "run", "-g", "popen", "--memory-limit", "64KiB", sandbox)
 	if code != 1 || !strings.Contains(stderr, "over its limit") {
 		t.Errorf("--memory-limit 64KiB: exit status %d\n%s", code, stderr)
+	}
+}
+
+// TestSecurityRunEscapesInventoryIDs: an inventory is a file others edit
+// (SECURITY.md, "Spec strings"), and a gateway id in it may hold escape
+// sequences. run escapes the id in each item's prefix, but printed it raw
+// in its summary table and in "did not start" lines, so a line of an
+// inventory could clear the user's terminal or retitle it. What should
+// hold: every id reaches the terminal escaped, as guest text does (or an
+// id with control characters is refused as a bad spec, exit status 2).
+func TestSecurityRunEscapesInventoryIDs(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "fleet.txt")
+	spec := "popen//id=ok\x1b]0;pwned\x07\x1b[2J\n" +
+		"ssh=127.0.0.1:1//id=down\x1b]0;pwned\x07\x1b[2J//connect_timeout=1s\n"
+	if err := os.WriteFile(inv, []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := wasmnet(t, "run", "-g", "@"+inv, "--send", "1", "--take", "1", testwasm.Go(t, "echo"))
+	if code != 2 && strings.ContainsAny(stderr, "\x1b\x07") {
+		t.Errorf("an inventory's ids reached stderr raw (exit status %d):\n%q", code, stderr)
+	}
+}
+
+// TestSecurityDebugTraceEscapesGuestText: with --debug (WASMNET_DEBUG=1)
+// the client's own trace lines quote a closed channel's error, which is
+// the guest's text, and the agent's hello (version, OS), which is the
+// agent's: both reached stderr raw, so a guest could retitle or clear the
+// terminal of a user debugging it. What should hold: trace lines escape
+// what they quote, as run's output and the relayed agent lines do.
+func TestSecurityDebugTraceEscapesGuestText(t *testing.T) {
+	_, stderr, code := wasmnet(t, "run", "--debug", "-g", "popen", "-c", `fail("x\x1b]0;pwned\x07\x1b[2J")`)
+	if code != 1 || strings.ContainsAny(stderr, "\x1b\x07") {
+		t.Errorf("a guest's error reached the debug trace raw (exit status %d):\n%q", code, stderr)
 	}
 }

@@ -80,12 +80,14 @@ func FromEnv(role string) *Tracer {
 
 var reportOnce sync.Once
 
-// Printf writes one line: time, process, then the formatted event.
+// Printf writes one line: time, process, then the formatted event with
+// its control characters escaped, as the event often quotes a peer's text
+// (a guest's error, an agent's hello) that may hold terminal escapes.
 func (t *Tracer) Printf(format string, args ...any) {
 	if t == nil {
 		return
 	}
-	line := fmt.Sprintf("%s %s ", time.Now().Format("15:04:05.000000"), t.prefix) + fmt.Sprintf(format, args...) + "\n"
+	line := fmt.Sprintf("%s %s ", time.Now().Format("15:04:05.000000"), t.prefix) + escapeControls(fmt.Sprintf(format, args...)) + "\n"
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	io.WriteString(t.w, line)
@@ -118,6 +120,12 @@ func escape(s string) string {
 	if len(s) > MaxRelayed {
 		s = s[:MaxRelayed] + "..."
 	}
+	return escapeControls(s)
+}
+
+// escapeControls writes the control characters and invalid bytes of s as
+// Go escapes, so that it stays one line and moves no terminal.
+func escapeControls(s string) string {
 	var b strings.Builder
 	for len(s) > 0 {
 		r, n := utf8.DecodeRuneInString(s)

@@ -29,3 +29,13 @@ func TestRelayedEscapes(t *testing.T) {
 		t.Errorf("line of %d bytes", len(out))
 	}
 }
+
+// TestPrintfEscapes: a traced event often quotes a peer's text (a guest's
+// error, an agent's version), which must not move the terminal.
+func TestPrintfEscapes(t *testing.T) {
+	var b strings.Builder
+	New(&b, "client").Printf("channel closed: %v", "x\x1b]0;pwned\x07\x1b[2J\nnext")
+	if got := b.String(); strings.ContainsAny(got[:len(got)-1], "\x1b\x07\n") {
+		t.Errorf("Printf wrote a peer's text raw: %q", got)
+	}
+}
