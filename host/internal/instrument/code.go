@@ -129,6 +129,9 @@ func (m *module) rewriteCode() error {
 		if err != nil {
 			return err
 		}
+		if size > MaxFuncBytes {
+			return fmt.Errorf("instrument: function %d has %d bytes of code, past the bound of %d", m.importedFuncs+uint32(f), size, MaxFuncBytes)
+		}
 		src, err := r.Bytes(int(size))
 		if err != nil {
 			return err

@@ -91,7 +91,7 @@ func Module(wasm []byte, budget int32) ([]byte, error) {
 	if err := m.split(wasm); err != nil {
 		return nil, err
 	}
-	steps := []func() error{m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.nameImport, m.rewriteNames}
+	steps := []func() error{m.checkCounts, m.capTables, m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.nameImport, m.rewriteNames}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
