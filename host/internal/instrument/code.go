@@ -162,6 +162,9 @@ func (m *module) rewriteCode() error {
 		if !fr.Done() {
 			return fmt.Errorf("instrument: function %d: bytes after its end", m.importedFuncs+uint32(f))
 		}
+		if err := m.addCost(uint64(size), x.jumps.deepest); err != nil {
+			return err
+		}
 		fn = fn[:0]
 		if x.loops {
 			fn = wasmbin.AppendU32(fn, uint32(groups+1))

@@ -26,9 +26,14 @@ const (
 	MaxExports      = 1 << 16
 	MaxFuncBytes    = 4 << 20 // one function body
 	MaxCodeBytes    = 48 << 20
-	MaxNesting      = 1 << 14 // open blocks, ifs and loops in one function
-	MaxLoopNesting  = 1 << 6  // open loops in one function
+	MaxNesting      = 1 << 13 // open blocks, ifs and loops in one function
+	MaxLoopNesting  = 16      // open loops in one function
 	MaxTableEntries = 1 << 20 // per table, initial or grown
+	// MaxCompileCost bounds the sum over functions of their bytes times
+	// the depth of their deepest block, which the time wazero takes to
+	// compile them follows (some 4 ns each): 20 times the Starlark
+	// interpreter's.
+	MaxCompileCost = 8 << 30
 )
 
 // section ids only the bounds need.
@@ -111,4 +116,15 @@ func min64(a, b uint64) uint64 {
 		return a
 	}
 	return b
+}
+
+// addCost counts the cost of compiling a function of size bytes whose
+// blocks nest depth deep, and refuses a module whose functions together
+// cost past MaxCompileCost.
+func (m *module) addCost(size uint64, depth int) error {
+	m.cost += size * uint64(max(depth, 1))
+	if m.cost > MaxCompileCost {
+		return fmt.Errorf("instrument: the module's code is too deeply nested for its size (%d byte-levels, past the bound of %d)", m.cost, uint64(MaxCompileCost))
+	}
+	return nil
 }

@@ -35,14 +35,22 @@ func wat(t *testing.T, src string) []byte {
 
 // oneFunc returns a module of one function () -> () with body code
 // (locals and instructions).
-func oneFunc(code []byte) []byte {
+func oneFunc(code []byte) []byte { return funcs(1, code) }
+
+// funcs returns a module of n functions () -> (), each with body code.
+func funcs(n int, code []byte) []byte {
+	section := func(m []byte, id byte, body []byte) []byte {
+		m = append(append(m, id), binary.AppendUvarint(nil, uint64(len(body)))...)
+		return append(m, body...)
+	}
 	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, 1, 4, 1, 0x60, 0, 0) // type () -> ()
-	m = append(m, 3, 2, 1, 0)          // one function of type 0
-	body := binary.AppendUvarint(nil, uint64(len(code)))
-	body = append(append([]byte{1}, body...), code...)
-	m = append(append(m, 10), binary.AppendUvarint(nil, uint64(len(body)))...)
-	return append(m, body...)
+	m = section(m, 1, []byte{1, 0x60, 0, 0}) // type () -> ()
+	m = section(m, 3, append(binary.AppendUvarint(nil, uint64(n)), make([]byte, n)...))
+	body := binary.AppendUvarint(nil, uint64(n))
+	for range n {
+		body = append(binary.AppendUvarint(body, uint64(len(code))), code...)
+	}
+	return section(m, 10, body)
 }
 
 // TestTableGrowthIsCapped: a guest's table.grow past MaxTableEntries
@@ -105,6 +113,15 @@ func TestRefusesCostlyShapes(t *testing.T) {
 	_, err := instrument.Module(oneFunc(code), 1000)
 	if err == nil || !strings.Contains(err.Error(), "blocks nested") {
 		t.Errorf("got %v, want a refusal naming the nesting of blocks", err)
+	}
+	// Functions each within the bound on nesting, but so many that their
+	// compilation would take minutes.
+	deep := append([]byte{0}, bytes.Repeat([]byte{0x02, 0x40}, instrument.MaxNesting)...)
+	deep = append(deep, bytes.Repeat([]byte{0x0b}, instrument.MaxNesting+1)...)
+	n := int(instrument.MaxCompileCost/(uint64(len(deep))*instrument.MaxNesting)) + 1
+	_, err = instrument.Module(funcs(n, deep), 1000)
+	if err == nil || !strings.Contains(err.Error(), "too deeply nested for its size") {
+		t.Errorf("got %v for %d functions of %d nested blocks, want a refusal", err, n, instrument.MaxNesting)
 	}
 	// Just within the bounds is fine.
 	ok := nested("loop", instrument.MaxLoopNesting)

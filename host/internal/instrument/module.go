@@ -76,6 +76,7 @@ type module struct {
 	params        []uint32 // parameter count per type
 	funcTypes     []uint32 // type index per defined function
 	static        bool     // no function changes a table or drops a segment
+	cost          uint64   // of compiling the functions read so far (limits.go)
 }
 
 // Module returns wasm rewritten to call ImportModule.ImportName after

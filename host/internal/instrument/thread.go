@@ -52,6 +52,7 @@ type threader struct {
 	stack       []control
 	serial      int
 	loops       int   // loops open in stack
+	deepest     int   // the largest len(stack) since reset
 	prev, prev2 instr // the last instruction, and the one before it
 	threaded    int   // jumps rewritten, for tests
 }
@@ -171,6 +172,7 @@ func (t *threader) branch(depth uint32) (uint32, bool) {
 // checkNesting refuses control nesting past the bounds: the compiler's
 // cost for a function grows with its depth times its size.
 func (t *threader) checkNesting() error {
+	t.deepest = max(t.deepest, len(t.stack))
 	if len(t.stack) > MaxNesting {
 		return fmt.Errorf("blocks nested %d deep, past the bound of %d", len(t.stack), MaxNesting)
 	}
