@@ -38,8 +38,9 @@ type moduleStore struct {
 
 	// compileMu serialises compilations, so that the files the disk cache
 	// gains tell a real compilation from a cache load, and which file
-	// holds a module's code.
-	compileMu sync.Mutex
+	// holds a module's code. An upload waits for it only as long as its
+	// request lasts.
+	compileMu ctxMutex
 	disk      *diskCache // nil without a disk cache
 
 	mu    sync.Mutex
@@ -92,7 +93,8 @@ const compiledFactor = 4
 
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
-		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo}
+		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo,
+		compileMu: newCtxMutex()}
 	if cacheDir != "" {
 		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit, log: cfg.log}
 		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
@@ -227,6 +229,13 @@ func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte,
 	} else {
 		stored.codeLen = len(code)
 		err = s.compileChecked(ctx, stored, code)
+	}
+	if err != nil && ctx.Err() != nil {
+		// The request ended, not the module: keep no verdict on it.
+		s.mu.Lock()
+		stored.closeLocked()
+		s.mu.Unlock()
+		return fmt.Errorf("module %s: %w", short(sum), context.Cause(ctx))
 	}
 	if err == nil {
 		if uploaded {
@@ -387,7 +396,9 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	if err != nil {
 		return nil, err
 	}
-	s.compileMu.Lock()
+	if err := s.compileMu.LockContext(ctx); err != nil {
+		return nil, err
+	}
 	defer s.compileMu.Unlock()
 	if s.disk == nil {
 		compiled, err := rt.CompileModule(ctx, b)
