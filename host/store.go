@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
@@ -90,6 +91,9 @@ type storedModule struct {
 // size of its bytes: wazero's compiler makes about 3.7 bytes of machine
 // code and metadata per byte of a Go guest on amd64 (its cache files).
 const compiledFactor = 4
+
+// compileWorkers is how many goroutines compile one module.
+const compileWorkers = 2
 
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
@@ -400,6 +404,10 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		return nil, err
 	}
 	defer s.compileMu.Unlock()
+	// wazero checks for the end of ctx between functions only when it
+	// compiles with several workers: then a client that leaves stops its
+	// compilation, which would otherwise keep every other waiting.
+	ctx = experimental.WithCompilationWorkers(ctx, compileWorkers)
 	if s.disk == nil {
 		compiled, err := rt.CompileModule(ctx, b)
 		if err != nil {
