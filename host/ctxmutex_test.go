@@ -7,10 +7,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/wasmnet/wasmnet/host/internal/instrument"
 )
 
 // TestCompilationWaitEndsWithItsRequest: an upload queued behind another
@@ -94,4 +97,19 @@ func funcsModule(n int, code []byte) []byte {
 		body = append(binary.AppendUvarint(body, uint64(len(code))), code...)
 	}
 	return section(m, 10, body)
+}
+
+// TestShapeBoundsHoldForEveryStopMechanism: the benchmarks' stop
+// mechanisms run modules unrewritten, but within the same bounds.
+func TestShapeBoundsHoldForEveryStopMechanism(t *testing.T) {
+	b := funcsModule(instrument.MaxFuncs+1, []byte{0, 0x0b})
+	for _, stop := range []StopMechanism{StopInstrument, StopContextChecks, StopNone} {
+		if _, err := prepare(b, stop); err == nil || !strings.Contains(err.Error(), "past the bound") {
+			t.Errorf("stop mechanism %d: %d functions prepared with %v, want a refusal naming the bound", stop, instrument.MaxFuncs+1, err)
+		}
+	}
+	ok := funcsModule(1, []byte{0, 0x0b})
+	if out, err := prepare(ok, StopNone); err != nil || !bytes.Equal(out, ok) {
+		t.Errorf("StopNone changed a module within the bounds, or refused it: %v", err)
+	}
 }
