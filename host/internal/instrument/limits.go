@@ -23,7 +23,7 @@ const (
 	MaxTables       = 1 << 6
 	MaxElemSegments = 1 << 16
 	MaxDataSegments = 1 << 20 // Go guests have one per variable initialised
-	MaxExports      = 1 << 16
+	MaxExports      = 1 << 17 // with one per mutable global, which an image adds (wasmimage)
 	MaxFuncBytes    = 4 << 20 // one function body
 	MaxCodeBytes    = 48 << 20
 	MaxNesting      = 1 << 13 // open blocks, ifs and loops in one function
