@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
@@ -38,8 +39,9 @@ type moduleStore struct {
 
 	// compileMu serialises compilations, so that the files the disk cache
 	// gains tell a real compilation from a cache load, and which file
-	// holds a module's code.
-	compileMu sync.Mutex
+	// holds a module's code. An upload waits for it only as long as its
+	// request lasts.
+	compileMu ctxMutex
 	disk      *diskCache // nil without a disk cache
 
 	mu    sync.Mutex
@@ -90,9 +92,13 @@ type storedModule struct {
 // code and metadata per byte of a Go guest on amd64 (its cache files).
 const compiledFactor = 4
 
+// compileWorkers is how many goroutines compile one module.
+const compileWorkers = 2
+
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
-		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo}
+		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo,
+		compileMu: newCtxMutex()}
 	if cacheDir != "" {
 		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit, log: cfg.log}
 		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
@@ -227,6 +233,13 @@ func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte,
 	} else {
 		stored.codeLen = len(code)
 		err = s.compileChecked(ctx, stored, code)
+	}
+	if err != nil && ctx.Err() != nil {
+		// The request ended, not the module: keep no verdict on it.
+		s.mu.Lock()
+		stored.closeLocked()
+		s.mu.Unlock()
+		return fmt.Errorf("module %s: %w", short(sum), context.Cause(ctx))
 	}
 	if err == nil {
 		if uploaded {
@@ -388,8 +401,14 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	if err != nil {
 		return nil, err
 	}
-	s.compileMu.Lock()
+	if err := s.compileMu.LockContext(ctx); err != nil {
+		return nil, err
+	}
 	defer s.compileMu.Unlock()
+	// wazero checks for the end of ctx between functions only when it
+	// compiles with several workers: then a client that leaves stops its
+	// compilation, which would otherwise keep every other waiting.
+	ctx = experimental.WithCompilationWorkers(ctx, compileWorkers)
 	if s.disk == nil {
 		compiled, err := rt.CompileModule(ctx, b)
 		if err != nil {

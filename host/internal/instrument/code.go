@@ -129,6 +129,9 @@ func (m *module) rewriteCode() error {
 		if err != nil {
 			return err
 		}
+		if size > MaxFuncBytes {
+			return fmt.Errorf("instrument: function %d has %d bytes of code, past the bound of %d", m.importedFuncs+uint32(f), size, MaxFuncBytes)
+		}
 		src, err := r.Bytes(int(size))
 		if err != nil {
 			return err
@@ -158,6 +161,9 @@ func (m *module) rewriteCode() error {
 		}
 		if !fr.Done() {
 			return fmt.Errorf("instrument: function %d: bytes after its end", m.importedFuncs+uint32(f))
+		}
+		if err := m.addCost(uint64(size), x.jumps.deepest); err != nil {
+			return err
 		}
 		fn = fn[:0]
 		if x.loops {

@@ -51,7 +51,7 @@ func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 			if empty && x.check != nil {
 				x.jumps.open(true, r)
 			} else {
-				x.jumps.open(false, nil)
+				x.jumps.open(true, nil)
 			}
 			x.loops = true
 			if x.check != nil {
@@ -101,6 +101,9 @@ func (x *exprRewriter) rewrite(r *wasmbin.Reader, out []byte) ([]byte, error) {
 			}
 		}
 		x.jumps.note(op, value)
+		if err := x.jumps.checkNesting(); err != nil {
+			return nil, err
+		}
 	}
 }
 

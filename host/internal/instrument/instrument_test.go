@@ -168,6 +168,9 @@ func TestExamples(t *testing.T) {
 			read("rust/"+d.Name(), testwasm.Rust(t, d.Name()))
 		}
 	}
+	// The largest guest there is: its shape must be far within the
+	// bounds the rewrite checks.
+	read("starlark", filepath.Join(testwasm.Root(t), "internal", "starlarkwasm", "bin", "starlark.wasm"))
 	if len(modules) < 20 {
 		t.Fatalf("found only %d example modules", len(modules))
 	}

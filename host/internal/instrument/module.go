@@ -76,6 +76,7 @@ type module struct {
 	params        []uint32 // parameter count per type
 	funcTypes     []uint32 // type index per defined function
 	static        bool     // no function changes a table or drops a segment
+	cost          uint64   // of compiling the functions read so far (limits.go)
 }
 
 // Module returns wasm rewritten to call ImportModule.ImportName after
@@ -91,7 +92,7 @@ func Module(wasm []byte, budget int32) ([]byte, error) {
 	if err := m.split(wasm); err != nil {
 		return nil, err
 	}
-	steps := []func() error{m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.nameImport, m.rewriteNames}
+	steps := []func() error{m.checkCounts, m.capTables, m.addType, m.readFuncs, m.addImport, m.addGlobal, m.rewriteExports, m.rewriteStart, m.rewriteElems, m.rewriteCode, m.nameImport, m.rewriteNames}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
 package instrument
 
 import (
+	"fmt"
+
 	"github.com/wasmnet/wasmnet/host/internal/wasmbin"
 )
 
@@ -33,6 +35,7 @@ import (
 type control struct {
 	serial   int       // unique within the expression, in opening order
 	dispatch *dispatch // for a loop that starts with a dispatch
+	loop     bool
 }
 
 // A dispatch is the br_table a loop starts with: which local it reads and
@@ -48,6 +51,8 @@ type dispatch struct {
 type threader struct {
 	stack       []control
 	serial      int
+	loops       int   // loops open in stack
+	deepest     int   // the largest len(stack) since reset
 	prev, prev2 instr // the last instruction, and the one before it
 	threaded    int   // jumps rewritten, for tests
 }
@@ -66,7 +71,10 @@ func (t *threader) reset() {
 // just after its block type, and the loop is checked for a dispatch.
 func (t *threader) open(loop bool, r *wasmbin.Reader) {
 	t.serial++
-	c := control{serial: t.serial}
+	c := control{serial: t.serial, loop: loop}
+	if loop {
+		t.loops++
+	}
 	if loop && r != nil {
 		c.dispatch = t.findDispatch(*r, len(t.stack))
 	}
@@ -75,6 +83,9 @@ func (t *threader) open(loop bool, r *wasmbin.Reader) {
 
 func (t *threader) close() {
 	if len(t.stack) > 0 {
+		if t.stack[len(t.stack)-1].loop {
+			t.loops--
+		}
 		t.stack = t.stack[:len(t.stack)-1]
 	}
 }
@@ -156,4 +167,17 @@ func (t *threader) branch(depth uint32) (uint32, bool) {
 	}
 	t.threaded++
 	return uint32(len(t.stack) - 1 - target), true
+}
+
+// checkNesting refuses control nesting past the bounds: the compiler's
+// cost for a function grows with its depth times its size.
+func (t *threader) checkNesting() error {
+	t.deepest = max(t.deepest, len(t.stack))
+	if len(t.stack) > MaxNesting {
+		return fmt.Errorf("blocks nested %d deep, past the bound of %d", len(t.stack), MaxNesting)
+	}
+	if t.loops > MaxLoopNesting {
+		return fmt.Errorf("loops nested %d deep, past the bound of %d", t.loops, MaxLoopNesting)
+	}
+	return nil
 }
