@@ -289,6 +289,8 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 			return m.refuseChannel(c, fmt.Sprintf("channel: the peer sent data on channel %d after its CloseSend", c.id))
 		}
 		if !m.holdData(c, len(payload)+messageOverhead) {
+			// Refused, and held by nobody: the next frame reuses it.
+			m.bufs.put(payload)
 			return nil
 		}
 		return c.deliver(payload)
