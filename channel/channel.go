@@ -364,7 +364,8 @@ func (c *Channel) localClose() bool {
 }
 
 // Close closes the channel in both directions: the peer receives what was
-// already sent, then io.EOF. Closing a closed channel does nothing.
+// already sent, then io.EOF. Items still queued here are dropped, even on
+// a channel the peer closed first. Closing it again does nothing.
 func (c *Channel) Close() error { return c.close(0, nil) }
 
 // CloseWithError closes the channel; the peer receives what was already
