@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
 	"sync"
 
 	"github.com/wasmnet/wasmnet/internal/blockhook"
@@ -27,7 +28,7 @@ type Channel struct {
 	// mu guards everything below.
 	mu       sync.Mutex
 	queue    itemQueue
-	unread   int   // window bytes held in queue
+	unread   *int  // window bytes held in queue; apart, for the cleanup in newChannel
 	consumed int   // window bytes read since credit was last returned
 	sendWin  int64 // what the peer's window has room for
 	closed   bool
@@ -47,14 +48,21 @@ type Channel struct {
 }
 
 func newChannel(m *Mux, id uint32) *Channel {
-	return &Channel{
+	c := &Channel{
 		mux:     m,
 		id:      id,
 		ready:   make(chan struct{}, 1),
 		credit:  make(chan struct{}, 1),
 		closedC: make(chan struct{}),
 		sendWin: int64(m.peer.Window),
+		unread:  new(int),
 	}
+	// A channel its user dropped unread and unclosed (one the peer filled
+	// and closed, handed out in a value nobody looked at) must not count
+	// against MaxUnreadBytes for the rest of the connection. Once c is
+	// unreachable nothing else touches its count.
+	runtime.AddCleanup(c, func(n *int) { m.unread.Add(-int64(*n)) }, c.unread)
+	return c
 }
 
 // ID returns the channel's id on its connection.
@@ -77,8 +85,8 @@ func (c *Channel) deliver(p []byte) error {
 		return nil
 	}
 	c.addUnreadLocked(len(p) + messageOverhead)
-	if c.unread > c.mux.cfg.Window+c.mux.cfg.MaxFrame+messageOverhead {
-		return fmt.Errorf("channel: the peer wrote past the window of channel %d (%d bytes unread)", c.id, c.unread)
+	if *c.unread > c.mux.cfg.Window+c.mux.cfg.MaxFrame+messageOverhead {
+		return fmt.Errorf("channel: the peer wrote past the window of channel %d (%d bytes unread)", c.id, *c.unread)
 	}
 	c.queue.push(p)
 	signal(c.ready)
@@ -88,7 +96,7 @@ func (c *Channel) deliver(p []byte) error {
 // addUnreadLocked changes the bytes queued on c, and the connection's total
 // with them; c.mu must be held.
 func (c *Channel) addUnreadLocked(n int) {
-	c.unread += n
+	*c.unread += n
 	c.mux.unread.Add(int64(n))
 }
 
@@ -335,7 +343,7 @@ func (c *Channel) refuse(msg string) {
 		c.remote = &RemoteError{Message: msg}
 	}
 	c.queue = itemQueue{}
-	c.addUnreadLocked(-c.unread)
+	c.addUnreadLocked(-*c.unread)
 	c.markClosedLocked()
 }
 
@@ -358,7 +366,7 @@ func (c *Channel) localClose() bool {
 	wasOpen := !c.closed
 	c.local = true
 	c.queue = itemQueue{}
-	c.addUnreadLocked(-c.unread)
+	c.addUnreadLocked(-*c.unread)
 	c.markClosedLocked()
 	return wasOpen
 }

@@ -2,8 +2,10 @@ package channel
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The tests in this file fill the windows of many channels a side holds
@@ -85,4 +87,37 @@ func TestUnreadBytesFreedByClose(t *testing.T) {
 	if _, err := a[0].Receive(testCtx(t)); err != nil {
 		t.Fatalf("a message after 12 windows closed unread: %v", err)
 	}
+}
+
+// TestUnreadBytesFreedWhenChannelDropped: the bytes of a channel the peer
+// filled and closed stop counting against MaxUnreadBytes once this side
+// drops it unread without closing it (a value naming it that nobody looked
+// at), when the garbage collector finds it gone.
+func TestUnreadBytesFreedWhenChannelDropped(t *testing.T) {
+	cm, am := muxPair(t, netPipePair, nil, unreadConfig)
+	func() {
+		client, agent := fillWindows(t, cm, am, 5)
+		for _, c := range client {
+			c.Close()
+		}
+		for _, a := range agent {
+			if err := a.WaitClose(testCtx(t)); err != nil {
+				t.Fatalf("%v: %v", a, err)
+			}
+		}
+	}()
+	// Cleanups run after a collection, on a goroutine of their own.
+	for i := range 100 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		_, a := fillWindows(t, cm, am, 1)
+		_, err := a[0].Receive(testCtx(t))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "MaxUnreadBytes") {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	t.Fatal("5 windows filled, closed and dropped unread still count against MaxUnreadBytes")
 }
