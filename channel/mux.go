@@ -60,7 +60,7 @@ type Mux struct {
 	accepted     chan struct{} // a token when the backlog may have grown
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
-	unread   atomic.Int64 // window bytes queued on every channel, read or not; see holdData
+	unread   atomic.Int64 // window bytes queued unread on all channels together; see holdData
 	cutOff   atomic.Bool  // the peer left too much unread; fail is under way
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
