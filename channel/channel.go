@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
 	"sync"
 
 	"github.com/wasmnet/wasmnet/internal/blockhook"
@@ -27,7 +28,7 @@ type Channel struct {
 	// mu guards everything below.
 	mu       sync.Mutex
 	queue    itemQueue
-	unread   int   // window bytes held in queue
+	unread   *int  // window bytes held in queue; apart, for the cleanup in newChannel
 	consumed int   // window bytes read since credit was last returned
 	sendWin  int64 // what the peer's window has room for
 	closed   bool
@@ -47,14 +48,21 @@ type Channel struct {
 }
 
 func newChannel(m *Mux, id uint32) *Channel {
-	return &Channel{
+	c := &Channel{
 		mux:     m,
 		id:      id,
 		ready:   make(chan struct{}, 1),
 		credit:  make(chan struct{}, 1),
 		closedC: make(chan struct{}),
 		sendWin: int64(m.peer.Window),
+		unread:  new(int),
 	}
+	// A channel its user dropped unread and unclosed (one the peer filled
+	// and closed, handed out in a value nobody looked at) must not count
+	// against MaxUnreadBytes for the rest of the connection. Once c is
+	// unreachable nothing else touches its count.
+	runtime.AddCleanup(c, func(n *int) { m.unread.Add(-int64(*n)) }, c.unread)
+	return c
 }
 
 // ID returns the channel's id on its connection.
@@ -76,13 +84,20 @@ func (c *Channel) deliver(p []byte) error {
 	if c.closed {
 		return nil
 	}
-	c.unread += len(p) + messageOverhead
-	if c.unread > c.mux.cfg.Window+c.mux.cfg.MaxFrame+messageOverhead {
-		return fmt.Errorf("channel: the peer wrote past the window of channel %d (%d bytes unread)", c.id, c.unread)
+	c.addUnreadLocked(len(p) + messageOverhead)
+	if *c.unread > c.mux.cfg.Window+c.mux.cfg.MaxFrame+messageOverhead {
+		return fmt.Errorf("channel: the peer wrote past the window of channel %d (%d bytes unread)", c.id, *c.unread)
 	}
 	c.queue.push(p)
 	signal(c.ready)
 	return nil
+}
+
+// addUnreadLocked changes the bytes queued on c, and the connection's total
+// with them; c.mu must be held.
+func (c *Channel) addUnreadLocked(n int) {
+	*c.unread += n
+	c.mux.unread.Add(int64(n))
 }
 
 // hasBacklog reports whether a receiver would still get an item or an error.
@@ -126,7 +141,7 @@ func (c *Channel) pop() ([]byte, error) {
 // consumeLocked returns window credit to the peer once a quarter of the
 // window has been read, so that credit frames stay rare.
 func (c *Channel) consumeLocked(n int) {
-	c.unread -= n
+	c.addUnreadLocked(-n)
 	c.consumed += n
 	if c.consumed >= c.mux.cfg.Window/4 && !c.closed {
 		var b [4]byte
@@ -327,7 +342,8 @@ func (c *Channel) refuse(msg string) {
 	if !c.closed {
 		c.remote = &RemoteError{Message: msg}
 	}
-	c.queue, c.unread = itemQueue{}, 0
+	c.queue = itemQueue{}
+	c.addUnreadLocked(-*c.unread)
 	c.markClosedLocked()
 }
 
@@ -340,22 +356,24 @@ func (c *Channel) connLost(err error) {
 	c.markClosedLocked()
 }
 
-// localClose marks the channel closed by this side and reports whether it
-// was open. A channel the peer closed first keeps its queued items.
+// localClose marks the channel closed by this side, dropping its queued
+// items, and reports whether it was open. Items the peer sent before its
+// own close are dropped too: they count against the connection's
+// MaxUnreadBytes until then, and after Close nobody will read them.
 func (c *Channel) localClose() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
+	wasOpen := !c.closed
 	c.local = true
 	c.queue = itemQueue{}
+	c.addUnreadLocked(-*c.unread)
 	c.markClosedLocked()
-	return true
+	return wasOpen
 }
 
 // Close closes the channel in both directions: the peer receives what was
-// already sent, then io.EOF. Closing a closed channel does nothing.
+// already sent, then io.EOF. Items still queued here are dropped, even on
+// a channel the peer closed first. Closing it again does nothing.
 func (c *Channel) Close() error { return c.close(0, nil) }
 
 // CloseWithError closes the channel; the peer receives what was already

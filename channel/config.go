@@ -30,6 +30,13 @@ type Config struct {
 	// MaxUnheldBytes bounds the bytes waiting on such channels; a channel
 	// whose data would pass it is refused. Default 64 MiB.
 	MaxUnheldBytes int
+	// MaxUnreadBytes bounds the bytes waiting unread on all the channels
+	// of the connection together, held or not: each window bounds one
+	// channel, this bounds their number times the window. A data frame
+	// that arrives while they reach the bound fails its channel, with an
+	// error naming the bound that both sides receive. As with the window,
+	// the last message may pass it, by up to MaxFrame. Default 64 MiB.
+	MaxUnreadBytes int
 	// Handler serves the peer's requests; nil refuses them.
 	Handler Handler
 	// Info is this side's part of the hello: software version, OS/arch and
@@ -48,6 +55,7 @@ func DefaultConfig() *Config {
 		MaxFrame:       64 << 20,
 		AcceptBacklog:  4096,
 		MaxUnheldBytes: 64 << 20,
+		MaxUnreadBytes: 64 << 20,
 	}
 }
 
@@ -69,6 +77,9 @@ func (c *Config) withDefaults() (*Config, error) {
 		if copy.MaxUnheldBytes == 0 {
 			copy.MaxUnheldBytes = out.MaxUnheldBytes
 		}
+		if copy.MaxUnreadBytes == 0 {
+			copy.MaxUnreadBytes = out.MaxUnreadBytes
+		}
 		out = &copy
 	}
 	switch {
@@ -76,8 +87,8 @@ func (c *Config) withDefaults() (*Config, error) {
 		return nil, fmt.Errorf("channel: config: window of %d bytes is below 1024", out.Window)
 	case out.MaxFrame < 1024 || out.MaxFrame > 1<<30:
 		return nil, fmt.Errorf("channel: config: max frame of %d bytes is outside [1 KiB, 1 GiB]", out.MaxFrame)
-	case out.AcceptBacklog < 0 || out.MaxUnheldBytes < 0:
-		return nil, fmt.Errorf("channel: config: negative accept backlog or unheld bytes")
+	case out.AcceptBacklog < 0 || out.MaxUnheldBytes < 0 || out.MaxUnreadBytes < 0:
+		return nil, fmt.Errorf("channel: config: negative accept backlog, unheld or unread bytes")
 	case out.KeepAlive < 0 || out.KeepAliveTimeout < 0:
 		return nil, fmt.Errorf("channel: config: negative keepalive")
 	}

@@ -60,6 +60,7 @@ type Mux struct {
 	accepted     chan struct{} // a token when the backlog may have grown
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
+	unread   atomic.Int64 // window bytes queued unread on all channels together; see holdData
 	cutOff   atomic.Bool  // the peer left too much unread; fail is under way
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
@@ -288,6 +289,8 @@ func (m *Mux) dispatch(h header, payload []byte) error {
 			return m.refuseChannel(c, fmt.Sprintf("channel: the peer sent data on channel %d after its CloseSend", c.id))
 		}
 		if !m.holdData(c, len(payload)+messageOverhead) {
+			// Refused, and held by nobody: the next frame reuses it.
+			m.bufs.put(payload)
 			return nil
 		}
 		return c.deliver(payload)

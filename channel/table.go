@@ -79,25 +79,43 @@ func (m *Mux) compactBacklogLocked() {
 	m.backlog = kept
 }
 
-// holdData accounts n bytes arriving for c. Bytes waiting on channels
-// nobody holds are bounded by MaxUnheldBytes; the channel whose data would
-// pass that bound is refused, and false returned.
+// holdData accounts n bytes arriving for c, and returns false if it
+// refused c instead. The bytes waiting unread on the whole connection are
+// bounded by MaxUnreadBytes: each window bounds one channel, but a peer
+// may fill the windows of as many channels as this side holds. As with a
+// window, the frame that passes the bound is let in, and the next one
+// fails its channel. Bytes waiting on channels nobody holds are bounded
+// by MaxUnheldBytes, exactly.
 func (m *Mux) holdData(c *Channel, n int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c.handedOut || m.chans[c.id] != c {
+	if m.chans[c.id] != c {
+		return true
+	}
+	// Only the read loop adds to unread, so the total can only fall
+	// between this check and deliver.
+	if total := m.unread.Load(); total >= int64(m.cfg.MaxUnreadBytes) {
+		m.refuseLocked(c, fmt.Sprintf("channel: refused channel %d: %d bytes wait unread on this connection, past its bound of %d (MaxUnreadBytes)",
+			c.id, total, m.cfg.MaxUnreadBytes))
+		return false
+	}
+	if c.handedOut {
 		return true
 	}
 	if m.unheldBytes+n > m.cfg.MaxUnheldBytes {
-		msg := fmt.Sprintf("channel: refused channel %d: %d bytes wait on channels nobody holds here", c.id, m.unheldBytes)
-		m.dropLocked(c)
-		c.refuse(msg)
-		m.writeFrame(frameClose, flagError, c.id, []byte(msg), true)
+		m.refuseLocked(c, fmt.Sprintf("channel: refused channel %d: %d bytes wait on channels nobody holds here", c.id, m.unheldBytes))
 		return false
 	}
 	m.unheldBytes += n
 	c.unheldBytes += n
 	return true
+}
+
+// refuseLocked fails c on both sides with msg, dropping what it holds.
+func (m *Mux) refuseLocked(c *Channel, msg string) {
+	m.dropLocked(c)
+	c.refuse(msg)
+	m.writeFrame(frameClose, flagError, c.id, []byte(msg), true)
 }
 
 // dropLocked removes c from the table, and from the counts of channels
