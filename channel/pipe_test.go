@@ -6,7 +6,8 @@ import (
 	"net"
 	"os"
 	"testing"
-	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // osPipeConn joins two kernel pipes into one connection end: buffered,
@@ -75,7 +76,7 @@ var transports = []struct {
 func muxPair(t testing.TB, pair func(testing.TB) (io.ReadWriteCloser, io.ReadWriteCloser), client, agent *Config) (*Mux, *Mux) {
 	t.Helper()
 	a, b := pair(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	type result struct {
 		m   *Mux
@@ -128,7 +129,7 @@ func eachTransport(t *testing.T, fn func(t *testing.T, cm, am *Mux)) {
 }
 
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }

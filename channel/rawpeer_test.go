@@ -5,7 +5,8 @@ import (
 	"context"
 	"io"
 	"testing"
-	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // rawPeer is the far end of a connection driven by hand: the test writes
@@ -39,7 +40,7 @@ func newRawPeerHello(t testing.TB, role Role, cfg *Config, hello Hello) (*Mux, *
 		t.Fatal(err)
 	}
 	go p.conn.Write(append(appendHeader(nil, frameHello, 0, 0, len(helloMagic)+len(body)), append([]byte(helloMagic), body...)...))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	type result struct {
 		m   *Mux

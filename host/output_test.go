@@ -7,9 +7,9 @@ import (
 	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
@@ -62,7 +62,7 @@ func TestOutputSplitBelowPeerLimit(t *testing.T) {
 func muxPair(t *testing.T, client, agent *channel.Config) (*channel.Mux, *channel.Mux) {
 	t.Helper()
 	a, b := net.Pipe()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout)
 	defer cancel()
 	done := make(chan *channel.Mux, 1)
 	go func() {
