@@ -413,36 +413,46 @@ func (b *bench) fanout(n int, name string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, fanoutTimeout)
-	defer cancel()
-	g := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithAgentPath(b.opts.agent), gateway.WithOutput(b.log)))
+	g, collected, err := b.fanoutGroup(fmt.Sprintf("%d*popen", n), m)
 	defer g.Terminate(5 * time.Second)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	if _, err := g.MakeGateways(ctx, fmt.Sprintf("%d*popen", n)); err != nil {
-		return nil, err
-	}
-	mc, err := g.RemoteExec(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	if err := mc.SendEach(1); err != nil {
-		return nil, err
-	}
-	items, err := mc.ReceiveEach(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i, v := range items {
-		if v != int64(1) {
-			return nil, fmt.Errorf("fanout: gateway %d sent %v, want 1", i, v)
-		}
-	}
-	collected := time.Since(start)
-	start = time.Now()
 	if err := g.Terminate(5 * time.Second); err != nil {
 		return nil, err
 	}
 	return []float64{millis(collected), millis(time.Since(start))}, nil
+}
+
+// fanoutGroup makes the gateways of spec as a Group, runs m on every one,
+// sends each an item and collects one from each: the time from the start
+// to the last item, and the group, which the caller terminates.
+func (b *bench) fanoutGroup(spec string, m gateway.Module) (*gateway.Group, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, fanoutTimeout)
+	defer cancel()
+	g := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithAgentPath(b.opts.agent), gateway.WithOutput(b.log)))
+	start := time.Now()
+	if _, err := g.MakeGateways(ctx, spec); err != nil {
+		return g, 0, err
+	}
+	mc, err := g.RemoteExec(ctx, m)
+	if err != nil {
+		return g, 0, err
+	}
+	if err := mc.SendEach(1); err != nil {
+		return g, 0, err
+	}
+	items, err := mc.ReceiveEach(ctx)
+	if err != nil {
+		return g, 0, err
+	}
+	for i, v := range items {
+		if v != int64(1) {
+			return g, 0, fmt.Errorf("fanout %s: gateway %d sent %v, want 1", spec, i, v)
+		}
+	}
+	return g, time.Since(start), nil
 }
 
 // idleRSSGo reads a fresh agent's resident memory after it ran rssExecs

@@ -91,31 +91,12 @@ func (b *bench) warmFanout(n int, name string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, fanoutTimeout)
-	defer cancel()
-	g := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithAgentPath(b.opts.agent), gateway.WithOutput(b.log)))
+	g, d, err := b.fanoutGroup(fmt.Sprintf("%d*%s", n, warmSpec), m)
 	defer g.Terminate(5 * time.Second)
-	start := time.Now()
-	if _, err := g.MakeGateways(ctx, fmt.Sprintf("%d*%s", n, warmSpec)); err != nil {
-		return nil, err
-	}
-	mc, err := g.RemoteExec(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	if err := mc.SendEach(1); err != nil {
-		return nil, err
-	}
-	items, err := mc.ReceiveEach(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i, v := range items {
-		if v != int64(1) {
-			return nil, fmt.Errorf("warm fanout: gateway %d sent %v, want 1", i, v)
-		}
-	}
-	return []float64{millis(time.Since(start))}, nil
+	return []float64{millis(d)}, nil
 }
 
 // warmRSSPerGateway reads the resident agent's RSS with one gateway, then
