@@ -56,25 +56,6 @@ func TestSecurityTableGrowIsBoundedByMemoryLimit(t *testing.T) {
 // bytes that compiling takes time quadratic in n (50 s for n = 10,000 on
 // a loaded machine; hours for n = 80,000).
 func nestedLoops(n int) []byte {
-	leb := func(v int) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if v == 0 {
-				return append(b, c)
-			}
-			b = append(b, c|0x80)
-		}
-	}
-	str := func(s string) []byte { return append(leb(len(s)), s...) }
-	sec := func(id byte, body ...[]byte) []byte {
-		var b []byte
-		for _, p := range body {
-			b = append(b, p...)
-		}
-		return append(append([]byte{id}, leb(len(b))...), b...)
-	}
 	body := []byte{0} // no locals
 	for range n {
 		body = append(body, 0x03, 0x40) // loop
@@ -82,14 +63,44 @@ func nestedLoops(n int) []byte {
 	for range n + 1 {
 		body = append(body, 0x0b) // end
 	}
+	return startModule([]byte{1, 0}, append(append([]byte{1}, leb(len(body))...), body...))
+}
+
+// startModule returns a module that imports wasmnet.abi_v1 and exports a
+// memory and _start, function 1 of type () -> (): funcs is its function
+// section's body (the defined functions' types, of which type 0 is
+// () -> ()) and code its code section's.
+func startModule(funcs, code []byte) []byte {
 	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, sec(1, []byte{2, 0x60, 0, 0, 0x60, 0, 1, 0x7f})...)
-	m = append(m, sec(2, []byte{1}, str("wasmnet"), str("abi_v1"), []byte{0, 1})...)
-	m = append(m, sec(3, []byte{1, 0})...)
-	m = append(m, sec(5, []byte{1, 0, 1})...)
-	m = append(m, sec(7, []byte{2}, str("memory"), []byte{2, 0}, str("_start"), []byte{0, 1})...)
-	m = append(m, sec(10, []byte{1}, leb(len(body)), body)...)
-	return m
+	m = append(m, wasmSection(1, []byte{2, 0x60, 0, 0, 0x60, 0, 1, 0x7f})...)
+	m = append(m, wasmSection(2, []byte{1}, wasmName("wasmnet"), wasmName("abi_v1"), []byte{0, 1})...)
+	m = append(m, wasmSection(3, funcs)...)
+	m = append(m, wasmSection(5, []byte{1, 0, 1})...)
+	m = append(m, wasmSection(7, []byte{2}, wasmName("memory"), []byte{2, 0}, wasmName("_start"), []byte{0, 1})...)
+	return append(m, wasmSection(10, code)...)
+}
+
+// leb is v as an unsigned LEB128.
+func leb(v int) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+func wasmName(s string) []byte { return append(leb(len(s)), s...) }
+
+func wasmSection(id byte, body ...[]byte) []byte {
+	var b []byte
+	for _, p := range body {
+		b = append(b, p...)
+	}
+	return append(append([]byte{id}, leb(len(b))...), b...)
 }
 
 // TestSecurityCompilationCostsOnlyItsTenant: a restrict key uploads a
@@ -135,39 +146,13 @@ func TestSecurityCompilationCostsOnlyItsTenant(t *testing.T) {
 
 // manyFuncs returns a module of n empty functions: 4n+80 bytes.
 func manyFuncs(n int) []byte {
-	leb := func(v int) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if v == 0 {
-				return append(b, c)
-			}
-			b = append(b, c|0x80)
-		}
-	}
-	str := func(s string) []byte { return append(leb(len(s)), s...) }
-	sec := func(id byte, body ...[]byte) []byte {
-		var b []byte
-		for _, p := range body {
-			b = append(b, p...)
-		}
-		return append(append([]byte{id}, leb(len(b))...), b...)
-	}
 	funcs := leb(n)
 	code := leb(n)
 	for range n {
 		funcs = append(funcs, 0)
 		code = append(code, 2, 0, 0x0b) // size 2: no locals, end
 	}
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, sec(1, []byte{2, 0x60, 0, 0, 0x60, 0, 1, 0x7f})...)
-	m = append(m, sec(2, []byte{1}, str("wasmnet"), str("abi_v1"), []byte{0, 1})...)
-	m = append(m, sec(3, funcs)...)
-	m = append(m, sec(5, []byte{1, 0, 1})...)
-	m = append(m, sec(7, []byte{2}, str("memory"), []byte{2, 0}, str("_start"), []byte{0, 1})...)
-	m = append(m, sec(10, code)...)
-	return m
+	return startModule(funcs, code)
 }
 
 // TestSecurityServeSurvivesACostlyModule: a restrict key uploads a 32 MB
