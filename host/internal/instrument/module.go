@@ -111,29 +111,20 @@ func (m *module) split(wasm []byte) error {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:8], []byte("\x00asm\x01\x00\x00\x00")) {
 		return errors.New("instrument: not a WebAssembly 1.0 binary module")
 	}
-	r := &wasmbin.Reader{B: wasm, Off: 8}
 	last := 0
-	for !r.Done() {
-		id, err := r.Byte()
-		if err != nil {
-			return err
-		}
-		n, err := r.U32()
-		if err != nil {
-			return err
-		}
-		body, err := r.Bytes(int(n))
-		if err != nil {
-			return fmt.Errorf("instrument: section %d: %w", id, err)
-		}
+	err := wasmbin.Sections(wasm, func(id byte, body []byte) error {
 		if id != secCustom {
 			k, ok := rank[id]
 			if !ok || k <= last {
-				return fmt.Errorf("instrument: unknown or misplaced section %d", id)
+				return fmt.Errorf("unknown or misplaced section %d", id)
 			}
 			last = k
 		}
 		m.sections = append(m.sections, section{id, body})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("instrument: %w", err)
 	}
 	return nil
 }

@@ -118,23 +118,8 @@ func Functions(wasm []byte) (int, error) {
 
 // sections calls fn with each section of wasm in order, until it fails.
 func sections(wasm []byte, fn func(id byte, body []byte) error) error {
-	r := &wasmbin.Reader{B: wasm, Off: 8}
-	for !r.Done() {
-		id, err := r.Byte()
-		if err != nil {
-			return err
-		}
-		n, err := r.U32()
-		if err != nil {
-			return err
-		}
-		body, err := r.Bytes(int(n))
-		if err != nil {
-			return fmt.Errorf("outline: section %d: %w", id, err)
-		}
-		if err := fn(id, body); err != nil {
-			return err
-		}
+	if err := wasmbin.Sections(wasm, fn); err != nil {
+		return fmt.Errorf("outline: %w", err)
 	}
 	return nil
 }

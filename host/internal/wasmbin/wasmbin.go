@@ -161,3 +161,29 @@ func LenOfU32(b []byte) int {
 	}
 	return len(b)
 }
+
+// Sections calls fn with the id and body of each section of wasm, a
+// binary module whose 8-byte header the caller checked, in their order,
+// until fn fails. A section that does not fit in wasm is an error naming
+// it.
+func Sections(wasm []byte, fn func(id byte, body []byte) error) error {
+	r := &Reader{B: wasm, Off: min(8, len(wasm))}
+	for !r.Done() {
+		id, err := r.Byte()
+		if err != nil {
+			return err
+		}
+		n, err := r.U32()
+		if err != nil {
+			return fmt.Errorf("section %d: %w", id, err)
+		}
+		body, err := r.Bytes(int(n))
+		if err != nil {
+			return fmt.Errorf("section %d: %w", id, err)
+		}
+		if err := fn(id, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}

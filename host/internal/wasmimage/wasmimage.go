@@ -67,29 +67,20 @@ func Split(wasm []byte, maxMemory uint64) (*Module, error) {
 		return nil, errors.New("wasmimage: not a WebAssembly 1.0 binary module")
 	}
 	var secs []section
-	r := &wasmbin.Reader{B: wasm, Off: 8}
 	last := 0
-	for !r.Done() {
-		id, err := r.Byte()
-		if err != nil {
-			return nil, err
-		}
-		n, err := r.U32()
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.Bytes(int(n))
-		if err != nil {
-			return nil, fmt.Errorf("wasmimage: section %d: %w", id, err)
-		}
+	err := wasmbin.Sections(wasm, func(id byte, body []byte) error {
 		if id != secCustom {
 			k, ok := rank[id]
 			if !ok || k <= last {
-				return nil, fmt.Errorf("wasmimage: unknown or misplaced section %d", id)
+				return fmt.Errorf("unknown or misplaced section %d", id)
 			}
 			last = k
 		}
 		secs = append(secs, section{id, body})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wasmimage: %w", err)
 	}
 	m := &Module{}
 	importedGlobals := uint32(0)
