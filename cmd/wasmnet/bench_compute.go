@@ -99,17 +99,7 @@ func (b *bench) nativeWordcount() ([]float64, error) {
 		return nil, err
 	}
 	start := time.Now()
-	counts := map[string]int64{}
-	var pending []byte
-	for rest := b.corpus; len(rest) > 0; {
-		n := min(len(rest), wordcountChunk)
-		pending = append(pending, rest[:n]...)
-		rest = rest[n:]
-		whole := wordcount.Complete(pending)
-		wordcount.Count(string(pending[:whole]), counts)
-		pending = append(pending[:0], pending[whole:]...)
-	}
-	wordcount.Count(string(pending), counts)
+	counts := wordcount.CountChunks(b.corpus, wordcountChunk)
 	elapsed := time.Since(start)
 	if len(counts) != len(want) || counts["the"] != want["the"] {
 		return nil, fmt.Errorf("native word count: %d words, want %d", len(counts), len(want))

@@ -47,3 +47,16 @@ func TestCompleteStreaming(t *testing.T) {
 		}
 	}
 }
+
+// CountChunks gives Count's answer whatever the chunk size, chunks that
+// cut words and UTF-8 sequences included.
+func TestCountChunks(t *testing.T) {
+	text := "Ünïcode «words», cut — anywhere: the THE the.\n\tend"
+	want := map[string]int64{}
+	Count(text, want)
+	for chunk := 1; chunk <= len(text); chunk++ {
+		if got := CountChunks([]byte(text), chunk); !maps.Equal(got, want) {
+			t.Fatalf("chunks of %d: %v, want %v", chunk, got, want)
+		}
+	}
+}

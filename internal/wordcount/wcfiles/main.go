@@ -43,23 +43,7 @@ func main() {
 	}
 	for range 3 {
 		start := time.Now()
-		counts := count(data)
+		counts := wordcount.CountChunks(data, chunk)
 		fmt.Printf("%d ms for %d bytes, %d words\n", time.Since(start).Milliseconds(), len(data), len(counts))
 	}
-}
-
-// count is the wordcount guest's loop over data sent in chunks.
-func count(data []byte) map[string]int64 {
-	counts := map[string]int64{}
-	var pending []byte
-	for rest := data; len(rest) > 0; {
-		n := min(len(rest), chunk)
-		pending = append(pending, rest[:n]...)
-		rest = rest[n:]
-		whole := wordcount.Complete(pending)
-		wordcount.Count(string(pending[:whole]), counts)
-		pending = append(pending[:0], pending[whole:]...)
-	}
-	wordcount.Count(string(pending), counts)
-	return counts
 }
