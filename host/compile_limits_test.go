@@ -22,12 +22,7 @@ import (
 // the same bytes compiles it.
 func TestCompilationWaitEndsWithItsRequest(t *testing.T) {
 	ctx := context.Background()
-	rt, err := newRuntime(ctx, wazero.NewRuntimeConfigCompiler(), StopInstrument)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(ctx)
-	s := newModuleStore(&runtimes{rt: rt, stop: StopInstrument}, "", NewConfig())
+	s := memoryStore(t)
 	b := variant(1, 0)
 	h := sha256.Sum256(b)
 	sum := hex.EncodeToString(h[:])
@@ -56,12 +51,7 @@ func TestCompilationWaitEndsWithItsRequest(t *testing.T) {
 // and leaves no verdict on the module.
 func TestCompilationEndsWithItsRequest(t *testing.T) {
 	ctx := context.Background()
-	rt, err := newRuntime(ctx, wazero.NewRuntimeConfigCompiler(), StopInstrument)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(ctx)
-	s := newModuleStore(&runtimes{rt: rt, stop: StopInstrument}, "", NewConfig())
+	s := memoryStore(t)
 	// 100,000 functions of 16 nested loops: within every bound, and some
 	// 20 s of compilation.
 	loops := append([]byte{0}, bytes.Repeat([]byte{0x03, 0x40}, 16)...)
@@ -112,4 +102,17 @@ func TestShapeBoundsHoldForEveryStopMechanism(t *testing.T) {
 	if out, err := prepare(ok, StopNone); err != nil || !bytes.Equal(out, ok) {
 		t.Errorf("StopNone changed a module within the bounds, or refused it: %v", err)
 	}
+}
+
+// memoryStore returns a module store with no disk cache on a runtime of
+// its own, which the test closes.
+func memoryStore(t *testing.T) *moduleStore {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := newRuntime(ctx, wazero.NewRuntimeConfigCompiler(), StopInstrument)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(ctx) })
+	return newModuleStore(&runtimes{rt: rt, stop: StopInstrument}, "", NewConfig())
 }
