@@ -70,6 +70,7 @@ type Gateway struct {
 	killed   bool // it did not end in time after its connection did
 	onExit   func(*Gateway)
 	onExitMu sync.Mutex
+	exited   bool // set by watch, under onExitMu, once it has read onExit
 
 	uploads onceEach // module uploads, one per module however many RemoteExec ask
 
@@ -246,13 +247,16 @@ func (g *Gateway) watch() {
 	}
 	g.tr.Printf("gateway %s: agent reaped", g.id)
 	g.output.flush()
-	close(g.reaped)
+	// The gateway leaves its group before Done closes, so that a caller
+	// woken by Done (Terminate) finds the group without it.
 	g.onExitMu.Lock()
+	g.exited = true
 	fn := g.onExit
 	g.onExitMu.Unlock()
 	if fn != nil {
 		fn(g)
 	}
+	close(g.reaped)
 }
 
 // ID returns the gateway's id.
@@ -274,7 +278,8 @@ func (g *Gateway) Uploaded() bool { return g.link.boot != nil && g.link.boot.Upl
 // the agent and exchange hellos with it.
 func (g *Gateway) StartTime() time.Duration { return g.startTook }
 
-// Done is closed when the agent has ended and been reaped.
+// Done is closed when the agent has ended and been reaped, and the
+// gateway has left its group.
 func (g *Gateway) Done() <-chan struct{} { return g.reaped }
 
 // NewChannel opens a channel to the agent, to send to a guest.
@@ -472,12 +477,11 @@ func (g *Gateway) kill() {
 
 func (g *Gateway) setOnExit(fn func(*Gateway)) {
 	g.onExitMu.Lock()
+	exited := g.exited
 	g.onExit = fn
 	g.onExitMu.Unlock()
-	select {
-	case <-g.reaped:
+	if exited {
 		fn(g)
-	default:
 	}
 }
 
