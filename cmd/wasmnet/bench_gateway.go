@@ -29,7 +29,7 @@ var (
 	goalFan16  = &goal{text: "<= 100 ms", bound: 100}
 	goalFan64  = &goal{text: "<= 400 ms", bound: 400}
 	goalRSS    = &goal{text: "<= 12 MiB", bound: 12}
-	goalPrimes = &goal{text: "<= 2x native", ratio: true, bound: 2}
+	goalPrimes = &goal{text: "<= 1.5x native", ratio: true, bound: 1.5}
 
 	// Goals for Go guests, built as reactors (make examples builds
 	// <name>-reactor.wasm): from the issue "Go guests as fast as C guests".
