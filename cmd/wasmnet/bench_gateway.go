@@ -58,6 +58,12 @@ func gatewayProbes() []probe {
 		{figures: []figure{
 			{key: "popen-go-r", name: "popen start to first item, Go echo reactor", unit: "ms", limit: "raw-spawn", goal: goalPopenGo},
 		}, run: func(b *bench) ([]float64, error) { return b.popen("echo-reactor", false) }},
+		{figures: []figure{
+			{key: "popen-rust", name: "popen start to first item, Rust echo", unit: "ms", limit: "raw-spawn"},
+		}, run: func(b *bench) ([]float64, error) { return b.popen("echo-rust", false) }},
+		{figures: []figure{
+			{key: "popen-star", name: "popen start to first item, Starlark echo (source)", unit: "ms", limit: "raw-spawn"},
+		}, run: func(b *bench) ([]float64, error) { return b.popen(starlarkEcho, false) }},
 		{figures: []figure{{key: "exec-c", name: "RemoteExec to first item, cached, C echo", unit: "µs", limit: "raw-rtt", goal: goalExec}},
 			run: func(b *bench) ([]float64, error) { return b.exec("echo-c") }},
 		{figures: []figure{{key: "exec-go", name: "RemoteExec to first item, cached, Go echo", unit: "µs", limit: "raw-rtt"}},

@@ -33,8 +33,14 @@ func serveProbes() []probe {
 			run: (*bench).rawSSH},
 		{figures: []figure{{key: "serve-go-r", name: "serve: new socket= connection to first item, Go echo reactor run before", unit: "ms", limit: "raw-ssh", goal: goalServeGo}},
 			run: func(b *bench) ([]float64, error) { return b.serveFirstItem("echo-reactor") }},
-		{figures: []figure{{key: "serve-c", name: "serve: new socket= connection to first item, C echo run before", unit: "ms", limit: "raw-ssh"}},
+		{figures: []figure{{key: "serve-go", name: "serve: new socket= connection to first item, Go echo run before", unit: "ms", limit: "raw-ssh", goal: goalServeGo}},
+			run: func(b *bench) ([]float64, error) { return b.serveFirstItem("echo") }},
+		{figures: []figure{{key: "serve-c", name: "serve: new socket= connection to first item, C echo run before", unit: "ms", limit: "raw-ssh", goal: goalServeGo}},
 			run: func(b *bench) ([]float64, error) { return b.serveFirstItem("echo-c") }},
+		{figures: []figure{{key: "serve-rust", name: "serve: new socket= connection to first item, Rust echo run before", unit: "ms", limit: "raw-ssh", goal: goalServeGo}},
+			run: func(b *bench) ([]float64, error) { return b.serveFirstItem("echo-rust") }},
+		{figures: []figure{{key: "serve-star", name: "serve: new socket= connection to first item, Starlark echo run before", unit: "ms", limit: "raw-ssh", goal: goalServeGo}},
+			run: func(b *bench) ([]float64, error) { return b.serveFirstItem(starlarkEcho) }},
 	}
 }
 
