@@ -40,8 +40,8 @@ type moduleStore struct {
 	// compileMu serialises compilations, so that the files the disk cache
 	// gains tell a real compilation from a cache load, and which file
 	// holds a module's code. An upload waits for it only as long as its
-	// request lasts.
-	compileMu ctxMutex
+	// request lasts, and tenants take turns at it (turnlock.go).
+	compileMu turnLock
 	disk      *diskCache // nil without a disk cache
 
 	mu    sync.Mutex
@@ -97,8 +97,7 @@ const compileWorkers = 2
 
 func newModuleStore(rts *runtimes, cacheDir string, cfg Config) *moduleStore {
 	s := &moduleStore{runtimes: rts, cacheDir: cacheDir, limit: cfg.storeLimit, maxImage: cfg.maxMemoryLimit,
-		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo,
-		compileMu: newCtxMutex()}
+		snapLimit: cfg.defaultMemoryLimit, mods: map[string]*storedModule{}, outlines: !cfg.debugInfo}
 	if cacheDir != "" {
 		s.disk = &diskCache{dir: cacheDir, limit: cfg.cacheLimit, log: cfg.log}
 		s.identity = preparedIdentity(rts.stop, cfg.maxMemoryLimit)
@@ -205,6 +204,7 @@ func (s *moduleStore) add(ctx context.Context, tenant, sum string, b []byte) err
 
 // addFrom is add for bytes uploaded by a client or read from disk.
 func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte, uploaded bool) error {
+	ctx = withTenant(ctx, tenant) // for its turn at the compile lock
 	got := sha256.Sum256(b)
 	if hex.EncodeToString(got[:]) != sum {
 		return fmt.Errorf("module upload: the bytes hash to %x, not %s", got[:8], short(sum))
@@ -401,7 +401,7 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	if err != nil {
 		return nil, err
 	}
-	if err := s.compileMu.LockContext(ctx); err != nil {
+	if err := s.compileMu.LockContext(ctx, tenantOf(ctx)); err != nil {
 		return nil, err
 	}
 	defer s.compileMu.Unlock()
