@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,14 +51,14 @@ type moduleUpload struct {
 // uploads share it.
 func (m Module) uploadBody() (*[]byte, error) {
 	encode := func() (*[]byte, error) {
-		bytes := m.bytes
-		if bytes == nil && m.load != nil {
+		code := m.bytes
+		if code == nil && m.load != nil {
 			var err error
-			if bytes, err = m.load(); err != nil {
+			if code, err = m.load(); err != nil {
 				return nil, fmt.Errorf("gateway: load module %s: %w", m.name, err)
 			}
 		}
-		b, err := msgpack.Marshal(&wire.ModuleUpload{Module: m.sum, Bytes: bytes})
+		b, err := msgpack.Marshal(&wire.ModuleUpload{Module: m.sum, Bytes: code})
 		return &b, err
 	}
 	if m.upload == nil { // a zero Module
@@ -74,8 +77,50 @@ func (m Module) uploadBody() (*[]byte, error) {
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.
+//
+// The Module keeps the file's path, size and sha256, not its bytes: an
+// agent that ran the module before (agents keep modules on disk) never asks
+// for them, so the file is read again only for an upload. An upload fails
+// if the file no longer has the sum it had here, rather than send other
+// code under that sum (RATIONALE.md, "Why does a loaded module not keep
+// its bytes?").
 func LoadModule(path string) (Module, error) {
-	b, err := os.ReadFile(path)
+	// The upload reads the file again, maybe after the process changed
+	// its directory.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return Module{}, fmt.Errorf("gateway: load module: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Module{}, fmt.Errorf("gateway: load module: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		// A pipe (wasmnet run <(...)) or a device cannot be read again
+		// for an upload: its bytes are kept.
+		return loadUnreadable(f, path)
+	}
+	var magic [8]byte
+	n, err := io.ReadFull(f, magic[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Module{}, fmt.Errorf("gateway: load module: %w", err)
+	}
+	if n < len(magic) || string(magic[:4]) != "\x00asm" {
+		return Module{}, fmt.Errorf("gateway: load module %s: not a WebAssembly module (no \\0asm header)", path)
+	}
+	sum, size, err := hashReader(io.MultiReader(bytes.NewReader(magic[:]), f))
+	if err != nil {
+		return Module{}, fmt.Errorf("gateway: load module: %w", err)
+	}
+	m := Module{name: filepath.Base(path), sum: sum, size: size, upload: &moduleUpload{}}
+	m.load = func() ([]byte, error) { return readModule(path, sum, size) }
+	return m, nil
+}
+
+// loadUnreadable is LoadModule for a file that cannot be read twice.
+func loadUnreadable(f *os.File, path string) (Module, error) {
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return Module{}, fmt.Errorf("gateway: load module: %w", err)
 	}
@@ -85,6 +130,43 @@ func LoadModule(path string) (Module, error) {
 	m := ModuleBytes(b)
 	m.name = filepath.Base(path)
 	return m, nil
+}
+
+// hashReader returns the hex sha256 of what r yields, and its length,
+// reading it through a small buffer rather than holding it.
+func hashReader(r io.Reader) (string, int, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), int(n), nil
+}
+
+// readModule reads the module file at path for an upload and checks that
+// it still is the module LoadModule hashed. It reads at most one byte past
+// size, so a file that grew meanwhile costs no more than the module did.
+func readModule(path, sum string, size int) ([]byte, error) {
+	// Opening a pipe put in the file's place would wait for a writer.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s changed since it was loaded (now not a regular file)", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, size+1)
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	b = b[:n]
+	got := sha256.Sum256(b)
+	if len(b) != size || hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("%s changed since it was loaded (sha256 %.12s, %d bytes; now %d bytes)", path, sum, size, len(b))
+	}
+	return b, nil
 }
 
 // ModuleBytes makes a Module of b, which must not change afterwards.
