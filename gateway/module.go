@@ -9,12 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"weak"
 
 	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // A Module is WebAssembly code to run, addressed by the sha256 of its
@@ -26,10 +25,10 @@ type Module struct {
 	name  string
 	sum   string
 	bytes []byte
-	// load reads the bytes again, for a module whose bytes the process
-	// does not keep between uploads (the interpreter embedded in the
-	// binary); size is their length either way.
-	load   func() ([]byte, error)
+	// load appends the bytes to dst again, for a module whose bytes the
+	// process does not keep between uploads (a loaded file, the
+	// interpreter embedded in the binary); size is their length either way.
+	load   func(dst []byte) ([]byte, error)
 	size   int
 	prog   *program      // a source guest's program, or nil
 	args   *moduleArgs   // typed arguments (With), or nil
@@ -50,30 +49,45 @@ type moduleUpload struct {
 // keeps the pointer until its upload is written, so that concurrent
 // uploads share it.
 func (m Module) uploadBody() (*[]byte, error) {
-	encode := func() (*[]byte, error) {
-		code := m.bytes
-		if code == nil && m.load != nil {
-			var err error
-			if code, err = m.load(); err != nil {
-				return nil, fmt.Errorf("gateway: load module %s: %w", m.name, err)
-			}
-		}
-		b, err := msgpack.Marshal(&wire.ModuleUpload{Module: m.sum, Bytes: code})
-		return &b, err
-	}
 	if m.upload == nil { // a zero Module
-		return encode()
+		return m.encodeUpload()
 	}
 	m.upload.mu.Lock()
 	defer m.upload.mu.Unlock()
 	if p := m.upload.body.Value(); p != nil {
 		return p, nil
 	}
-	p, err := encode()
+	p, err := m.encodeUpload()
 	if err == nil {
 		m.upload.body = weak.Make(p)
 	}
 	return p, err
+}
+
+// encodeUpload encodes a wire.ModuleUpload of m with the module's bytes
+// read straight into the request, one allocation of their size: marshalling
+// them, after reading them, took three (the read, msgpack's growing buffer
+// and its copy), 20 MB at once for the interpreter.
+func (m Module) encodeUpload() (*[]byte, error) {
+	var hdr bytes.Buffer
+	enc := msgpack.NewEncoder(&hdr)
+	// wire.ModuleUpload's fields, as msgpack.Marshal writes them.
+	err := errors.Join(enc.EncodeMapLen(2), enc.EncodeString("module"), enc.EncodeString(m.sum),
+		enc.EncodeString("bytes"), enc.EncodeBytesLen(m.size))
+	if err != nil {
+		return nil, err
+	}
+	// One byte more, to see a file that grew, without a copy.
+	body := append(make([]byte, 0, hdr.Len()+m.size+1), hdr.Bytes()...)
+	switch {
+	case m.bytes != nil:
+		body = append(body, m.bytes...)
+	case m.load != nil:
+		if body, err = m.load(body); err != nil {
+			return nil, fmt.Errorf("gateway: load module %s: %w", m.name, err)
+		}
+	}
+	return &body, nil
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.
@@ -114,7 +128,7 @@ func LoadModule(path string) (Module, error) {
 		return Module{}, fmt.Errorf("gateway: load module: %w", err)
 	}
 	m := Module{name: filepath.Base(path), sum: sum, size: size, upload: &moduleUpload{}}
-	m.load = func() ([]byte, error) { return readModule(path, sum, size) }
+	m.load = func(dst []byte) ([]byte, error) { return readModule(dst, path, sum, size) }
 	return m, nil
 }
 
@@ -143,10 +157,9 @@ func hashReader(r io.Reader) (string, int, error) {
 	return hex.EncodeToString(h.Sum(nil)), int(n), nil
 }
 
-// readModule reads the module file at path for an upload and checks that
-// it still is the module LoadModule hashed. It reads at most one byte past
-// size, so a file that grew meanwhile costs no more than the module did.
-func readModule(path, sum string, size int) ([]byte, error) {
+// readModule appends the module file at path to dst, for an upload, and
+// checks that it still is the module LoadModule hashed.
+func readModule(dst []byte, path, sum string, size int) ([]byte, error) {
 	// Opening a pipe put in the file's place would wait for a writer.
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s changed since it was loaded (now not a regular file)", path)
@@ -156,17 +169,28 @@ func readModule(path, sum string, size int) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b := make([]byte, size+1)
-	n, err := io.ReadFull(f, b)
+	out, err := appendVerified(dst, f, sum, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s changed since it was loaded: %w", path, err)
+	}
+	return out, nil
+}
+
+// appendVerified appends what r yields to dst, checking that it is size
+// bytes of sha256 sum. It reads at most one byte past size, so a source
+// that grew meanwhile costs no more than the module did.
+func appendVerified(dst []byte, r io.Reader, sum string, size int) ([]byte, error) {
+	start := len(dst)
+	dst = slices.Grow(dst, size+1)
+	n, err := io.ReadFull(r, dst[start:start+size+1])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	b = b[:n]
-	got := sha256.Sum256(b)
-	if len(b) != size || hex.EncodeToString(got[:]) != sum {
-		return nil, fmt.Errorf("%s changed since it was loaded (sha256 %.12s, %d bytes; now %d bytes)", path, sum, size, len(b))
+	got := sha256.Sum256(dst[start : start+n])
+	if n != size || hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("sha256 %.12s and %d bytes when loaded, %d bytes now", sum, size, n)
 	}
-	return b, nil
+	return dst[:start+n], nil
 }
 
 // ModuleBytes makes a Module of b, which must not change afterwards.

@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/internal/starlarkwasm"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
+	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
 // heapAlloc returns the live heap after a collection.
@@ -86,5 +91,46 @@ func TestLoadModuleChangedFileNotUploaded(t *testing.T) {
 	}
 	if st.ModuleUploads != 0 {
 		t.Fatalf("the agent received %d uploads", st.ModuleUploads)
+	}
+}
+
+// TestUploadBodyIsOneCopy: an upload request is what the agent decodes as
+// a wire.ModuleUpload, made with the module's bytes read into it directly:
+// one allocation of the module's size, not a read and msgpack's copies.
+func TestUploadBodyIsOneCopy(t *testing.T) {
+	path, b := writeNewModule(t)
+	interp, err := Interpreter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := starlarkwasm.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		m    Module
+		want []byte
+	}{
+		"LoadModule":  {loadModule(t, path), b},
+		"ModuleBytes": {ModuleBytes(b), b},
+		"Interpreter": {interp, want},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		body, err := tc.m.uploadBody()
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > uint64(len(tc.want))*5/4 {
+			t.Errorf("%s: encoding an upload of %d bytes allocated %d bytes", name, len(tc.want), n)
+		}
+		var up wire.ModuleUpload
+		if err := msgpack.Unmarshal(*body, &up); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if up.Module != tc.m.Sum() || !bytes.Equal(up.Bytes, tc.want) {
+			t.Errorf("%s: decoded upload of %.12s, %d bytes; want %.12s, %d bytes", name, up.Module, len(up.Bytes), tc.m.Sum(), len(tc.want))
+		}
 	}
 }

@@ -31,7 +31,15 @@ func loadInterpreter() (Module, error) {
 	if err != nil {
 		return Module{}, fmt.Errorf("gateway: read the interpreter: %w", err)
 	}
-	return Module{name: "starlark.wasm", sum: sum, size: size, load: starlarkwasm.Bytes, upload: &moduleUpload{}}, nil
+	load := func(dst []byte) ([]byte, error) {
+		f, err := starlarkwasm.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return appendVerified(dst, f, sum, size)
+	}
+	return Module{name: "starlark.wasm", sum: sum, size: size, load: load, upload: &moduleUpload{}}, nil
 }
 
 // Interpreter returns the Starlark interpreter shipped with wasmnet: a
