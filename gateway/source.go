@@ -18,18 +18,21 @@ type program = starlarkprog.Program
 var interpreter = sync.OnceValues(loadInterpreter)
 
 // loadInterpreter returns the embedded interpreter as a Module that keeps
-// only its sum: its bytes, 6.6 MB, are hashed in pieces rather than copied
-// out of the binary, and read out again for the rare upload (an agent with
-// a disk cache keeps modules it was sent).
+// only its sum: the one make starlark recorded, or else its bytes, 6.6 MB,
+// hashed in pieces rather than copied out of the binary. They are read out
+// again for the rare upload (an agent with a disk cache keeps modules it
+// was sent), and checked against the sum.
 func loadInterpreter() (Module, error) {
-	f, err := starlarkwasm.Open()
-	if err != nil {
-		return Module{}, fmt.Errorf("gateway: %w", err)
-	}
-	defer f.Close()
-	sum, size, err := hashReader(f)
-	if err != nil {
-		return Module{}, fmt.Errorf("gateway: read the interpreter: %w", err)
+	sum, size, ok := starlarkwasm.RecordedSum()
+	if !ok {
+		f, err := starlarkwasm.Open()
+		if err != nil {
+			return Module{}, fmt.Errorf("gateway: %w", err)
+		}
+		defer f.Close()
+		if sum, size, err = hashReader(f); err != nil {
+			return Module{}, fmt.Errorf("gateway: read the interpreter: %w", err)
+		}
 	}
 	load := func(dst []byte) ([]byte, error) {
 		f, err := starlarkwasm.Open()
