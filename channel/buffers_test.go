@@ -125,10 +125,10 @@ func TestSteadyFloodQueueBounded(t *testing.T) {
 		}
 	}
 	a.mu.Lock()
-	held := len(a.queue.buf)
+	held := a.queue.heldBytes()
 	a.mu.Unlock()
-	if held > 6*backlog {
-		t.Fatalf("a backlog of %d items held a queue of %d", backlog, held)
+	if held > 6*backlog*16 {
+		t.Fatalf("a backlog of %d items held a queue of %d bytes", backlog, held)
 	}
 }
 

@@ -149,6 +149,8 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
 	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), serveProbes()...)
 	b.probes = append(append(b.probes, warmProbes()...), computeProbes()...)
+	b.probes = append(b.probes, probe{figures: []figure{{key: "bench-rss", name: "this bench's peak RSS over the whole run", unit: "MiB"}},
+		trials: 1, run: func(b *bench) ([]float64, error) { return []float64{mib(peakRSS())}, nil }})
 	selected, err := b.select_(o.only)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ var (
 	goalExecGo   = &goal{text: "<= 150 µs, <= 2x C", bound: 150, maxRatio: 2}
 	goalBulkGo   = &goal{text: ">= 0.60x raw", ratio: true, bound: 0.6}
 	goalRSSGo    = &goal{text: "<= 16 MiB", bound: 16}
-	goalClientGo = &goal{text: "<= 64 MiB", bound: 64}
+	goalClientGo = &goal{text: "<= 40 MiB", bound: 40}
 
 	// From issue 15: starting source costs about what a C guest costs.
 	goalExecStar = &goal{text: "<= 1.5x C", ratio: true, bound: 1.5}
@@ -131,7 +131,10 @@ func gatewayProbes() []probe {
 			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes-reactor") }},
 		{figures: []figure{{key: "primes-rust", name: "primes kernel in the Rust guest", unit: "ms", limit: "native-primes"}},
 			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes-rust") }},
-		// Last, so that it covers every figure before it.
+		// After every figure of the client's own paths, so that it covers
+		// them. The probes that follow (stop, serve, warm, compute) add
+		// the bench's own load: a 16 MiB corpus it holds, Starlark run
+		// natively in this process; bench-rss, last, covers those too.
 		{figures: []figure{{key: "client-rss", name: "client (this bench) peak RSS over the run", unit: "MiB", goal: goalClientGo}},
 			trials: 1, run: func(b *bench) ([]float64, error) { return []float64{mib(peakRSS())}, nil }},
 	}

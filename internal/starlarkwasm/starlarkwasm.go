@@ -27,3 +27,13 @@ func Bytes() ([]byte, error) {
 	}
 	return b, err
 }
+
+// Open opens the interpreter's WebAssembly bytes for reading in pieces,
+// without the copy Bytes makes.
+func Open() (fs.File, error) {
+	f, err := files.Open("bin/starlark.wasm")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrMissing
+	}
+	return f, err
+}
