@@ -321,8 +321,8 @@ func (s *moduleStore) swapOutline(ctx context.Context, m *storedModule) {
 }
 
 // compileOutline compiles module sum's prepared code, kept on disk,
-// through its outline; nil when it has none, or the outline's code is
-// not the module's.
+// through its outline, which it makes if it can; nil when there is none,
+// or the outline's code is not the module's.
 func (s *moduleStore) compileOutline(ctx context.Context, sum string) wazero.CompiledModule {
 	p := s.loadPrepared(sum)
 	if p == nil {
@@ -340,7 +340,11 @@ func (s *moduleStore) compileOutline(ctx context.Context, sum string) wazero.Com
 		return nil
 	}
 	defer s.compileMu.Unlock()
-	compiled, rejected := s.fromOutline(ctx, rt, sum, s.cacheKey(sum, unlimited), p.code)
+	// The outline may be missing: other processes that added cache files
+	// during the compilation hid the module's (codeFile).
+	key := s.cacheKey(sum, unlimited)
+	s.makeOutline(ctx, sum, key, p.code)
+	compiled, rejected := s.fromOutline(ctx, rt, sum, key, p.code)
 	if rejected != nil {
 		rejected.Close(context.Background())
 	}
