@@ -72,6 +72,8 @@ func (r *idleRelease) idle() {
 		// victim caches; the second frees them.
 		runtime.GC()
 		debug.FreeOSMemory()
+		// Last, as the collections read the executable's type data.
+		dropFilePages()
 	}
 }
 
