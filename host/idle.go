@@ -72,8 +72,12 @@ func (r *idleRelease) idle() {
 		// victim caches; the second frees them.
 		runtime.GC()
 		debug.FreeOSMemory()
-		// Last, as the collections read the executable's type data.
-		dropFilePages()
+		// Last, as the collections read the executable's type data; not
+		// under an execution that started meanwhile, which would only
+		// fault the pages back.
+		if r.still() {
+			dropFilePages()
+		}
 	}
 }
 
