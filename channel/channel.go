@@ -9,6 +9,7 @@ import (
 	"iter"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wasmnet/wasmnet/internal/blockhook"
 )
@@ -47,6 +48,13 @@ type Channel struct {
 	unheldBytes int
 }
 
+// unreadCounts is what the cleanup of a channel needs: its count and its
+// mux's, and nothing that holds the channel.
+type unreadCounts struct {
+	mux     *atomic.Int64
+	channel *int
+}
+
 func newChannel(m *Mux, id uint32) *Channel {
 	c := &Channel{
 		mux:     m,
@@ -61,7 +69,7 @@ func newChannel(m *Mux, id uint32) *Channel {
 	// and closed, handed out in a value nobody looked at) must not count
 	// against MaxUnreadBytes for the rest of the connection. Once c is
 	// unreachable nothing else touches its count.
-	runtime.AddCleanup(c, func(n *int) { m.unread.Add(-int64(*n)) }, c.unread)
+	runtime.AddCleanup(c, func(u unreadCounts) { u.mux.Add(-int64(*u.channel)) }, unreadCounts{m.unread, c.unread})
 	return c
 }
 

@@ -60,8 +60,14 @@ type Mux struct {
 	accepted     chan struct{} // a token when the backlog may have grown
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last bytes read
-	unread   atomic.Int64 // window bytes queued unread on all channels together; see holdData
-	cutOff   atomic.Bool  // the peer left too much unread; fail is under way
+	// unread is the window bytes queued unread on all channels together
+	// (see holdData). It is allocated apart from the Mux, so that the
+	// cleanup of each channel (newChannel) can hold it without holding
+	// the Mux, which holds the channel: a cleanup that reaches its own
+	// object never runs, and kept the Mux, and the agent it serves, for
+	// the life of the process.
+	unread *atomic.Int64
+	cutOff atomic.Bool // the peer left too much unread; fail is under way
 
 	ctx       context.Context // handlers' context, cancelled when the mux ends
 	cancel    context.CancelFunc
@@ -122,12 +128,13 @@ func NewMux(ctx context.Context, conn io.ReadWriteCloser, role Role, cfg *Config
 		return nil, err
 	}
 	m := &Mux{
-		conn:  conn,
-		cfg:   cfg,
-		role:  role,
-		chans: map[uint32]*Channel{},
-		calls: map[uint32]chan response{},
-		done:  make(chan struct{}),
+		conn:   conn,
+		cfg:    cfg,
+		role:   role,
+		chans:  map[uint32]*Channel{},
+		calls:  map[uint32]chan response{},
+		done:   make(chan struct{}),
+		unread: new(atomic.Int64),
 
 		accepted: make(chan struct{}, 1),
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -120,4 +121,61 @@ func TestUnreadBytesFreedWhenChannelDropped(t *testing.T) {
 		}
 	}
 	t.Fatal("5 windows filled, closed and dropped unread still count against MaxUnreadBytes")
+}
+
+// TestMuxCollectedAfterClose: a mux whose peer opened channels is garbage
+// once it is closed and dropped, with what it serves (a long-lived agent
+// serves a connection per gateway, and kept every one it had closed).
+func TestMuxCollectedAfterClose(t *testing.T) {
+	var collected atomic.Int32
+	func() {
+		a, b := netPipePair(t)
+		ctx := testCtx(t)
+		agentDone := make(chan *Mux, 1)
+		go func() {
+			m, err := NewMux(ctx, b, RoleAgent, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			agentDone <- m
+		}()
+		cm, err := NewMux(ctx, a, RoleClient, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		am := <-agentDone
+		if am == nil {
+			t.FailNow()
+		}
+		for range 3 {
+			c, err := cm.OpenChannel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Send("x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// One taken, two left in the backlog, as an agent leaves those
+		// its client opened for nothing.
+		if _, err := am.Accept(ctx); err != nil {
+			t.Fatal(err)
+		}
+		runtime.AddCleanup(cm, func(n *atomic.Int32) { n.Add(1) }, &collected)
+		runtime.AddCleanup(am, func(n *atomic.Int32) { n.Add(1) }, &collected)
+		cm.Close()
+		am.Close()
+		<-cm.Done()
+		<-am.Done()
+	}()
+	// Cleanups run after a collection, on a goroutine of their own; the
+	// writer's last close waits a second at most (mux.go).
+	for range 1000 {
+		if collected.Load() == 2 {
+			return
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d of 2 closed muxes collected", collected.Load())
 }

@@ -108,7 +108,7 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		ownEngine: own,
 		runtimes:  eng.runtimes,
 		store:     eng.store,
-		idle:      &eng.idle,
+		idle:      eng.idle,
 		started:   time.Now(),
 		muxReady:  make(chan struct{}),
 	}

@@ -42,7 +42,7 @@ type Engine struct {
 	// memory kept for the next execution is given back only when the
 	// whole process is idle.
 	running atomic.Int64
-	idle    idleRelease
+	idle    *idleRelease
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,8 +78,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	rts := &runtimes{rt: rt, stop: cfg.stop, config: runtimeConfig(rc, cfg.stop)}
 	e := &Engine{cfg: cfg, runtimes: rts, store: newModuleStore(rts, cacheDir, cfg)}
-	e.idle.running = &e.running
-	e.idle.release = e.store.releaseKept
+	e.idle = newIdleRelease(&e.running, e.store.releaseKept)
 	return e, nil
 }
 

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +23,9 @@ import (
 type testAgent struct {
 	client *channel.Mux
 	served chan error
-	sums   map[*byte]string // of the modules run, by their first byte
+
+	mu   sync.Mutex
+	sums map[*byte]string // of the modules run, by their first byte
 }
 
 func startAgent(t testing.TB, cfg Config) *testAgent {
@@ -42,14 +47,52 @@ func startAgent(t testing.TB, cfg Config) *testAgent {
 // exec starts wasm on a new channel, uploading it when the agent asks.
 func (a *testAgent) exec(t testing.TB, wasm []byte, req wire.ExecRequest) *channel.Channel {
 	t.Helper()
+	ch, err := a.execErr(wasm, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// execErr is exec for goroutines other than the test's.
+func (a *testAgent) execErr(wasm []byte, req wire.ExecRequest) (*channel.Channel, error) {
 	// Generous: a Go guest compiles in seconds, or minutes under -race
 	// on a loaded machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ch, err := a.client.OpenChannel()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	req.Module, req.Channel = a.sum(wasm), ch.ID()
+	body, err := msgpack.Marshal(&req)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		out, err := a.client.Call(ctx, wire.KindExec, body)
+		if err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		var reply wire.ExecReply
+		if err := msgpack.Unmarshal(out, &reply); err != nil {
+			return nil, err
+		}
+		if !reply.NeedModule {
+			return ch, nil
+		}
+		up, _ := msgpack.Marshal(&wire.ModuleUpload{Module: req.Module, Bytes: wasm})
+		if _, err := a.client.Call(ctx, wire.KindModule, up); err != nil {
+			return nil, fmt.Errorf("upload: %w", err)
+		}
+	}
+	return nil, errors.New("the agent asked for the module twice")
+}
+
+// sum returns the hex sha256 of wasm, computed once per module.
+func (a *testAgent) sum(wasm []byte) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.sums == nil {
 		a.sums = map[*byte]string{}
 	}
@@ -57,30 +100,7 @@ func (a *testAgent) exec(t testing.TB, wasm []byte, req wire.ExecRequest) *chann
 		sum := sha256.Sum256(wasm)
 		a.sums[&wasm[0]] = hex.EncodeToString(sum[:])
 	}
-	req.Module, req.Channel = a.sums[&wasm[0]], ch.ID()
-	body, err := msgpack.Marshal(&req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		out, err := a.client.Call(ctx, wire.KindExec, body)
-		if err != nil {
-			t.Fatalf("exec: %v", err)
-		}
-		var reply wire.ExecReply
-		if err := msgpack.Unmarshal(out, &reply); err != nil {
-			t.Fatal(err)
-		}
-		if !reply.NeedModule {
-			return ch
-		}
-		up, _ := msgpack.Marshal(&wire.ModuleUpload{Module: req.Module, Bytes: wasm})
-		if _, err := a.client.Call(ctx, wire.KindModule, up); err != nil {
-			t.Fatalf("upload: %v", err)
-		}
-	}
-	t.Fatal("the agent asked for the module twice")
-	return nil
+	return a.sums[&wasm[0]]
 }
 
 // exit does what Gateway.Exit does and waits for Serve to return.

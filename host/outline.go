@@ -248,3 +248,106 @@ func holdsSharedCode(path string, funcs int, execs []string) bool {
 	}
 	return false
 }
+
+// Outlines at idle: a module this agent compiled in full keeps its whole
+// decoded code in the heap (wazero's CompiledModule holds every function
+// body: 4 MB for a Go guest, beside the 15 MB of machine code), where an
+// agent that loaded it through its outline keeps only the outline. So
+// when the agent idles, each module compiled in full is compiled again
+// through its outline, which loads the same machine code from the cache
+// file and maps the shared file over it, and the full compilation is
+// closed. A module in use at that moment keeps its compilation until the
+// next idle time (RATIONALE.md, "Why does an idle agent give back its
+// memory?").
+
+// swapOutlines gives each module compiled in full that is not in use its
+// outline's compilation instead, until ctx ends or still reports that
+// the agent is busy again.
+func (s *moduleStore) swapOutlines(ctx context.Context, still func() bool) {
+	if !s.useOutlines() {
+		return
+	}
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	for _, m := range s.swapCandidates() {
+		if ctx.Err() != nil || !still() {
+			return
+		}
+		s.swapOutline(ctx, m)
+	}
+}
+
+// swapCandidates returns the modules whose compilation is not compact and
+// that nothing uses.
+func (s *moduleStore) swapCandidates() []*storedModule {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*storedModule
+	for _, m := range s.mods {
+		if !m.compact && m.err == nil && m.refs == 0 && m.compiled[unlimited] != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// swapOutline replaces m's compilation by its outline's, if m has an
+// outline whose code is the module's and m is still unused once it is
+// compiled. An execution that started meanwhile keeps the compilation it
+// found: m is then swapped at a later idle time.
+func (s *moduleStore) swapOutline(ctx context.Context, m *storedModule) {
+	s.mu.Lock()
+	old := m.compiled[unlimited]
+	s.mu.Unlock()
+	compiled := s.compileOutline(ctx, m.sum)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if compiled == nil {
+		// No outline, or code that is not the module's: the module keeps
+		// what it has, and is not tried again.
+		m.compact = ctx.Err() == nil
+		return
+	}
+	if m.evicted || m.refs != 0 || m.compiled[unlimited] != old {
+		compiled.Close(context.Background())
+		return
+	}
+	// Kept instances are of the compilation closed here.
+	m.closeKeptLocked()
+	m.compiled[unlimited] = compiled
+	m.compact = true
+	old.Close(context.Background())
+	s.outlineSwaps.Add(1)
+}
+
+// compileOutline compiles module sum's prepared code, kept on disk,
+// through its outline, which it makes if it can; nil when there is none,
+// or the outline's code is not the module's.
+func (s *moduleStore) compileOutline(ctx context.Context, sum string) wazero.CompiledModule {
+	p := s.loadPrepared(sum)
+	if p == nil {
+		return nil
+	}
+	defer func() {
+		p.release()
+		p.image.close()
+	}()
+	rt, err := s.runtimes.get(ctx, unlimited)
+	if err != nil {
+		return nil
+	}
+	// The store's own work: the owner's turn, as Lock.
+	if err := s.compileMu.LockContext(ctx, ""); err != nil {
+		return nil
+	}
+	defer s.compileMu.Unlock()
+	// The outline may be missing: other processes that added cache files
+	// during the compilation hid the module's (codeFile).
+	key := s.cacheKey(sum, unlimited)
+	s.makeOutline(ctx, sum, key, p.code)
+	compiled, rejected := s.fromOutline(ctx, rt, sum, key, p.code)
+	if rejected != nil {
+		rejected.Close(context.Background())
+	}
+	return compiled
+}

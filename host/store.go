@@ -43,6 +43,8 @@ type moduleStore struct {
 	// request lasts, and tenants take turns at it (turnlock.go).
 	compileMu turnLock
 	disk      *diskCache // nil without a disk cache
+	// swapMu makes one swapOutlines at a time.
+	swapMu sync.Mutex
 
 	mu    sync.Mutex
 	mods  map[string]*storedModule
@@ -52,6 +54,7 @@ type moduleStore struct {
 	compilations  atomic.Int64
 	cacheLoads    atomic.Int64
 	outlineLoads  atomic.Int64 // cache loads through an outline (outline.go)
+	outlineSwaps  atomic.Int64 // modules compiled in full, swapped at idle (outline.go)
 	uploads       atomic.Int64
 	uploadedBytes atomic.Int64
 	diskLoads     atomic.Int64 // modules read from disk instead of uploaded
@@ -70,6 +73,10 @@ type storedModule struct {
 	// compiled holds the module's code per runtime kind; the moduleStore's
 	// mu guards it, and size, refs, evicted and elem.
 	compiled [2]wazero.CompiledModule
+	// compact is set when compiled holds what the module keeps while the
+	// agent idles: its outline's compilation, or its own when it has no
+	// outline (outline.go, swapOutlines).
+	compact  bool
 	err      error        // why the module cannot run; kept so it is not uploaded again
 	image    *moduleImage // nil: the module starts without an image
 	size     int64        // what it is counted for against the store's limit
@@ -266,7 +273,8 @@ func (s *moduleStore) addPrepared(ctx context.Context, sum string, p *preparedMo
 // compileChecked compiles code, prepared, into stored, or records in it
 // why the module cannot run, which it returns.
 func (s *moduleStore) compileChecked(ctx context.Context, stored *storedModule, code []byte) error {
-	compiled, err := s.compile(ctx, stored.sum, code, unlimited)
+	compiled, outlined, err := s.compile(ctx, stored.sum, code, unlimited)
+	stored.compact = outlined
 	if err == nil {
 		err = checkImports(compiled)
 		stored.staticTables = staticTables(compiled)
@@ -341,8 +349,12 @@ func (s *moduleStore) evictLocked() {
 }
 
 // releaseKept unmaps the memories the modules' images keep for their next
-// executions, and drops the pages of the images that resets read.
-func (s *moduleStore) releaseKept() {
+// executions, drops the pages of the images that resets read, and keeps
+// of each module compiled in full only its outline's compilation
+// (swapOutlines). It stops swapping when ctx ends or still reports that
+// the agent is busy again.
+func (s *moduleStore) releaseKept(ctx context.Context, still func() bool) {
+	s.swapOutlines(ctx, still)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.mods {
@@ -395,14 +407,15 @@ func (s *moduleStore) prepare(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// compile compiles code made by prepare.
-func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (wazero.CompiledModule, error) {
+// compile compiles code made by prepare. It reports whether the code was
+// loaded through the module's outline.
+func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (_ wazero.CompiledModule, outlined bool, _ error) {
 	rt, err := s.runtimes.get(ctx, kind)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := s.compileMu.LockContext(ctx, tenantOf(ctx)); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer s.compileMu.Unlock()
 	// wazero checks for the end of ctx between functions only when it
@@ -412,32 +425,25 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	if s.disk == nil {
 		compiled, err := rt.CompileModule(ctx, b)
 		if err != nil {
-			return nil, fmt.Errorf("invalid WebAssembly: %w", err)
+			return nil, false, fmt.Errorf("invalid WebAssembly: %w", err)
 		}
 		s.compilations.Add(1)
-		return compiled, nil
+		return compiled, false, nil
 	}
-	// The code of module sum is the same for every agent of one identity
-	// (its build), so that agent's index entry names the file wazero
-	// loads it from.
-	key := fmt.Sprintf("%s-%d", sum, kind)
-	if s.identity != "" {
-		id := sha256.Sum256([]byte(s.identity))
-		key += "-" + hex.EncodeToString(id[:8])
-	}
+	key := s.cacheKey(sum, kind)
 	if rel, fi, ok := s.disk.indexed(key); ok {
 		compiled, rejected := s.fromOutline(ctx, rt, sum, key, b)
 		if compiled != nil {
 			s.cacheLoads.Add(1)
 			s.outlineLoads.Add(1)
-			return compiled, nil
+			return compiled, true, nil
 		}
 		if rejected != nil {
 			defer rejected.Close(context.Background())
 		}
 		compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if !inMemory && s.disk.loadedIndexed(rel, fi) {
 			s.cacheLoads.Add(1)
@@ -445,12 +451,12 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 			s.compilations.Add(1)
 		}
 		s.makeOutline(ctx, sum, key, b)
-		return compiled, nil
+		return compiled, false, nil
 	}
 	before := s.disk.files()
 	compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if inMemory || s.disk.compiled(key, before) {
 		s.compilations.Add(1)
@@ -458,7 +464,20 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		s.cacheLoads.Add(1)
 	}
 	s.makeOutline(ctx, sum, key, b)
-	return compiled, nil
+	return compiled, false, nil
+}
+
+// cacheKey names module sum's code for runtime kind in the disk cache's
+// index. The code is the same for every agent of one identity (its
+// build), so that agent's index entry names the file wazero loads it
+// from.
+func (s *moduleStore) cacheKey(sum string, kind runtimeKind) string {
+	key := fmt.Sprintf("%s-%d", sum, kind)
+	if s.identity != "" {
+		id := sha256.Sum256([]byte(s.identity))
+		key += "-" + hex.EncodeToString(id[:8])
+	}
+	return key
 }
 
 // compileShared compiles b, and then has the machine code wazero loaded

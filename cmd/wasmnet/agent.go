@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -60,6 +61,14 @@ With --connect-resident it bridges stdin and stdout to that agent.`,
 				}
 				defer stop()
 			}
+			if prefix := os.Getenv("WASMNET_AGENT_HEAPPROFILE"); prefix != "" {
+				defer heapProfileOnSignal(ctx, fmt.Sprintf("%s.%d", prefix, os.Getpid()))()
+			} else {
+				// Go samples allocations by default, for profiles that
+				// nothing reads here; their records stay in a long-lived
+				// agent (warm-rss-idle 0.5 MiB lower without them).
+				runtime.MemProfileRate = 0
+			}
 			if res.any() {
 				return runResident(ctx, &res, cfg)
 			}
@@ -103,4 +112,42 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// heapProfileOnSignal writes a heap profile of this process to path, after
+// a collection, each time the process gets SIGUSR1, until the returned stop
+// is called. Agents write one when $WASMNET_AGENT_HEAPPROFILE is set (to
+// path.<pid>), so that what an idle agent keeps can be measured, for
+// BENCHMARKS.md.
+func heapProfileOnSignal(ctx context.Context, path string) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sig:
+				writeHeapProfile(path)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		cancel()
+		<-done
+	}
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	pprof.Lookup("heap").WriteTo(f, 0)
 }

@@ -44,6 +44,7 @@ func warmProbes() []probe {
 		{figures: []figure{{key: "warm-rss-per-gw", name: fmt.Sprintf("resident agent RSS growth per idle gateway (%d more)", warmIdleGateways), unit: "MiB", goal: goalWarmRSS}},
 			run: (*bench).warmRSSPerGateway},
 		warmIdleProbe(),
+		warmAfterIdleProbe(),
 	}
 }
 

@@ -43,6 +43,33 @@ func warmIdleProbe() probe {
 		trials: 1, run: (*bench).warmRSSIdle}
 }
 
+// warmAfterIdleProbe measures what the idle release costs the next start:
+// warm-go-r on a resident agent that gave its memory back since it last ran
+// the module.
+func warmAfterIdleProbe() probe {
+	return probe{figures: []figure{{key: "warm-go-r-idle",
+		name: "new gateway to a resident agent idle since it ran the module, start to first item, Go echo reactor",
+		unit: "ms", limit: "raw-spawn", goal: goalWarm}},
+		run: func(b *bench) ([]float64, error) { return b.warmStartAfterIdle("echo-reactor") }}
+}
+
+func (b *bench) warmStartAfterIdle(name string) ([]float64, error) {
+	m, err := b.warmResident(name)
+	if err != nil {
+		return nil, err
+	}
+	// Past the agent's idle release (250 ms without executions).
+	time.Sleep(time.Second)
+	gw, d, err := b.firstItem(b.makeWarm, m)
+	if gw != nil {
+		defer gw.Exit(context.Background())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []float64{millis(d)}, nil
+}
+
 func (b *bench) warmRSSIdle() ([]float64, error) {
 	gw, err := b.makeWarm(b.ctx)
 	if err != nil {

@@ -1,0 +1,66 @@
+package host
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// dropFilePages lets the kernel take back the resident pages of this
+// process's read-only private mappings of files that hold no page of the
+// process's own: the agent's executable (12 MB of a Go agent's code and
+// read-only data that start-up and executions touched), the C library
+// and the shared machine code of its modules (dropSharedCode). Such pages
+// are the page cache's, shared with every process that maps the file,
+// and fault back from it when the agent runs them again (RATIONALE.md,
+// "Why does an idle agent give back its memory?"). A mapping with a
+// private copy of a page (the C library's relocated data, made read-only
+// after its relocation) is left as it is: dropping the copy would bring
+// back the file's bytes in its place.
+func dropFilePages() {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var start, end uint64
+	candidate := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			start, end, candidate = fileMapping(fields)
+			continue
+		}
+		if candidate && len(fields) >= 2 && fields[0] == "Anonymous:" {
+			if fields[1] == "0" {
+				unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+			}
+			candidate = false
+		}
+	}
+}
+
+// fileMapping parses the header line of a mapping in /proc/self/smaps
+// (start-end perms offset dev inode path) and reports whether it maps a
+// file private and read-only.
+func fileMapping(fields []string) (start, end uint64, ok bool) {
+	if len(fields) != 6 || !strings.HasPrefix(fields[5], "/") || len(fields[1]) != 4 ||
+		fields[1][1] != '-' || fields[1][3] != 'p' || fields[4] == "0" {
+		return 0, 0, false
+	}
+	lo, hi, found := strings.Cut(fields[0], "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return 0, 0, false
+	}
+	return start, end, true
+}
