@@ -113,7 +113,7 @@ native Go code) and their ratio. Guests come from the examples folder
 	f.BoolVar(&o.json, "json", false, "print the results as JSON")
 	f.StringVar(&o.examples, "examples", "wasm-examples", "folder of the built example guests")
 	f.StringVar(&o.agent, "agent", "", "wasmnet binary to run as the agent (default: this executable)")
-	cmd.AddCommand(newBenchPartnerCommand())
+	cmd.AddCommand(newBenchPartnerCommand(), newBenchNativeCommand())
 	return cmd
 }
 
@@ -128,8 +128,7 @@ type bench struct {
 	serve  *benchServer     // the server of the serve figures (bench_serve.go)
 	probes []probe
 
-	corpus       []byte           // wordcount's input, made on first use
-	corpusCounts map[string]int64 // internal/wordcount's counts of corpus
+	corpus *corpusFile // wordcount's input, made on first use (bench_corpus.go)
 }
 
 func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) error {
@@ -149,7 +148,8 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	b := &bench{ctx: ctx, opts: o, self: self, log: stderr, done: map[string]benchResult{}}
 	b.probes = append(append(append(rawProbes(), gatewayProbes()...), stopProbes()...), serveProbes()...)
 	b.probes = append(append(b.probes, warmProbes()...), computeProbes()...)
-	b.probes = append(b.probes, probe{figures: []figure{{key: "bench-rss", name: "this bench's peak RSS over the whole run", unit: "MiB"}},
+	// Last, so that it covers every figure before it.
+	b.probes = append(b.probes, probe{figures: []figure{{key: "client-rss", name: "client (this bench) peak RSS over the whole run", unit: "MiB", goal: goalClientGo}},
 		trials: 1, run: func(b *bench) ([]float64, error) { return []float64{mib(peakRSS())}, nil }})
 	selected, err := b.select_(o.only)
 	if err != nil {
@@ -158,6 +158,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, o benchOptions) err
 	start := time.Now()
 	defer b.closeLive()
 	defer b.closeServer()
+	defer b.closeCorpus()
 	var results []benchResult
 	for _, p := range selected {
 		for _, r := range b.measure(p) {

@@ -2,15 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"time"
 
 	"go.starlark.net/starlark"
-
-	"github.com/wasmnet/wasmnet/internal/starlarkprog"
-	"github.com/wasmnet/wasmnet/internal/wordcount"
 )
 
 // Guest compute on the main job: the word count of the same corpus, sent
@@ -53,7 +46,7 @@ const wordcountStarModule = "wordcount-star"
 
 // guestWordcount counts the corpus in guest name on the live agent.
 func (b *bench) guestWordcount(name string) ([]float64, error) {
-	want, err := b.wordcountCorpus()
+	c, err := b.wordcountCorpus()
 	if err != nil {
 		return nil, err
 	}
@@ -61,14 +54,14 @@ func (b *bench) guestWordcount(name string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := b.wordcountIn(gw, name, b.corpus, want, wordcountChunk)
+	ms, err := b.wordcountIn(gw, name, c.path, -1, c.counts, wordcountChunk)
 	return []float64{ms}, err
 }
 
-// guestWordcountStar counts the Starlark figures' text in the Starlark
-// word count on the live agent.
+// guestWordcountStar counts the Starlark figures' text (the corpus's first
+// starBytes) in the Starlark word count on the live agent.
 func (b *bench) guestWordcountStar() ([]float64, error) {
-	text, want, err := b.starCorpus()
+	c, err := b.wordcountCorpus()
 	if err != nil {
 		return nil, err
 	}
@@ -76,71 +69,31 @@ func (b *bench) guestWordcountStar() ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := b.wordcountIn(gw, wordcountStarModule, text, want, wordcountChunk)
+	ms, err := b.wordcountIn(gw, wordcountStarModule, c.path, starBytes, c.starCounts, wordcountChunk)
 	return []float64{ms}, err
 }
 
-// starCorpus returns the text of the Starlark figures and its counts.
-func (b *bench) starCorpus() ([]byte, map[string]int64, error) {
-	if _, err := b.wordcountCorpus(); err != nil {
-		return nil, nil, err
-	}
-	text := b.corpus[:min(starBytes, len(b.corpus))]
-	want := map[string]int64{}
-	wordcount.Count(string(text), want)
-	return text, want, nil
-}
-
-// nativeWordcount runs what the Go guest runs, natively: the chunks joined
-// at word boundaries as wasm-examples/wordcount/main.go joins them.
+// nativeWordcount runs what the Go guest runs, natively, in a child.
 func (b *bench) nativeWordcount() ([]float64, error) {
-	want, err := b.wordcountCorpus()
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	counts := wordcount.CountChunks(b.corpus, wordcountChunk)
-	elapsed := time.Since(start)
-	if len(counts) != len(want) || counts["the"] != want["the"] {
-		return nil, fmt.Errorf("native word count: %d words, want %d", len(counts), len(want))
-	}
-	return []float64{millis(elapsed)}, nil
+	return b.nativeFigure("wordcount")
 }
 
-// nativeWordcountStar runs the Starlark word count with go.starlark.net
-// in this process, fed the same chunks by a channel stand-in.
+// nativeWordcountStar runs the Starlark word count with go.starlark.net,
+// in a child.
 func (b *bench) nativeWordcountStar() ([]float64, error) {
-	text, want, err := b.starCorpus()
+	return b.nativeFigure("wordcount-star")
+}
+
+func (b *bench) nativeFigure(kind string) ([]float64, error) {
+	c, err := b.wordcountCorpus()
 	if err != nil {
 		return nil, err
 	}
-	src, err := os.ReadFile(filepath.Join(b.opts.examples, wordcountStar))
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	var res nativeResult
+	if err := b.native(kind, c.path, &res); err != nil {
+		return nil, err
 	}
-	ch := &chunkFeed{}
-	for rest := text; len(rest) > 0; {
-		n := min(len(rest), wordcountChunk)
-		ch.chunks = append(ch.chunks, starlark.Bytes(rest[:n]))
-		rest = rest[n:]
-	}
-	start := time.Now()
-	thread := &starlark.Thread{Name: "wordcount"}
-	predeclared := starlark.StringDict{"channel": ch}
-	if _, err := starlark.ExecFileOptions(starlarkprog.FileOptions(), thread, wordcountStar, src, predeclared); err != nil {
-		return nil, fmt.Errorf("native starlark: %w", err)
-	}
-	elapsed := time.Since(start)
-	got, ok := ch.sent.(*starlark.Dict)
-	if !ok || got.Len() != len(want) {
-		return nil, fmt.Errorf("native starlark: sent a %s, want a dict of %d words", typeName(ch.sent), len(want))
-	}
-	for w, n := range want {
-		if v, _, _ := got.Get(starlark.String(w)); v == nil || v.String() != strconv.FormatInt(n, 10) {
-			return nil, fmt.Errorf("native starlark: counted %v of %q, want %d", v, w, n)
-		}
-	}
-	return []float64{millis(elapsed)}, nil
+	return []float64{res.Millis}, nil
 }
 
 func typeName(v starlark.Value) string {

@@ -131,12 +131,6 @@ func gatewayProbes() []probe {
 			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes-reactor") }},
 		{figures: []figure{{key: "primes-rust", name: "primes kernel in the Rust guest", unit: "ms", limit: "native-primes"}},
 			run: func(b *bench) ([]float64, error) { return b.guestPrimes("primes-rust") }},
-		// After every figure of the client's own paths, so that it covers
-		// them. The probes that follow (stop, serve, warm, compute) add
-		// the bench's own load: a 16 MiB corpus it holds, Starlark run
-		// natively in this process; bench-rss, last, covers those too.
-		{figures: []figure{{key: "client-rss", name: "client (this bench) peak RSS over the run", unit: "MiB", goal: goalClientGo}},
-			trials: 1, run: func(b *bench) ([]float64, error) { return []float64{mib(peakRSS())}, nil }},
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
-	"github.com/wasmnet/wasmnet/internal/corpus"
-	"github.com/wasmnet/wasmnet/internal/wordcount"
 )
 
 // The price of stoppable guests: the compute kernels under each way of
@@ -93,7 +91,7 @@ func (b *bench) stopCost(flag string, kernels []stopKernel) ([]float64, error) {
 		return nil, err
 	}
 	defer gw.Exit(context.Background())
-	want, err := b.wordcountCorpus()
+	c, err := b.wordcountCorpus()
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +101,7 @@ func (b *bench) stopCost(flag string, kernels []stopKernel) ([]float64, error) {
 		if k.primes {
 			ms, err = b.primesOn(gw, k.module)
 		} else {
-			ms, err = b.wordcountIn(gw, k.module, b.corpus, want, 1<<20)
+			ms, err = b.wordcountIn(gw, k.module, c.path, -1, c.counts, 1<<20)
 		}
 		if err != nil {
 			return nil, err
@@ -134,21 +132,18 @@ func (b *bench) primesOn(gw *gateway.Gateway, name string) (float64, error) {
 	return millis(time.Since(start)), nil
 }
 
-// wordcountIn counts the words of text in guest name on gw, sent in chunks
-// of chunk bytes, and checks every count against want, internal/wordcount's.
-func (b *bench) wordcountIn(gw *gateway.Gateway, name string, text []byte, want map[string]int64, chunk int) (float64, error) {
+// wordcountIn counts the words of the first limit bytes of the file at
+// path (all of it for limit < 0) in guest name on gw, sent in chunks of
+// chunk bytes, and checks every count against want, internal/wordcount's.
+func (b *bench) wordcountIn(gw *gateway.Gateway, name, path string, limit int64, want map[string]int64, chunk int) (float64, error) {
 	ch, err := b.warmExec(gw, name)
 	if err != nil {
 		return 0, err
 	}
 	defer ch.Close()
 	start := time.Now()
-	for rest := text; len(rest) > 0; {
-		n := min(len(rest), chunk)
-		if err := ch.Send(rest[:n]); err != nil {
-			return 0, err
-		}
-		rest = rest[n:]
+	if err := sendFile(ch, path, limit, chunk); err != nil {
+		return 0, err
 	}
 	if err := ch.Send(nil); err != nil {
 		return 0, err
@@ -162,23 +157,6 @@ func (b *bench) wordcountIn(gw *gateway.Gateway, name string, text []byte, want 
 		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return millis(elapsed), nil
-}
-
-// wordcountCorpus makes the corpus on first use and returns its reference
-// counts.
-func (b *bench) wordcountCorpus() (map[string]int64, error) {
-	if b.corpus == nil {
-		// Sized up front and counted in chunks: a growing buffer, the
-		// text copied to a string and strings.Fields over all of it (a
-		// slice of every word) made the bench's client peak at 180 MiB.
-		buf := bytes.NewBuffer(make([]byte, 0, wordcountBytes+64<<10))
-		if err := corpus.Generate(buf, wordcountBytes, 1); err != nil {
-			return nil, err
-		}
-		b.corpus = buf.Bytes()
-		b.corpusCounts = wordcount.CountChunks(b.corpus, wordcountChunk)
-	}
-	return b.corpusCounts, nil
 }
 
 // sameCounts checks a guest's answer, a map of words to counts, against
