@@ -13,7 +13,8 @@ RUSTC_WASM ?= $(wildcard /usr/bin/rustc)
 WASI_SYSROOT ?= /usr
 # -mllvm -rotation-max-header-size=0: RATIONALE.md, "Why do C guests build without loop rotation?"
 POLYGLOT_CFLAGS ?= -O2 -mllvm -rotation-max-header-size=0 -Wall -Wextra
-POLYGLOT_RUSTFLAGS ?= -O
+# -C opt-level=3, as cargo build --release: RATIONALE.md, "Why are Rust guests built at opt-level 3?"
+POLYGLOT_RUSTFLAGS ?= -C opt-level=3
 
 POLYGLOT_C_APT := clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
 POLYGLOT_RUST_APT := rustc libstd-rust-dev-wasm32

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! and build with Debian's rustc (1.63 or newer):
-//! `/usr/bin/rustc --edition 2021 --target wasm32-wasi -O guest.rs -o guest.wasm`.
+//! `/usr/bin/rustc --edition 2021 --target wasm32-wasi -C opt-level=3 guest.rs -o guest.wasm`
+//! (cargo build --release builds at opt-level 3 too).
 //!
 //! The msgpack codec ([`Value`], [`Value::encode`], [`Value::decode`]) is plain
 //! Rust and compiles on any target; the host imports exist only on wasm32.

@@ -40,7 +40,7 @@ func CArgs(name, out string) []string {
 // RustArgs returns the rustc arguments that build wasm-examples/<name>/<name>.rs
 // into out, relative to the repository root.
 func RustArgs(name, out string) []string {
-	return []string{"--edition", "2021", "--target", "wasm32-wasi", "-O",
+	return []string{"--edition", "2021", "--target", "wasm32-wasi", "-C", "opt-level=3",
 		"wasm-examples/" + name + "/" + name + ".rs", "-o", out}
 }
 
