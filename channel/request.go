@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Requests and notifications: Call, Notify, and serving the peer's.
@@ -36,6 +37,34 @@ type response struct {
 // ends while the answer is outstanding, Call returns ctx.Err() and forgets
 // the request: its answer, when it comes, is dropped (PROTOCOL.md).
 func (m *Mux) Call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+	return m.call(ctx, func(id uint32) error {
+		return m.writeFrame(frameRequest, kind, id, body, false)
+	})
+}
+
+// CallStream is Call with a body of head followed by the n bytes r yields,
+// written as they are read, so that the caller never holds them: an
+// upload of a module from its file. The frame is written whole whatever r
+// does: past n bytes r is not read, and if r ends or fails before, the
+// rest is zeros and CallStream returns that error once the peer answered,
+// for the peer to see a body that is not the one promised (a module whose
+// bytes do not hash to its sum).
+func (m *Mux) CallStream(ctx context.Context, kind uint8, head []byte, r io.Reader, n int) ([]byte, error) {
+	var readErr error
+	out, err := m.call(ctx, func(id uint32) error {
+		var err error
+		readErr, err = m.writeStream(frameRequest, kind, id, head, r, n)
+		return err
+	})
+	if readErr != nil {
+		return nil, fmt.Errorf("channel: request body: %w", readErr)
+	}
+	return out, err
+}
+
+// call registers a request, has write send it under its id and waits for
+// the answer.
+func (m *Mux) call(ctx context.Context, write func(id uint32) error) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -52,7 +81,7 @@ func (m *Mux) Call(ctx context.Context, kind uint8, body []byte) ([]byte, error)
 	id := m.nextCall
 	m.calls[id] = reply
 	m.mu.Unlock()
-	if err := m.writeFrame(frameRequest, kind, id, body, false); err != nil {
+	if err := write(id); err != nil {
 		m.forgetCall(id)
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -149,6 +150,65 @@ func (m *Mux) writeLarge(typ frameType, flags uint8, id uint32, prefix, payload 
 	}
 	return m.writeDirect(typ, flags, id, prefix, payload)
 }
+
+// streamChunk is how much of a streamed frame's body writeStream reads
+// and writes at a time.
+const streamChunk = 64 << 10
+
+// writeStream writes one frame of prefix followed by n bytes read from r,
+// on the caller's goroutine, after the frames queued before it and any
+// write under way, as writeLarge does. If r ends or fails before n bytes,
+// the frame is completed with zeros, so that the stream stays in step,
+// and readErr says why.
+func (m *Mux) writeStream(typ frameType, flags uint8, id uint32, prefix []byte, r io.Reader, n int) (readErr, err error) {
+	if size := len(prefix) + n; m.peer.MaxFrame > 0 && size > m.peer.MaxFrame {
+		return nil, &FrameSizeError{Size: size, Limit: m.peer.MaxFrame}
+	}
+	m.wmu.Lock()
+	for (m.writing || len(m.wbuf) > 0) && !m.wclosed {
+		m.wspace.Wait()
+	}
+	if m.wclosed {
+		m.wmu.Unlock()
+		return nil, &connLostError{m.err}
+	}
+	m.writing = true
+	m.wmu.Unlock()
+	_, err = m.conn.Write(append(appendHeader(nil, typ, flags, id, len(prefix)+n), prefix...))
+	chunk := make([]byte, min(n, streamChunk))
+	for left := n; err == nil && left > 0; {
+		k := min(left, len(chunk))
+		got, rerr := io.ReadFull(r, chunk[:k])
+		if rerr != nil {
+			clear(chunk[got:k])
+			if readErr == nil {
+				readErr = rerr
+				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+					readErr = fmt.Errorf("%d bytes short: %w", left-got, io.ErrUnexpectedEOF)
+				}
+			}
+			r = eofReader{} // zeros from now on
+		}
+		_, err = m.conn.Write(chunk[:k])
+		left -= k
+	}
+	m.wmu.Lock()
+	m.writing = false
+	m.lastWrite = time.Now()
+	m.wdata.Broadcast()
+	m.wspace.Broadcast()
+	m.wmu.Unlock()
+	if err != nil {
+		m.fail(fmt.Errorf("channel: write: %w", err))
+		return readErr, &connLostError{m.err}
+	}
+	return readErr, nil
+}
+
+// eofReader is empty.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 func (m *Mux) writeLoop() {
 	defer m.loops.Done()

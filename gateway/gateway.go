@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync"
 	"time"
 
@@ -362,19 +361,31 @@ func (g *Gateway) exec(ctx context.Context, m Module, req *execRequest) error {
 		// a second request after one succeeded sends it again.
 		err = g.uploads.do(ctx, m.sum, attempt > 0, func() error {
 			g.tr.Printf("gateway %s: the agent lacks %s; uploading %d bytes", g.id, m.name, m.Size())
-			up, err := m.uploadBody()
-			if err != nil {
-				return err
-			}
-			_, err = g.mux.Call(ctx, wire.KindModule, *up)
-			runtime.KeepAlive(up) // shared with other gateways' uploads until written
-			return err
+			return g.upload(ctx, m)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return errors.New("the agent asked for the module again after receiving it")
+}
+
+// upload sends m's bytes to the agent, read as they are written.
+func (g *Gateway) upload(ctx context.Context, m Module) error {
+	head, err := m.uploadHead()
+	if err != nil {
+		return err
+	}
+	r, verify, err := m.uploadReader()
+	if err != nil {
+		return fmt.Errorf("gateway: upload %s: %w", m.name, err)
+	}
+	_, err = g.mux.CallStream(ctx, wire.KindModule, head, r, m.size)
+	if verr := verify(); verr != nil {
+		// The agent refused bytes that are not the module's; say why.
+		return fmt.Errorf("gateway: upload %s: it changed since it was loaded: %w", m.name, verr)
+	}
+	return err
 }
 
 // maxWarning bounds an agent's warning line as printed.

@@ -6,12 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
-	"weak"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -25,69 +23,70 @@ type Module struct {
 	name  string
 	sum   string
 	bytes []byte
-	// load appends the bytes to dst again, for a module whose bytes the
-	// process does not keep between uploads (a loaded file, the
-	// interpreter embedded in the binary); size is their length either way.
-	load   func(dst []byte) ([]byte, error)
-	size   int
-	prog   *program      // a source guest's program, or nil
-	args   *moduleArgs   // typed arguments (With), or nil
-	err    error         // why the module cannot run (Source without an interpreter)
-	upload *moduleUpload // shared by the copies of one Module
+	// open reads the bytes again, for a module whose bytes the process
+	// does not keep (a loaded file, the interpreter embedded in the
+	// binary); size is their length either way.
+	open func() (io.ReadCloser, error)
+	size int
+	prog *program    // a source guest's program, or nil
+	args *moduleArgs // typed arguments (With), or nil
+	err  error       // why the module cannot run (Source without an interpreter)
 }
 
-// moduleUpload is a module's upload request, encoded once for the uploads
-// under way: a Group that sends a 4 MB module to 64 agents at once holds
-// one encoding, not 64. It is held weakly, so that a Module does not keep
-// a second copy of its bytes once no upload needs it.
-type moduleUpload struct {
-	mu   sync.Mutex
-	body weak.Pointer[[]byte]
-}
-
-// uploadBody returns the encoded wire.ModuleUpload of m. The caller
-// keeps the pointer until its upload is written, so that concurrent
-// uploads share it.
-func (m Module) uploadBody() (*[]byte, error) {
-	if m.upload == nil { // a zero Module
-		return m.encodeUpload()
-	}
-	m.upload.mu.Lock()
-	defer m.upload.mu.Unlock()
-	if p := m.upload.body.Value(); p != nil {
-		return p, nil
-	}
-	p, err := m.encodeUpload()
-	if err == nil {
-		m.upload.body = weak.Make(p)
-	}
-	return p, err
-}
-
-// encodeUpload encodes a wire.ModuleUpload of m with the module's bytes
-// read straight into the request, one allocation of their size: marshalling
-// them, after reading them, took three (the read, msgpack's growing buffer
-// and its copy), 20 MB at once for the interpreter.
-func (m Module) encodeUpload() (*[]byte, error) {
+// uploadHead returns the start of m's wire.ModuleUpload, as msgpack.Marshal
+// writes one, up to its bytes, which follow it.
+func (m Module) uploadHead() ([]byte, error) {
 	var hdr bytes.Buffer
 	enc := msgpack.NewEncoder(&hdr)
-	// wire.ModuleUpload's fields, as msgpack.Marshal writes them.
 	err := errors.Join(enc.EncodeMapLen(2), enc.EncodeString("module"), enc.EncodeString(m.sum),
 		enc.EncodeString("bytes"), enc.EncodeBytesLen(m.size))
+	return hdr.Bytes(), err
+}
+
+// uploadReader returns m's bytes to upload, read as they are sent: no
+// upload holds a copy of a module, however many run at once (a Group that
+// sends a 4 MB module to 64 agents). Bytes read again from elsewhere are
+// checked against the module's sum as they pass (verify).
+func (m Module) uploadReader() (io.Reader, func() error, error) {
+	if m.open == nil {
+		return bytes.NewReader(m.bytes), func() error { return nil }, nil
+	}
+	rc, err := m.open()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// One byte more, to see a file that grew, without a copy.
-	body := append(make([]byte, 0, hdr.Len()+m.size+1), hdr.Bytes()...)
-	switch {
-	case m.bytes != nil:
-		body = append(body, m.bytes...)
-	case m.load != nil:
-		if body, err = m.load(body); err != nil {
-			return nil, fmt.Errorf("gateway: load module %s: %w", m.name, err)
-		}
+	v := &verifyingReader{r: rc, h: sha256.New(), sum: m.sum, size: m.size}
+	return v, func() error {
+		defer rc.Close()
+		return v.verify()
+	}, nil
+}
+
+// verifyingReader hashes what it passes on, for verify to check.
+type verifyingReader struct {
+	r    io.Reader
+	h    hash.Hash
+	n    int
+	sum  string
+	size int
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += n
+	return n, err
+}
+
+// verify checks that what passed was size bytes of sha256 sum and that
+// nothing follows them.
+func (v *verifyingReader) verify() error {
+	var more [1]byte
+	extra, _ := io.ReadFull(v.r, more[:])
+	if v.n != v.size || extra > 0 || hex.EncodeToString(v.h.Sum(nil)) != v.sum {
+		return fmt.Errorf("sha256 %.12s and %d bytes when loaded, not now", v.sum, v.size)
 	}
-	return &body, nil
+	return nil
 }
 
 // LoadModule reads a .wasm file. A file that is not WebAssembly is an error.
@@ -127,8 +126,8 @@ func LoadModule(path string) (Module, error) {
 	if err != nil {
 		return Module{}, fmt.Errorf("gateway: load module: %w", err)
 	}
-	m := Module{name: filepath.Base(path), sum: sum, size: size, upload: &moduleUpload{}}
-	m.load = func(dst []byte) ([]byte, error) { return readModule(dst, path, sum, size) }
+	m := Module{name: filepath.Base(path), sum: sum, size: size}
+	m.open = func() (io.ReadCloser, error) { return openModule(path) }
 	return m, nil
 }
 
@@ -157,47 +156,20 @@ func hashReader(r io.Reader) (string, int, error) {
 	return hex.EncodeToString(h.Sum(nil)), int(n), nil
 }
 
-// readModule appends the module file at path to dst, for an upload, and
-// checks that it still is the module LoadModule hashed.
-func readModule(dst []byte, path, sum string, size int) ([]byte, error) {
+// openModule opens the module file at path again, for an upload.
+func openModule(path string) (io.ReadCloser, error) {
 	// Opening a pipe put in the file's place would wait for a writer.
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s changed since it was loaded (now not a regular file)", path)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out, err := appendVerified(dst, f, sum, size)
-	if err != nil {
-		return nil, fmt.Errorf("%s changed since it was loaded: %w", path, err)
-	}
-	return out, nil
-}
-
-// appendVerified appends what r yields to dst, checking that it is size
-// bytes of sha256 sum. It reads at most one byte past size, so a source
-// that grew meanwhile costs no more than the module did.
-func appendVerified(dst []byte, r io.Reader, sum string, size int) ([]byte, error) {
-	start := len(dst)
-	dst = slices.Grow(dst, size+1)
-	n, err := io.ReadFull(r, dst[start:start+size+1])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	got := sha256.Sum256(dst[start : start+n])
-	if n != size || hex.EncodeToString(got[:]) != sum {
-		return nil, fmt.Errorf("sha256 %.12s and %d bytes when loaded, %d bytes now", sum, size, n)
-	}
-	return dst[:start+n], nil
+	return os.Open(path)
 }
 
 // ModuleBytes makes a Module of b, which must not change afterwards.
 func ModuleBytes(b []byte) Module {
 	sum := sha256.Sum256(b)
 	s := hex.EncodeToString(sum[:])
-	return Module{name: s[:12], sum: s, bytes: b, size: len(b), upload: &moduleUpload{}}
+	return Module{name: s[:12], sum: s, bytes: b, size: len(b)}
 }
 
 // Name is the module's file name, or the start of its hash.
@@ -210,4 +182,4 @@ func (m Module) Sum() string { return m.sum }
 func (m Module) Size() int { return m.size }
 
 // hasBytes reports whether m can be uploaded.
-func (m Module) hasBytes() bool { return len(m.bytes) > 0 || m.load != nil }
+func (m Module) hasBytes() bool { return len(m.bytes) > 0 || m.open != nil }

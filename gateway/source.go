@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/wasmnet/wasmnet/channel"
@@ -34,15 +35,8 @@ func loadInterpreter() (Module, error) {
 			return Module{}, fmt.Errorf("gateway: read the interpreter: %w", err)
 		}
 	}
-	load := func(dst []byte) ([]byte, error) {
-		f, err := starlarkwasm.Open()
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return appendVerified(dst, f, sum, size)
-	}
-	return Module{name: "starlark.wasm", sum: sum, size: size, load: load, upload: &moduleUpload{}}, nil
+	open := func() (io.ReadCloser, error) { return starlarkwasm.Open() }
+	return Module{name: "starlark.wasm", sum: sum, size: size, open: open}, nil
 }
 
 // Interpreter returns the Starlark interpreter shipped with wasmnet: a
