@@ -112,6 +112,12 @@ func (m *Mux) writeDirect(typ frameType, flags uint8, id uint32, prefix, payload
 	}
 	m.wmu.Lock()
 	m.direct = buf[:0]
+	return m.endDirectLocked(err)
+}
+
+// endDirectLocked ends a write made on the caller's goroutine, which err
+// says how it went, and unlocks wmu.
+func (m *Mux) endDirectLocked(err error) error {
 	m.writing = false
 	m.lastWrite = time.Now()
 	// The writer and large frames wait for writes under way to end; a
@@ -141,6 +147,15 @@ const minLargeWrite = 64 << 10
 // held and releases it. Frames queued meanwhile wait for it, so the frames
 // of each channel stay in order.
 func (m *Mux) writeLarge(typ frameType, flags uint8, id uint32, prefix, payload []byte) error {
+	if err := m.awaitTurnLocked(); err != nil {
+		return err
+	}
+	return m.writeDirect(typ, flags, id, prefix, payload)
+}
+
+// awaitTurnLocked waits, holding wmu, until the frames queued before and
+// any write under way are written; it unlocks wmu if the mux closed.
+func (m *Mux) awaitTurnLocked() error {
 	for (m.writing || len(m.wbuf) > 0) && !m.wclosed {
 		m.wspace.Wait()
 	}
@@ -148,7 +163,7 @@ func (m *Mux) writeLarge(typ frameType, flags uint8, id uint32, prefix, payload 
 		m.wmu.Unlock()
 		return &connLostError{m.err}
 	}
-	return m.writeDirect(typ, flags, id, prefix, payload)
+	return nil
 }
 
 // streamChunk is how much of a streamed frame's body writeStream reads
@@ -165,12 +180,8 @@ func (m *Mux) writeStream(typ frameType, flags uint8, id uint32, prefix []byte, 
 		return nil, &FrameSizeError{Size: size, Limit: m.peer.MaxFrame}
 	}
 	m.wmu.Lock()
-	for (m.writing || len(m.wbuf) > 0) && !m.wclosed {
-		m.wspace.Wait()
-	}
-	if m.wclosed {
-		m.wmu.Unlock()
-		return nil, &connLostError{m.err}
+	if err := m.awaitTurnLocked(); err != nil {
+		return nil, err
 	}
 	m.writing = true
 	m.wmu.Unlock()
@@ -193,16 +204,7 @@ func (m *Mux) writeStream(typ frameType, flags uint8, id uint32, prefix []byte, 
 		left -= k
 	}
 	m.wmu.Lock()
-	m.writing = false
-	m.lastWrite = time.Now()
-	m.wdata.Broadcast()
-	m.wspace.Broadcast()
-	m.wmu.Unlock()
-	if err != nil {
-		m.fail(fmt.Errorf("channel: write: %w", err))
-		return readErr, &connLostError{m.err}
-	}
-	return readErr, nil
+	return readErr, m.endDirectLocked(err)
 }
 
 // eofReader is empty.
