@@ -74,11 +74,16 @@ func (b *bench) warmResident(name string) (gateway.Module, error) {
 
 // warmStart measures a new gateway on a warm resident agent up to the
 // first item of a guest it ran before.
-func (b *bench) warmStart(name string) ([]float64, error) {
+func (b *bench) warmStart(name string) ([]float64, error) { return b.warmStartAfter(name, 0) }
+
+// warmStartAfter is warmStart after the agent has idled for idle since it
+// ran the module.
+func (b *bench) warmStartAfter(name string, idle time.Duration) ([]float64, error) {
 	m, err := b.warmResident(name)
 	if err != nil {
 		return nil, err
 	}
+	time.Sleep(idle)
 	gw, d, err := b.firstItem(b.makeWarm, m)
 	if gw != nil {
 		defer gw.Exit(context.Background())

@@ -54,20 +54,8 @@ func warmAfterIdleProbe() probe {
 }
 
 func (b *bench) warmStartAfterIdle(name string) ([]float64, error) {
-	m, err := b.warmResident(name)
-	if err != nil {
-		return nil, err
-	}
 	// Past the agent's idle release (250 ms without executions).
-	time.Sleep(time.Second)
-	gw, d, err := b.firstItem(b.makeWarm, m)
-	if gw != nil {
-		defer gw.Exit(context.Background())
-	}
-	if err != nil {
-		return nil, err
-	}
-	return []float64{millis(d)}, nil
+	return b.warmStartAfter(name, time.Second)
 }
 
 func (b *bench) warmRSSIdle() ([]float64, error) {
