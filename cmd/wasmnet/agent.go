@@ -42,6 +42,9 @@ With --connect-resident it bridges stdin and stdout to that agent.`,
 			if err := applyNice(); err != nil {
 				return err
 			}
+			if err := flags.check(cmd.Flags()); err != nil {
+				return err
+			}
 			cfg := flags.config()
 			// With trace.Relay the client asks for the lines over the
 			// connection: written here as well, they would reach its

@@ -33,6 +33,7 @@ type agentFlags struct {
 	storeLimit   sizeFlag
 	cacheLimit   sizeFlag
 	maxMemory    sizeFlag // the largest memory limit a client may ask for
+	maxOpenFiles int      // per execution
 }
 
 // registerCommon registers the flags `wasmnet agent` and `wasmnet serve`
@@ -45,7 +46,13 @@ func (f *agentFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.Var(&f.cacheLimit, "cache-limit", "bytes of compiled code kept on disk, least recently used out first (0: no bound)")
 	fs.DurationVar(&f.keepAlive, "keepalive-timeout", host.DefaultKeepAliveTimeout,
 		"stop every execution and end the connection when the client is silent this long (0: never)")
+	fs.IntVar(&f.maxOpenFiles, "max-open-files", host.DefaultMaxOpenFiles,
+		"files and directories one execution may hold open at once; an open past it fails with EMFILE in the guest")
 }
+
+// maxOpenFilesBound is the most --max-open-files takes: the executions
+// together are bounded by the process's own limit anyway (SECURITY.md).
+const maxOpenFilesBound = 1 << 20
 
 // registerAgent registers the flags of `wasmnet agent`: everything is
 // allowed unless a --no-* flag refuses it.
@@ -97,6 +104,9 @@ func (f *agentFlags) check(fs *pflag.FlagSet) error {
 	if f.maxMemory < 64<<10 || f.maxMemory > 4<<30 {
 		return fmt.Errorf("--max-memory-limit %s: want 64KiB to 4GiB", f.maxMemory.String())
 	}
+	if f.maxOpenFiles < 1 || f.maxOpenFiles > maxOpenFilesBound {
+		return fmt.Errorf("--max-open-files %d: want 1 to %d", f.maxOpenFiles, maxOpenFilesBound)
+	}
 	return nil
 }
 
@@ -129,7 +139,7 @@ func (f *agentFlags) config() host.Config {
 	case "none":
 		cfg = cfg.WithStopMechanism(host.StopNone)
 	}
-	cfg = cfg.WithKeepAliveTimeout(f.keepAlive).WithMaxMemoryLimit(uint64(f.maxMemory))
+	cfg = cfg.WithKeepAliveTimeout(f.keepAlive).WithMaxMemoryLimit(uint64(f.maxMemory)).WithMaxOpenFiles(f.maxOpenFiles)
 	cfg = cfg.WithModuleStoreLimit(int64(f.storeLimit)).WithCompilationCacheLimit(int64(f.cacheLimit))
 	// Checked once here, so that serve says once why it has no disk cache.
 	return cfg.ResolveCompilationCache()

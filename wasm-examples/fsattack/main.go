@@ -3,7 +3,8 @@
 // inside. Each message on the main channel is a map
 // {"op": name, "a": path, "b": path, "data": bytes}; the guest answers each
 // with {"err": text or "", "data": what was read}. nil or the channel's end
-// stops it.
+// stops it. "openmany" opens a again and again, holding every file, until
+// an open fails, and answers how many it held.
 package main
 
 import (
@@ -47,6 +48,8 @@ func main() {
 
 func do(r *request) (any, error) {
 	switch r.Op {
+	case "openmany":
+		return openMany(r.A)
 	case "read":
 		return os.ReadFile(r.A)
 	case "write":
@@ -99,4 +102,23 @@ func do(r *request) (any, error) {
 		return rawRead(r.A)
 	}
 	return nil, errors.New("fsattack: unknown op " + r.Op)
+}
+
+// openMany opens path until an open fails, then closes what it opened and
+// returns how many it held with the failure.
+func openMany(path string) (int, error) {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for len(files) < 1<<20 {
+		f, err := os.Open(path)
+		if err != nil {
+			return len(files), err
+		}
+		files = append(files, f)
+	}
+	return len(files), nil
 }
