@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wasmnet/wasmnet/internal/pipe"
@@ -98,9 +99,10 @@ func startProcess(ctx context.Context, argv []string, env []string, dir string) 
 		}
 		return killGroup(cmd.Process)
 	}
+	sc := &startCheckReader{r: outR, check: w.startCheck(argv[0], stderr)}
 	conn := &procConn{
-		r:     &startCheckReader{r: outR, check: w.startCheck(argv[0], stderr)},
-		w:     inW,
+		r:     sc,
+		w:     &startCheckWriter{w: inW, sc: sc},
 		close: sync.OnceValue(func() error { return errors.Join(inW.Close(), outR.Close()) }),
 	}
 	return &link{conn: conn, wait: w.wait, kill: kill, stderr: stderr}, nil
@@ -161,16 +163,39 @@ func (w *waiter) startCheck(what string, stderr *tailBuffer) func() error {
 type startCheckReader struct {
 	r     io.Reader
 	check func() error
-	any   bool
+	any   atomic.Bool // a byte was read: the agent started
 }
 
 func (s *startCheckReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if n > 0 {
-		s.any = true
+		s.any.Store(true)
 	}
-	if err == io.EOF && !s.any {
+	if err != nil && !s.any.Load() && agentGone(err) {
 		return n, s.check()
+	}
+	return n, err
+}
+
+// agentGone reports whether err from the agent's pipes may mean that it
+// exited: its stdout ended, its stdin broke, or our end of its stdout was
+// closed under the read because a write to its stdin failed first (the
+// client's hello to an agent that exited at once).
+func agentGone(err error) bool {
+	return err == io.EOF || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE)
+}
+
+// startCheckWriter is the agent's stdin: a write that fails before the
+// agent said anything asks the reader's check why, as a read would.
+type startCheckWriter struct {
+	w  io.Writer
+	sc *startCheckReader
+}
+
+func (s *startCheckWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil && !s.sc.any.Load() && agentGone(err) {
+		return n, s.sc.check()
 	}
 	return n, err
 }
