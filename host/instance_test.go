@@ -5,35 +5,17 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wasmnet/wasmnet/abi"
 	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
-// wat assembles a module in the WebAssembly text format.
-func wat(t *testing.T, src string) []byte {
-	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm not found: install Debian's wabt package")
-	}
-	path := filepath.Join(t.TempDir(), "m.wat")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(wat2wasm, "--output=-", path).Output()
-	if err != nil {
-		t.Fatalf("wat2wasm: %v", err)
-	}
-	return out
-}
+func wat(t *testing.T, src string) []byte { return testwasm.Wat(t, src) }
 
 // runToEnd runs wasm once on a and returns how its channel ended: nil for
 // a guest that returned.

@@ -2,12 +2,12 @@ package tests
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wasmnet/wasmnet/gateway"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
 // uploadsAfterEcho runs the echo guest on a new gateway to spec and returns
@@ -101,20 +101,4 @@ func TestServeSnapshotNotShapedByAnotherKey(t *testing.T) {
 	}
 }
 
-// assemble turns a module in the WebAssembly text format into its binary.
-func assemble(t *testing.T, src string) []byte {
-	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm not found: install Debian's wabt package")
-	}
-	path := filepath.Join(t.TempDir(), "m.wat")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(wat2wasm, "--output=-", path).Output()
-	if err != nil {
-		t.Fatalf("wat2wasm: %v", err)
-	}
-	return out
-}
+func assemble(t *testing.T, src string) []byte { return testwasm.Wat(t, src) }

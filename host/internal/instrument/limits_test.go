@@ -4,34 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmnet/wasmnet/host/internal/instrument"
+	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
 
-// wat assembles a module's text with wabt's wat2wasm.
-func wat(t *testing.T, src string) []byte {
-	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm not found: install Debian's wabt package")
-	}
-	path := filepath.Join(t.TempDir(), "m.wat")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(wat2wasm, "--output=-", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("wat2wasm: %v: %s", err, out)
-	}
-	return out
-}
+func wat(t *testing.T, src string) []byte { return testwasm.Wat(t, src) }
 
 // oneFunc returns a module of one function () -> () with body code
 // (locals and instructions).
