@@ -362,7 +362,8 @@ func (s *moduleStore) releaseKept(ctx context.Context, still func() bool) {
 		m.image.releaseKept()
 		m.image.dropViews()
 	}
-	dropSharedCode()
+	// The shared code's pages go with the other file pages after the
+	// collections (idle.go, dropFilePages).
 }
 
 func (m *storedModule) closeLocked() {
