@@ -3,6 +3,7 @@ package host
 import (
 	"bufio"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -12,7 +13,7 @@ import (
 // process's read-only private mappings of files that hold no page of the
 // process's own: the agent's executable (12 MB of a Go agent's code and
 // read-only data that start-up and executions touched), the C library
-// and the shared machine code of its modules (sharedcode_linux.go). Such pages
+// and the shared machine code of its modules (dropSharedCode). Such pages
 // are the page cache's, shared with every process that maps the file,
 // and fault back from it when the agent runs them again (RATIONALE.md,
 // "Why does an idle agent give back its memory?"). A mapping with a
@@ -52,5 +53,14 @@ func fileMapping(fields []string) (start, end uint64, ok bool) {
 		fields[1][1] != '-' || fields[1][3] != 'p' || fields[4] == "0" {
 		return 0, 0, false
 	}
-	return parseRange(fields[0])
+	lo, hi, found := strings.Cut(fields[0], "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return 0, 0, false
+	}
+	return start, end, true
 }

@@ -33,18 +33,6 @@ const codeSharing = true
 // process's, as the mappings are.
 var regionsMu sync.Mutex
 
-// parseRange parses the start-end field of a line of /proc/self/maps or
-// smaps.
-func parseRange(field string) (start, end uint64, ok bool) {
-	lo, hi, found := strings.Cut(field, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err1 := strconv.ParseUint(lo, 16, 64)
-	end, err2 := strconv.ParseUint(hi, 16, 64)
-	return start, end, err1 == nil && err2 == nil && end > start
-}
-
 // codeRegion is an executable anonymous mapping of this process.
 type codeRegion struct{ start, end uintptr }
 
@@ -63,7 +51,13 @@ func codeRegions() map[codeRegion]bool {
 		if len(fields) != 5 || fields[1] != "r-xp" || fields[4] != "0" {
 			continue
 		}
-		if start, end, ok := parseRange(fields[0]); ok {
+		lo, hi, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 == nil && err2 == nil && end > start {
 			out[codeRegion{uintptr(start), uintptr(end)}] = true
 		}
 	}
@@ -93,7 +87,7 @@ func shareCode(base string, before, after map[codeRegion]bool) bool {
 	}
 	// None, or damaged: made anew, and mapped here too, so that this
 	// agent's code is the file's as well and an idle agent can let the
-	// kernel drop its pages (dropFilePages).
+	// kernel drop its pages (dropSharedCode).
 	os.Remove(path)
 	writeFileOnce(path, func(f *os.File) error {
 		if _, err := f.Write(code); err != nil {
@@ -103,6 +97,39 @@ func shareCode(base string, before, after map[codeRegion]bool) bool {
 		return err
 	})
 	return mapSame(path, code) == mapped
+}
+
+// dropSharedCode lets the kernel take back the resident pages of the
+// machine code this process maps from shared code files: they are
+// private mappings of files that nothing writes, so their pages are the
+// page cache's and come back from the file when a guest runs them again.
+// An idle agent calls it, so that what it keeps of its modules' code
+// costs no memory until it is used (RATIONALE.md, "Why does an idle agent
+// give back its memory?").
+func dropSharedCode() {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// start-end perms offset dev inode path
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 6 || fields[1] != "r-xp" || !strings.HasSuffix(fields[5], ".exec") {
+			continue
+		}
+		lo, hi, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+	}
 }
 
 // sameSharedCode is shareCode for code whose origin is not known to be

@@ -17,6 +17,8 @@ func shareCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return f
 
 func sameSharedCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return false }
 
+func dropSharedCode() {}
+
 // codeSharing is false: no load is checked against shared code, so none
 // goes through an outline.
 const codeSharing = false

@@ -362,8 +362,7 @@ func (s *moduleStore) releaseKept(ctx context.Context, still func() bool) {
 		m.image.releaseKept()
 		m.image.dropViews()
 	}
-	// The shared code's pages go with the other file pages after the
-	// collections (idle.go, dropFilePages).
+	dropSharedCode()
 }
 
 func (m *storedModule) closeLocked() {
