@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/wire"
 )
 
@@ -302,4 +303,42 @@ func (a *testAgent) runGrowInit() error {
 		return fmt.Errorf("got %v, %v; want 0, a fresh instance's growth granted", got, err)
 	}
 	return nil
+}
+
+// TestEngineCompilesOnceForConnectionsAtOnce: connections that send the
+// same module while it compiles (the gateways of a shared agent starting
+// together) wait for that compilation instead of making one each, and
+// every tenant among them may then run it.
+func TestEngineCompilesOnceForConnectionsAtOnce(t *testing.T) {
+	e := newEngine(t, NewConfig().WithoutCompilationCache())
+	s := e.store
+	sum := sha256.Sum256(growInitWasm)
+	hexSum := hex.EncodeToString(sum[:])
+	// Held, so that the first upload waits in its compilation while the
+	// others arrive.
+	s.compileMu.Lock()
+	const uploads = 8
+	errs := make(chan error, uploads)
+	for i := range uploads {
+		go func() { errs <- s.addFrom(context.Background(), fmt.Sprint("T", i%2), hexSum, growInitWasm, true) }()
+	}
+	testutil.WaitFor(t, "the uploads after the first waiting for its compilation", func() bool {
+		return testutil.GoroutinesIn("host.(*moduleStore).loadTurn") == uploads-1
+	})
+	s.compileMu.Unlock()
+	for range uploads {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.compilations.Load(); n != 1 {
+		t.Errorf("%d compilations for %d uploads at once, want 1", n, uploads)
+	}
+	for _, tenant := range []string{"T0", "T1"} {
+		m := s.lookup(context.Background(), tenant, hexSum)
+		if m == nil {
+			t.Fatalf("tenant %s sent the module, and the store does not run it for it", tenant)
+		}
+		s.release(m)
+	}
 }

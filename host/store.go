@@ -46,10 +46,15 @@ type moduleStore struct {
 	// swapMu makes one swapOutlines at a time.
 	swapMu sync.Mutex
 
-	mu    sync.Mutex
-	mods  map[string]*storedModule
-	lru   list.List // of *storedModule, most recently used first
-	bytes int64     // sum of the size of mods
+	mu   sync.Mutex
+	mods map[string]*storedModule
+	// loading has a channel for each module being compiled into the
+	// store, closed when that ends: connections that ask for it at
+	// once (the gateways of a shared agent starting together) wait for
+	// one compilation instead of making one each.
+	loading map[string]chan struct{}
+	lru     list.List // of *storedModule, most recently used first
+	bytes   int64     // sum of the size of mods
 
 	compilations  atomic.Int64
 	cacheLoads    atomic.Int64
@@ -211,24 +216,77 @@ func (s *moduleStore) add(ctx context.Context, tenant, sum string, b []byte) err
 
 // addFrom is add for bytes uploaded by a client or read from disk.
 func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte, uploaded bool) error {
-	ctx = withTenant(ctx, tenant) // for its turn at the compile lock
-	got := sha256.Sum256(b)
-	if hex.EncodeToString(got[:]) != sum {
-		return fmt.Errorf("module upload: the bytes hash to %x, not %s", got[:8], short(sum))
+	if err := checkSum(b, sum); err != nil {
+		return err
 	}
 	if uploaded {
 		s.uploads.Add(1)
 		s.uploadedBytes.Add(int64(len(b)))
 	}
-	if m := s.acquire(sum); m != nil {
-		// The tenant proved it has the bytes: the module compiled for
-		// another serves it from now on.
-		s.mu.Lock()
-		m.tenants[tenant] = true
-		s.mu.Unlock()
-		s.release(m)
-		return m.err
+	for {
+		if m := s.acquire(sum); m != nil {
+			// The tenant proved it has the bytes: the module compiled
+			// for another serves it from now on.
+			s.mu.Lock()
+			m.tenants[tenant] = true
+			s.mu.Unlock()
+			s.release(m)
+			return m.err
+		}
+		done, err := s.loadTurn(ctx, sum)
+		if err != nil {
+			return fmt.Errorf("module %s: %w", short(sum), err)
+		}
+		if done != nil {
+			defer done()
+			return s.compileAndInsert(ctx, tenant, sum, b, uploaded)
+		}
 	}
+}
+
+// checkSum checks that b hashes to sum.
+func checkSum(b []byte, sum string) error {
+	got := sha256.Sum256(b)
+	if hex.EncodeToString(got[:]) != sum {
+		return fmt.Errorf("module upload: the bytes hash to %x, not %s", got[:8], short(sum))
+	}
+	return nil
+}
+
+// loadTurn waits until no one else compiles module sum into the store.
+// If nobody did, the caller is now the one who does, and calls done when
+// it has finished; else done is nil, and the caller looks for the module
+// again (the other may have failed, or been cancelled).
+func (s *moduleStore) loadTurn(ctx context.Context, sum string) (done func(), err error) {
+	s.mu.Lock()
+	wait, busy := s.loading[sum]
+	if !busy {
+		if s.loading == nil {
+			s.loading = map[string]chan struct{}{}
+		}
+		ch := make(chan struct{})
+		s.loading[sum] = ch
+		s.mu.Unlock()
+		return func() {
+			s.mu.Lock()
+			delete(s.loading, sum)
+			s.mu.Unlock()
+			close(ch)
+		}, nil
+	}
+	s.mu.Unlock()
+	select {
+	case <-wait:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// compileAndInsert compiles b, module sum that tenant sent or the disk
+// held, and stores it with its verdict, which it returns.
+func (s *moduleStore) compileAndInsert(ctx context.Context, tenant, sum string, b []byte, uploaded bool) error {
+	ctx = withTenant(ctx, tenant) // for its turn at the compile lock
 	// Compiled at once, so that a module that cannot run is refused at
 	// upload, for the runtime most executions use.
 	code, image := newModuleImage(b, s.maxImage)

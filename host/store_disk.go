@@ -37,6 +37,19 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if !ok {
 		return nil
 	}
+	for {
+		if m := s.acquire(sum); m != nil {
+			return m // compiled meanwhile for another connection
+		}
+		done, err := s.loadTurn(ctx, sum)
+		if err != nil {
+			return nil
+		}
+		if done != nil {
+			defer done()
+			break
+		}
+	}
 	if p := s.loadPrepared(sum); p != nil {
 		if err := s.addPrepared(ctx, sum, p); err == nil {
 			s.diskLoads.Add(1)
@@ -55,7 +68,11 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if err != nil || len(b) > maxStoredModule {
 		return nil
 	}
-	if err := s.addFrom(ctx, "", sum, b, false); err != nil {
+	err = checkSum(b, sum)
+	if err == nil {
+		err = s.compileAndInsert(ctx, "", sum, b, false)
+	}
+	if err != nil {
 		if m := s.acquire(sum); m != nil {
 			return m // a module that cannot run, refused as from a client
 		}

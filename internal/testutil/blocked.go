@@ -35,7 +35,13 @@ func WaitGoroutineBlocked(t testing.TB, fn string) {
 	WaitFor(t, "a goroutine blocked in "+fn, func() bool { return goroutineBlocked(fn) })
 }
 
-func goroutineBlocked(fn string) bool {
+func goroutineBlocked(fn string) bool { return GoroutinesIn(fn) > 0 }
+
+// GoroutinesIn counts the goroutines of this process parked (waiting for
+// I/O, a channel, a lock) with fn on their stack, named as in a stack
+// trace: what a test waits for when several calls must reach a blocking
+// point that no hook reaches.
+func GoroutinesIn(fn string) int {
 	buf := make([]byte, 1<<16)
 	for {
 		n := runtime.Stack(buf, true)
@@ -45,6 +51,7 @@ func goroutineBlocked(fn string) bool {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		// "goroutine 7 [IO wait, 2 minutes]:" then the frames.
 		header, frames, _ := strings.Cut(g, "\n")
@@ -56,10 +63,10 @@ func goroutineBlocked(fn string) bool {
 			continue
 		}
 		if strings.Contains(frames, fn+"(") {
-			return true
+			count++
 		}
 	}
-	return false
+	return count
 }
 
 // A Receiver is what WaitStarted reads: a channel.Channel.
