@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -180,9 +181,12 @@ func (s *startCheckReader) Read(p []byte) (int, error) {
 // agentGone reports whether err from the agent's pipes may mean that it
 // exited: its stdout ended, its stdin broke, or our end of its stdout was
 // closed under the read because a write to its stdin failed first (the
-// client's hello to an agent that exited at once).
+// client's hello to an agent that exited at once), or, for a socket
+// (a shared agent's connection), was reset because the agent closed it
+// with the client's hello unread.
 func agentGone(err error) bool {
-	return err == io.EOF || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE)
+	return err == io.EOF || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // startCheckWriter is the agent's stdin: a write that fails before the

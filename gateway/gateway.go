@@ -89,6 +89,7 @@ func Make(ctx context.Context, spec string, opts ...Option) (*Gateway, error) {
 	if cfg.via == nil {
 		cfg.via = dg.Gateway
 	}
+	cfg.agents = dg.agents
 	gw, err := makeGateway(ctx, sp, cfg)
 	if err != nil {
 		return nil, err

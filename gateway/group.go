@@ -24,6 +24,7 @@ import (
 type Group struct {
 	groupConfig
 	sshPool *sshPool
+	agents  *agentPool // the processes its popen gateways share
 
 	// mu guards the id table: order lists ids in creation order, including
 	// those reserved by starts in progress, whose byID entry is nil.
@@ -42,12 +43,13 @@ type GroupOption func(*groupConfig)
 
 // groupConfig is what GroupOptions set; a Group keeps it unchanged.
 type groupConfig struct {
-	opts        []Option // for every gateway the group makes
-	maxGateways int
-	maxParallel int
-	partial     bool    // MakeGateways keeps what started (group_partial.go)
-	minCount    int     // with partial: at least this many must start,
-	minFraction float64 // or this fraction of those asked for, when > 0
+	opts         []Option // for every gateway the group makes
+	maxGateways  int
+	maxParallel  int
+	partial      bool    // MakeGateways keeps what started (group_partial.go)
+	minCount     int     // with partial: at least this many must start,
+	minFraction  float64 // or this fraction of those asked for, when > 0
+	sharedAgents int     // WithSharedAgents
 }
 
 // WithGatewayOptions passes opts to every gateway the group makes, for
@@ -74,11 +76,11 @@ func WithMaxParallel(n int) GroupOption {
 
 // NewGroup returns an empty group.
 func NewGroup(opts ...GroupOption) *Group {
-	cfg := groupConfig{maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel}
+	cfg := groupConfig{maxGateways: DefaultMaxGateways, maxParallel: DefaultMaxParallel, sharedAgents: DefaultSharedAgents()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &Group{groupConfig: cfg, byID: map[string]*Gateway{}, sshPool: newSSHPool()}
+	return &Group{groupConfig: cfg, byID: map[string]*Gateway{}, sshPool: newSSHPool(), agents: newAgentPool(cfg.sharedAgents)}
 }
 
 // MakeGateway starts the gateway spec names (DefaultSpec when spec is
@@ -226,6 +228,7 @@ func (g *Group) start(ctx context.Context, sp Spec, id string, hop func(id strin
 	cfg.id = id
 	cfg.via = hop
 	cfg.sshPool = g.sshPool
+	cfg.agents = g.agents
 	sp.ID = id
 	return makeGateway(ctx, sp, cfg)
 }

@@ -75,6 +75,10 @@ type makeConfig struct {
 	traceSet  bool
 	sshPool   *sshPool // a Group's shared SSH connections; nil: none
 	resident  *bool    // WithResident; nil: popen runs a process per gateway
+	share     *bool    // WithShare; nil: popen gateways share agents
+	// agents are the shared agent processes of the gateway's group; nil
+	// where a system has none.
+	agents *agentPool
 	// transports maps the spec types WithTransport added to their dialers.
 	transports map[string]DialFunc
 	// traceAgents asks agents for their trace lines (WithAgentTrace).

@@ -21,6 +21,13 @@ func startPopen(ctx context.Context, sp Spec, cfg *makeConfig) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
+	share, err := shareChoice(sp, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: popen: %w", err)
+	}
+	if share {
+		return cfg.agents.open(ctx, path)
+	}
 	if sp.Chdir != "" {
 		if err := os.MkdirAll(sp.Chdir, 0o755); err != nil {
 			return nil, fmt.Errorf("gateway: popen: chdir: %w", err)

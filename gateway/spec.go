@@ -19,8 +19,11 @@ import (
 //
 // The types:
 //
-//   - popen: a local `wasmnet agent` process on stdin and stdout (agent=PATH).
-//     With resident (or resident=yes, or an idle time such as resident=30m,
+//   - popen: a local `wasmnet agent` (agent=PATH). The popen gateways of a
+//     group share agent processes (WithSharedAgents: one per CPU, at least
+//     two), each gateway on a connection of its own; share=no, or a
+//     chdir=, env: or nice= that only a process of its own can have, gives
+//     the gateway its own process, on stdin and stdout. With resident (or resident=yes, or an idle time such as resident=30m,
 //     as OpenSSH's ControlPersist), the gateway is served by the user's
 //     resident agent of that build instead, over a private unix socket,
 //     started if none runs and exiting after it idled that long (10m by
@@ -68,7 +71,7 @@ type Spec struct {
 // keysByType lists the option keys each gateway type accepts beyond the
 // common ones (id, chdir, via, env:NAME).
 var keysByType = map[string][]string{
-	"popen":  {"agent", "nice", "resident"},
+	"popen":  {"agent", "nice", "resident", "share"},
 	"ssh":    {"identity", "known_hosts", "insecure_ignore_host_key", "agent", "connect_timeout", "ssh_config", "nice", "resident"},
 	"socket": {"identity", "known_hosts", "insecure_ignore_host_key", "insecure_plain", "connect_timeout", "installvia"},
 	"exec":   {},
@@ -143,6 +146,11 @@ func parseSpecParts(s string, transports map[string]DialFunc) (Spec, error) {
 	}
 	if v, ok := sp.Options["resident"]; ok {
 		if _, _, err := parseResident(v); err != nil {
+			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
+		}
+	}
+	if v, ok := sp.Options["share"]; ok {
+		if _, err := parseShare(v); err != nil {
 			return Spec{}, fmt.Errorf("gateway: spec %q: %w", s, err)
 		}
 	}

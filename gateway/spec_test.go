@@ -75,7 +75,7 @@ func TestParseSpecSuggests(t *testing.T) {
 	}{
 		{"popn", []string{`did you mean "popen"?`, "inproc", "socket=HOST[:PORT]"}},
 		{"teleport=x", []string{"popen, ssh=[USER@]HOST[:PORT], socket=HOST[:PORT], exec=COMMAND, inproc"}},
-		{"popen//agnt=/bin/wasmnet", []string{`did you mean "agent"?`, "options: id, chdir, via, agent, nice, resident, env:NAME"}},
+		{"popen//agnt=/bin/wasmnet", []string{`did you mean "agent"?`, "options: id, chdir, via, agent, nice, resident, share, env:NAME"}},
 		{"ssh=h//known_host=f", []string{`did you mean "known_hosts"?`, "insecure_ignore_host_key"}},
 	}
 	for _, tt := range tests {

@@ -18,6 +18,7 @@ import (
 func newAgentCommand() *cobra.Command {
 	var flags agentFlags
 	var res residentFlags
+	var sharedMode bool
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Serve the wasmnet protocol on stdin/stdout (started by gateways, not by hand)",
@@ -75,11 +76,16 @@ With --connect-resident it bridges stdin and stdout to that agent.`,
 			if res.any() {
 				return runResident(ctx, &res, cfg)
 			}
+			if sharedMode {
+				return runShared(ctx, cfg)
+			}
 			return host.Serve(ctx, newStdio(), cfg)
 		},
 	}
 	flags.registerAgent(cmd.Flags())
 	res.register(cmd.Flags())
+	cmd.Flags().BoolVar(&sharedMode, "shared", false, "serve the gateways a client sends over descriptor 3 (started by popen gateways that share an agent)")
+	cmd.Flags().MarkHidden("shared")
 	return cmd
 }
 

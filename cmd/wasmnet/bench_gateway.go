@@ -103,19 +103,23 @@ func gatewayProbes() []probe {
 		{figures: []figure{
 			{key: "fanout16", name: "16 popen gateways: create+exec+collect", unit: "ms", limit: "raw-fanout16", goal: goalFan16},
 			{key: "fanout16-term", name: "16 popen gateways: Terminate", unit: "ms"},
-		}, run: func(b *bench) ([]float64, error) { return b.fanout(16, "echo-c") }},
+		}, run: func(b *bench) ([]float64, error) { return b.fanout("16*popen", "echo-c") }},
 		{figures: []figure{
 			{key: "fanout16-go", name: "16 popen gateways: create+exec+collect, Go echo reactor", unit: "ms", limit: "raw-fanout16", goal: goalFan16},
 			{key: "fanout16-go-term", name: "16 popen gateways: Terminate", unit: "ms"},
-		}, run: func(b *bench) ([]float64, error) { return b.fanout(16, "echo-reactor") }},
+		}, run: func(b *bench) ([]float64, error) { return b.fanout("16*popen", "echo-reactor") }},
+		{figures: []figure{
+			{key: "fanout16-go-own", name: "16 popen gateways, a process each (share=no): create+exec+collect, Go echo reactor", unit: "ms", limit: "raw-fanout16"},
+			{key: "fanout16-go-own-term", name: "16 popen gateways, a process each: Terminate", unit: "ms"},
+		}, run: func(b *bench) ([]float64, error) { return b.fanout("16*popen//share=no", "echo-reactor") }},
 		{figures: []figure{
 			{key: "fanout64", name: "64 popen gateways: create+exec+collect", unit: "ms", limit: "raw-fanout64", goal: goalFan64},
 			{key: "fanout64-term", name: "64 popen gateways: Terminate", unit: "ms"},
-		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout(64, "echo-c") }},
+		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout("64*popen", "echo-c") }},
 		{figures: []figure{
 			{key: "fanout64-go", name: "64 popen gateways: create+exec+collect, Go echo reactor", unit: "ms", limit: "raw-fanout64", goal: goalFan64},
 			{key: "fanout64-go-term", name: "64 popen gateways: Terminate", unit: "ms"},
-		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout(64, "echo-reactor") }},
+		}, trials: 3, run: func(b *bench) ([]float64, error) { return b.fanout("64*popen", "echo-reactor") }},
 		{figures: []figure{
 			{key: "rss", name: "idle agent RSS", unit: "MiB", limit: "raw-rss", goal: goalRSS},
 			{key: "rss-after-exec", name: "idle agent RSS after one C echo exec", unit: "MiB", limit: "raw-rss"},
@@ -409,14 +413,14 @@ func (b *bench) bulk(name string) ([]float64, error) {
 	return []float64{bulkTotal / time.Since(start).Seconds() / 1e6}, nil
 }
 
-// fanout starts n popen gateways as a Group, runs an echo guest on all,
-// collects one item from each, and then terminates the group.
-func (b *bench) fanout(n int, name string) ([]float64, error) {
+// fanout starts the popen gateways of spec as a Group, runs an echo guest
+// on all, collects one item from each, and then terminates the group.
+func (b *bench) fanout(spec, name string) ([]float64, error) {
 	m, err := b.warmOnLive(name)
 	if err != nil {
 		return nil, err
 	}
-	g, collected, err := b.fanoutGroup(fmt.Sprintf("%d*popen", n), m)
+	g, collected, err := b.fanoutGroup(spec, m)
 	defer g.Terminate(5 * time.Second)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,8 @@ type fleetFlags struct {
 	// did not (gateway.WithMinGateways); nil: all or nothing.
 	minStart gateway.GroupOption
 	resident bool // --resident: popen gateways use the resident agent
+	share    bool // --share: popen gateways share agent processes
+	shared   int  // --shared-agents: how many; 0: the default
 }
 
 func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
@@ -33,6 +35,8 @@ func (f *fleetFlags) add(fl *pflag.FlagSet, dflt string) {
 	fl.IntVar(&f.maxGateways, "max-gateways", gateway.DefaultMaxGateways, "the most gateways one command starts")
 	fl.IntVar(&f.maxParallel, "max-parallel", gateway.DefaultMaxParallel, "the most gateways started (and agents uploaded) at once")
 	fl.BoolVar(&f.resident, "resident", false, "popen gateways use the user's resident agent (as popen//resident) unless their spec says resident=no")
+	fl.BoolVar(&f.share, "share", true, "popen gateways share agent processes (--shared-agents of them); --share=false gives each its own, as execnet's popen (a spec's share= decides for its gateways)")
+	fl.IntVar(&f.shared, "shared-agents", 0, "how many agent processes popen gateways share (default: one per CPU, at least 2)")
 }
 
 // list returns the specs with every @FILE replaced by the specs it holds.
@@ -90,8 +94,14 @@ func (f *fleetFlags) group(opts ...gateway.Option) *gateway.Group {
 	if f.resident {
 		opts = append(opts, gateway.WithResident(true))
 	}
+	if !f.share {
+		opts = append(opts, gateway.WithShare(false))
+	}
 	gopts := []gateway.GroupOption{gateway.WithGatewayOptions(opts...), gateway.WithMaxGateways(f.maxGateways),
 		gateway.WithMaxParallel(f.maxParallel)}
+	if f.shared > 0 {
+		gopts = append(gopts, gateway.WithSharedAgents(f.shared))
+	}
 	if f.minStart != nil {
 		gopts = append(gopts, f.minStart)
 	}

@@ -31,7 +31,7 @@ func readBytes(pid int) int64 {
 	return 0
 }
 
-// TestRunSurvivesLostGateway kills one of four agents in the middle of a
+// TestRunSurvivesLostGateway kills an agent in the middle of a
 // --merge wordcount fed through a FIFO, so that the run cannot end before
 // the test has killed it. The merged counts must equal the reference, the
 // summary marks the lost gateway and the exit status is 0.
@@ -40,7 +40,8 @@ func readBytes(pid int) int64 {
 // others. "after-input" stops an agent, lets the input end (so every other
 // guest has had its end of input and answers), then kills it: its chunks
 // go to executions started again on the gateways left. "no-retries" kills
-// one with --retries 0: the run fails and says why.
+// one with --retries 0: the run fails and says why. "kill-shared" kills
+// one of two agents that the four gateways share, losing two gateways.
 func TestRunSurvivesLostGateway(t *testing.T) {
 	var text bytes.Buffer
 	corpus.Generate(&text, 1_500_000, 3)
@@ -51,10 +52,14 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 		retries   string
 		stopFirst bool
 		wantCode  int
+		share     string // --share: false for an agent per gateway
+		agents    int    // the agent processes of the four gateways
 	}{
-		{"kill", "2", false, 0},
-		{"after-input", "2", true, 0},
-		{"no-retries", "0", false, 1},
+		{"kill", "2", false, 0, "false", 4},
+		{"after-input", "2", true, 0, "false", 4},
+		{"no-retries", "0", false, 1, "false", 4},
+		// A shared agent serves two of the gateways: both are lost.
+		{"kill-shared", "2", false, 0, "true", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fifo := filepath.Join(t.TempDir(), "input")
@@ -65,7 +70,7 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			defer cancel()
 			// The trace says when each gateway's guest has answered.
 			trace := filepath.Join(t.TempDir(), "trace")
-			cmd := exec.CommandContext(ctx, testwasm.Agent(t), "run", "--debug="+trace, "-g", "4*popen", "--input", fifo,
+			cmd := exec.CommandContext(ctx, testwasm.Agent(t), "run", "--debug="+trace, "-g", "4*popen", "--share="+tc.share, "--shared-agents", "2", "--input", fifo,
 				"--chunk-size", "4KiB", "--merge", "--json", "--retries", tc.retries, testwasm.Go(t, "wordcount"))
 			var stdout, stderr testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -99,9 +104,9 @@ func TestRunSurvivesLostGateway(t *testing.T) {
 			// first half dealt to the others, and gets its share of the
 			// second half, which is written only after the kill.
 			var victim int
-			testutil.WaitFor(t, "four agents, one of which read input", func() bool {
+			testutil.WaitFor(t, "the agents, one of which read input", func() bool {
 				agents = children(cmd.Process.Pid)
-				if len(agents) != 4 {
+				if len(agents) != tc.agents {
 					return false
 				}
 				for _, pid := range agents {

@@ -206,7 +206,7 @@ type Conn struct {
 
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.UnixConn.Read(p)
-	if err != nil && !c.closed.Load() && exiting(c.PID) {
+	if err != nil && !c.closed.Load() && Exiting(c.PID) {
 		err = &LostError{PID: c.PID, Err: err}
 	}
 	return n, err
@@ -214,7 +214,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.UnixConn.Write(p)
-	if err != nil && !c.closed.Load() && exiting(c.PID) {
+	if err != nil && !c.closed.Load() && Exiting(c.PID) {
 		err = &LostError{PID: c.PID, Err: err}
 	}
 	return n, err
@@ -231,8 +231,8 @@ func (c *Conn) Close() error {
 // sees the flag too.
 const pfExiting = 0x4
 
-// exiting reports whether process pid is gone or on its way out.
-func exiting(pid int) bool {
+// Exiting reports whether process pid is gone or on its way out.
+func Exiting(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return true

@@ -1,0 +1,239 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmnet/wasmnet/internal/resident"
+	"github.com/wasmnet/wasmnet/internal/shared"
+)
+
+// agentPool holds the agent processes that a group's popen gateways share,
+// by agent binary. Each gateway's connection is a socketpair, one end of
+// which the process receives over its control connection (internal/shared).
+type agentPool struct {
+	max int // processes per agent binary
+
+	mu    sync.Mutex
+	procs map[string][]*sharedAgent // those that take gateways
+}
+
+func newAgentPool(max int) *agentPool {
+	return &agentPool{max: max, procs: map[string][]*sharedAgent{}}
+}
+
+// sharedAgent is one process of a pool.
+type sharedAgent struct {
+	path   string
+	cmd    *exec.Cmd
+	ctl    *net.UnixConn
+	w      *waiter
+	stderr *tailBuffer
+	// gateways counts the gateways it serves, under the pool's mu; at
+	// zero it has left the pool and ends.
+	gateways int
+}
+
+// open connects a new gateway to a shared agent of the binary at path,
+// starting one if the pool has fewer than max.
+func (p *agentPool) open(ctx context.Context, path string) (*link, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a, err := p.acquire(path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.connect(p)
+	if err != nil {
+		p.release(a)
+		return nil, err
+	}
+	return l, nil
+}
+
+// acquire returns the process the next gateway joins, counted in: a new
+// one while there are fewer than max, else the one serving fewest.
+func (p *agentPool) acquire(path string) (*sharedAgent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := p.procs[path][:0]
+	for _, a := range p.procs[path] {
+		if !a.exited() {
+			live = append(live, a)
+		}
+	}
+	p.procs[path] = live
+	if len(live) < p.max {
+		a, err := startShared(path)
+		if err != nil {
+			return nil, err
+		}
+		p.procs[path] = append(live, a)
+		a.gateways++
+		return a, nil
+	}
+	least := live[0]
+	for _, a := range live[1:] {
+		if a.gateways < least.gateways {
+			least = a
+		}
+	}
+	least.gateways++
+	return least, nil
+}
+
+// release counts a gateway out of a, and reports whether it was the last:
+// a then leaves the pool, and its caller ends it.
+func (p *agentPool) release(a *sharedAgent) (last bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a.gateways--; a.gateways > 0 {
+		return false
+	}
+	list := p.procs[a.path]
+	for i, b := range list {
+		if b == a {
+			p.procs[a.path] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	// It ends once every connection it received has; a gateway whose
+	// start failed may not have been sent one, and it must not wait.
+	a.ctl.Close()
+	return true
+}
+
+// servesOne reports whether a serves one gateway or none.
+func (p *agentPool) servesOne(a *sharedAgent) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return a.gateways <= 1
+}
+
+// startShared starts `wasmnet agent --shared` at path, in the client's
+// directory and environment, as a popen agent of its own would be.
+func startShared(path string) (*sharedAgent, error) {
+	ctl, give, err := shared.Pair()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: popen: %w", err)
+	}
+	defer give.Close()
+	cmd := exec.Command(path, "agent", "--shared")
+	if cmd.Err != nil {
+		ctl.Close()
+		return nil, fmt.Errorf("gateway: popen: start %s: %w", path, cmd.Err)
+	}
+	cmd.ExtraFiles = []*os.File{give} // shared.ControlFD
+	cmd.SysProcAttr = procAttr()
+	cmd.WaitDelay = 2 * time.Second
+	stderr := newTailBuffer(stderrTail)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		ctl.Close()
+		return nil, fmt.Errorf("gateway: popen: start %s: %w", path, err)
+	}
+	a := &sharedAgent{path: path, cmd: cmd, ctl: ctl, stderr: stderr, w: newWaiter(cmd.Wait)}
+	// Reaped as soon as it ends, so that the pool sees it gone; this
+	// goroutine ends with the process, which ends with its last gateway
+	// (release) or with this client (Pdeathsig).
+	go a.w.wait()
+	return a, nil
+}
+
+// exited reports whether a's process has ended or is ending.
+func (a *sharedAgent) exited() bool {
+	select {
+	case <-a.w.done:
+		return true
+	default:
+		return resident.Exiting(a.cmd.Process.Pid)
+	}
+}
+
+// connect sends a the agent's end of a new connection and returns the
+// gateway's link over the other end.
+func (a *sharedAgent) connect(p *agentPool) (*link, error) {
+	keep, give, err := shared.Pair()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: popen: %w", err)
+	}
+	check := a.w.startCheck(a.path+" agent --shared", a.stderr)
+	err = shared.Send(a.ctl, give)
+	give.Close()
+	if err != nil {
+		keep.Close()
+		// An agent that exited at once closed its end before this
+		// gateway's connection reached it: say why it exited.
+		if serr := check(); serr != io.EOF {
+			return nil, serr
+		}
+		return nil, fmt.Errorf("gateway: popen: shared agent (pid %d): %w", a.cmd.Process.Pid, err)
+	}
+	sc := &startCheckReader{r: keep, check: check}
+	conn := &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, pid: a.cmd.Process.Pid}
+	var released atomic.Bool
+	release := func() bool { return released.CompareAndSwap(false, true) && p.release(a) }
+	wait := func() error {
+		if release() {
+			return a.w.wait()
+		}
+		if resident.Exiting(conn.pid) {
+			return a.w.wait()
+		}
+		return nil
+	}
+	kill := func() error {
+		conn.Close()
+		// A process that serves other gateways goes on for them; one
+		// that serves this gateway alone is this gateway's agent.
+		if p.servesOne(a) && !a.exited() {
+			return killGroup(a.cmd.Process)
+		}
+		return nil
+	}
+	return &link{conn: conn, wait: wait, kill: kill, stderr: a.stderr}, nil
+}
+
+// sharedConn is a gateway's connection to a shared agent. A read or write
+// that fails because the process died returns an *AgentLostError.
+type sharedConn struct {
+	*net.UnixConn
+	r      *startCheckReader
+	w      *startCheckWriter
+	pid    int
+	closed atomic.Bool
+}
+
+func (c *sharedConn) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	return n, c.lost(err)
+}
+
+func (c *sharedConn) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	return n, c.lost(err)
+}
+
+func (c *sharedConn) Close() error {
+	c.closed.Store(true)
+	return c.UnixConn.Close()
+}
+
+// lost turns err into an *AgentLostError when the process has died, unless
+// it is already the error of a process that never started.
+func (c *sharedConn) lost(err error) error {
+	var se *AgentStartError
+	if err == nil || c.closed.Load() || errors.As(err, &se) || !resident.Exiting(c.pid) {
+		return err
+	}
+	return &AgentLostError{PID: c.pid, Err: err}
+}
