@@ -195,3 +195,46 @@ func ExampleModule_With() {
 	fmt.Println(v, err)
 	// Output: [10 20 30] <nil>
 }
+
+// The popen gateways of a group share agent processes: here eight
+// gateways run on two, each with its own guest. A spec that says
+// share=no gets a process of its own, as execnet's popen does.
+func ExampleWithSharedAgents() {
+	agent, err := testwasm.AgentPath() // a program finds wasmnet on PATH
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g := gateway.NewGroup(gateway.WithGatewayOptions(gateway.WithAgentPath(agent)), gateway.WithSharedAgents(2))
+	defer g.Terminate(5 * time.Second)
+	shared, err := g.MakeGateways(ctx, "8*popen")
+	if err != nil {
+		log.Fatal(err)
+	}
+	own, err := g.MakeGateway(ctx, "popen//share=no")
+	if err != nil {
+		log.Fatal(err)
+	}
+	pids := map[int]bool{}
+	for _, gw := range shared {
+		pids[gw.Info().PID] = true
+	}
+	fmt.Println("8 gateways on", len(pids), "processes")
+	fmt.Println("share=no on a process of its own:", !pids[own.Info().PID])
+	mc, err := g.RemoteExec(ctx, load("echo"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := mc.SendEach("hi"); err != nil {
+		log.Fatal(err)
+	}
+	items, err := mc.ReceiveEach(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(items), "answers")
+	// Output:
+	// 8 gateways on 2 processes
+	// share=no on a process of its own: true
+	// 9 answers
+}

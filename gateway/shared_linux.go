@@ -40,6 +40,9 @@ type sharedAgent struct {
 	// gateways counts the gateways it serves, under the pool's mu; at
 	// zero it has left the pool and ends.
 	gateways int
+	// sendMu makes one send on ctl at a time, each under its own write
+	// deadline.
+	sendMu sync.Mutex
 }
 
 // open connects a new gateway to a shared agent of the binary at path,
@@ -52,7 +55,7 @@ func (p *agentPool) open(ctx context.Context, path string) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := a.connect(p)
+	l, err := a.connect(ctx, p)
 	if err != nil {
 		p.release(a)
 		return nil, err
@@ -161,13 +164,13 @@ func (a *sharedAgent) exited() bool {
 
 // connect sends a the agent's end of a new connection and returns the
 // gateway's link over the other end.
-func (a *sharedAgent) connect(p *agentPool) (*link, error) {
+func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) {
 	keep, give, err := shared.Pair()
 	if err != nil {
 		return nil, fmt.Errorf("gateway: popen: %w", err)
 	}
 	check := a.w.startCheck(a.path+" agent --shared", a.stderr)
-	err = shared.Send(a.ctl, give)
+	err = a.send(ctx, give)
 	give.Close()
 	if err != nil {
 		keep.Close()
@@ -201,6 +204,20 @@ func (a *sharedAgent) connect(p *agentPool) (*link, error) {
 		return nil
 	}
 	return &link{conn: conn, wait: wait, kill: kill, stderr: a.stderr}, nil
+}
+
+// send hands f to the agent. A stopped agent reads nothing, and once the
+// socket's buffer is full a send would wait for ever: it waits as long as
+// ctx allows and at most as long as a hello.
+func (a *sharedAgent) send(ctx context.Context, f *os.File) error {
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	deadline := time.Now().Add(helloTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	a.ctl.SetWriteDeadline(deadline)
+	return shared.Send(a.ctl, f)
 }
 
 // sharedConn is a gateway's connection to a shared agent. A read or write

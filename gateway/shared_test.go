@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmnet/wasmnet/internal/shared"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
@@ -171,4 +173,34 @@ func TestSharedAgentThatFailsToStart(t *testing.T) {
 			t.Fatalf("a gateway on a broken agent: %v, want an *AgentStartError with its stderr", err)
 		}
 	}
+}
+
+// TestSharedAgentSendBounded: an agent that reads nothing (stopped, say)
+// fills its control connection; a gateway's send then fails when its
+// context's deadline passes instead of waiting for ever.
+func TestSharedAgentSendBounded(t *testing.T) {
+	ctl, agentEnd, err := shared.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	defer agentEnd.Close() // open and never read
+	_, f, err := shared.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := &sharedAgent{ctl: ctl}
+	for i := range 1_000_000 { // the socket's buffer fills long before
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := a.send(ctx, f)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("send %d: %v, want the deadline's error", i, err)
+			}
+			return
+		}
+	}
+	t.Fatal("a million sends to an agent that reads nothing all succeeded")
 }

@@ -305,10 +305,12 @@ func (a *testAgent) runGrowInit() error {
 	return nil
 }
 
-// TestEngineCompilesOnceForConnectionsAtOnce: connections that send the
-// same module while it compiles (the gateways of a shared agent starting
-// together) wait for that compilation instead of making one each, and
-// every tenant among them may then run it.
+// TestEngineCompilesOnceForConnectionsAtOnce: connections of a tenant that
+// send the same module while it compiles (the gateways of a shared agent
+// starting together) wait for that compilation instead of making one
+// each. Another tenant's upload of it does not wait for that tenant's
+// compilation, which could be far back in that tenant's queue: it takes
+// its own turn at the compile lock.
 func TestEngineCompilesOnceForConnectionsAtOnce(t *testing.T) {
 	e := newEngine(t, NewConfig().WithoutCompilationCache())
 	s := e.store
@@ -318,21 +320,26 @@ func TestEngineCompilesOnceForConnectionsAtOnce(t *testing.T) {
 	// others arrive.
 	s.compileMu.Lock()
 	const uploads = 8
-	errs := make(chan error, uploads)
-	for i := range uploads {
-		go func() { errs <- s.addFrom(context.Background(), fmt.Sprint("T", i%2), hexSum, growInitWasm, true) }()
+	errs := make(chan error, uploads+1)
+	upload := func(tenant string) {
+		go func() { errs <- s.addFrom(context.Background(), tenant, hexSum, growInitWasm, true) }()
 	}
-	testutil.WaitFor(t, "the uploads after the first waiting for its compilation", func() bool {
+	for range uploads {
+		upload("T0")
+	}
+	testutil.WaitFor(t, "T0's uploads after the first waiting for its compilation", func() bool {
 		return testutil.GoroutinesIn("host.(*moduleStore).loadTurn") == uploads-1
 	})
+	upload("T1")
+	testutil.WaitFor(t, "T1's upload waiting for the compile lock", func() bool { return s.compileMu.waiters("T1") == 1 })
 	s.compileMu.Unlock()
-	for range uploads {
+	for range uploads + 1 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := s.compilations.Load(); n != 1 {
-		t.Errorf("%d compilations for %d uploads at once, want 1", n, uploads)
+	if n := s.compilations.Load(); n != 2 {
+		t.Errorf("%d compilations for %d uploads of one tenant and one of another, want 2", n, uploads)
 	}
 	for _, tenant := range []string{"T0", "T1"} {
 		m := s.lookup(context.Background(), tenant, hexSum)

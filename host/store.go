@@ -48,11 +48,15 @@ type moduleStore struct {
 
 	mu   sync.Mutex
 	mods map[string]*storedModule
-	// loading has a channel for each module being compiled into the
-	// store, closed when that ends: connections that ask for it at
-	// once (the gateways of a shared agent starting together) wait for
-	// one compilation instead of making one each.
-	loading map[string]chan struct{}
+	// loading has a channel for each module a tenant is compiling into
+	// the store, closed when that ends: the tenant's connections that
+	// ask for it at once (the gateways of a shared agent starting
+	// together) wait for one compilation instead of making one each.
+	// Keyed by tenant as well, so that no tenant waits for another's
+	// compilation, which may be far back in the compile lock's queue of
+	// that tenant (turnlock.go), or learns from the wait what another
+	// compiles.
+	loading map[loadKey]chan struct{}
 	lru     list.List // of *storedModule, most recently used first
 	bytes   int64     // sum of the size of mods
 
@@ -233,7 +237,7 @@ func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte,
 			s.release(m)
 			return m.err
 		}
-		done, err := s.loadTurn(ctx, sum)
+		done, err := s.loadTurn(ctx, tenant, sum)
 		if err != nil {
 			return fmt.Errorf("module %s: %w", short(sum), err)
 		}
@@ -253,23 +257,27 @@ func checkSum(b []byte, sum string) error {
 	return nil
 }
 
-// loadTurn waits until no one else compiles module sum into the store.
-// If nobody did, the caller is now the one who does, and calls done when
-// it has finished; else done is nil, and the caller looks for the module
-// again (the other may have failed, or been cancelled).
-func (s *moduleStore) loadTurn(ctx context.Context, sum string) (done func(), err error) {
+// A loadKey names a module one tenant compiles into the store.
+type loadKey struct{ tenant, sum string }
+
+// loadTurn waits until no other connection of tenant compiles module sum
+// into the store. If none did, the caller is now the one that does, and
+// calls done when it has finished; else done is nil, and the caller looks
+// for the module again (the other may have failed, or been cancelled).
+func (s *moduleStore) loadTurn(ctx context.Context, tenant, sum string) (done func(), err error) {
+	key := loadKey{tenant, sum}
 	s.mu.Lock()
-	wait, busy := s.loading[sum]
+	wait, busy := s.loading[key]
 	if !busy {
 		if s.loading == nil {
-			s.loading = map[string]chan struct{}{}
+			s.loading = map[loadKey]chan struct{}{}
 		}
 		ch := make(chan struct{})
-		s.loading[sum] = ch
+		s.loading[key] = ch
 		s.mu.Unlock()
 		return func() {
 			s.mu.Lock()
-			delete(s.loading, sum)
+			delete(s.loading, key)
 			s.mu.Unlock()
 			close(ch)
 		}, nil

@@ -41,7 +41,7 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 		if m := s.acquire(sum); m != nil {
 			return m // compiled meanwhile for another connection
 		}
-		done, err := s.loadTurn(ctx, sum)
+		done, err := s.loadTurn(ctx, "", sum)
 		if err != nil {
 			return nil
 		}
