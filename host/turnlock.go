@@ -22,6 +22,10 @@ type turnLock struct {
 	held    bool
 	waiting map[string][]*turnWaiter // per tenant, oldest first
 	turns   []string                 // tenants with waiters, next turn first
+	// onGrant, if set, is called under mu with the tenant a waiter of
+	// which is handed the lock: tests see the order of turns, which the
+	// order in which callers return does not tell.
+	onGrant func(tenant string)
 }
 
 type turnWaiter struct {
@@ -92,6 +96,9 @@ func (l *turnLock) Unlock() {
 		delete(l.waiting, tenant)
 	}
 	w.granted = true
+	if l.onGrant != nil {
+		l.onGrant(tenant)
+	}
 	close(w.ready)
 }
 
