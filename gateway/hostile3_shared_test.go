@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -247,4 +248,58 @@ func TestHostile3SharedChurnLeaksNothing(t *testing.T) {
 		t.Fatalf("after 3 rounds of gateways: %d descriptors (%d before), %d goroutines (%d before), children %v",
 			fds, fds0, gor, gor0, kids)
 	}
+}
+
+// TestHostile3SharedAgentKilledMidStart kills the group's only shared
+// agent while gateways are starting on it: each start fails with an error
+// that says the agent died (not that it failed to start: it served a
+// gateway already), or succeeds on a new process, within its
+// context; the group's next gateway works.
+func TestHostile3SharedAgentKilledMidStart(t *testing.T) {
+	g := sharedGroup(t, 1)
+	gw0, err := g.MakeGateway(testCtx(t), "popen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := gw0.Info().PID
+	const starts = 8
+	errs := make(chan error, starts)
+	for range starts {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			gw, err := g.MakeGateway(ctx, "popen")
+			if err == nil && gw.Info().PID == pid {
+				err = fmt.Errorf("started on the killed agent %d", pid)
+			}
+			errs <- err
+		}()
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for range starts {
+		select {
+		case err := <-errs:
+			if err == nil {
+				continue
+			}
+			t.Logf("a start as its agent was killed: %v", err)
+			msg := err.Error()
+			// The process had started, and served gw0: it did not fail
+			// to start, it died, as AgentLostError says.
+			var lost *AgentLostError
+			if !errors.As(err, &lost) || strings.Contains(msg, "failed to start") {
+				t.Errorf("a start as its running agent was killed: %v, want an *AgentLostError, not a failed start", err)
+			}
+			if strings.Contains(msg, "deadline exceeded") {
+				t.Errorf("a start on a killed agent waited for its deadline: %v", err)
+			}
+		case <-time.After(hangBound):
+			t.Fatal("a start as its agent was killed hangs")
+		}
+	}
+	next, err := g.MakeGateway(testCtx(t), "popen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, next, "after")
 }
