@@ -1,0 +1,102 @@
+package channel
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"unsafe"
+)
+
+// TestHostile3ItemQueueNoAliasing pushes and pops payloads of random sizes
+// around the packing bound, keeping every popped payload: each comes out
+// in order, equal to what was pushed, and stays so while later payloads
+// are packed into the slabs it came from; an empty queue holds at most
+// one slab.
+func TestHostile3ItemQueueNoAliasing(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	var q itemQueue
+	var pushed, popped [][]byte
+	next := 0
+	payload := func(i int) []byte {
+		n := []int{0, 1, 2, 127, 128, 255, 256, 257, 300, 4000}[r.IntN(10)]
+		p := make([]byte, n)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		return p
+	}
+	for i := range 20000 {
+		if r.IntN(3) > 0 || q.len() == 0 {
+			p := payload(i)
+			pushed = append(pushed, bytes.Clone(p))
+			q.push(p)
+			continue
+		}
+		got := q.pop()
+		if !bytes.Equal(got, pushed[next]) {
+			t.Fatalf("pop %d: %d bytes, not the %d pushed", next, len(got), len(pushed[next]))
+		}
+		popped = append(popped, got)
+		next++
+		if len(got) > 0 && len(got) <= maxPacked && cap(got) != len(got) {
+			t.Fatalf("pop %d: a payload with room to append over the next one", next-1)
+		}
+	}
+	for q.len() > 0 {
+		popped = append(popped, q.pop())
+	}
+	for i, p := range popped {
+		if !bytes.Equal(p, pushed[i]) {
+			t.Fatalf("payload %d changed after it was popped", i)
+		}
+	}
+	// The ring is kept on purpose (itemQueue's comment); slabs are not.
+	if held := q.heldBytes() - len(q.ring)*int(unsafe.Sizeof(queueEntry{})); held > maxSlab {
+		t.Errorf("an empty queue holds %d bytes of slabs, want at most one slab (%d)", held, maxSlab)
+	}
+}
+
+// TestHostile3MidSizeItemsPinArenas: a peer sends one 300-byte item on a
+// channel the receiver does not read, then 64 KiB on a channel it reads,
+// over and over. The unread item counts 300 bytes (and the message
+// overhead) against the window and MaxUnreadBytes; it must not keep
+// alive the 64 KiB read arena it was cut from, or the receiver holds
+// some 200 times what its bounds allow.
+func TestHostile3MidSizeItemsPinArenas(t *testing.T) {
+	cm, am := muxPair(t, osPipePair, nil, nil)
+	keptC, keptA := channelPair(t, cm, am)
+	fillC, fillA := channelPair(t, cm, am)
+	ctx := testCtx(t)
+	const items = 200
+	filler := make([]byte, 4000) // under minPooled: cut from the arena
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range items {
+		if err := keptC.SendRaw(ctx, make([]byte, 300)); err != nil {
+			t.Fatal(err)
+		}
+		for range 64 << 10 / len(filler) {
+			if err := fillC.SendRaw(ctx, filler); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fillA.ReceiveRaw(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	keptA.mu.Lock()
+	queued, unread := keptA.queue.len(), *keptA.unread
+	keptA.mu.Unlock()
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d unread items counting %d bytes; the heap grew %d KiB", queued, unread, grew>>10)
+	if queued != items {
+		t.Fatalf("%d items queued, want %d", queued, items)
+	}
+	if limit := int64(64 * unread); grew > limit {
+		t.Errorf("%d unread bytes hold %d KiB of heap, more than 64 times as much", unread, grew>>10)
+	}
+}
