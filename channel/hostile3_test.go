@@ -2,11 +2,18 @@ package channel
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 	"unsafe"
 )
+
+// hangBound catches a hang on a loaded machine; it is no goal.
+const hangBound = 20 * time.Second
 
 // TestHostile3ItemQueueNoAliasing pushes and pops payloads of random sizes
 // around the packing bound, keeping every popped payload: each comes out
@@ -98,5 +105,69 @@ func TestHostile3MidSizeItemsPinArenas(t *testing.T) {
 	}
 	if limit := int64(64 * unread); grew > limit {
 		t.Errorf("%d unread bytes hold %d KiB of heap, more than 64 times as much", unread, grew>>10)
+	}
+}
+
+// stallingReader yields a few bytes, then blocks until released: a file
+// on a hung network mount, a pipe swapped in for a module file, a caller's
+// reader on a slow source.
+type stallingReader struct {
+	first   bool
+	stalled chan struct{} // closed when it starts to block
+	release chan struct{}
+}
+
+func (r *stallingReader) Read(p []byte) (int, error) {
+	if !r.first {
+		r.first = true
+		return copy(p, "0123456789"), nil
+	}
+	close(r.stalled)
+	<-r.release
+	return 0, io.EOF
+}
+
+// TestHostile3CallStreamStalledReader: CallStream's reader stops yielding
+// mid-body. The call must end when its context does, as Call does, and
+// the connection's other traffic (every channel's, keep-alives) must not
+// wait for the reader.
+func TestHostile3CallStreamStalledReader(t *testing.T) {
+	cfg := &Config{Handler: hashHandler}
+	cm, _ := muxPair(t, osPipePair, cfg, cfg)
+	r := &stallingReader{stalled: make(chan struct{}), release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(r.release) }) }
+	t.Cleanup(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	streamErr := make(chan error, 1)
+	go func() {
+		_, err := cm.CallStream(ctx, 1, nil, r, 1<<20)
+		streamErr <- err
+	}()
+	<-r.stalled
+	// Another request while the reader is stalled: the connection
+	// should not be held by it.
+	meanwhile, cancelMeanwhile := context.WithTimeout(context.Background(), 2*time.Second)
+	_, err := cm.Call(meanwhile, 1, []byte("meanwhile"))
+	cancelMeanwhile()
+	if err != nil {
+		t.Errorf("a call while another's body reader is stalled: %v", err)
+	}
+	select {
+	case err := <-streamErr:
+		if err == nil {
+			t.Fatal("CallStream with a stalled reader succeeded")
+		}
+		t.Logf("CallStream after its context ended: %v", err)
+	case <-time.After(hangBound):
+		release()
+		<-streamErr
+		t.Errorf("CallStream still waits for its stalled reader %v after its context ended", hangBound)
+	}
+	callCtx, cancelCall := context.WithTimeout(context.Background(), hangBound)
+	defer cancelCall()
+	if _, err := cm.Call(callCtx, 1, []byte("next")); err != nil {
+		t.Errorf("a call on the connection after a stalled stream: %v", err)
 	}
 }
