@@ -86,3 +86,49 @@ func TestHostile3ModuleFileChangedBeforeUpload(t *testing.T) {
 		})
 	}
 }
+
+// TestHostile3LoadModuleFromEndlessPipe: LoadModule of a pipe (wasmnet run
+// <(...)) that yields no WebAssembly header, and would go on yielding: it
+// is refused once its first bytes are read, not after reading, and
+// holding, whatever the pipe's writer cares to send (a careless
+// `wasmnet run /dev/zero` would never end).
+func TestHostile3LoadModuleFromEndlessPipe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const offered = 64 << 20 // bounded, for the test's sake
+	written := make(chan int, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			written <- 0
+			return
+		}
+		defer f.Close()
+		chunk := make([]byte, 64<<10)
+		n := 0
+		for n < offered {
+			k, err := f.Write(chunk)
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		written <- n
+	}()
+	_, err := LoadModule(path)
+	if err == nil || !strings.Contains(err.Error(), "not a WebAssembly module") {
+		t.Errorf("LoadModule of a pipe of zeros: %v, want it refused as not WebAssembly", err)
+	}
+	// The writer ends once LoadModule closed the pipe.
+	var n int
+	select {
+	case n = <-written:
+	case <-time.After(time.Minute): // a hang, not a goal
+		t.Fatal("the pipe's writer still writes a minute after LoadModule returned")
+	}
+	if n > 1<<20 {
+		t.Errorf("LoadModule read %d MiB of a pipe of zeros before refusing it", n>>20)
+	}
+}
