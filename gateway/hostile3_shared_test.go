@@ -303,3 +303,34 @@ func TestHostile3SharedAgentKilledMidStart(t *testing.T) {
 	}
 	echoOnce(t, next, "after")
 }
+
+// TestHostile3KilledAloneAsNewJoins races killing the only gateway of a
+// shared agent (Exit with an ended context kills the process it alone
+// uses) against a new gateway joining the group: the new gateway must not
+// be handed to the process being killed.
+func TestHostile3KilledAloneAsNewJoins(t *testing.T) {
+	g := sharedGroup(t, 1)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	failed := 0
+	for i := range 12 {
+		old, err := g.MakeGateway(testCtx(t), "popen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { old.Exit(ended) })
+		gw, err := g.MakeGateway(testCtx(t), "popen")
+		wg.Wait()
+		if err != nil {
+			failed++
+			t.Logf("round %d: %v", i, err)
+			continue
+		}
+		echoOnce(t, gw, "round "+strconv.Itoa(i))
+		gw.Exit(testCtx(t))
+	}
+	if failed > 0 {
+		t.Errorf("%d of 12 gateways that joined as the group's only other gateway was killed failed", failed)
+	}
+}
