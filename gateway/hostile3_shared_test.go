@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmnet/wasmnet/channel"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
@@ -332,5 +333,44 @@ func TestHostile3KilledAloneAsNewJoins(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Errorf("%d of 12 gateways that joined as the group's only other gateway was killed failed", failed)
+	}
+}
+
+// growWat grows its memory a page at a time for as long as it may, then
+// traps.
+const growWat = `(module
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $more
+      (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+    unreachable))`
+
+// TestHostile3SharedGuestsExhaustMemory: guests of one gateway of a shared
+// agent grow their memory to their limit and trap, several at once; the
+// other gateways on that process, and that gateway, go on.
+func TestHostile3SharedGuestsExhaustMemory(t *testing.T) {
+	g := sharedGroup(t, 1)
+	gws := makeGateways(t, g, "3*popen")
+	m := ModuleBytes(testwasm.Wat(t, growWat))
+	var chans []*channel.Channel
+	for range 4 {
+		ch, err := gws[0].RemoteExec(testCtx(t), m, WithMemoryLimit(256<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	for i, ch := range chans {
+		err := ch.WaitClose(testCtx(t))
+		t.Logf("guest %d: %v", i, err)
+		if err == nil {
+			t.Errorf("guest %d grew without bound and ended well", i)
+		}
+	}
+	for _, gw := range gws {
+		echoOnce(t, gw, "after the others' guests ran out of memory")
+	}
+	if n := len(byPID(gws)); n != 1 {
+		t.Fatalf("the gateways on %d processes after, want their one", n)
 	}
 }
