@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,9 @@ type sharedAgent struct {
 	// sendMu makes one send on ctl at a time, each under its own write
 	// deadline.
 	sendMu sync.Mutex
+	// served is set once the process has said hello to a gateway: from
+	// then on its end is the loss of its gateways, not a failed start.
+	served atomic.Bool
 }
 
 // open connects a new gateway to a shared agent of the binary at path,
@@ -68,9 +73,12 @@ func (p *agentPool) open(ctx context.Context, path string) (*link, error) {
 func (p *agentPool) acquire(path string) (*sharedAgent, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// A process that ended, or is stopped (SIGSTOP, a debugger), takes
+	// no more gateways: one sent to it would wait for its hello until
+	// its deadline. Those it serves keep it.
 	live := p.procs[path][:0]
 	for _, a := range p.procs[path] {
-		if !a.exited() {
+		if !a.exited() && !stopped(a.cmd.Process.Pid) {
 			live = append(live, a)
 		}
 	}
@@ -102,24 +110,39 @@ func (p *agentPool) release(a *sharedAgent) (last bool) {
 	if a.gateways--; a.gateways > 0 {
 		return false
 	}
-	list := p.procs[a.path]
-	for i, b := range list {
-		if b == a {
-			p.procs[a.path] = append(list[:i:i], list[i+1:]...)
-			break
-		}
-	}
+	p.removeLocked(a)
 	// It ends once every connection it received has; a gateway whose
 	// start failed may not have been sent one, and it must not wait.
 	a.ctl.Close()
 	return true
 }
 
-// servesOne reports whether a serves one gateway or none.
-func (p *agentPool) servesOne(a *sharedAgent) bool {
+// retireIfAlone reports whether a serves no gateway but the caller's (which
+// released its count or not), and if so takes a out of the pool, so that
+// no gateway joins it as the caller kills it.
+func (p *agentPool) retireIfAlone(a *sharedAgent, released bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return a.gateways <= 1
+	others := a.gateways
+	if !released {
+		others--
+	}
+	if others > 0 {
+		return false
+	}
+	p.removeLocked(a)
+	return true
+}
+
+// removeLocked takes a out of the pool: no gateway joins it from now on.
+func (p *agentPool) removeLocked(a *sharedAgent) {
+	list := p.procs[a.path]
+	for i, b := range list {
+		if b == a {
+			p.procs[a.path] = append(list[:i:i], list[i+1:]...)
+			return
+		}
+	}
 }
 
 // startShared starts `wasmnet agent --shared` at path, in the client's
@@ -169,7 +192,18 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway: popen: %w", err)
 	}
-	check := a.w.startCheck(a.path+" agent --shared", a.stderr)
+	startCheck := a.w.startCheck(a.path+" agent --shared", a.stderr)
+	var conn *sharedConn
+	// Whether an end before the hello was a failed start: not when this
+	// side closed the connection (its hello timed out: the process need
+	// not have exited), nor once the process served a gateway (then it
+	// is lost, and lost says so).
+	check := func() error {
+		if a.served.Load() || (conn != nil && conn.closed.Load()) {
+			return io.EOF
+		}
+		return startCheck()
+	}
 	err = a.send(ctx, give)
 	give.Close()
 	if err != nil {
@@ -182,7 +216,7 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		return nil, fmt.Errorf("gateway: popen: shared agent (pid %d): %w", a.cmd.Process.Pid, err)
 	}
 	sc := &startCheckReader{r: keep, check: check}
-	conn := &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, pid: a.cmd.Process.Pid}
+	conn = &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, pid: a.cmd.Process.Pid, served: &a.served}
 	var released atomic.Bool
 	release := func() bool { return released.CompareAndSwap(false, true) && p.release(a) }
 	wait := func() error {
@@ -198,7 +232,7 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		conn.Close()
 		// A process that serves other gateways goes on for them; one
 		// that serves this gateway alone is this gateway's agent.
-		if p.servesOne(a) && !a.exited() {
+		if p.retireIfAlone(a, released.Load()) && !a.exited() {
 			return killGroup(a.cmd.Process)
 		}
 		return nil
@@ -228,10 +262,14 @@ type sharedConn struct {
 	w      *startCheckWriter
 	pid    int
 	closed atomic.Bool
+	served *atomic.Bool // the process's: set on the first byte read
 }
 
 func (c *sharedConn) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
+	if n > 0 && !c.served.Load() {
+		c.served.Store(true)
+	}
 	return n, c.lost(err)
 }
 
@@ -253,4 +291,16 @@ func (c *sharedConn) lost(err error) error {
 		return err
 	}
 	return &AgentLostError{PID: c.pid, Err: err}
+}
+
+// stopped reports whether process pid is stopped (SIGSTOP, a debugger), from
+// the state in /proc/PID/stat.
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The command name, in parentheses, may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
 }
