@@ -44,6 +44,12 @@ func (q *itemQueue) len() int { return q.n }
 func (q *itemQueue) push(p []byte) {
 	q.n++
 	if len(p) > maxPacked {
+		if cap(p) < minPooled {
+			// Cut from the read loop's arena, which it would keep
+			// alive whole while unread: up to 64 KiB for 257 bytes,
+			// past what the channel counts as unread.
+			p = append(make([]byte, 0, len(p)), p...)
+		}
 		q.pushEntry(queueEntry{b: p})
 		return
 	}

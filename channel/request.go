@@ -53,7 +53,7 @@ func (m *Mux) CallStream(ctx context.Context, kind uint8, head []byte, r io.Read
 	var readErr error
 	out, err := m.call(ctx, func(id uint32) error {
 		var err error
-		readErr, err = m.writeStream(frameRequest, kind, id, head, r, n)
+		readErr, err = m.writeStream(ctx, frameRequest, kind, id, head, r, n)
 		return err
 	})
 	if readErr != nil {

@@ -1,6 +1,8 @@
 package channel
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -173,9 +175,10 @@ const streamChunk = 64 << 10
 // writeStream writes one frame of prefix followed by n bytes read from r,
 // on the caller's goroutine, after the frames queued before it and any
 // write under way, as writeLarge does. If r ends or fails before n bytes,
-// the frame is completed with zeros, so that the stream stays in step,
-// and readErr says why.
-func (m *Mux) writeStream(typ frameType, flags uint8, id uint32, prefix []byte, r io.Reader, n int) (readErr, err error) {
+// or stalls until ctx ends or for streamStall, the frame is completed
+// with zeros, so that the stream stays in step, and readErr says why:
+// every frame of the connection waits while the frame is written.
+func (m *Mux) writeStream(ctx context.Context, typ frameType, flags uint8, id uint32, prefix []byte, r io.Reader, n int) (readErr, err error) {
 	if size := len(prefix) + n; m.peer.MaxFrame > 0 && size > m.peer.MaxFrame {
 		return nil, &FrameSizeError{Size: size, Limit: m.peer.MaxFrame}
 	}
@@ -189,8 +192,16 @@ func (m *Mux) writeStream(typ frameType, flags uint8, id uint32, prefix []byte, 
 	chunk := make([]byte, min(n, streamChunk))
 	for left := n; err == nil && left > 0; {
 		k := min(left, len(chunk))
-		got, rerr := io.ReadFull(r, chunk[:k])
+		got, rerr := readChunk(ctx, r, chunk[:k])
 		if rerr != nil {
+			if errors.Is(rerr, errAbandoned) {
+				// The read goes on, into chunk: write from another.
+				rerr, got = context.Cause(ctx), 0
+				if ctx.Err() == nil {
+					rerr = fmt.Errorf("the reader yielded nothing for %v", streamStall)
+				}
+				chunk = make([]byte, len(chunk))
+			}
 			clear(chunk[got:k])
 			if readErr == nil {
 				readErr = rerr
@@ -205,6 +216,38 @@ func (m *Mux) writeStream(typ frameType, flags uint8, id uint32, prefix []byte, 
 	}
 	m.wmu.Lock()
 	return readErr, m.endDirectLocked(err)
+}
+
+// streamStall is how long writeStream waits for its reader to fill one
+// chunk when the caller's context allows longer.
+const streamStall = time.Minute
+
+// errAbandoned is readChunk's error for a read it stopped waiting for.
+var errAbandoned = errors.New("read abandoned")
+
+// readChunk fills b from r, on a goroutine of its own, so that a reader
+// that stalls (a file on a hung mount, a pipe) is given up on when ctx ends
+// or after streamStall; the read then goes on into b until r returns,
+// which the caller's close of r brings about.
+func readChunk(ctx context.Context, r io.Reader, b []byte) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // ends when r returns
+		n, err := io.ReadFull(r, b)
+		done <- result{n, err}
+	}()
+	stall := time.NewTimer(streamStall)
+	defer stall.Stop()
+	select {
+	case res := <-done:
+		return res.n, res.err
+	case <-ctx.Done():
+	case <-stall.C:
+	}
+	return 0, errAbandoned
 }
 
 // eofReader is empty.
