@@ -131,15 +131,30 @@ func LoadModule(path string) (Module, error) {
 	return m, nil
 }
 
-// loadUnreadable is LoadModule for a file that cannot be read twice.
+// maxPipedModule bounds a module read from a pipe, which is held in memory:
+// the largest module an agent keeps.
+const maxPipedModule = 1 << 30
+
+// loadUnreadable is LoadModule for a file that cannot be read twice (a
+// pipe). Its header is checked before the rest is read, and the rest is
+// bounded, so that a pipe of anything else, or without end, costs
+// nothing or a bounded read.
 func loadUnreadable(f *os.File, path string) (Module, error) {
-	b, err := io.ReadAll(f)
+	head := make([]byte, 8)
+	if _, err := io.ReadFull(f, head); err != nil || string(head[:4]) != "\x00asm" {
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return Module{}, fmt.Errorf("gateway: load module: %w", err)
+		}
+		return Module{}, fmt.Errorf("gateway: load module %s: not a WebAssembly module (no \\0asm header)", path)
+	}
+	rest, err := io.ReadAll(io.LimitReader(f, maxPipedModule-int64(len(head))+1))
 	if err != nil {
 		return Module{}, fmt.Errorf("gateway: load module: %w", err)
 	}
-	if len(b) < 8 || string(b[:4]) != "\x00asm" {
-		return Module{}, fmt.Errorf("gateway: load module %s: not a WebAssembly module (no \\0asm header)", path)
+	if len(head)+len(rest) > maxPipedModule {
+		return Module{}, fmt.Errorf("gateway: load module %s: larger than %d MiB", path, maxPipedModule>>20)
 	}
+	b := append(head, rest...)
 	m := ModuleBytes(b)
 	m.name = filepath.Base(path)
 	return m, nil
