@@ -53,6 +53,7 @@ func waitSwaps(e *Engine, n int64) bool {
 // still runs and answers right afterwards, on its kept image and
 // instances as before.
 func TestIdleSwapsFullCompilationForOutline(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)

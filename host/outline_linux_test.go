@@ -62,6 +62,7 @@ func indexedOutline(t *testing.T, dir string) string {
 // TestCodeLoadsThroughOutline: after a first agent, the next ones load a
 // Go reactor's machine code through its outline, and run it.
 func TestCodeLoadsThroughOutline(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)
@@ -81,6 +82,7 @@ func TestCodeLoadsThroughOutline(t *testing.T) {
 // none (wazero then compiles the empty bodies), is not run: the agent
 // compiles the module itself, and the outline is made again.
 func TestOutlineOfOtherCodeNeverRuns(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)
@@ -150,6 +152,7 @@ func TestModuleWithOutlineSectionRefused(t *testing.T) {
 // first agent), the next agent finds the file by its machine code, and
 // the agents after it load through the outline.
 func TestOutlineWithoutIndex(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)

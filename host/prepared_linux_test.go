@@ -77,6 +77,7 @@ func removeModuleBytes(t *testing.T, dir string) {
 // removed from the disk here), from its code cache, and from the
 // snapshot of its initialised runtime.
 func TestPreparedModuleStartsNextAgent(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)
@@ -107,6 +108,7 @@ func TestPreparedModuleStartsNextAgent(t *testing.T) {
 // from its bytes (asking the client for them, as they are removed here)
 // or, for a damaged snapshot, by initialising it.
 func TestDamagedPreparedModuleNeverRuns(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	for _, tc := range []struct{ ext, damage string }{
 		{".code", "flip"}, {".mem", "flip"}, {".snap", "flip"}, {".snapmem", "truncate"},
@@ -172,6 +174,7 @@ func TestDamagedPreparedModuleNeverRuns(t *testing.T) {
 // snapshot is taken from); a second agent, restored from that snapshot
 // on disk, finds no trace of it, and finds the runtime initialised once.
 func TestSnapshotOnDiskNeverLeaks(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "imagecheck")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)
@@ -212,6 +215,7 @@ func TestSnapshotOnDiskNeverLeaks(t *testing.T) {
 // hold prepared modules (the name is taken by a file) runs every module
 // all the same, from its bytes.
 func TestPreparedModulesNotWritable(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, preparedDir), []byte("not a directory"), 0o600); err != nil {
@@ -263,6 +267,7 @@ func codeMapped(t *testing.T, path string) bool {
 // and runs the guest from it. A damaged file is never mapped (the guest
 // runs from wazero's copy) and is made again.
 func TestCompiledCodeShared(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	// The code of an agent that ended (of earlier tests, or the one
 	// before here), of the same size, is unmapped when collected: were it
@@ -356,6 +361,7 @@ func TestCompiledCodeShared(t *testing.T) {
 // of its pages resident (they are the page cache's); the next execution
 // runs again.
 func TestIdleAgentDropsCodePages(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	sum := sha256.Sum256(wasm)
@@ -430,6 +436,7 @@ func residentOf(t *testing.T, path string) int {
 // pages of a snapshot on disk resident (they are the page cache's), and
 // the next execution reads them again.
 func TestIdleAgentDropsImagePages(t *testing.T) {
+	compileHeavy(t)
 	wasm := reactorBytes(t, "echo")
 	dir := t.TempDir()
 	cfg := NewConfig().WithCompilationCacheDir(dir)
