@@ -49,6 +49,8 @@ func stopUntilCleanup(t *testing.T, pid int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	// The signal is delivered when the process next runs.
+	testutil.WaitFor(t, "the agent stopped", func() bool { return stopped(pid) })
 }
 
 // TestHostile3StoppedSharedAgentNextGateway: the group's only shared agent

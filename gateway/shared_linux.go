@@ -62,7 +62,7 @@ func (p *agentPool) open(ctx context.Context, path string) (*link, error) {
 	}
 	l, err := a.connect(ctx, p)
 	if err != nil {
-		p.release(a)
+		p.release(a, new(bool))
 		return nil, err
 	}
 	return l, nil
@@ -102,11 +102,16 @@ func (p *agentPool) acquire(path string) (*sharedAgent, error) {
 	return least, nil
 }
 
-// release counts a gateway out of a, and reports whether it was the last:
-// a then leaves the pool, and its caller ends it.
-func (p *agentPool) release(a *sharedAgent) (last bool) {
+// release counts a gateway out of a, once: released, guarded by the pool's
+// mu, says whether it was. It reports whether the gateway was the last: a
+// then leaves the pool, and its caller ends it.
+func (p *agentPool) release(a *sharedAgent, released *bool) (last bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if *released {
+		return false
+	}
+	*released = true
 	if a.gateways--; a.gateways > 0 {
 		return false
 	}
@@ -120,11 +125,11 @@ func (p *agentPool) release(a *sharedAgent) (last bool) {
 // retireIfAlone reports whether a serves no gateway but the caller's (which
 // released its count or not), and if so takes a out of the pool, so that
 // no gateway joins it as the caller kills it.
-func (p *agentPool) retireIfAlone(a *sharedAgent, released bool) bool {
+func (p *agentPool) retireIfAlone(a *sharedAgent, released *bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	others := a.gateways
-	if !released {
+	if !*released {
 		others--
 	}
 	if others > 0 {
@@ -193,13 +198,12 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		return nil, fmt.Errorf("gateway: popen: %w", err)
 	}
 	startCheck := a.w.startCheck(a.path+" agent --shared", a.stderr)
-	var conn *sharedConn
-	// Whether an end before the hello was a failed start: not when this
-	// side closed the connection (its hello timed out: the process need
-	// not have exited), nor once the process served a gateway (then it
-	// is lost, and lost says so).
+	// Whether an end before the hello was a failed start: not while the
+	// process lives (this side closed the connection: its hello timed
+	// out), which need not be waited for, nor once the process served a
+	// gateway (then it is lost, and lost says so).
 	check := func() error {
-		if a.served.Load() || (conn != nil && conn.closed.Load()) {
+		if a.served.Load() || !resident.Exiting(a.cmd.Process.Pid) {
 			return io.EOF
 		}
 		return startCheck()
@@ -216,11 +220,13 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		return nil, fmt.Errorf("gateway: popen: shared agent (pid %d): %w", a.cmd.Process.Pid, err)
 	}
 	sc := &startCheckReader{r: keep, check: check}
-	conn = &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, pid: a.cmd.Process.Pid, served: &a.served}
-	var released atomic.Bool
-	release := func() bool { return released.CompareAndSwap(false, true) && p.release(a) }
+	conn := &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, pid: a.cmd.Process.Pid, served: &a.served}
+	// Whether this gateway was counted out of a, under the pool's mu: the
+	// count and it must be read together, or a kill could count out a
+	// gateway that had just joined.
+	released := new(bool)
 	wait := func() error {
-		if release() {
+		if p.release(a, released) {
 			return a.w.wait()
 		}
 		if resident.Exiting(conn.pid) {
@@ -232,7 +238,7 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		conn.Close()
 		// A process that serves other gateways goes on for them; one
 		// that serves this gateway alone is this gateway's agent.
-		if p.retireIfAlone(a, released.Load()) && !a.exited() {
+		if p.retireIfAlone(a, released) && !a.exited() {
 			return killGroup(a.cmd.Process)
 		}
 		return nil
