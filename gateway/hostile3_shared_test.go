@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wasmnet/wasmnet/channel"
+	"github.com/wasmnet/wasmnet/internal/resident"
 	"github.com/wasmnet/wasmnet/internal/testutil"
 	"github.com/wasmnet/wasmnet/internal/testwasm"
 )
@@ -50,7 +51,7 @@ func stopUntilCleanup(t *testing.T, pid int) {
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
 	// The signal is delivered when the process next runs.
-	testutil.WaitFor(t, "the agent stopped", func() bool { return stopped(pid) })
+	testutil.WaitFor(t, "the agent stopped", func() bool { _, stopped := resident.State(pid); return stopped })
 }
 
 // TestHostile3StoppedSharedAgentNextGateway: the group's only shared agent

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +76,7 @@ func (p *agentPool) acquire(path string) (*sharedAgent, error) {
 	// its deadline. Those it serves keep it.
 	live := p.procs[path][:0]
 	for _, a := range p.procs[path] {
-		if !a.exited() && !stopped(a.cmd.Process.Pid) {
+		if a.takesGateways() {
 			live = append(live, a)
 		}
 	}
@@ -180,14 +178,29 @@ func startShared(path string) (*sharedAgent, error) {
 	return a, nil
 }
 
-// exited reports whether a's process has ended or is ending.
-func (a *sharedAgent) exited() bool {
+// takesGateways reports whether a's process may be sent another gateway:
+// it has not ended, is not ending and is not stopped.
+func (a *sharedAgent) takesGateways() bool {
+	if a.reaped() {
+		return false
+	}
+	exiting, stopped := resident.State(a.cmd.Process.Pid)
+	return !exiting && !stopped
+}
+
+// reaped reports whether a's process has been waited for.
+func (a *sharedAgent) reaped() bool {
 	select {
 	case <-a.w.done:
 		return true
 	default:
-		return resident.Exiting(a.cmd.Process.Pid)
+		return false
 	}
+}
+
+// exited reports whether a's process has ended or is ending.
+func (a *sharedAgent) exited() bool {
+	return a.reaped() || resident.Exiting(a.cmd.Process.Pid)
 }
 
 // connect sends a the agent's end of a new connection and returns the
@@ -297,16 +310,4 @@ func (c *sharedConn) lost(err error) error {
 		return err
 	}
 	return &AgentLostError{PID: c.pid, Err: err}
-}
-
-// stopped reports whether process pid is stopped (SIGSTOP, a debugger), from
-// the state in /proc/PID/stat.
-func stopped(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The command name, in parentheses, may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
 }

@@ -233,24 +233,34 @@ const pfExiting = 0x4
 
 // Exiting reports whether process pid is gone or on its way out.
 func Exiting(pid int) bool {
+	exiting, _ := State(pid)
+	return exiting
+}
+
+// State reads /proc/PID/stat once and reports whether process pid is gone
+// or on its way out, and whether it is stopped (SIGSTOP, a debugger).
+func State(pid int) (exiting, stopped bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return true
+		return true, false
 	}
 	// The command name, in parentheses, may hold spaces.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return false
+		return false, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 7 {
-		return false
+		return false, false
 	}
-	if f[0] == "Z" || f[0] == "X" {
-		return true
+	switch f[0] {
+	case "Z", "X":
+		return true, false
+	case "T", "t":
+		stopped = true
 	}
 	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return err == nil && flags&pfExiting != 0
+	return err == nil && flags&pfExiting != 0, stopped
 }
 
 // Lock takes an exclusive flock on path (created 0600, never through a
