@@ -227,24 +227,36 @@ func (s *moduleStore) addFrom(ctx context.Context, tenant, sum string, b []byte,
 		s.uploads.Add(1)
 		s.uploadedBytes.Add(int64(len(b)))
 	}
+	m, done, err := s.acquireOrTurn(ctx, tenant, sum)
+	if err != nil {
+		return fmt.Errorf("module %s: %w", short(sum), err)
+	}
+	if m != nil {
+		// The tenant proved it has the bytes: the module compiled for
+		// another serves it from now on.
+		s.mu.Lock()
+		m.tenants[tenant] = true
+		s.mu.Unlock()
+		s.release(m)
+		return m.err
+	}
+	defer done()
+	return s.compileAndInsert(ctx, tenant, sum, b, uploaded)
+}
+
+// acquireOrTurn returns module sum acquired if the store holds it. Else it
+// waits until no other connection of tenant compiles it and returns done:
+// the caller compiles it, and calls done once it is stored or failed.
+func (s *moduleStore) acquireOrTurn(ctx context.Context, tenant, sum string) (m *storedModule, done func(), err error) {
 	for {
 		if m := s.acquire(sum); m != nil {
-			// The tenant proved it has the bytes: the module compiled
-			// for another serves it from now on.
-			s.mu.Lock()
-			m.tenants[tenant] = true
-			s.mu.Unlock()
-			s.release(m)
-			return m.err
+			return m, nil, nil
 		}
 		done, err := s.loadTurn(ctx, tenant, sum)
-		if err != nil {
-			return fmt.Errorf("module %s: %w", short(sum), err)
+		if err != nil || done != nil {
+			return nil, done, err
 		}
-		if done != nil {
-			defer done()
-			return s.compileAndInsert(ctx, tenant, sum, b, uploaded)
-		}
+		// The other connection's compilation ended: look again.
 	}
 }
 
@@ -263,7 +275,8 @@ type loadKey struct{ tenant, sum string }
 // loadTurn waits until no other connection of tenant compiles module sum
 // into the store. If none did, the caller is now the one that does, and
 // calls done when it has finished; else done is nil, and the caller looks
-// for the module again (the other may have failed, or been cancelled).
+// for the module again (the other may have failed, or been cancelled):
+// acquireOrTurn does both.
 func (s *moduleStore) loadTurn(ctx context.Context, tenant, sum string) (done func(), err error) {
 	key := loadKey{tenant, sum}
 	s.mu.Lock()

@@ -37,19 +37,11 @@ func (s *moduleStore) fromDisk(ctx context.Context, sum string) *storedModule {
 	if !ok {
 		return nil
 	}
-	for {
-		if m := s.acquire(sum); m != nil {
-			return m // compiled meanwhile for another connection
-		}
-		done, err := s.loadTurn(ctx, "", sum)
-		if err != nil {
-			return nil
-		}
-		if done != nil {
-			defer done()
-			break
-		}
+	m, done, err := s.acquireOrTurn(ctx, "", sum)
+	if m != nil || err != nil {
+		return m // compiled meanwhile for another connection, or given up
 	}
+	defer done()
 	if p := s.loadPrepared(sum); p != nil {
 		if err := s.addPrepared(ctx, sum, p); err == nil {
 			s.diskLoads.Add(1)
