@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
@@ -11,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmnet/wasmnet/host"
 	"github.com/wasmnet/wasmnet/internal/shared"
-	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 func countFDs(t *testing.T) int {
@@ -30,22 +27,8 @@ func countFDs(t *testing.T) int {
 // takes in one message: none is served, every one is closed (its peer sees
 // the end), and the agent holds no more descriptors than before.
 func TestHostile3SharedAgentManyRightsInOneMessage(t *testing.T) {
-	ctl, agentEnd, err := shared.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	fc, err := net.FileConn(agentEnd)
-	agentEnd.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log testutil.SyncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang, not a goal
-	defer cancel()
+	ctl, log, done := startSharedAgent(t)
 	before := countFDs(t)
-	done := make(chan error, 1)
-	go func() { done <- serveShared(ctx, fc.(*net.UnixConn), host.NewConfig().WithVersion("test"), &log) }()
 	for _, n := range []int{8, 200} {
 		var keeps []*net.UnixConn
 		var fds []int

@@ -24,21 +24,7 @@ import (
 // and the agent returns once the control connection closes and the served
 // connection ends.
 func TestSharedAgentRefusesWhatIsNotAConnection(t *testing.T) {
-	ctl, agentEnd, err := shared.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	fc, err := net.FileConn(agentEnd)
-	agentEnd.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log testutil.SyncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout) // a hang, not a goal
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- serveShared(ctx, fc.(*net.UnixConn), host.NewConfig().WithVersion("test"), &log) }()
+	ctl, log, done := startSharedAgent(t)
 
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -111,4 +97,27 @@ func send(t *testing.T, ctl *net.UnixConn, f *os.File) {
 	if err := shared.Send(ctl, f); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startSharedAgent runs serveShared on a goroutine of the test, as `wasmnet
+// agent --shared` would, and returns the client's end of its control
+// connection, the agent's log, and what serveShared returns.
+func startSharedAgent(t *testing.T) (ctl *net.UnixConn, log *testutil.SyncBuffer, done <-chan error) {
+	t.Helper()
+	ctl, agentEnd, err := shared.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	fc, err := net.FileConn(agentEnd)
+	agentEnd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log = new(testutil.SyncBuffer)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.WaitTimeout) // a hang, not a goal
+	t.Cleanup(cancel)
+	served := make(chan error, 1)
+	go func() { served <- serveShared(ctx, fc.(*net.UnixConn), host.NewConfig().WithVersion("test"), log) }()
+	return ctl, log, served
 }
