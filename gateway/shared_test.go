@@ -104,6 +104,9 @@ func TestOwnProcessWhenAsked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "share=no") {
 		t.Errorf("share=yes with chdir=: %v, want a refusal that says share=no", err)
 	}
+	if _, err := g.MakeGateway(testCtx(t), "popen//share=maybe"); err == nil || !strings.Contains(err.Error(), "want yes or no") {
+		t.Errorf("share=maybe: %v, want a refusal that says what share= takes", err)
+	}
 }
 
 // TestSharedAgentKilledMidRun kills one of a group's two shared agents
