@@ -213,12 +213,14 @@ func (c *Channel) Receive(ctx context.Context) (any, error) {
 	if c.isCallback() {
 		return nil, ErrCallback
 	}
-	var v any
-	err := c.ReceiveRawFunc(ctx, func(p []byte) (err error) {
-		// decodeValue copies every string and byte string it returns.
-		v, err = decodeValue(p, c.mux)
-		return err
-	})
+	p, err := c.ReceiveRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, kept, err := decodeOwned(p, c.mux)
+	if !kept {
+		c.mux.bufs.put(p)
+	}
 	return v, err
 }
 
@@ -482,7 +484,10 @@ func (c *Channel) runCallback(fn func(v any), endmarker any) {
 		if err != nil {
 			return
 		}
-		v, err := decodeValue(p, c.mux)
+		v, kept, err := decodeOwned(p, c.mux)
+		if !kept {
+			c.mux.bufs.put(p)
+		}
 		if err != nil {
 			c.CloseWithError("callback: " + err.Error())
 			return

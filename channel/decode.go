@@ -23,13 +23,36 @@ type decoder struct {
 	mux   *Mux
 	build bool
 	onID  func(id uint32) error
+
+	// own says that b is the decoder's to keep: a byte string that is at
+	// least half of b is returned as a slice of it rather than copied, and
+	// kept says that one was.
+	own, kept bool
 }
 
 func decodeValue(b []byte, m *Mux) (any, error) {
 	d := decoder{b: b, mux: m, build: true}
+	return d.whole()
+}
+
+// decodeOwned is decodeValue for a message the caller gives up. A large
+// byte string that is most of the message, as a bulk item is, comes back
+// as a slice of b instead of a copy: for a 2 MiB item that is one 2 MiB
+// allocation less, and garbage the client's heap no longer grows by. kept
+// reports whether the value holds b, which must then not be reused. Only
+// a string of at least half of b is kept, so what a value pins is at most
+// twice what it holds.
+func decodeOwned(b []byte, m *Mux) (v any, kept bool, err error) {
+	d := decoder{b: b, mux: m, build: true, own: len(b) >= minPooled}
+	v, err = d.whole()
+	return v, d.kept && err == nil, err
+}
+
+// whole decodes the one value that must fill d.b.
+func (d *decoder) whole() (any, error) {
 	v, err := d.value(0)
-	if err == nil && d.off != len(b) {
-		err = fmt.Errorf("channel: %d bytes after the msgpack value", len(b)-d.off)
+	if err == nil && d.off != len(d.b) {
+		err = fmt.Errorf("channel: %d bytes after the msgpack value", len(d.b)-d.off)
 	}
 	return v, err
 }
@@ -179,6 +202,10 @@ func (d *decoder) bin(n int) (any, error) {
 	p, err := d.take(n)
 	if err != nil || !d.build {
 		return nil, err
+	}
+	if d.own && 2*n >= len(d.b) {
+		d.kept = true
+		return p[:n:n], nil // capped, so that an append copies it
 	}
 	// Not append to nil: an empty bin decodes to an empty, non-nil slice.
 	b := make([]byte, len(p))

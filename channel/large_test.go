@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -55,28 +56,54 @@ func TestLargeAndSmallFramesKeepOrder(t *testing.T) {
 }
 
 // TestReceivedValuesOutliveTheBuffer checks that a received byte string is
-// the receiver's own: the buffer it arrived in goes back to the channel and
-// is filled by later messages.
+// the receiver's own. A large one may be the very buffer its message
+// arrived in (Receive keeps that buffer instead of copying it), so later
+// messages, read into the channel's recycled buffers and lent out by
+// ReceiveRawFunc, must never fill it.
 func TestReceivedValuesOutliveTheBuffer(t *testing.T) {
 	cm, am := muxPair(t, osPipePair, nil, nil)
 	send, recv := channelPair(t, cm, am)
 	const n = 8
+	fill := func(i, size int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, size) }
+	// Each shape is sent as item i: a lone byte string, and byte strings
+	// within a list, one that is most of the message and one that is not.
+	shape := func(i int) any {
+		switch i % 3 {
+		case 0:
+			return fill(i, 256<<10)
+		case 1:
+			return []any{fill(i, 200<<10), fill(i+1, 100<<10)}
+		}
+		return map[string]any{"small": fill(i, 5000), "big": fill(i+2, 64<<10)}
+	}
 	go func() {
 		for i := range n {
-			send.Send(bytes.Repeat([]byte{byte('a' + i)}, 256<<10))
+			send.Send(shape(i))
+			// A message lent out and given back between the kept ones,
+			// so that the recycled buffers are in use.
+			send.Send(fill(9, 300<<10))
 		}
 	}()
-	var got [][]byte
+	var got []any
 	for range n {
 		v, err := recv.Receive(testCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, v.([]byte))
+		got = append(got, v)
+		err = recv.ReceiveRawFunc(testCtx(t), func(msg []byte) error {
+			for i := range msg {
+				msg[i] = 0 // what a careless borrower could do
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	for i, b := range got {
-		if want := bytes.Repeat([]byte{byte('a' + i)}, 256<<10); !bytes.Equal(b, want) {
-			t.Errorf("message %d changed after later messages arrived", i)
+	for i, v := range got {
+		if !reflect.DeepEqual(v, shape(i)) {
+			t.Errorf("item %d changed after later messages arrived", i)
 		}
 	}
 }
