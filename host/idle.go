@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/filepages"
 )
 
 // idleReleaseAfter is how long an agent runs nothing before it gives the
@@ -76,7 +78,7 @@ func (r *idleRelease) idle() {
 		// under an execution that started meanwhile, which would only
 		// fault the pages back.
 		if r.still() {
-			dropFilePages()
+			filepages.Drop()
 		}
 	}
 }

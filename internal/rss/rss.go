@@ -17,6 +17,10 @@ func Self() (int64, error) { return read("/proc/self/status", "VmRSS:") }
 // Process returns the resident memory of process pid in bytes.
 func Process(pid int) (int64, error) { return read(statusPath(pid), "VmRSS:") }
 
+// FileSelf returns the part of this process's resident memory that is
+// pages of files it maps (RssFile): its executable's above all.
+func FileSelf() (int64, error) { return read("/proc/self/status", "RssFile:") }
+
 // PeakSelf returns this process's peak resident memory in bytes.
 func PeakSelf() (int64, error) { return read("/proc/self/status", "VmHWM:") }
 

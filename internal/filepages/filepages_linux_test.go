@@ -1,42 +1,32 @@
-package host
+package filepages
 
 import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wasmnet/wasmnet/internal/rss"
 )
 
 // rssFile returns this process's resident pages of file mappings, in kB.
-func rssFile(t *testing.T) int {
+func rssFile(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	n, err := rss.FileSelf()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no RssFile in /proc/self/status")
-	return 0
+	return n >> 10
 }
 
-// TestDropFilePagesGivesBackFilePages: the resident pages of the test
+// TestDropGivesBackFilePages: the resident pages of the test
 // binary's code and read-only data leave the process's RSS.
-func TestDropFilePagesGivesBackFilePages(t *testing.T) {
+func TestDropGivesBackFilePages(t *testing.T) {
 	runtime.GC() // touches the binary's type data, as an agent's collections do
 	before := rssFile(t)
-	dropFilePages()
+	Drop()
 	after := rssFile(t)
 	t.Logf("RssFile %d kB before, %d kB after", before, after)
 	if before < 2048 || after > before*3/4 {
@@ -44,10 +34,10 @@ func TestDropFilePagesGivesBackFilePages(t *testing.T) {
 	}
 }
 
-// TestDropFilePagesKeepsPrivateCopies: a read-only private file mapping
+// TestDropKeepsPrivateCopies: a read-only private file mapping
 // with a page the process changed before it made the mapping read-only
 // (as the dynamic loader does with relocated data) keeps the change.
-func TestDropFilePagesKeepsPrivateCopies(t *testing.T) {
+func TestDropKeepsPrivateCopies(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "file")
 	page := os.Getpagesize()
 	if err := os.WriteFile(path, make([]byte, 4*page), 0o600); err != nil {
@@ -67,7 +57,7 @@ func TestDropFilePagesKeepsPrivateCopies(t *testing.T) {
 	if err := unix.Mprotect(b, unix.PROT_READ); err != nil {
 		t.Fatal(err)
 	}
-	dropFilePages()
+	Drop()
 	if b[page] != 42 {
 		t.Fatalf("the changed byte reads %d after the drop, want 42", b[page])
 	}

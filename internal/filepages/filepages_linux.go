@@ -1,4 +1,10 @@
-package host
+// Package filepages lets the kernel take back the pages a process holds of
+// the files it maps read-only: its own executable above all. They are the
+// page cache's, and fault back from it when they are used again, so a
+// process that read a large part of its binary once (an agent that ran
+// its start-up, a client that uploaded the Starlark interpreter embedded
+// in it) need not keep them counted in its resident memory.
+package filepages
 
 import (
 	"bufio"
@@ -9,18 +15,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dropFilePages lets the kernel take back the resident pages of this
-// process's read-only private mappings of files that hold no page of the
-// process's own: the agent's executable (12 MB of a Go agent's code and
-// read-only data that start-up and executions touched), the C library
-// and the shared machine code of its modules (dropSharedCode). Such pages
+// Drop lets the kernel take back the resident pages of this process's
+// read-only private mappings of files that hold no page of the process's
+// own: the executable (12 MB of a Go agent's code and read-only data that
+// start-up and executions touched), the C library and the shared machine
+// code of an agent's modules. Such pages
 // are the page cache's, shared with every process that maps the file,
 // and fault back from it when the agent runs them again (RATIONALE.md,
 // "Why does an idle agent give back its memory?"). A mapping with a
 // private copy of a page (the C library's relocated data, made read-only
 // after its relocation) is left as it is: dropping the copy would bring
 // back the file's bytes in its place.
-func dropFilePages() {
+func Drop() {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return
