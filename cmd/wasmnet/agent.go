@@ -123,6 +123,24 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
+// writeAllocsProfile writes what this process allocated since it started,
+// sampled (runtime.MemProfileRate), to path: where a client's peak memory
+// comes from is what allocates most.
+func writeAllocsProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memprofile: %w", err)
+	}
+	err = pprof.Lookup("allocs").WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("memprofile: %w", err)
+	}
+	return nil
+}
+
 // heapProfileOnSignal writes a heap profile of this process to path, after
 // a collection, each time the process gets SIGUSR1, until the returned stop
 // is called. Agents write one when $WASMNET_AGENT_HEAPPROFILE is set (to

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,7 @@ type benchOptions struct {
 	examples   string
 	agent      string
 	cpuProfile string
+	memProfile string
 }
 
 // A figure is one line of the table.
@@ -103,11 +105,16 @@ native Go code) and their ratio. Guests come from the examples folder
 				}
 				defer stop()
 			}
-			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+			err := runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+			if o.memProfile != "" {
+				err = errors.Join(err, writeAllocsProfile(o.memProfile))
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the client side to this file (agents: $WASMNET_AGENT_CPUPROFILE)")
+	f.StringVar(&o.memProfile, "memprofile", "", "write the client side's allocations over the run to this file, for go tool pprof -sample_index=alloc_space")
 	f.StringSliceVar(&o.only, "only", nil, "figures to measure: keys or key prefixes (see the table), comma-separated; raw limits they need are measured too")
 	f.IntVar(&o.trials, "trials", 5, "trials per figure; the median is reported")
 	f.BoolVar(&o.json, "json", false, "print the results as JSON")

@@ -200,7 +200,8 @@ func (b *bench) spin() ([]float64, error) {
 	}
 	// The same echoes without the spinner are the limit: what the echo
 	// costs on this machine at this moment.
-	alone, err := b.worstBigEcho(gw, echo)
+	big := bytes.Repeat([]byte{0x5a}, echoBigBytes)
+	alone, err := b.worstBigEcho(gw, echo, big)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +214,7 @@ func (b *bench) spin() ([]float64, error) {
 	if v, err := spinCh.Receive(b.ctx); err != nil || v != "started" {
 		return nil, fmt.Errorf("spin: first item %v, %v; want \"started\"", v, err)
 	}
-	beside, err := b.worstBigEcho(gw, echo)
+	beside, err := b.worstBigEcho(gw, echo, big)
 	if err != nil {
 		return nil, err
 	}
@@ -226,14 +227,13 @@ func (b *bench) spin() ([]float64, error) {
 }
 
 // worstBigEcho runs a fresh execution of echo and returns the slowest of
-// five 2 MiB round trips through it.
-func (b *bench) worstBigEcho(gw *gateway.Gateway, echo gateway.Module) (time.Duration, error) {
+// five round trips of big through it.
+func (b *bench) worstBigEcho(gw *gateway.Gateway, echo gateway.Module, big []byte) (time.Duration, error) {
 	ch, err := gw.RemoteExec(b.ctx, echo)
 	if err != nil {
 		return 0, err
 	}
 	defer ch.Close()
-	big := bytes.Repeat([]byte{0x5a}, echoBigBytes)
 	var worst time.Duration
 	for range 5 {
 		start := time.Now()
