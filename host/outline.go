@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -199,6 +198,11 @@ func (s *moduleStore) codeFile(key, base string, b []byte) (string, bool) {
 // execs begins with. It reads wazero's format: "WAZEVO", the version
 // (a length byte and the string), the function count (u32) and offsets
 // (u64 each), the code's length (u64) and the code.
+//
+// The code is compared in pieces, never read whole: a cache may hold the
+// same module compiled by other builds and wazero versions, with the same
+// function count, and each such file and each shared file was read into
+// the agent's heap, 15-27 MB apiece for a Go guest.
 func holdsSharedCode(path string, funcs int, execs []string) bool {
 	f, err := os.Open(path)
 	if err != nil {
@@ -209,44 +213,58 @@ func holdsSharedCode(path string, funcs int, execs []string) bool {
 	if err != nil {
 		return false
 	}
-	r := bufio.NewReader(f)
-	head := make([]byte, 7)
-	if _, err := io.ReadFull(r, head); err != nil || string(head[:6]) != "WAZEVO" {
+	var head [7]byte
+	if _, err := f.ReadAt(head[:], 0); err != nil || string(head[:6]) != "WAZEVO" {
 		return false
 	}
-	skip := int64(head[6]) + 4 + 8*int64(funcs)
-	if skip+8 > fi.Size() {
-		return false
-	}
+	countAt := int64(len(head)) + int64(head[6])
+	sizeAt := countAt + 4 + 8*int64(funcs)
 	var count [4]byte
-	if _, err := r.Discard(int(head[6])); err != nil {
-		return false
-	}
-	if _, err := io.ReadFull(r, count[:]); err != nil || int(binary.LittleEndian.Uint32(count[:])) != funcs {
-		return false
-	}
-	if _, err := r.Discard(8 * funcs); err != nil {
-		return false
-	}
 	var size [8]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+	if sizeAt+8 > fi.Size() {
+		return false
+	}
+	if _, err := f.ReadAt(count[:], countAt); err != nil || int(binary.LittleEndian.Uint32(count[:])) != funcs {
+		return false
+	}
+	if _, err := f.ReadAt(size[:], sizeAt); err != nil {
 		return false
 	}
 	n := binary.LittleEndian.Uint64(size[:])
-	if n == 0 || n > uint64(fi.Size()) {
-		return false
-	}
-	code := make([]byte, n)
-	if _, err := io.ReadFull(r, code); err != nil {
+	if n == 0 || n > uint64(fi.Size()-sizeAt-8) {
 		return false
 	}
 	for _, e := range execs {
-		shared, err := os.ReadFile(e)
-		if err == nil && len(shared) >= len(code) && bytes.Equal(shared[:len(code)], code) {
+		if beginsWith(e, io.NewSectionReader(f, sizeAt+8, int64(n)), int64(n)) {
 			return true
 		}
 	}
 	return false
+}
+
+// beginsWith reports whether the file at path begins with the n bytes
+// that r gives.
+func beginsWith(path string, r io.Reader, n int64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() < n {
+		return false
+	}
+	var a, b [32 << 10]byte
+	for n > 0 {
+		k := int(min(n, int64(len(a))))
+		if _, err := io.ReadFull(r, a[:k]); err != nil {
+			return false
+		}
+		if _, err := io.ReadFull(f, b[:k]); err != nil || !bytes.Equal(a[:k], b[:k]) {
+			return false
+		}
+		n -= int64(k)
+	}
+	return true
 }
 
 // Outlines at idle: a module this agent compiled in full keeps its whole
