@@ -105,7 +105,7 @@ func (s *moduleStore) makeOutline(ctx context.Context, sum, key string, b []byte
 	if !ok {
 		return
 	}
-	code, ok := s.codeFile(key, strings.TrimSuffix(base, ".code"), b)
+	code, ok := s.codeFile(ctx, key, strings.TrimSuffix(base, ".code"), b)
 	if !ok {
 		return
 	}
@@ -174,7 +174,14 @@ func (s *moduleStore) outlineFile(ctx context.Context, ol []byte) (string, error
 // or else the file of wazero's whose machine code is the shared code of
 // the module (files base-<size>.exec), which is then indexed. The index
 // misses a file when other processes add theirs during the compilation.
-func (s *moduleStore) codeFile(key, base string, b []byte) (string, bool) {
+//
+// Only files of this process's wazero are looked at. Another version's
+// file may hold the very same machine code (test binaries, whose wazero
+// is "dev", share the user's cache), but this wazero refuses to load it:
+// an outline linked to it was compiled from its empty bodies at each
+// idle time, and the module kept its full compilation, 8 MB of the
+// resident agent's heap for the Starlark interpreter.
+func (s *moduleStore) codeFile(ctx context.Context, key, base string, b []byte) (string, bool) {
 	if rel, _, ok := s.disk.indexed(key); ok {
 		return rel, true
 	}
@@ -183,14 +190,36 @@ func (s *moduleStore) codeFile(key, base string, b []byte) (string, bool) {
 	if err != nil || len(execs) == 0 {
 		return "", false
 	}
+	own, err := s.ownWazeroDir(ctx)
+	if err != nil {
+		return "", false
+	}
 	for rel := range s.disk.files() {
-		if holdsSharedCode(filepath.Join(s.cacheDir, rel), funcs, execs) {
+		if filepath.Dir(rel) == own && holdsSharedCode(filepath.Join(s.cacheDir, rel), funcs, execs) {
 			os.MkdirAll(filepath.Join(s.cacheDir, indexDir), 0o700)
 			os.WriteFile(filepath.Join(s.cacheDir, indexDir, key), []byte(rel), 0o600)
 			return rel, true
 		}
 	}
 	return "", false
+}
+
+// emptyModule is the smallest WebAssembly module: the magic and version.
+var emptyModule = []byte("\x00asm\x01\x00\x00\x00")
+
+// ownWazeroDir returns the folder, relative to the cache directory, that
+// this process's wazero keeps its files in (one per wazero version and
+// platform): found once, from the file a compilation of the empty module
+// makes, as wazero does not say it. compileMu must be held.
+func (s *moduleStore) ownWazeroDir(ctx context.Context) (string, error) {
+	if s.wazeroDir == "" {
+		rel, err := s.outlineFile(ctx, emptyModule)
+		if err != nil {
+			return "", err
+		}
+		s.wazeroDir = filepath.Dir(rel)
+	}
+	return s.wazeroDir, nil
 }
 
 // holdsSharedCode reports whether the wazero cache file at path holds

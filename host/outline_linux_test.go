@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -165,4 +166,85 @@ func TestOutlineWithoutIndex(t *testing.T) {
 	if !outlineAgents(t, cfg, wasm, 3) {
 		t.Fatal("without an index, no agent loaded the code through the outline")
 	}
+}
+
+// TestOutlineNeverOfAnotherWazero: a cache that other wazero versions
+// wrote to (test binaries, whose wazero is "dev", share the user's) holds
+// files with the very same machine code under another version. An agent
+// that looks for its module's code file among the cache's files (its
+// index misses it, as after a rebuild) must take its own wazero's, as
+// that is the only one its wazero loads: an outline made of another's was
+// compiled from its empty bodies at every idle time.
+func TestOutlineNeverOfAnotherWazero(t *testing.T) {
+	compileHeavy(t)
+	wasm := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	for i := 0; i < 3 && indexedOutline(t, dir) == ""; i++ {
+		firstAgent(t, cfg, wasm)
+	}
+	outlineFile := indexedOutline(t, dir)
+	if outlineFile == "" {
+		t.Fatal("three agents gave the module's outline no cache file")
+	}
+	code := indexedCode(t, dir)
+	own := filepath.Dir(code)
+	b, err := os.ReadFile(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Eight other versions' copies: a pick among all nine files by
+	// their code alone takes one of ours once in nine.
+	version := int(b[6])
+	for i := range 8 {
+		v := fmt.Sprintf("dev%d", i)
+		other := filepath.Join(dir, fmt.Sprintf("wazero-%s-%s-%s", v, runtime.GOARCH, runtime.GOOS), filepath.Base(code))
+		if err := os.MkdirAll(filepath.Dir(other), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		copied := append(append(append([]byte(nil), b[:6]...), byte(len(v))), v...)
+		if err := os.WriteFile(other, append(copied, b[7+version:]...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		// As after a rebuild: the code is in the cache, the index and
+		// the outline are not.
+		if err := os.RemoveAll(filepath.Join(dir, indexDir)); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(outlineFile)
+		firstAgent(t, cfg, wasm)
+		if got := indexedCode(t, dir); filepath.Dir(got) != own {
+			t.Fatalf("round %d: the index names %s for the module's code, a file of another wazero than %s", round, got, own)
+		}
+		if outlineFile = indexedOutline(t, dir); outlineFile == "" {
+			t.Fatalf("round %d: the outline has no cache file", round)
+		}
+	}
+	if !outlineAgents(t, cfg, wasm, 3) {
+		t.Fatal("no agent loaded the code through the outline")
+	}
+}
+
+// indexedCode returns the cache file that the index names for the code
+// of the one module in cache dir (not its outline).
+func indexedCode(t *testing.T, dir string) string {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, indexDir, "*"))
+	var found []string
+	for _, p := range paths {
+		if strings.HasSuffix(p, "-outline") {
+			continue
+		}
+		rel, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = append(found, filepath.Join(dir, string(rel)))
+	}
+	if len(found) != 1 {
+		t.Fatalf("the index names %d files for code, want 1: %v", len(found), found)
+	}
+	return found[0]
 }

@@ -43,6 +43,9 @@ type moduleStore struct {
 	// request lasts, and tenants take turns at it (turnlock.go).
 	compileMu turnLock
 	disk      *diskCache // nil without a disk cache
+	// wazeroDir is the folder of the disk cache that this process's
+	// wazero writes, "" until codeFile needs it; compileMu guards it.
+	wazeroDir string
 	// swapMu makes one swapOutlines at a time.
 	swapMu sync.Mutex
 
