@@ -193,9 +193,9 @@ func TestResidentKilledMidRun(t *testing.T) {
 	receive(t, ch)
 	syscall.Kill(pid, syscall.SIGKILL)
 	_, err := ch.Receive(testCtx(t))
-	var lost *resident.LostError
-	if !errors.As(err, &lost) || lost.PID != pid || !strings.Contains(err.Error(), "resident agent (pid "+strconv.Itoa(pid)+") died") {
-		t.Fatalf("Receive after the resident agent was killed: %v, want a *resident.LostError naming pid %d", err, pid)
+	var lost *AgentLostError
+	if !errors.As(err, &lost) || lost.PID != pid || !lost.Resident || !strings.Contains(err.Error(), "resident agent (pid "+strconv.Itoa(pid)+") died") {
+		t.Fatalf("Receive after the resident agent was killed: %v, want an *AgentLostError of the resident agent, pid %d", err, pid)
 	}
 	g2 := popen(t, "popen//resident")
 	if g2.Info().PID == pid {

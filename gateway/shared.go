@@ -59,16 +59,24 @@ func parseShare(v string) (bool, error) {
 	return false, fmt.Errorf("share=%s: want yes or no", v)
 }
 
-// An AgentLostError is the error of a gateway whose shared agent process
-// died: every gateway that process served is lost, and the group's next
-// popen gateway starts a new one. It wraps the read or write error.
+// An AgentLostError is the error of a gateway whose agent process, shared
+// with other gateways, died: every gateway that process served is lost.
+// The process is a shared agent of this client (the group's next popen
+// gateway starts a new one) or, with Resident set, the user's resident
+// agent (the next popen//resident gateway starts a new one). It wraps the
+// read or write error.
 type AgentLostError struct {
-	PID int
-	Err error
+	PID      int
+	Resident bool
+	Err      error
 }
 
 func (e *AgentLostError) Error() string {
-	return fmt.Sprintf("gateway: the shared agent (pid %d) died: every gateway it served is lost: %v", e.PID, e.Err)
+	what := "shared agent"
+	if e.Resident {
+		what = "resident agent"
+	}
+	return fmt.Sprintf("gateway: the %s (pid %d) died: every gateway it served is lost: %v", what, e.PID, e.Err)
 }
 
 func (e *AgentLostError) Unwrap() error { return e.Err }
