@@ -194,10 +194,15 @@ func (m *Mux) writeStream(ctx context.Context, typ frameType, flags uint8, id ui
 	m.wmu.Unlock()
 	_, err = m.conn.Write(append(appendHeader(nil, typ, flags, id, len(prefix)+n), prefix...))
 	chunk := make([]byte, min(n, streamChunk))
+	sr := startStreamReader(r)
+	defer sr.stop()
+	reading := true
 	for left := n; err == nil && left > 0; {
 		k := min(left, len(chunk))
-		got, rerr := readChunk(ctx, r, chunk[:k])
-		if rerr != nil {
+		if !reading {
+			clear(chunk[:k])
+		} else if got, rerr := sr.read(ctx, chunk[:k]); rerr != nil {
+			reading = false
 			if errors.Is(rerr, errAbandoned) {
 				// The read goes on, into chunk: write from another.
 				rerr, got = context.Cause(ctx), 0
@@ -207,13 +212,10 @@ func (m *Mux) writeStream(ctx context.Context, typ frameType, flags uint8, id ui
 				chunk = make([]byte, len(chunk))
 			}
 			clear(chunk[got:k])
-			if readErr == nil {
-				readErr = rerr
-				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-					readErr = fmt.Errorf("%d bytes short: %w", left-got, io.ErrUnexpectedEOF)
-				}
+			readErr = rerr
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				readErr = fmt.Errorf("%d bytes short: %w", left-got, io.ErrUnexpectedEOF)
 			}
-			r = eofReader{} // zeros from now on
 		}
 		_, err = m.conn.Write(chunk[:k])
 		left -= k
@@ -226,27 +228,44 @@ func (m *Mux) writeStream(ctx context.Context, typ frameType, flags uint8, id ui
 // chunk when the caller's context allows longer.
 const streamStall = time.Minute
 
-// errAbandoned is readChunk's error for a read it stopped waiting for.
+// errAbandoned is streamReader.read's error for a read it stopped
+// waiting for.
 var errAbandoned = errors.New("read abandoned")
 
-// readChunk fills b from r, on a goroutine of its own, so that a reader
-// that stalls (a file on a hung mount, a pipe) is given up on when ctx ends
-// or after streamStall; the read then goes on into b until r returns,
-// which the caller's close of r brings about.
-func readChunk(ctx context.Context, r io.Reader, b []byte) (int, error) {
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() { // ends when r returns
-		n, err := io.ReadFull(r, b)
-		done <- result{n, err}
+// A streamReader reads r on a goroutine of its own, one chunk at a time,
+// so that a reader that stalls (a file on a hung mount, a pipe) is given
+// up on when ctx ends or after streamStall. A read given up on goes on
+// into its buffer until r returns, which the caller's close of r brings
+// about; the goroutine then ends, as it does after stop.
+type streamReader struct {
+	want chan []byte
+	got  chan streamRead
+}
+
+type streamRead struct {
+	n   int
+	err error
+}
+
+func startStreamReader(r io.Reader) *streamReader {
+	sr := &streamReader{want: make(chan []byte), got: make(chan streamRead, 1)}
+	go func() {
+		for b := range sr.want {
+			n, err := io.ReadFull(r, b)
+			sr.got <- streamRead{n, err}
+		}
 	}()
+	return sr
+}
+
+// read fills b from the reader. After an error, errAbandoned included, it
+// must not be called again.
+func (sr *streamReader) read(ctx context.Context, b []byte) (int, error) {
+	sr.want <- b // the goroutine waits for it: the last read has returned
 	stall := time.NewTimer(streamStall)
 	defer stall.Stop()
 	select {
-	case res := <-done:
+	case res := <-sr.got:
 		return res.n, res.err
 	case <-ctx.Done():
 	case <-stall.C:
@@ -254,10 +273,8 @@ func readChunk(ctx context.Context, r io.Reader, b []byte) (int, error) {
 	return 0, errAbandoned
 }
 
-// eofReader is empty.
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+// stop ends the goroutine once its read, if one goes on, returns.
+func (sr *streamReader) stop() { close(sr.want) }
 
 func (m *Mux) writeLoop() {
 	defer m.loops.Done()
