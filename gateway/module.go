@@ -171,13 +171,20 @@ func hashReader(r io.Reader) (string, int, error) {
 	return hex.EncodeToString(h.Sum(nil)), int(n), nil
 }
 
-// openModule opens the module file at path again, for an upload.
+// openModule opens the module file at path again, for an upload. What is
+// opened is checked, not the path before: a pipe put in the file's place
+// between a check and the open would block the open until it had a
+// writer, so the open does not wait (openNoWait).
 func openModule(path string) (io.ReadCloser, error) {
-	// Opening a pipe put in the file's place would wait for a writer.
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+	f, err := openNoWait(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
 		return nil, fmt.Errorf("%s changed since it was loaded (now not a regular file)", path)
 	}
-	return os.Open(path)
+	return f, nil
 }
 
 // ModuleBytes makes a Module of b, which must not change afterwards.

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package gateway
+
+import "os"
+
+// openNoWait opens path for reading; where there are no FIFOs to wait
+// for, as a plain open.
+func openNoWait(path string) (*os.File, error) { return os.Open(path) }
