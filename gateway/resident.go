@@ -30,15 +30,20 @@ func WithResident(use bool) Option {
 // agent, and the idle time to start it with.
 func residentChoice(sp Spec, cfg *makeConfig) (use bool, idle time.Duration, err error) {
 	v, given := sp.Options["resident"]
+	_, shareGiven := sp.Options["share"]
 	if !given {
 		// A default cannot move the gateway's own directory,
 		// environment or priority into a shared process: those keep a
-		// process.
-		return cfg.resident != nil && *cfg.resident && !ownProcess(sp), resident.DefaultIdle, nil
+		// process. Nor can it override the process share= chose.
+		return cfg.resident != nil && *cfg.resident && !ownProcess(sp) && !shareGiven, resident.DefaultIdle, nil
 	}
 	use, idle, err = parseResident(v)
-	if err == nil && use && ownProcess(sp) {
+	switch {
+	case err == nil && use && ownProcess(sp):
 		err = errors.New("resident: a resident agent is shared: it takes no chdir=, env: or nice= (use a popen gateway of its own)")
+	case err == nil && use && shareGiven:
+		// share= would be ignored: the resident agent is the process.
+		err = errors.New("resident: give resident= or share=, not both: each chooses the gateway's process")
 	}
 	return use, idle, err
 }

@@ -504,6 +504,8 @@ func TestResidentSpecOption(t *testing.T) {
 		"popen//resident=30m//env:A=b":      "takes no chdir=, env: or nice=",
 		"popen//resident//nice=5":           "takes no chdir=, env: or nice=",
 		"ssh=127.0.0.1//resident//chdir=/x": "takes no chdir=, env: or nice=",
+		"popen//resident//share=yes":        "not both",
+		"popen//resident=10m//share=no":     "not both",
 	} {
 		_, err := Make(testCtx(t), spec, WithAgentPath(testwasm.Agent(t)), WithOutput(io.Discard))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -515,10 +517,13 @@ func TestResidentSpecOption(t *testing.T) {
 			t.Errorf("ParseSpec(%q): %v", spec, err)
 		}
 	}
-	// Under WithResident, a spec with its own directory keeps a process.
+	// Under WithResident, a spec with its own directory, or that chose
+	// its process with share=, keeps a process.
 	testutil.ResidentHome(t)
-	g := popen(t, "popen//chdir="+t.TempDir(), WithResident(true))
-	if pids := testutil.ResidentPIDs(t, os.Getenv("XDG_CACHE_HOME")); len(pids) != 0 || parentOf(t, g.Info().PID) != os.Getpid() {
-		t.Fatalf("popen//chdir= under WithResident: agent %d, resident agents %v; want a child process and no resident agent", g.Info().PID, pids)
+	for _, spec := range []string{"popen//chdir=" + t.TempDir(), "popen//share=no"} {
+		g := popen(t, spec, WithResident(true))
+		if pids := testutil.ResidentPIDs(t, os.Getenv("XDG_CACHE_HOME")); len(pids) != 0 || parentOf(t, g.Info().PID) != os.Getpid() {
+			t.Fatalf("%s under WithResident: agent %d, resident agents %v; want a child process and no resident agent", spec, g.Info().PID, pids)
+		}
 	}
 }
