@@ -60,19 +60,28 @@ func indexedOutline(t *testing.T, dir string) string {
 	return filepath.Join(dir, string(rel))
 }
 
-// TestCodeLoadsThroughOutline: after a first agent, the next ones load a
-// Go reactor's machine code through its outline, and run it.
-func TestCodeLoadsThroughOutline(t *testing.T) {
+// cacheWithOutline returns the Go echo reactor and the configuration of a
+// new cache dir in which a first agent gave the reactor's outline a cache
+// file, and that file.
+func cacheWithOutline(t *testing.T) (wasm []byte, cfg Config, dir, outline string) {
+	t.Helper()
 	compileHeavy(t)
-	wasm := reactorBytes(t, "echo")
-	dir := t.TempDir()
-	cfg := NewConfig().WithCompilationCacheDir(dir)
+	wasm = reactorBytes(t, "echo")
+	dir = t.TempDir()
+	cfg = NewConfig().WithCompilationCacheDir(dir)
 	for i := 0; i < 3 && indexedOutline(t, dir) == ""; i++ {
 		firstAgent(t, cfg, wasm)
 	}
-	if indexedOutline(t, dir) == "" {
+	if outline = indexedOutline(t, dir); outline == "" {
 		t.Fatal("three agents gave the module's outline no cache file")
 	}
+	return wasm, cfg, dir, outline
+}
+
+// TestCodeLoadsThroughOutline: after a first agent, the next ones load a
+// Go reactor's machine code through its outline, and run it.
+func TestCodeLoadsThroughOutline(t *testing.T) {
+	wasm, cfg, _, _ := cacheWithOutline(t)
 	if !outlineAgents(t, cfg, wasm, 3) {
 		t.Fatal("none of three agents loaded the code through the outline")
 	}
@@ -83,17 +92,7 @@ func TestCodeLoadsThroughOutline(t *testing.T) {
 // none (wazero then compiles the empty bodies), is not run: the agent
 // compiles the module itself, and the outline is made again.
 func TestOutlineOfOtherCodeNeverRuns(t *testing.T) {
-	compileHeavy(t)
-	wasm := reactorBytes(t, "echo")
-	dir := t.TempDir()
-	cfg := NewConfig().WithCompilationCacheDir(dir)
-	for i := 0; i < 3 && indexedOutline(t, dir) == ""; i++ {
-		firstAgent(t, cfg, wasm)
-	}
-	path := indexedOutline(t, dir)
-	if path == "" {
-		t.Fatal("no outline")
-	}
+	wasm, cfg, dir, path := cacheWithOutline(t)
 	damageCode(t, path)
 	if outlineAgents(t, cfg, wasm, 1) {
 		t.Fatal("an agent ran the code of an outline whose file holds other code")
@@ -153,13 +152,7 @@ func TestModuleWithOutlineSectionRefused(t *testing.T) {
 // first agent), the next agent finds the file by its machine code, and
 // the agents after it load through the outline.
 func TestOutlineWithoutIndex(t *testing.T) {
-	compileHeavy(t)
-	wasm := reactorBytes(t, "echo")
-	dir := t.TempDir()
-	cfg := NewConfig().WithCompilationCacheDir(dir)
-	for i := 0; i < 3 && indexedOutline(t, dir) == ""; i++ {
-		firstAgent(t, cfg, wasm)
-	}
+	wasm, cfg, dir, _ := cacheWithOutline(t)
 	if err := os.RemoveAll(filepath.Join(dir, indexDir)); err != nil {
 		t.Fatal(err)
 	}
@@ -176,17 +169,7 @@ func TestOutlineWithoutIndex(t *testing.T) {
 // that is the only one its wazero loads: an outline made of another's was
 // compiled from its empty bodies at every idle time.
 func TestOutlineNeverOfAnotherWazero(t *testing.T) {
-	compileHeavy(t)
-	wasm := reactorBytes(t, "echo")
-	dir := t.TempDir()
-	cfg := NewConfig().WithCompilationCacheDir(dir)
-	for i := 0; i < 3 && indexedOutline(t, dir) == ""; i++ {
-		firstAgent(t, cfg, wasm)
-	}
-	outlineFile := indexedOutline(t, dir)
-	if outlineFile == "" {
-		t.Fatal("three agents gave the module's outline no cache file")
-	}
+	wasm, cfg, dir, outlineFile := cacheWithOutline(t)
 	code := indexedCode(t, dir)
 	own := filepath.Dir(code)
 	b, err := os.ReadFile(code)
