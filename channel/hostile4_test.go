@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,5 +167,66 @@ func TestHostile4SendContextEndsWhileQueueFull(t *testing.T) {
 		}
 	case <-time.After(hangBound):
 		t.Fatalf("Call to a peer that reads nothing still blocked %v after its 200ms context ended", hangBound)
+	}
+}
+
+// TestHostile4LargeFrameNotStarvedBySmallFlood: while other channels keep
+// the writer's queue from ever emptying with small items, a large item
+// (written from its sender's slice once the queue is empty) must still go
+// out, not wait for the flood to end.
+func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
+	cm, am := muxPair(t, osPipePair, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*hangBound)
+	defer cancel()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	flowing := make(chan struct{})
+	var once sync.Once
+	for range 4 {
+		send, recv := channelPair(t, cm, am)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			item := make([]byte, 1000)
+			for i := 0; i < 2_000_000 && !stop.Load(); i++ {
+				if send.SendContext(ctx, item) != nil {
+					return
+				}
+			}
+			send.Close()
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				if recv.ReceiveRawFunc(ctx, func([]byte) error { return nil }) != nil {
+					return
+				}
+				once.Do(func() { close(flowing) })
+			}
+		}()
+	}
+	defer func() {
+		stop.Store(true)
+		cancel()
+		wg.Wait()
+	}()
+	big, bigRecv := channelPair(t, cm, am)
+	<-flowing
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		done <- big.SendContext(ctx, make([]byte, 1<<20))
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the 1 MiB item went out after %v", time.Since(start))
+	case <-time.After(hangBound):
+		t.Fatalf("a 1 MiB item waited %v behind a flood of small items on other channels", hangBound)
+	}
+	if _, err := bigRecv.Receive(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
