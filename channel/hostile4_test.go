@@ -172,22 +172,26 @@ func TestHostile4SendContextEndsWhileQueueFull(t *testing.T) {
 
 // TestHostile4LargeFrameNotStarvedBySmallFlood: while other channels keep
 // the writer's queue from ever emptying with small items, a large item
-// (written from its sender's slice once the queue is empty) must still go
-// out, not wait for the flood to end.
+// (written from its sender's slice once the queue is empty) must go out
+// after what was queued when it came, not after whatever the flood sends
+// meanwhile: counted in the flood's items, at most the queue's bound
+// plus what the flood's receivers may lag behind (their windows).
 func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
+	const flooders, itemSize = 4, 1000
 	cm, am := muxPair(t, osPipePair, nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*hangBound)
 	defer cancel()
 	var stop atomic.Bool
+	var got atomic.Int64 // flood items received
 	var wg sync.WaitGroup
 	flowing := make(chan struct{})
 	var once sync.Once
-	for range 4 {
+	for range flooders {
 		send, recv := channelPair(t, cm, am)
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			item := make([]byte, 1000)
+			item := make([]byte, itemSize)
 			for i := 0; i < 2_000_000 && !stop.Load(); i++ {
 				if send.SendContext(ctx, item) != nil {
 					return
@@ -201,6 +205,7 @@ func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
 				if recv.ReceiveRawFunc(ctx, func([]byte) error { return nil }) != nil {
 					return
 				}
+				got.Add(1)
 				once.Do(func() { close(flowing) })
 			}
 		}()
@@ -212,7 +217,7 @@ func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
 	}()
 	big, bigRecv := channelPair(t, cm, am)
 	<-flowing
-	start := time.Now()
+	before := got.Load()
 	done := make(chan error, 1)
 	go func() {
 		done <- big.SendContext(ctx, make([]byte, 1<<20))
@@ -222,11 +227,17 @@ func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("the 1 MiB item went out after %v", time.Since(start))
 	case <-time.After(hangBound):
 		t.Fatalf("a 1 MiB item waited %v behind a flood of small items on other channels", hangBound)
 	}
 	if _, err := bigRecv.Receive(ctx); err != nil {
 		t.Fatal(err)
+	}
+	passed := got.Load() - before
+	fair := int64(maxPendingWrite+flooders*cm.cfg.Window+1<<20) / itemSize
+	t.Logf("%d small items (%d MB) were received while the 1 MiB item waited; fair is at most %d", passed, passed*itemSize>>20, fair)
+	if passed > fair {
+		t.Errorf("%d small items of other channels went out before a 1 MiB item sent after they started, past the %d queued or in their windows",
+			passed, fair)
 	}
 }
