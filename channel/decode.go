@@ -40,12 +40,17 @@ func decodeValue(b []byte, m *Mux) (any, error) {
 // as a slice of b instead of a copy: for a 2 MiB item that is one 2 MiB
 // allocation less, and garbage the client's heap no longer grows by. kept
 // reports whether the value holds b, which must then not be reused. Only
-// a string of at least half of b is kept, so what a value pins is at most
-// twice what it holds.
+// a string of at least half of b's capacity is kept (a pooled buffer is
+// up to a quarter larger than its message), so what a value pins is at
+// most twice what it holds. A message that fails to decode returns no
+// value: b goes back to the pool, and a value decoded up to the fault
+// (stray bytes after it) may be a slice of b.
 func decodeOwned(b []byte, m *Mux) (v any, kept bool, err error) {
 	d := decoder{b: b, mux: m, build: true, own: len(b) >= minPooled}
-	v, err = d.whole()
-	return v, d.kept && err == nil, err
+	if v, err = d.whole(); err != nil {
+		return nil, false, err
+	}
+	return v, d.kept, nil
 }
 
 // whole decodes the one value that must fill d.b.
@@ -203,7 +208,7 @@ func (d *decoder) bin(n int) (any, error) {
 	if err != nil || !d.build {
 		return nil, err
 	}
-	if d.own && 2*n >= len(d.b) {
+	if d.own && 2*n >= cap(d.b) {
 		d.kept = true
 		return p[:n:n], nil // capped, so that an append copies it
 	}

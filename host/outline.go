@@ -274,14 +274,16 @@ func holdsSharedCode(path string, funcs int, execs []string) bool {
 // beginsWith reports whether the file at path begins with the n bytes
 // that r gives.
 func beginsWith(path string, r io.Reader, n int64) bool {
+	// Only a regular file is opened: the open of a FIFO (in a damaged
+	// cache) would wait for a writer, and every compilation with it.
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() || fi.Size() < n {
+		return false
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() < n {
-		return false
-	}
 	var a, b [32 << 10]byte
 	for n > 0 {
 		k := int(min(n, int64(len(a))))
