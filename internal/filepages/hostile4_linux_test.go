@@ -48,7 +48,7 @@ func TestHostile4DropSparesMemoryMappedMeanwhile(t *testing.T) {
 		wg.Wait()
 	}()
 
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	reused, zeroed := 0, 0
 	for i := 0; i < 200000 && time.Now().Before(deadline); i++ {
 		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_PRIVATE)
