@@ -50,38 +50,41 @@ func outlineOf(b []byte) ([]byte, error) {
 }
 
 // fromOutline compiles code b of module sum through its outline, when an
-// earlier agent made one; nil when there is none. When the code it loads
+// earlier agent made one, and returns it with where its code is mapped
+// from the shared code file; nil when there is none. When the code it loads
 // is not the module's shared code, it returns nil and that compilation as
 // rejected, for the caller to close once it has compiled b itself: were
 // its code unmapped during that compilation, b's code could take its
 // addresses and pass for code that was there before (sharedcode_linux.go).
 // compileMu must be held.
-func (s *moduleStore) fromOutline(ctx context.Context, rt wazero.Runtime, sum, key string, b []byte) (compiled, rejected wazero.CompiledModule) {
+func (s *moduleStore) fromOutline(ctx context.Context, rt wazero.Runtime, sum, key string, b []byte) (compiled wazero.CompiledModule, code codeRegion, rejected wazero.CompiledModule) {
 	if !s.useOutlines() {
-		return nil, nil
+		return nil, code, nil
 	}
 	rel, fi, ok := s.disk.indexed(outlineKey(key))
 	if !ok {
-		return nil, nil
+		return nil, code, nil
 	}
 	base, _, ok := s.preparedPaths(sum)
 	if !ok {
-		return nil, nil
+		return nil, code, nil
 	}
 	ol, err := outlineOf(b)
 	if err != nil {
-		return nil, nil
+		return nil, code, nil
 	}
 	regionsMu.Lock()
 	defer regionsMu.Unlock()
 	before := codeRegions()
 	compiled, err = rt.CompileModule(ctx, ol)
 	if err != nil {
-		return nil, nil
+		return nil, code, nil
 	}
 	loaded := s.disk.loadedIndexed(rel, fi)
-	if loaded && sameSharedCode(strings.TrimSuffix(base, ".code"), before, codeRegions()) {
-		return compiled, nil
+	if loaded {
+		if code, ok = sameSharedCode(strings.TrimSuffix(base, ".code"), before, codeRegions()); ok {
+			return compiled, code, nil
+		}
 	}
 	if !loaded {
 		// wazero compiled the empty bodies and cached them under the
@@ -89,7 +92,7 @@ func (s *moduleStore) fromOutline(ctx context.Context, rt wazero.Runtime, sum, k
 		os.Remove(filepath.Join(s.cacheDir, rel))
 		os.Remove(filepath.Join(s.cacheDir, indexDir, outlineKey(key)))
 	}
-	return nil, compiled
+	return nil, codeRegion{}, compiled
 }
 
 // makeOutline gives the outline of code b, just compiled under key, a
@@ -348,7 +351,7 @@ func (s *moduleStore) swapOutline(ctx context.Context, m *storedModule) {
 	s.mu.Lock()
 	old := m.compiled[unlimited]
 	s.mu.Unlock()
-	compiled := s.compileOutline(ctx, m.sum)
+	compiled, code := s.compileOutline(ctx, m.sum)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if compiled == nil {
@@ -364,18 +367,20 @@ func (s *moduleStore) swapOutline(ctx context.Context, m *storedModule) {
 	// Kept instances are of the compilation closed here.
 	m.closeKeptLocked()
 	m.compiled[unlimited] = compiled
+	m.code = code
 	m.compact = true
 	old.Close(context.Background())
 	s.outlineSwaps.Add(1)
 }
 
 // compileOutline compiles module sum's prepared code, kept on disk,
-// through its outline, which it makes if it can; nil when there is none,
-// or the outline's code is not the module's.
-func (s *moduleStore) compileOutline(ctx context.Context, sum string) wazero.CompiledModule {
+// through its outline, which it makes if it can, and returns where its
+// code is mapped from the shared code file; nil when there is none, or
+// the outline's code is not the module's.
+func (s *moduleStore) compileOutline(ctx context.Context, sum string) (wazero.CompiledModule, codeRegion) {
 	p := s.loadPrepared(sum)
 	if p == nil {
-		return nil
+		return nil, codeRegion{}
 	}
 	defer func() {
 		p.release()
@@ -383,20 +388,20 @@ func (s *moduleStore) compileOutline(ctx context.Context, sum string) wazero.Com
 	}()
 	rt, err := s.runtimes.get(ctx, unlimited)
 	if err != nil {
-		return nil
+		return nil, codeRegion{}
 	}
 	// The store's own work: the owner's turn, as Lock.
 	if err := s.compileMu.LockContext(ctx, ""); err != nil {
-		return nil
+		return nil, codeRegion{}
 	}
 	defer s.compileMu.Unlock()
 	// The outline may be missing: other processes that added cache files
 	// during the compilation hid the module's (codeFile).
 	key := s.cacheKey(sum, unlimited)
 	s.makeOutline(ctx, sum, key, p.code)
-	compiled, rejected := s.fromOutline(ctx, rt, sum, key, p.code)
+	compiled, code, rejected := s.fromOutline(ctx, rt, sum, key, p.code)
 	if rejected != nil {
 		rejected.Close(context.Background())
 	}
-	return compiled
+	return compiled, code
 }

@@ -72,18 +72,18 @@ func codeRegions() map[codeRegion]bool {
 // code beside it: each layout has its file, and agents of different
 // layouts do not rewrite each other's. It runs before any instance of
 // the module exists, so that no guest runs in the region while it is
-// remapped. It reports whether the code is now shared.
-func shareCode(base string, before, after map[codeRegion]bool) bool {
+// remapped. It returns the region when the code is now shared.
+func shareCode(base string, before, after map[codeRegion]bool) (codeRegion, bool) {
 	path, code := newestCode(base, before, after)
 	if code == nil {
-		return false
+		return codeRegion{}, false
 	}
 	switch mapSame(path, code) {
 	case mapped:
 		touch(path)
-		return true
+		return regionOf(code), true
 	case differs:
-		return false // this agent's code, or its layout, is another's
+		return codeRegion{}, false // this agent's code, or its layout, is another's
 	}
 	// None, or damaged: made anew, and mapped here too, so that this
 	// agent's code is the file's as well and an idle agent can let the
@@ -96,53 +96,50 @@ func shareCode(base string, before, after map[codeRegion]bool) bool {
 		_, err := f.Write(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(code, castagnoli)))
 		return err
 	})
-	return mapSame(path, code) == mapped
+	if mapSame(path, code) != mapped {
+		return codeRegion{}, false
+	}
+	return regionOf(code), true
 }
 
-// dropSharedCode lets the kernel take back the resident pages of the
-// machine code this process maps from shared code files: they are
-// private mappings of files that nothing writes, so their pages are the
-// page cache's and come back from the file when a guest runs them again.
-// An idle agent calls it, so that what it keeps of its modules' code
-// costs no memory until it is used (RATIONALE.md, "Why does an idle agent
-// give back its memory?").
-func dropSharedCode() {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
+// regionOf returns the addresses of code, memory outside Go's heap.
+func regionOf(code []byte) codeRegion {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(code)))
+	return codeRegion{start, start + uintptr(len(code))}
+}
+
+// dropSharedCode lets the kernel take back the resident pages of code,
+// machine code this process maps from a shared code file: a private
+// mapping of a file that nothing writes, so its pages are the page
+// cache's and come back from the file when a guest runs them again. An
+// idle agent calls it, so that what it keeps of its modules' code costs
+// no memory until it is used (RATIONALE.md, "Why does an idle agent give
+// back its memory?").
+//
+// code must be held by a compilation that is open, and stay so during the
+// call: wazero unmaps a closed compilation's code in a finalizer, at any
+// time after a collection, and memory mapped at those addresses next
+// would be zeroed. So the caller names the regions of the compilations
+// it holds, rather than this reading the process's mappings.
+func dropSharedCode(code codeRegion) {
+	if code.end <= code.start {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 6 || fields[1] != "r-xp" || !strings.HasSuffix(fields[5], ".exec") {
-			continue
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
-	}
+	unix.Syscall(unix.SYS_MADVISE, code.start, code.end-code.start, unix.MADV_DONTNEED)
 }
 
 // sameSharedCode is shareCode for code whose origin is not known to be
 // the module's (a load through its outline, outline.go): it maps the
 // shared file over the new code if they hold the same bytes, and else
-// writes nothing. It reports whether the new code is the shared file's.
-func sameSharedCode(base string, before, after map[codeRegion]bool) bool {
+// writes nothing. It returns the region when the new code is the shared
+// file's.
+func sameSharedCode(base string, before, after map[codeRegion]bool) (codeRegion, bool) {
 	path, code := newestCode(base, before, after)
 	if code == nil || mapSame(path, code) != mapped {
-		return false
+		return codeRegion{}, false
 	}
 	touch(path)
-	return true
+	return regionOf(code), true
 }
 
 // newestCode returns the code a compilation added (the largest new

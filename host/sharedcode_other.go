@@ -13,11 +13,15 @@ type codeRegion struct{}
 
 func codeRegions() map[codeRegion]bool { return nil }
 
-func shareCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return false }
+func shareCode(string, map[codeRegion]bool, map[codeRegion]bool) (codeRegion, bool) {
+	return codeRegion{}, false
+}
 
-func sameSharedCode(string, map[codeRegion]bool, map[codeRegion]bool) bool { return false }
+func sameSharedCode(string, map[codeRegion]bool, map[codeRegion]bool) (codeRegion, bool) {
+	return codeRegion{}, false
+}
 
-func dropSharedCode() {}
+func dropSharedCode(codeRegion) {}
 
 // codeSharing is false: no load is checked against shared code, so none
 // goes through an outline.

@@ -85,6 +85,10 @@ type storedModule struct {
 	// compiled holds the module's code per runtime kind; the moduleStore's
 	// mu guards it, and size, refs, evicted and elem.
 	compiled [2]wazero.CompiledModule
+	// code is where compiled[unlimited]'s machine code is mapped from a
+	// shared code file, if it is (sharedcode_linux.go); the zero region
+	// if not. mu guards it.
+	code codeRegion
 	// compact is set when compiled holds what the module keeps while the
 	// agent idles: its outline's compilation, or its own when it has no
 	// outline (outline.go, swapOutlines).
@@ -355,7 +359,7 @@ func (s *moduleStore) addPrepared(ctx context.Context, sum string, p *preparedMo
 // compileChecked compiles code, prepared, into stored, or records in it
 // why the module cannot run, which it returns.
 func (s *moduleStore) compileChecked(ctx context.Context, stored *storedModule, code []byte) error {
-	compiled, outlined, err := s.compile(ctx, stored.sum, code, unlimited)
+	compiled, region, outlined, err := s.compile(ctx, stored.sum, code, unlimited)
 	stored.compact = outlined
 	if err == nil {
 		err = checkImports(compiled)
@@ -369,6 +373,9 @@ func (s *moduleStore) compileChecked(ctx context.Context, stored *storedModule, 
 		stored.err = fmt.Errorf("module %s: %w", short(stored.sum), err)
 	}
 	stored.compiled[unlimited] = compiled
+	if compiled != nil {
+		stored.code = region
+	}
 	return stored.err
 }
 
@@ -443,8 +450,12 @@ func (s *moduleStore) releaseKept(ctx context.Context, still func() bool) {
 		m.closeKeptLocked()
 		m.image.releaseKept()
 		m.image.dropViews()
+		// Under mu, which every close of a compilation holds: the code
+		// stays mapped during the call.
+		if m.compiled[unlimited] != nil {
+			dropSharedCode(m.code)
+		}
 	}
-	dropSharedCode()
 }
 
 func (m *storedModule) closeLocked() {
@@ -454,6 +465,7 @@ func (m *storedModule) closeLocked() {
 		if c != nil {
 			c.Close(context.Background())
 			m.compiled[i] = nil
+			m.code = codeRegion{}
 		}
 	}
 	if m.release != nil {
@@ -489,15 +501,16 @@ func (s *moduleStore) prepare(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// compile compiles code made by prepare. It reports whether the code was
-// loaded through the module's outline.
-func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (_ wazero.CompiledModule, outlined bool, _ error) {
+// compile compiles code made by prepare. It returns where its machine
+// code is mapped from a shared code file, if it is, and reports whether
+// the code was loaded through the module's outline.
+func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind runtimeKind) (_ wazero.CompiledModule, code codeRegion, outlined bool, _ error) {
 	rt, err := s.runtimes.get(ctx, kind)
 	if err != nil {
-		return nil, false, err
+		return nil, code, false, err
 	}
 	if err := s.compileMu.LockContext(ctx, tenantOf(ctx)); err != nil {
-		return nil, false, err
+		return nil, code, false, err
 	}
 	defer s.compileMu.Unlock()
 	// wazero checks for the end of ctx between functions only when it
@@ -507,25 +520,25 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 	if s.disk == nil {
 		compiled, err := rt.CompileModule(ctx, b)
 		if err != nil {
-			return nil, false, fmt.Errorf("invalid WebAssembly: %w", err)
+			return nil, code, false, fmt.Errorf("invalid WebAssembly: %w", err)
 		}
 		s.compilations.Add(1)
-		return compiled, false, nil
+		return compiled, code, false, nil
 	}
 	key := s.cacheKey(sum, kind)
 	if rel, fi, ok := s.disk.indexed(key); ok {
-		compiled, rejected := s.fromOutline(ctx, rt, sum, key, b)
+		compiled, code, rejected := s.fromOutline(ctx, rt, sum, key, b)
 		if compiled != nil {
 			s.cacheLoads.Add(1)
 			s.outlineLoads.Add(1)
-			return compiled, true, nil
+			return compiled, code, true, nil
 		}
 		if rejected != nil {
 			defer rejected.Close(context.Background())
 		}
-		compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
+		compiled, code, inMemory, err := s.compileShared(ctx, rt, sum, b)
 		if err != nil {
-			return nil, false, err
+			return nil, code, false, err
 		}
 		if !inMemory && s.disk.loadedIndexed(rel, fi) {
 			s.cacheLoads.Add(1)
@@ -533,12 +546,12 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 			s.compilations.Add(1)
 		}
 		s.makeOutline(ctx, sum, key, b)
-		return compiled, false, nil
+		return compiled, code, false, nil
 	}
 	before := s.disk.files()
-	compiled, inMemory, err := s.compileShared(ctx, rt, sum, b)
+	compiled, code, inMemory, err := s.compileShared(ctx, rt, sum, b)
 	if err != nil {
-		return nil, false, err
+		return nil, code, false, err
 	}
 	if inMemory || s.disk.compiled(key, before) {
 		s.compilations.Add(1)
@@ -546,7 +559,7 @@ func (s *moduleStore) compile(ctx context.Context, sum string, b []byte, kind ru
 		s.cacheLoads.Add(1)
 	}
 	s.makeOutline(ctx, sum, key, b)
-	return compiled, false, nil
+	return compiled, code, false, nil
 }
 
 // cacheKey names module sum's code for runtime kind in the disk cache's
@@ -563,10 +576,11 @@ func (s *moduleStore) cacheKey(sum string, kind runtimeKind) string {
 }
 
 // compileShared compiles b, and then has the machine code wazero loaded
-// or made shared with the other agents of the machine (sharedcode_linux.go).
-// It reports whether the code was compiled in memory only, because the
-// disk cache could not be written. compileMu must be held.
-func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (_ wazero.CompiledModule, inMemory bool, _ error) {
+// or made shared with the other agents of the machine (sharedcode_linux.go),
+// and returns where, if it is. It reports whether the code was compiled in
+// memory only, because the disk cache could not be written. compileMu
+// must be held.
+func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum string, b []byte) (_ wazero.CompiledModule, code codeRegion, inMemory bool, _ error) {
 	path, _, ok := s.preparedPaths(sum)
 	var before map[codeRegion]bool
 	if ok {
@@ -588,14 +602,14 @@ func (s *moduleStore) compileShared(ctx context.Context, rt wazero.Runtime, sum 
 	}
 	if err != nil {
 		if cacheIOError(err) {
-			return nil, false, fmt.Errorf("host: compilation cache: %w", err)
+			return nil, code, false, fmt.Errorf("host: compilation cache: %w", err)
 		}
-		return nil, false, fmt.Errorf("invalid WebAssembly: %w", err)
+		return nil, code, false, fmt.Errorf("invalid WebAssembly: %w", err)
 	}
 	if before != nil && !inMemory {
-		shareCode(strings.TrimSuffix(path, ".code"), before, codeRegions())
+		code, _ = shareCode(strings.TrimSuffix(path, ".code"), before, codeRegions())
 	}
-	return compiled, inMemory, nil
+	return compiled, code, inMemory, nil
 }
 
 // checkImports refuses a module whose imports the agent cannot satisfy,
