@@ -278,10 +278,16 @@ func (c *Channel) sendParts(ctx context.Context, prefix, b []byte) error {
 	if limit := c.mux.peer.MaxFrame; size > limit {
 		return &FrameSizeError{Size: size, Limit: limit}
 	}
-	if err := c.acquire(ctx, int64(size+messageOverhead)); err != nil {
+	n := int64(size + messageOverhead)
+	if err := c.acquire(ctx, n); err != nil {
 		return err
 	}
-	if err := c.mux.writeFrameParts(frameData, 0, c.id, prefix, b, false); err != nil {
+	if err := c.mux.writeFrameParts(ctx, frameData, 0, c.id, prefix, b, false); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Not sent: the window it took is still the peer's to give.
+			c.addCredit(n)
+			return err
+		}
 		return fmt.Errorf("channel: send: %w", err)
 	}
 	return nil

@@ -241,3 +241,57 @@ func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
 			passed, fair)
 	}
 }
+
+// TestSendContextEndedKeepsWindow: a send whose context ends while it
+// waits for room in the writer's queue is not sent, so the window it took
+// is given back. Else each such send would shrink the channel's window for
+// good, down to a channel that sends nothing.
+func TestSendContextEndedKeepsWindow(t *testing.T) {
+	const window, item = 4 << 20, 1000 // a window past the queue's bound
+	m, peer := newRawPeerHello(t, RoleClient, nil, Hello{Window: window, MaxFrame: 1 << 20})
+	ch, err := m.OpenChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The peer reads nothing until the first send times out with the
+	// queue full, and then everything, returning no credit: the window
+	// alone then stops the sender.
+	draining := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		<-draining
+		var buf [64 << 10]byte
+		for {
+			if _, err := peer.br.Read(buf[:]); err != nil {
+				return
+			}
+		}
+	}()
+	sent, timeouts := 0, 0
+	payload := make([]byte, item)
+	for i := 0; i < 4*window/item && timeouts < 2; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := ch.SendContext(ctx, payload)
+		cancel()
+		switch {
+		case err == nil:
+			sent++
+		case errors.Is(err, context.DeadlineExceeded):
+			timeouts++
+			if timeouts == 1 {
+				close(draining)
+			}
+		default:
+			t.Fatal(err)
+		}
+	}
+	// Each message takes its bytes and the overhead from the window, and
+	// the last may overdraw it.
+	cost := item + 3 + messageOverhead // a 1000-byte bin has a 3-byte header
+	if want := (window + cost - 1) / cost; sent != want {
+		t.Fatalf("%d messages sent before the window ran out, want %d: a timed-out send kept its window", sent, want)
+	}
+	m.Close()
+	<-drained
+}

@@ -35,15 +35,19 @@ type Mux struct {
 
 	// wmu guards the frames waiting for the writer. wdata wakes the writer;
 	// wspace wakes senders waiting for the queue to drain.
-	wmu       sync.Mutex
-	wdata     *sync.Cond
-	wspace    *sync.Cond
-	wbuf      []byte
-	wspare    []byte
-	wclosed   bool
-	writing   bool      // a write to conn is under way, by the writer or a sender
-	direct    []byte    // a direct writer's buffer, owned while writing
-	lastWrite time.Time // when the last write to conn ended
+	wmu     sync.Mutex
+	wdata   *sync.Cond
+	wspace  *sync.Cond
+	wbuf    []byte
+	wspare  []byte
+	wclosed bool
+	writing bool // a write to conn is under way, by the writer or a sender
+	// largeWaiting counts the large frames waiting for the queue to
+	// empty; small data frames wait while there are any, so that a
+	// stream of them cannot keep the queue from emptying.
+	largeWaiting int
+	direct       []byte    // a direct writer's buffer, owned while writing
+	lastWrite    time.Time // when the last write to conn ended
 
 	// mu guards the channel table, id allocation and pending calls.
 	mu           sync.Mutex

@@ -38,7 +38,7 @@ type response struct {
 // the request: its answer, when it comes, is dropped (PROTOCOL.md).
 func (m *Mux) Call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
 	return m.call(ctx, func(id uint32) error {
-		return m.writeFrame(frameRequest, kind, id, body, false)
+		return m.writeFrameParts(ctx, frameRequest, kind, id, nil, body, false)
 	})
 }
 

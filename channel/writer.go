@@ -33,21 +33,27 @@ func (m *Mux) maxQueued() int { return maxPendingWrite + maxPendingControl }
 // maxPendingWrite; control frames never wait, so that the read loop can
 // answer pings and return window credit without blocking.
 func (m *Mux) writeFrame(typ frameType, flags uint8, id uint32, payload []byte, control bool) error {
-	return m.writeFrameParts(typ, flags, id, nil, payload, control)
+	return m.writeFrameParts(context.Background(), typ, flags, id, nil, payload, control)
 }
 
 // writeFrameParts is writeFrame for a payload given as prefix then payload,
 // so that a byte string is copied once, from the caller's slice to the batch.
+// A data frame's wait for room ends with ctx, unsent.
 //
 // A frame larger than the peer's max_frame fails here, its own operation
 // only: sent, it would end the connection with everything on it.
-func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, payload []byte, control bool) error {
+func (m *Mux) writeFrameParts(ctx context.Context, typ frameType, flags uint8, id uint32, prefix, payload []byte, control bool) error {
 	if size := len(prefix) + len(payload); m.peer.MaxFrame > 0 && size > m.peer.MaxFrame {
 		return &FrameSizeError{Size: size, Limit: m.peer.MaxFrame}
 	}
+	large := !control && len(prefix)+len(payload) >= minLargeWrite
 	m.wmu.Lock()
-	for !control && len(m.wbuf) > maxPendingWrite && !m.wclosed {
-		m.wspace.Wait()
+	if !control && !large {
+		err := m.waitLocked(ctx, func() bool { return len(m.wbuf) > maxPendingWrite || m.largeWaiting > 0 })
+		if err != nil {
+			m.wmu.Unlock()
+			return err
+		}
 	}
 	if m.wclosed {
 		m.wmu.Unlock()
@@ -72,8 +78,8 @@ func (m *Mux) writeFrameParts(typ frameType, flags uint8, id uint32, prefix, pay
 		}
 		return err
 	}
-	if !control && len(prefix)+len(payload) >= minLargeWrite {
-		return m.writeLarge(typ, flags, id, prefix, payload)
+	if large {
+		return m.writeLarge(ctx, typ, flags, id, prefix, payload)
 	}
 	if !control && !m.writing && len(m.wbuf) == 0 && len(prefix)+len(payload) <= maxDirectWrite &&
 		time.Since(m.lastWrite) > idleGap {
@@ -152,22 +158,48 @@ const minLargeWrite = 64 << 10
 // frames queued before it and any write under way. It is called with wmu
 // held and releases it. Frames queued meanwhile wait for it, so the frames
 // of each channel stay in order.
-func (m *Mux) writeLarge(typ frameType, flags uint8, id uint32, prefix, payload []byte) error {
-	if err := m.awaitTurnLocked(); err != nil {
+func (m *Mux) writeLarge(ctx context.Context, typ frameType, flags uint8, id uint32, prefix, payload []byte) error {
+	if err := m.awaitTurnLocked(ctx); err != nil {
 		return err
 	}
 	return m.writeDirect(typ, flags, id, prefix, payload)
 }
 
 // awaitTurnLocked waits, holding wmu, until the frames queued before and
-// any write under way are written; it unlocks wmu if the mux closed.
-func (m *Mux) awaitTurnLocked() error {
-	for (m.writing || len(m.wbuf) > 0) && !m.wclosed {
-		m.wspace.Wait()
+// any write under way are written; small data frames wait meanwhile. It
+// unlocks wmu if the mux closed or ctx ended.
+func (m *Mux) awaitTurnLocked(ctx context.Context) error {
+	m.largeWaiting++
+	err := m.waitLocked(ctx, func() bool { return m.writing || len(m.wbuf) > 0 })
+	m.largeWaiting--
+	if m.largeWaiting == 0 {
+		m.wspace.Broadcast() // the small frames held back for it
 	}
-	if m.wclosed {
+	if err == nil && m.wclosed {
+		err = &connLostError{m.err}
+	}
+	if err != nil {
 		m.wmu.Unlock()
-		return &connLostError{m.err}
+	}
+	return err
+}
+
+// waitLocked waits on wspace, holding wmu, while busy reports true, until
+// the mux closes or ctx ends, whose error it then returns.
+func (m *Mux) waitLocked(ctx context.Context, busy func() bool) error {
+	if busy() && !m.wclosed && ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			m.wmu.Lock()
+			m.wspace.Broadcast()
+			m.wmu.Unlock()
+		})
+		defer stop()
+	}
+	for busy() && !m.wclosed {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m.wspace.Wait()
 	}
 	return nil
 }
@@ -187,7 +219,7 @@ func (m *Mux) writeStream(ctx context.Context, typ frameType, flags uint8, id ui
 		return nil, &FrameSizeError{Size: size, Limit: m.peer.MaxFrame}
 	}
 	m.wmu.Lock()
-	if err := m.awaitTurnLocked(); err != nil {
+	if err := m.awaitTurnLocked(ctx); err != nil {
 		return nil, err
 	}
 	m.writing = true
