@@ -25,8 +25,8 @@ type decoder struct {
 	onID  func(id uint32) error
 
 	// own says that b is the decoder's to keep: a byte string that is at
-	// least half of b is returned as a slice of it rather than copied, and
-	// kept says that one was.
+	// least half of b's capacity is returned as a slice of it rather than
+	// copied, and kept says that one was.
 	own, kept bool
 }
 
