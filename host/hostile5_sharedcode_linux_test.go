@@ -160,3 +160,54 @@ func TestHostile5DroppedCodeIsLiveSharedCode(t *testing.T) {
 		t.Fatal("no region checked, or no swap or eviction: the test tried nothing")
 	}
 }
+
+// TestHostile5ConcurrentUploadsDropLiveCode: two agents of one engine run
+// the same new module at once, so that both may compile it and the store
+// keeps one; the region the idle release drops is then still the kept
+// compilation's shared code, and the module runs on.
+func TestHostile5ConcurrentUploadsDropLiveCode(t *testing.T) {
+	compileHeavy(t)
+	base := reactorBytes(t, "echo")
+	dir := t.TempDir()
+	cfg := NewConfig().WithCompilationCacheDir(dir)
+	e, err := NewEngine(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	agents := []*testAgent{startAgent(t, cfg.WithEngine(e)), startAgent(t, cfg.WithEngine(e))}
+	defer func() {
+		for _, a := range agents {
+			a.exit(t)
+		}
+	}()
+	checked := 0
+	for round := range 4 {
+		wasm := withNoise(base)
+		var wg sync.WaitGroup
+		errs := make(chan error, len(agents))
+		for i, a := range agents {
+			wg.Go(func() {
+				if err := echoErr(a, wasm, fmt.Sprintf("round %d agent %d", round, i)); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		runtime.GC()
+		runtime.GC()
+		e.store.releaseKept(context.Background(), func() bool { return true })
+		checked += checkDropRegions(t, e.store)
+		for i, a := range agents {
+			echoOnce(t, a, wasm, fmt.Sprintf("after the release %d.%d", round, i))
+		}
+	}
+	t.Logf("%d regions checked", checked)
+	if checked == 0 {
+		t.Fatal("no module held shared code: nothing was checked")
+	}
+}
