@@ -161,7 +161,7 @@ func TestHostile5LargeTimeoutWakesSmall(t *testing.T) {
 	largeCtx, cancelLarge := context.WithCancel(context.Background())
 	largeDone := make(chan error, 1)
 	go func() { largeDone <- ch.SendContext(largeCtx, make([]byte, minLargeWrite)) }()
-	waitFor(t, func() bool { m.wmu.Lock(); defer m.wmu.Unlock(); return m.largeWaiting == 1 })
+	waitFor(t, func() bool { m.wmu.Lock(); defer m.wmu.Unlock(); return m.largeArrived-m.largeLeft == 1 })
 	const smalls = 32
 	smallDone := make(chan error, smalls)
 	for range smalls {
@@ -226,7 +226,7 @@ func TestHostile5TimedOutSendsLeaveNothing(t *testing.T) {
 		waitFor(t, func() bool {
 			m.wmu.Lock()
 			defer m.wmu.Unlock()
-			return m.largeWaiting > 0 // the others may wait for window
+			return m.largeArrived > m.largeLeft // the others may wait for window
 		})
 		cancel()
 		for range senders {
@@ -242,7 +242,7 @@ func TestHostile5TimedOutSendsLeaveNothing(t *testing.T) {
 	}
 	waitFor(t, func() bool { return runtime.NumGoroutine() <= base })
 	m.wmu.Lock()
-	lw := m.largeWaiting
+	lw := m.largeArrived - m.largeLeft
 	m.wmu.Unlock()
 	if lw != 0 {
 		t.Fatalf("largeWaiting is %d after every large send gave up", lw)
@@ -330,7 +330,7 @@ func TestHostile5CloseEndsWriterWaits(t *testing.T) {
 		}
 		go func() { errs <- ch.Send(make([]byte, size)) }()
 	}
-	waitFor(t, func() bool { m.wmu.Lock(); defer m.wmu.Unlock(); return m.largeWaiting > 0 })
+	waitFor(t, func() bool { m.wmu.Lock(); defer m.wmu.Unlock(); return m.largeArrived > m.largeLeft })
 	closed := make(chan struct{})
 	go func() { m.Close(); close(closed) }()
 	for range senders {
