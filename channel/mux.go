@@ -42,12 +42,15 @@ type Mux struct {
 	wspare  []byte
 	wclosed bool
 	writing bool // a write to conn is under way, by the writer or a sender
-	// largeWaiting counts the large frames waiting for the queue to
-	// empty; small data frames wait while there are any, so that a
-	// stream of them cannot keep the queue from emptying.
-	largeWaiting int
-	direct       []byte    // a direct writer's buffer, owned while writing
-	lastWrite    time.Time // when the last write to conn ended
+	// largeArrived and largeLeft count the large frames that came to
+	// wait for the queue to empty and that stopped waiting. A small data
+	// frame waits until as many have left as had come before it, so that
+	// a stream of small frames cannot keep the queue from emptying, nor
+	// a stream of large frames (one of which always waits) hold a small
+	// one back for ever.
+	largeArrived, largeLeft uint64
+	direct                  []byte    // a direct writer's buffer, owned while writing
+	lastWrite               time.Time // when the last write to conn ended
 
 	// mu guards the channel table, id allocation and pending calls.
 	mu           sync.Mutex

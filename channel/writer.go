@@ -49,7 +49,10 @@ func (m *Mux) writeFrameParts(ctx context.Context, typ frameType, flags uint8, i
 	large := !control && len(prefix)+len(payload) >= minLargeWrite
 	m.wmu.Lock()
 	if !control && !large {
-		err := m.waitLocked(ctx, func() bool { return len(m.wbuf) > maxPendingWrite || m.largeWaiting > 0 })
+		// Only the large frames that wait now hold it back: those that
+		// come later wait for it in turn.
+		ahead := m.largeArrived
+		err := m.waitLocked(ctx, func() bool { return len(m.wbuf) > maxPendingWrite || m.largeLeft < ahead })
 		if err != nil {
 			m.wmu.Unlock()
 			return err
@@ -169,12 +172,10 @@ func (m *Mux) writeLarge(ctx context.Context, typ frameType, flags uint8, id uin
 // any write under way are written; small data frames wait meanwhile. It
 // unlocks wmu if the mux closed or ctx ended.
 func (m *Mux) awaitTurnLocked(ctx context.Context) error {
-	m.largeWaiting++
+	m.largeArrived++
 	err := m.waitLocked(ctx, func() bool { return m.writing || len(m.wbuf) > 0 })
-	m.largeWaiting--
-	if m.largeWaiting == 0 {
-		m.wspace.Broadcast() // the small frames held back for it
-	}
+	m.largeLeft++
+	m.wspace.Broadcast() // the small frames held back for it
 	if err == nil && m.wclosed {
 		err = &connLostError{m.err}
 	}

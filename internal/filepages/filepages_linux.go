@@ -79,7 +79,9 @@ func executable() (file, bool) {
 // (start-end perms offset dev inode path) and reports whether it maps
 // file want, private and read-only.
 func fileMapping(fields []string, want file) (start, end uint64, ok bool) {
-	if len(fields) != 6 || len(fields[1]) != 4 || fields[1][1] != '-' || fields[1][3] != 'p' {
+	// The path is not read: it may hold spaces, or end in " (deleted)"
+	// once the executable was replaced while it runs.
+	if len(fields) < 6 || len(fields[1]) != 4 || fields[1][1] != '-' || fields[1][3] != 'p' {
 		return 0, 0, false
 	}
 	major, minor, found := strings.Cut(fields[3], ":")
