@@ -41,9 +41,9 @@ func TestHostile5DropExecutableHelper(t *testing.T) {
 		}
 	}
 	runtime.GC()
-	before := rssFile(t)
+	before := executableRSS(t)
 	Drop()
-	fmt.Printf("rssfile %d %d\n", before, rssFile(t))
+	fmt.Printf("rssfile %d %d\n", before, executableRSS(t))
 }
 
 // TestHostile5DropOddExecutable: an agent's executable may have a space in
