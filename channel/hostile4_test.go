@@ -295,3 +295,32 @@ func TestSendContextEndedKeepsWindow(t *testing.T) {
 	m.Close()
 	<-drained
 }
+
+// TestNotifyContextEndsWhileQueueFull: a notice (guest output is sent so)
+// to a peer that reads nothing waits for room in the write queue only as
+// long as its context lasts.
+func TestNotifyContextEndsWhileQueueFull(t *testing.T) {
+	m, _ := newRawPeerHello(t, RoleClient, nil, Hello{Window: 4 << 20, MaxFrame: 1 << 20})
+	done := make(chan error, 1)
+	go func() {
+		body := make([]byte, 32<<10) // queued, as guest output's pieces are
+		for range 512 {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			err := m.NotifyContext(ctx, 1, body)
+			cancel()
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("NotifyContext to a peer that reads nothing: %v, want its context's deadline", err)
+		}
+	case <-time.After(hangBound):
+		t.Fatalf("NotifyContext to a peer that reads nothing still blocked %v after its 200ms context ended", hangBound)
+	}
+}

@@ -106,6 +106,13 @@ func (m *Mux) Notify(kind uint8, body []byte) error {
 	return m.writeFrame(frameRequest, kind, 0, body, false)
 }
 
+// NotifyContext is Notify whose wait for room in the connection's write
+// queue ends with ctx, the notice unsent: a peer that reads nothing holds
+// it no longer than ctx lasts.
+func (m *Mux) NotifyContext(ctx context.Context, kind uint8, body []byte) error {
+	return m.writeFrameParts(ctx, frameRequest, kind, 0, nil, body, false)
+}
+
 // serve runs a request's handler. A notification runs on the read loop,
 // so that notifications are handled in the order sent (guest output must
 // not be reordered); its handler must not block. A request gets a

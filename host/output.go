@@ -62,8 +62,9 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 			body, err := msgpack.Marshal(&wire.Output{Channel: w.channel, Stream: w.stream, Data: rest[:n]})
 			if err == nil {
 				// A client gone away is noticed by the channel; the
-				// guest's write still succeeds.
-				w.mux.Notify(wire.KindOutput, body)
+				// guest's write still succeeds. One that stops reading
+				// holds the guest no longer than its execution lasts.
+				w.mux.NotifyContext(w.ctx, wire.KindOutput, body)
 			}
 			rest = rest[n:]
 		}
@@ -72,9 +73,13 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 }
 
 // maxOutputPiece is the most guest output one notice carries; outputOverhead
-// bounds what the rest of an Output body takes.
+// bounds what the rest of an Output body takes. A notice this small is
+// queued for the connection's writer, a wait that ends with the execution
+// (NotifyContext); a larger one would be written on the guest's goroutine,
+// and a client that stops reading would hold the guest in that write past
+// its time limit.
 const (
-	maxOutputPiece = 256 << 10
+	maxOutputPiece = 32 << 10
 	outputOverhead = 64
 )
 
