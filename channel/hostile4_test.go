@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,12 +130,24 @@ func TestHostile4SendContextEndsWhileQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	item := make([]byte, 1000)
+	// The window ends this at 4 MiB if the queue's wait does not.
+	endsWithItsContext(t, "SendContext", 8<<10, func(ctx context.Context) error { return ch.SendContext(ctx, item) })
+	endsWithItsContext(t, "Call", 1, func(ctx context.Context) error {
+		_, err := m.Call(ctx, 1, make([]byte, 100))
+		return err
+	})
+}
+
+// endsWithItsContext runs op up to n times, each with a context of 200 ms,
+// against a peer that reads nothing, and checks that one fails with its
+// context's deadline rather than block.
+func endsWithItsContext(t *testing.T, what string, n int, op func(context.Context) error) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		// The window ends this at 4 MiB if the queue's wait does not.
-		for range 8 << 10 {
+		for range n {
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			err := ch.SendContext(ctx, item)
+			err := op(ctx)
 			cancel()
 			if err != nil {
 				done <- err
@@ -148,25 +159,10 @@ func TestHostile4SendContextEndsWhileQueueFull(t *testing.T) {
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("SendContext to a peer that reads nothing: %v, want its context's deadline", err)
+			t.Fatalf("%s to a peer that reads nothing: %v, want its context's deadline", what, err)
 		}
 	case <-time.After(hangBound):
-		t.Fatalf("SendContext to a peer that reads nothing still blocked %v after its 200ms context ended", hangBound)
-	}
-	callDone := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		_, err := m.Call(ctx, 1, make([]byte, 100))
-		callDone <- err
-	}()
-	select {
-	case err := <-callDone:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Call to a peer that reads nothing: %v, want its context's deadline", err)
-		}
-	case <-time.After(hangBound):
-		t.Fatalf("Call to a peer that reads nothing still blocked %v after its 200ms context ended", hangBound)
+		t.Fatalf("%s to a peer that reads nothing still blocked %v after its 200ms context ended", what, hangBound)
 	}
 }
 
@@ -181,42 +177,10 @@ func TestHostile4LargeFrameNotStarvedBySmallFlood(t *testing.T) {
 	cm, am := muxPair(t, osPipePair, nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*hangBound)
 	defer cancel()
-	var stop atomic.Bool
 	var got atomic.Int64 // flood items received
-	var wg sync.WaitGroup
-	flowing := make(chan struct{})
-	var once sync.Once
-	for range flooders {
-		send, recv := channelPair(t, cm, am)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			item := make([]byte, itemSize)
-			for i := 0; i < 2_000_000 && !stop.Load(); i++ {
-				if send.SendContext(ctx, item) != nil {
-					return
-				}
-			}
-			send.Close()
-		}()
-		go func() {
-			defer wg.Done()
-			for {
-				if recv.ReceiveRawFunc(ctx, func([]byte) error { return nil }) != nil {
-					return
-				}
-				got.Add(1)
-				once.Do(func() { close(flowing) })
-			}
-		}()
-	}
-	defer func() {
-		stop.Store(true)
-		cancel()
-		wg.Wait()
-	}()
+	stop := flood(t, cm, am, flooders, 2_000_000, itemSize, &got)
+	defer stop()
 	big, bigRecv := channelPair(t, cm, am)
-	<-flowing
 	before := got.Load()
 	done := make(chan error, 1)
 	go func() {
@@ -301,26 +265,6 @@ func TestSendContextEndedKeepsWindow(t *testing.T) {
 // long as its context lasts.
 func TestNotifyContextEndsWhileQueueFull(t *testing.T) {
 	m, _ := newRawPeerHello(t, RoleClient, nil, Hello{Window: 4 << 20, MaxFrame: 1 << 20})
-	done := make(chan error, 1)
-	go func() {
-		body := make([]byte, 32<<10) // queued, as guest output's pieces are
-		for range 512 {
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			err := m.NotifyContext(ctx, 1, body)
-			cancel()
-			if err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("NotifyContext to a peer that reads nothing: %v, want its context's deadline", err)
-		}
-	case <-time.After(hangBound):
-		t.Fatalf("NotifyContext to a peer that reads nothing still blocked %v after its 200ms context ended", hangBound)
-	}
+	body := make([]byte, 32<<10) // queued, as guest output's pieces are
+	endsWithItsContext(t, "NotifyContext", 512, func(ctx context.Context) error { return m.NotifyContext(ctx, 1, body) })
 }

@@ -16,11 +16,11 @@ import (
 // large frames that hold small ones back, and the window credit a send
 // whose wait ended gives back.
 
-// largeFlood sends items of minLargeWrite bytes on flooders channels of
-// cm, each at most perFlooder of them, drained on am; got counts the items
+// flood sends items of itemSize bytes on flooders channels of cm, each
+// at most perFlooder of them, drained on am; got counts the items
 // received. It returns once the first item arrived, and a stop that ends
 // the flood and waits for its goroutines.
-func largeFlood(t *testing.T, cm, am *Mux, flooders, perFlooder int, got *atomic.Int64) (stop func()) {
+func flood(t *testing.T, cm, am *Mux, flooders, perFlooder, itemSize int, got *atomic.Int64) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*hangBound)
 	var halt atomic.Bool
@@ -32,7 +32,7 @@ func largeFlood(t *testing.T, cm, am *Mux, flooders, perFlooder int, got *atomic
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			item := make([]byte, minLargeWrite)
+			item := make([]byte, itemSize)
 			for i := 0; i < perFlooder && !halt.Load(); i++ {
 				if send.SendContext(ctx, item) != nil {
 					return
@@ -53,7 +53,7 @@ func largeFlood(t *testing.T, cm, am *Mux, flooders, perFlooder int, got *atomic
 	select {
 	case <-flowing:
 	case <-time.After(hangBound):
-		t.Fatal("the flood of large items never started")
+		t.Fatal("the flood never started")
 	}
 	return func() {
 		halt.Store(true)
@@ -73,7 +73,7 @@ func TestHostile5SmallNotStarvedByLargeFlood(t *testing.T) {
 	cm, am := muxPair(t, osPipePair, nil, nil)
 	var got atomic.Int64
 	small, smallRecv := channelPair(t, cm, am)
-	stop := largeFlood(t, cm, am, flooders, perFlooder, &got)
+	stop := flood(t, cm, am, flooders, perFlooder, minLargeWrite, &got)
 	defer stop()
 	for got.Load() < 50 { // well into the flood
 		runtime.Gosched()
@@ -106,7 +106,7 @@ func TestHostile5ResponseNotStarvedByLargeFlood(t *testing.T) {
 	// The agent floods and answers; the client calls.
 	am, cm := muxPair(t, osPipePair, &Config{Handler: echo}, nil)
 	var got atomic.Int64
-	stop := largeFlood(t, am, cm, flooders, perFlooder, &got)
+	stop := flood(t, am, cm, flooders, perFlooder, minLargeWrite, &got)
 	defer stop()
 	for got.Load() < 50 {
 		runtime.Gosched()
