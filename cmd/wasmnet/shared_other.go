@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !linux
 
 package main
 
@@ -9,8 +9,8 @@ import (
 	"github.com/wasmnet/wasmnet/host"
 )
 
-// runShared refuses: a shared agent receives its connections as unix
-// descriptors.
+// runShared refuses: shared agents need Linux, as their clients do
+// (gateway/shared_linux.go), and none starts one elsewhere.
 func runShared(ctx context.Context, cfg host.Config) error {
-	return errors.New("agent: --shared needs a unix system")
+	return errors.New("agent: --shared needs Linux")
 }

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 // Package shared hands gateway connections to an agent process that serves
 // several gateways of one client (a "shared agent"). The client starts the
