@@ -94,33 +94,31 @@ func dialResident(ctx context.Context, sp Spec, cfg *makeConfig, idle time.Durat
 	}
 	// Nothing to reap: the agent outlives its gateways, and ends the
 	// executions of a gateway whose connection closes.
-	return &link{conn: residentConn{c}, wait: func() error { return nil }, kill: c.Close}, nil
+	conn := &residentConn{Conn: c, loss: agentLoss{pid: c.PID, resident: true}}
+	return &link{conn: conn, wait: func() error { return nil }, kill: conn.Close}, nil
 }
 
-// residentConn is a connection to the resident agent whose death it
-// reports as an *AgentLostError, the error of a lost shared agent: one
-// type for a library user to match.
-type residentConn struct{ *resident.Conn }
+// residentConn is a connection to the resident agent, whose death it
+// reports as a shared agent's is: one error type for a library user to
+// match.
+type residentConn struct {
+	*resident.Conn
+	loss agentLoss
+}
 
-func (c residentConn) Read(p []byte) (int, error) {
+func (c *residentConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	return n, residentLost(err)
+	return n, c.loss.lost(err)
 }
 
-func (c residentConn) Write(p []byte) (int, error) {
+func (c *residentConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	return n, residentLost(err)
+	return n, c.loss.lost(err)
 }
 
-func residentLost(err error) error {
-	if err == nil {
-		return nil
-	}
-	var lost *resident.LostError
-	if errors.As(err, &lost) {
-		return &AgentLostError{PID: lost.PID, Resident: true, Err: lost.Err}
-	}
-	return err
+func (c *residentConn) Close() error {
+	c.loss.closed.Store(true)
+	return c.Conn.Close()
 }
 
 // residentPaths returns the resident agent's paths for the agent binary

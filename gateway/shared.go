@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
+
+	"github.com/wasmnet/wasmnet/internal/resident"
 )
 
 // WithShare sets whether popen gateways whose spec has no share= option
@@ -80,3 +83,25 @@ func (e *AgentLostError) Error() string {
 }
 
 func (e *AgentLostError) Unwrap() error { return e.Err }
+
+// agentLoss turns the errors of a gateway's connection to an agent process
+// that serves other gateways too into an *AgentLostError once the process
+// has died, until this side closes the connection.
+type agentLoss struct {
+	pid      int
+	resident bool
+	closed   atomic.Bool
+}
+
+func (l *agentLoss) lost(err error) error {
+	if err == nil {
+		// Before errors.As, whose target would be allocated on every read.
+		return nil
+	}
+	// The error of a process that never started says more.
+	var se *AgentStartError
+	if l.closed.Load() || errors.As(err, &se) || !resident.Exiting(l.pid) {
+		return err
+	}
+	return &AgentLostError{PID: l.pid, Resident: l.resident, Err: err}
+}

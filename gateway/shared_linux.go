@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -233,7 +232,8 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		return nil, fmt.Errorf("gateway: popen: shared agent (pid %d): %w", a.cmd.Process.Pid, err)
 	}
 	sc := &startCheckReader{r: keep, check: check}
-	conn := &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, pid: a.cmd.Process.Pid, served: &a.served}
+	conn := &sharedConn{UnixConn: keep, r: sc, w: &startCheckWriter{w: keep, sc: sc}, served: &a.served}
+	conn.loss.pid = a.cmd.Process.Pid
 	// Whether this gateway was counted out of a, under the pool's mu: the
 	// count and it must be read together, or a kill could count out a
 	// gateway that had just joined.
@@ -242,7 +242,7 @@ func (a *sharedAgent) connect(ctx context.Context, p *agentPool) (*link, error) 
 		if p.release(a, released) {
 			return a.w.wait()
 		}
-		if resident.Exiting(conn.pid) {
+		if resident.Exiting(conn.loss.pid) {
 			return a.w.wait()
 		}
 		return nil
@@ -279,8 +279,7 @@ type sharedConn struct {
 	*net.UnixConn
 	r      *startCheckReader
 	w      *startCheckWriter
-	pid    int
-	closed atomic.Bool
+	loss   agentLoss
 	served *atomic.Bool // the process's: set on the first byte read
 }
 
@@ -289,29 +288,15 @@ func (c *sharedConn) Read(b []byte) (int, error) {
 	if n > 0 && !c.served.Load() {
 		c.served.Store(true)
 	}
-	return n, c.lost(err)
+	return n, c.loss.lost(err)
 }
 
 func (c *sharedConn) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
-	return n, c.lost(err)
+	return n, c.loss.lost(err)
 }
 
 func (c *sharedConn) Close() error {
-	c.closed.Store(true)
+	c.loss.closed.Store(true)
 	return c.UnixConn.Close()
-}
-
-// lost turns err into an *AgentLostError when the process has died, unless
-// it is already the error of a process that never started.
-func (c *sharedConn) lost(err error) error {
-	if err == nil {
-		// Before errors.As, whose target would be allocated on every read.
-		return nil
-	}
-	var se *AgentStartError
-	if c.closed.Load() || errors.As(err, &se) || !resident.Exiting(c.pid) {
-		return err
-	}
-	return &AgentLostError{PID: c.pid, Err: err}
 }

@@ -46,19 +46,6 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("resident: refusing %s: %s", e.Path, e.Reason)
 }
 
-// A LostError is the error of a connection whose resident agent
-// died: every gateway on it is lost. It wraps the read or write error.
-type LostError struct {
-	PID int
-	Err error
-}
-
-func (e *LostError) Error() string {
-	return fmt.Sprintf("resident: the resident agent (pid %d) died: every gateway it served is lost: %v", e.PID, e.Err)
-}
-
-func (e *LostError) Unwrap() error { return e.Err }
-
 // Dir is the directory of the resident agents' sockets, locks and logs:
 // wasmnet/resident in the user's cache directory ($XDG_CACHE_HOME or
 // ~/.cache on Linux).

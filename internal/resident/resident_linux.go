@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -195,34 +194,13 @@ func PeerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, nil
 }
 
-// A Conn is a client's connection to a resident agent. A read or write
-// that fails because the agent died returns a *LostError.
+// A Conn is a client's connection to a resident agent. Whether a failed
+// read or write means that the agent died is for its user to ask
+// (Exiting): the gateway reports it as it does for a shared agent.
 type Conn struct {
 	*net.UnixConn
 	PID     int    // the agent's process
 	Version string // the agent's version, from its banner
-	closed  atomic.Bool
-}
-
-func (c *Conn) Read(p []byte) (int, error) {
-	n, err := c.UnixConn.Read(p)
-	if err != nil && !c.closed.Load() && Exiting(c.PID) {
-		err = &LostError{PID: c.PID, Err: err}
-	}
-	return n, err
-}
-
-func (c *Conn) Write(p []byte) (int, error) {
-	n, err := c.UnixConn.Write(p)
-	if err != nil && !c.closed.Load() && Exiting(c.PID) {
-		err = &LostError{PID: c.PID, Err: err}
-	}
-	return n, err
-}
-
-func (c *Conn) Close() error {
-	c.closed.Store(true)
-	return c.UnixConn.Close()
 }
 
 // pfExiting is the kernel's PF_EXITING flag, in /proc/PID/stat's ninth

@@ -27,5 +27,9 @@ type Conn struct {
 	Version string
 }
 
+// Exiting reports whether process pid is gone or on its way out; without
+// Linux's /proc it cannot tell, and no resident agent runs.
+func Exiting(pid int) bool { return false }
+
 // ReadBanner reads a resident agent's banner; resident agents need Linux.
 func ReadBanner(ctx context.Context, c net.Conn, p Paths) (string, error) { return "", ErrUnsupported }
