@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wasmnet/wasmnet/internal/regfile"
 )
 
 // A Module is WebAssembly code to run, addressed by the sha256 of its
@@ -171,18 +173,15 @@ func hashReader(r io.Reader) (string, int, error) {
 	return hex.EncodeToString(h.Sum(nil)), int(n), nil
 }
 
-// openModule opens the module file at path again, for an upload. What is
-// opened is checked, not the path before: a pipe put in the file's place
-// between a check and the open would block the open until it had a
-// writer, so the open does not wait (openNoWait).
+// openModule opens the module file at path again, for an upload, unless
+// something other than a regular file took its place.
 func openModule(path string) (io.ReadCloser, error) {
-	f, err := openNoWait(path)
+	f, err := regfile.Open(path)
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return nil, fmt.Errorf("%s changed since it was loaded (now not a regular file)", path)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s changed since it was loaded (now not a regular file)", path)
 	}
 	return f, nil
 }

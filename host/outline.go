@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmnet/wasmnet/host/internal/outline"
+	"github.com/wasmnet/wasmnet/internal/regfile"
 )
 
 // Loads through outlines: on a cache hit, wazero still decodes and
@@ -236,7 +237,7 @@ func (s *moduleStore) ownWazeroDir(ctx context.Context) (string, error) {
 // function count, and each such file and each shared file was read into
 // the agent's heap, 15-27 MB apiece for a Go guest.
 func holdsSharedCode(path string, funcs int, execs []string) bool {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path)
 	if err != nil {
 		return false
 	}
@@ -277,16 +278,16 @@ func holdsSharedCode(path string, funcs int, execs []string) bool {
 // beginsWith reports whether the file at path begins with the n bytes
 // that r gives.
 func beginsWith(path string, r io.Reader, n int64) bool {
-	// Only a regular file is opened: the open of a FIFO (in a damaged
-	// cache) would wait for a writer, and every compilation with it.
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() || fi.Size() < n {
-		return false
-	}
-	f, err := os.Open(path)
+	// Only a regular file: the open of a FIFO (in a damaged cache) would
+	// wait for a writer, and every compilation with it.
+	f, err := regfile.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() < n {
+		return false
+	}
 	var a, b [32 << 10]byte
 	for n > 0 {
 		k := int(min(n, int64(len(a))))
