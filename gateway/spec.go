@@ -23,11 +23,14 @@ import (
 //     group share agent processes (WithSharedAgents: one per CPU, at least
 //     two), each gateway on a connection of its own; share=no, or a
 //     chdir=, env: or nice= that only a process of its own can have, gives
-//     the gateway its own process, on stdin and stdout. With resident (or resident=yes, or an idle time such as resident=30m,
-//     as OpenSSH's ControlPersist), the gateway is served by the user's
-//     resident agent of that build instead, over a private unix socket,
-//     started if none runs and exiting after it idled that long (10m by
-//     default); resident=no asks for a process even under WithResident.
+//     the gateway its own process, on stdin and stdout (shared agents
+//     need Linux; elsewhere every gateway has its own). With resident (or
+//     resident=yes, or an idle time such as resident=30m, as OpenSSH's
+//     ControlPersist), the gateway is served by the user's resident agent
+//     of that build instead, over a private unix socket, started if none
+//     runs and exiting after it idled that long (10m by default);
+//     resident=no asks for a process even under WithResident. A spec
+//     gives resident= or share=, not both.
 //   - ssh=[USER@]HOST[:PORT]: the agent on a host reached by SSH, uploaded
 //     there first when the host lacks that build (identity=, known_hosts=,
 //     insecure_ignore_host_key, agent=, connect_timeout=). With resident
