@@ -142,10 +142,10 @@ func writeAllocsProfile(path string) error {
 }
 
 // heapProfileOnSignal writes a heap profile of this process to path, after
-// a collection, each time the process gets SIGUSR1, until the returned stop
-// is called (never where there is no SIGUSR1). Agents write one when $WASMNET_AGENT_HEAPPROFILE is set (to
-// path.<pid>), so that what an idle agent keeps can be measured, for
-// BENCHMARKS.md.
+// a collection, each time the process gets SIGUSR1 (where there is one),
+// until the returned stop is called. Agents write one when
+// $WASMNET_AGENT_HEAPPROFILE is set (to path.<pid>), so that what an idle
+// agent keeps can be measured, for BENCHMARKS.md.
 func heapProfileOnSignal(ctx context.Context, path string) (stop func()) {
 	if len(heapProfileSignals) == 0 {
 		return func() {} // Notify with no signal would relay them all
