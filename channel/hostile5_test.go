@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmnet/wasmnet/internal/testutil"
 )
 
 // Hostile pass over the writer's waits that end with their context, the
@@ -188,16 +190,13 @@ func TestHostile5LargeTimeoutWakesSmall(t *testing.T) {
 	peer.conn.Close()
 }
 
-// waitFor polls cond until it holds or hangBound passes.
+// waitFor polls cond until it holds, and fails with every goroutine's
+// stack if it does not within hangBound.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(hangBound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("condition never held\n%s", buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond)
+	if !testutil.Poll(hangBound, cond) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("condition never held\n%s", buf[:runtime.Stack(buf, true)])
 	}
 }
 
