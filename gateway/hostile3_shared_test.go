@@ -149,10 +149,7 @@ func TestHostile3KilledGatewayOthersGoOn(t *testing.T) {
 	for _, gw := range gws[1:] {
 		echoOnce(t, gw, "still served")
 	}
-	next, err := g.MakeGateway(testCtx(t), "popen")
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := makeGateways(t, g, "popen")[0]
 	echoOnce(t, next, "joined")
 }
 
@@ -301,10 +298,7 @@ func TestHostile3SharedAgentKilledMidStart(t *testing.T) {
 			t.Fatal("a start as its agent was killed hangs")
 		}
 	}
-	next, err := g.MakeGateway(testCtx(t), "popen")
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := makeGateways(t, g, "popen")[0]
 	echoOnce(t, next, "after")
 }
 

@@ -150,10 +150,7 @@ func TestSharedAgentKilledMidRun(t *testing.T) {
 			t.Fatalf("%s did not end with its agent", gw.ID())
 		}
 	}
-	next, err := g.MakeGateway(testCtx(t), "popen")
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := makeGateways(t, g, "popen")[0]
 	if next.Info().PID == victim {
 		t.Fatal("a new gateway on the killed agent")
 	}
