@@ -69,22 +69,30 @@ func TestHostile3ModuleFileChangedBeforeUpload(t *testing.T) {
 			path := uniqueEcho(t)
 			m := loadModule(t, path)
 			change(t, path)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang, not a goal
-			defer cancel()
-			ch, err := g.RemoteExec(ctx, m)
-			if err == nil {
-				ch.Close()
-				t.Fatalf("%s module file: RemoteExec succeeded", name)
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("%s module file: RemoteExec waited for its context: %v", name, err)
-			}
+			err := refusedAtOnce(t, g, name+" module file", m)
 			if msg := err.Error(); !strings.Contains(msg, "changed") && !strings.Contains(msg, "no such file") {
 				t.Errorf("%s module file: %v, want an error that says it changed", name, err)
 			}
 			echoOnce(t, g, "still serving")
 		})
 	}
+}
+
+// refusedAtOnce runs m on g, which must refuse it, and returns the error:
+// the test fails if it ran, or if the refusal waited for its context.
+func refusedAtOnce(t *testing.T, g *Gateway, what string, m Module) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang, not a goal
+	defer cancel()
+	ch, err := g.RemoteExec(ctx, m)
+	if err == nil {
+		ch.Close()
+		t.Fatalf("%s: RemoteExec succeeded", what)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s: RemoteExec waited for its context: %v", what, err)
+	}
+	return err
 }
 
 // TestHostile3LoadModuleFromEndlessPipe: LoadModule of a pipe (wasmnet run
