@@ -36,26 +36,37 @@ func Drop() {
 	if !ok {
 		return
 	}
+	var start, end uint64
+	candidate := false
+	walkSmaps(func(header []string) {
+		start, end, candidate = fileMapping(header, exe)
+	}, func(name, value string) {
+		if candidate && name == "Anonymous:" {
+			if value == "0" {
+				unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+			}
+			candidate = false
+		}
+	})
+}
+
+// walkSmaps reads /proc/self/smaps, calling header with the fields of each
+// mapping's first line (start-end perms offset dev inode [path]) and field
+// with the name and value of each line about it ("Rss:", "1234").
+func walkSmaps(header func(fields []string), field func(name, value string)) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	var start, end uint64
-	candidate := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			start, end, candidate = fileMapping(fields, exe)
-			continue
-		}
-		if candidate && len(fields) >= 2 && fields[0] == "Anonymous:" {
-			if fields[1] == "0" {
-				unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
-			}
-			candidate = false
+		fields := strings.Fields(sc.Text())
+		switch {
+		case len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":"):
+			header(fields)
+		case len(fields) >= 2:
+			field(fields[0], fields[1])
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -22,26 +21,19 @@ func executableRSS(t *testing.T) int64 {
 	if !ok {
 		t.Fatal("no /proc/self/exe")
 	}
-	b, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kB int64
 	counting := false
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			_, _, counting = fileMapping(fields, exe)
-			continue
-		}
-		if counting && len(fields) >= 2 && fields[0] == "Rss:" {
-			n, err := strconv.ParseInt(fields[1], 10, 64)
+	walkSmaps(func(header []string) {
+		_, _, counting = fileMapping(header, exe)
+	}, func(name, value string) {
+		if counting && name == "Rss:" {
+			n, err := strconv.ParseInt(value, 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
 			kB += n
 		}
-	}
+	})
 	return kB
 }
 

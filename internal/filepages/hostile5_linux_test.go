@@ -1,7 +1,6 @@
 package filepages
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -144,28 +143,22 @@ func TestHostile5DropLeavesOtherFiles(t *testing.T) {
 // mappingRss returns the Rss in kB of this process's mapping at start.
 func mappingRss(t *testing.T, start uint64) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	in := false
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			lo, _, _ := strings.Cut(fields[0], "-")
-			s, _ := strconv.ParseUint(lo, 16, 64)
-			in = s == start
-			continue
+	in, found := false, false
+	var rss int64
+	walkSmaps(func(header []string) {
+		lo, _, _ := strings.Cut(header[0], "-")
+		s, _ := strconv.ParseUint(lo, 16, 64)
+		in = s == start
+	}, func(name, value string) {
+		if in && name == "Rss:" {
+			rss, _ = strconv.ParseInt(value, 10, 64)
+			found, in = true, false
 		}
-		if in && len(fields) >= 2 && fields[0] == "Rss:" {
-			n, _ := strconv.ParseInt(fields[1], 10, 64)
-			return n
-		}
+	})
+	if !found {
+		t.Fatalf("no mapping at %#x", start)
 	}
-	t.Fatalf("no mapping at %#x", start)
-	return 0
+	return rss
 }
 
 func unsafePointer(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
