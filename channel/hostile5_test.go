@@ -244,7 +244,7 @@ func TestHostile5TimedOutSendsLeaveNothing(t *testing.T) {
 	lw := m.largeArrived - m.largeLeft
 	m.wmu.Unlock()
 	if lw != 0 {
-		t.Fatalf("largeWaiting is %d after every large send gave up", lw)
+		t.Fatalf("%d large frames still counted as waiting after every large send gave up", lw)
 	}
 }
 
